@@ -1,0 +1,55 @@
+"""Row batching helpers, including fixed-shape blocks for reproducible inference."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import torch
+
+Batch = dict[str, torch.Tensor]
+
+# Rows per inference block.  Every block is padded to exactly this many rows, because
+# matrix kernels may pick a different summation order for a different number of
+# rows (e.g. a single row takes a matrix-vector path); with one fixed shape a row's
+# result is bit-identical whatever else is in its batch and however it was split.
+INFERENCE_BLOCK = 256
+
+
+def n_rows(batch: Batch) -> int:
+    return int(next(iter(batch.values())).shape[0])
+
+
+def take(batch: Batch, index: torch.Tensor) -> Batch:
+    """Rows ``index`` of every tensor in a batch."""
+    return {k: v[index] for k, v in batch.items()}
+
+
+def to_device(batch: Batch, device: torch.device) -> Batch:
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+def padded_blocks(batch: Batch, device: torch.device,
+                  block: int = INFERENCE_BLOCK) -> Iterator[tuple[Batch, int]]:
+    """Yield ``(block_batch, n_real)``: blocks of exactly ``block`` rows on ``device``.
+
+    The last block is padded by repeating its last row; callers keep the first
+    ``n_real`` rows of whatever they compute.
+    """
+    n = n_rows(batch)
+    for start in range(0, n, block):
+        stop = min(n, start + block)
+        index = torch.arange(start, start + block).clamp_max(stop - 1)
+        yield to_device(take(batch, index), device), stop - start
+
+
+def map_blocks(fn: Callable[[Batch], tuple[torch.Tensor, ...]], batch: Batch,
+               device: torch.device, block: int = INFERENCE_BLOCK) -> list[torch.Tensor]:
+    """Apply ``fn`` to fixed-shape blocks and concatenate each output on the CPU (float64)."""
+    pieces: list[list[torch.Tensor]] = []
+    for b, n_real in padded_blocks(batch, device, block):
+        outs = fn(b)
+        if not pieces:
+            pieces = [[] for _ in outs]
+        for acc, out in zip(pieces, outs, strict=False):
+            acc.append(out[:n_real].double().cpu())
+    return [torch.cat(acc) for acc in pieces]

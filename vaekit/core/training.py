@@ -1,0 +1,205 @@
+"""The training loop: Adam on minibatches, KL warm-up, early stopping on validation ELBO.
+
+Defaults scale with the data so nobody has to tune them (see :func:`resolve_schedule`).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ..errors import TrainingError
+from .batching import Batch, take, to_device
+from .objectives import elbo_terms
+from .vae import VAE
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings; ``None`` means "choose from the data size".
+
+    Attributes
+    ----------
+    epochs, batch_size : int or None
+    learning_rate : float
+        Adam step size.
+    beta : float
+        Weight of the KL term in the training objective only (reported ELBOs use 1).
+    warmup_fraction : float
+        Share of the planned steps over which the KL weight ramps from 0 to ``beta``.
+    validation_fraction : float or None
+        Rows held out for early stopping; ``None`` = 10 % when there are >= 100 rows.
+    patience : int or None
+        Epochs without a better validation ELBO before stopping.
+    clip_grad : float
+        Maximum gradient norm.
+    trim_fraction : float
+        After warm-up, the share of each batch's worst-fit rows left out of the
+        gradient, so a few anomalies in the training data cannot dominate it.
+    target_steps : int
+        Gradient steps the automatic epoch count aims for.
+    """
+
+    epochs: int | None = None
+    batch_size: int | None = None
+    learning_rate: float = 1e-3
+    beta: float = 1.0
+    warmup_fraction: float = 0.1
+    validation_fraction: float | None = None
+    patience: int | None = None
+    clip_grad: float = 10.0
+    trim_fraction: float = 0.0
+    target_steps: int = 3000
+
+
+def resolve_schedule(n_rows: int, cfg: TrainConfig) -> tuple[int, int, int]:
+    """Batch size, epochs and validation rows for ``n_rows`` rows.
+
+    - batch size: ``n / 32`` rounded to a power of two, clipped to 16..512, never more
+      than the training rows (10 rows train as one batch of 10);
+    - epochs: enough for about ``target_steps`` gradient steps, clipped to 2..300
+      (small data gets many epochs, millions of rows get 2);
+    - validation: 10 % of the rows (at most 10,000) when there are at least 100.
+    """
+    if cfg.validation_fraction is None:
+        n_val = min(10_000, n_rows // 10) if n_rows >= 100 else 0
+    else:
+        n_val = int(round(cfg.validation_fraction * n_rows))
+    n_val = min(n_val, n_rows - 1)
+    n_train = n_rows - n_val
+    if cfg.batch_size is None:
+        batch = int(2 ** round(math.log2(max(n_train / 32, 1))))
+        batch = min(512, max(16, batch))
+    else:
+        batch = int(cfg.batch_size)
+    batch = max(1, min(batch, n_train))
+    if cfg.epochs is None:
+        steps_per_epoch = math.ceil(n_train / batch)
+        epochs = min(300, max(2, math.ceil(cfg.target_steps / steps_per_epoch)))
+    else:
+        epochs = int(cfg.epochs)
+    return epochs, batch, n_val
+
+
+def _weighted_loss(terms: Any, beta: float, trim: float) -> torch.Tensor:
+    loss = -(terms.recon - beta * terms.kl)
+    if trim > 0 and loss.shape[0] >= 4:
+        # Rows above the batch's (1 - trim) quantile get no gradient this step.
+        cut = torch.quantile(loss.detach(), 1.0 - trim)
+        keep = (loss.detach() <= cut).to(loss.dtype)
+        return (loss * keep).sum() / keep.sum().clamp_min(1.0)
+    return loss.mean()
+
+
+@torch.no_grad()
+def evaluate(model: VAE, data: Batch, eps_gen: torch.Generator, batch_size: int,
+             device: torch.device) -> dict[str, float]:
+    """Mean ELBO, reconstruction and KL (nats per row, beta = 1) over ``data``."""
+    n = next(iter(data.values())).shape[0]
+    totals = torch.zeros(3, dtype=torch.float64)
+    for start in range(0, n, batch_size):
+        b = to_device(take(data, torch.arange(start, min(n, start + batch_size))), device)
+        eps = torch.randn(1, b["x"].shape[0], model.latent_dim, generator=eps_gen).to(device)
+        t = elbo_terms(model, b, eps)
+        totals += torch.stack([t.elbo.sum(), t.recon.sum(), t.kl.sum()]).double().cpu()
+    mean = (totals / max(n, 1)).tolist()
+    return {"elbo": mean[0], "recon": mean[1], "kl": mean[2]}
+
+
+def train_vae(
+    model: VAE,
+    data: Batch,
+    cfg: TrainConfig,
+    seed: int,
+    device: torch.device,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> list[dict[str, float]]:
+    """Fit ``model`` to ``data`` in place; return the per-epoch history.
+
+    Parameters
+    ----------
+    data : dict of str to Tensor
+        Prepared rows (CPU tensors, first axis = rows).
+    seed : int
+        Seeds the split, the shuffling and the reparameterization noise.
+    progress : callable, optional
+        Called after every epoch as ``progress(epoch, epochs, train_loss)``.
+
+    Returns
+    -------
+    list of dict
+        One entry per epoch: ``epoch``, ``beta``, ``train_elbo``, ``train_recon``,
+        ``train_kl`` and (when a validation split exists) ``val_elbo``, ``val_recon``,
+        ``val_kl`` — nats per row, ELBO always with beta = 1.
+
+    Raises
+    ------
+    TrainingError
+        If the loss becomes NaN or infinite.
+    """
+    n = next(iter(data.values())).shape[0]
+    epochs, batch_size, n_val = resolve_schedule(n, cfg)
+    gen = torch.Generator().manual_seed(seed)
+    order = torch.randperm(n, generator=gen)
+    val = take(data, order[:n_val]) if n_val else None
+    train = to_device(take(data, order[n_val:]), device)
+    n_train = n - n_val
+    steps_per_epoch = math.ceil(n_train / batch_size)
+    warmup = max(1, int(cfg.warmup_fraction * epochs * steps_per_epoch))
+    patience = cfg.patience if cfg.patience is not None else max(5, epochs // 10)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
+    history: list[dict[str, float]] = []
+    best, best_state, bad_epochs, step = -math.inf, None, 0, 0
+    model.to(device)
+    for epoch in range(epochs):
+        model.train()
+        perm = torch.randperm(n_train, generator=gen).to(device)
+        sums = torch.zeros(3, dtype=torch.float64, device=device)
+        for start in range(0, n_train, batch_size):
+            b = take(train, perm[start : start + batch_size])
+            beta = cfg.beta * min(1.0, step / warmup)
+            eps = torch.randn(1, b["x"].shape[0], model.latent_dim, generator=gen).to(device)
+            terms = elbo_terms(model, b, eps)
+            loss = _weighted_loss(terms, beta, cfg.trim_fraction if step >= warmup else 0.0)
+            if not torch.isfinite(loss):
+                raise TrainingError(
+                    f"training diverged at epoch {epoch + 1}, step {step + 1}: loss is "
+                    f"{loss.item()}. Lower learning_rate, or look for extreme values in the data."
+                )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
+            opt.step()
+            step += 1
+            sums += torch.stack([terms.elbo.sum(), terms.recon.sum(), terms.kl.sum()]).detach().double()
+        tr = (sums / n_train).tolist()
+        record = {"epoch": epoch + 1, "beta": beta, "train_elbo": tr[0], "train_recon": tr[1],
+                  "train_kl": tr[2]}
+        model.eval()
+        if val is not None:
+            v = evaluate(model, val, torch.Generator().manual_seed(seed + 1), 4096, device)
+            record.update(val_elbo=v["elbo"], val_recon=v["recon"], val_kl=v["kl"])
+        history.append(record)
+        if progress is not None:
+            progress(epoch + 1, epochs, -tr[0])
+        monitor = record.get("val_elbo", record["train_elbo"])
+        if step < warmup:
+            continue  # the objective is still changing; don't judge epochs yet
+        if not math.isfinite(monitor):
+            raise TrainingError(f"validation ELBO is {monitor} at epoch {epoch + 1}")
+        if monitor > best:
+            best, bad_epochs = monitor, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            bad_epochs += 1
+            if bad_epochs >= patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return history

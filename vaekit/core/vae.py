@@ -1,0 +1,104 @@
+"""The VAE module and its construction from a JSON-able architecture config."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import networks as nets
+from .likelihoods import ImageLikelihood, TabularLikelihood
+
+
+class VAE(nn.Module):
+    """Encoder q(z|x) = N(mu, diag(sigma^2)), decoder p(x|z), prior N(0, I).
+
+    Parameters
+    ----------
+    encoder : nn.Module
+        Maps the encoder input ``batch["x"]`` to ``(mu, logvar)``.
+    decoder : nn.Module
+        Maps ``z`` (any leading dimensions) to likelihood parameters.
+    likelihood : TabularLikelihood or ImageLikelihood
+        Turns decoder output and a batch into per-feature log-likelihoods (nats).
+    config : dict
+        The architecture config this module was built from (see :func:`build_vae`).
+    """
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, likelihood: nn.Module,
+                 config: dict[str, Any]) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+        self.likelihood = likelihood
+        self.config = dict(config)
+        self.latent_dim = int(config["latent_dim"])
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior mean and log-variance, each (n, latent_dim)."""
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Likelihood parameters for latent codes ``z`` (..., latent_dim)."""
+        return self.decoder(z)
+
+    def log_likelihood(self, params: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Per-feature log p(x|z) in nats, shape (..., n, n_features)."""
+        return self.likelihood.log_prob(params, batch)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.encode(x)
+
+
+def auto_hidden(d_in: int) -> list[int]:
+    """Two hidden layers sized to the input: about 2x the input width, 32..256 units."""
+    width = int(min(256, max(32, 2 ** math.ceil(math.log2(max(2 * d_in, 1))))))
+    return [width, width]
+
+
+def auto_latent_dim(n_features: int, kind: str) -> int:
+    """Latent size when the user leaves it to us.
+
+    Tabular: about half the number of input columns, at least 2 and at most 16 —
+    enough to hold the correlated structure of typical tables while the KL term
+    prunes unused dimensions.  Images: 16.
+    """
+    if kind == "image":
+        return 16
+    return int(min(16, max(2, math.ceil(n_features / 2))))
+
+
+def build_vae(config: dict[str, Any]) -> VAE:
+    """Construct a :class:`VAE` from an architecture config.
+
+    Keys: ``kind`` ("tabular" | "image"), ``latent_dim``, ``architecture``
+    ("mlp" | "conv"), ``hidden`` (list of ints, MLP), ``conv_base`` (int),
+    ``min_scale`` (float), and the data layout: ``n_numeric``, ``n_binary``,
+    ``cat_sizes``, ``d_in`` for tables; ``shape`` (C, H, W) for images.
+    """
+    latent = int(config["latent_dim"])
+    if config["kind"] == "tabular":
+        lik: nn.Module = TabularLikelihood(
+            config["n_numeric"], config["n_binary"], config["cat_sizes"], config["min_scale"]
+        )
+        hidden = config["hidden"]
+        enc: nn.Module = nets.mlp_encoder(config["d_in"], hidden, latent)
+        dec: nn.Module = nets.mlp_decoder(latent, hidden, lik.n_params)  # type: ignore[arg-type]
+    elif config["kind"] == "image":
+        shape = [int(v) for v in config["shape"]]
+        lik = ImageLikelihood(shape[0], config["min_scale"])
+        if config["architecture"] == "conv":
+            enc = nets.conv_encoder(shape, latent, config["conv_base"])
+            dec = nets.conv_decoder(latent, shape, 2 * shape[0], config["conv_base"])
+        else:
+            hidden = config["hidden"]
+            n_pix = shape[0] * shape[1] * shape[2]
+            enc = nets.GaussianEncoder(nets.FlattenImage(nets.mlp([n_pix, *hidden, 2 * latent])),
+                                       latent)
+            dec = nets.UnflattenImage(nets.mlp_decoder(latent, hidden, 2 * n_pix),
+                                      [2 * shape[0], shape[1], shape[2]])
+    else:
+        raise ValueError(f"unknown model kind {config['kind']!r}")
+    return VAE(enc, dec, lik, config)

@@ -1,0 +1,201 @@
+"""Image schema: accept image arrays or folders and turn them into [0, 1] tensors.
+
+Accepted array layouts: ``(N, H, W)`` (grayscale), ``(N, H, W, C)`` and ``(N, C, H, W)``
+with ``C`` in {1, 3, 4}; dtype ``uint8`` (0..255) or float in [0, 1].  The schema remembers
+the layout and dtype so reconstructions come back in the input's own form.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+
+LAYOUTS = ("NHW", "NHWC", "NCHW")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+N_LEVELS = 256  # pixels are modelled as 8-bit values
+
+
+def detect_layout(shape: Sequence[int]) -> str:
+    """Guess the layout of an image batch from its shape."""
+    if len(shape) == 3:
+        return "NHW"
+    if len(shape) == 4:
+        if shape[-1] in (1, 3, 4):
+            return "NHWC"
+        if shape[1] in (1, 3, 4):
+            return "NCHW"
+        raise DataError(
+            f"cannot tell the channel axis of images shaped {tuple(shape)}: expected "
+            "(N, H, W, C) or (N, C, H, W) with C in {1, 3, 4}"
+        )
+    raise DataError(
+        f"images must be a 3-D (N, H, W) or 4-D (N, H, W, C) / (N, C, H, W) array, "
+        f"got shape {tuple(shape)}"
+    )
+
+
+def to_nchw(x: np.ndarray, layout: str) -> np.ndarray:
+    if layout == "NHW":
+        return x[:, None, :, :]
+    if layout == "NHWC":
+        return np.moveaxis(x, -1, 1)
+    return x
+
+
+def from_nchw(x: np.ndarray, layout: str) -> np.ndarray:
+    if layout == "NHW":
+        return x[:, 0]
+    if layout == "NHWC":
+        return np.moveaxis(x, 1, -1)
+    return x
+
+
+class ImageSchema:
+    """Shape, layout and pixel range of an image set, fitted once.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        ``(C, H, W)``.
+    layout : {"NHW", "NHWC", "NCHW"}
+        The input's layout, restored on output.
+    dtype : str
+        The input's dtype; ``uint8`` means pixels 0..255, floats mean [0, 1].
+    """
+
+    def __init__(self, layout: str | None = None) -> None:
+        self.layout = layout
+        self.shape: tuple[int, int, int] = (0, 0, 0)
+        self.dtype = "uint8"
+
+    def fit(self, x: np.ndarray) -> ImageSchema:
+        x = np.asarray(x)
+        if x.ndim == 0 or x.shape[0] == 0:
+            raise DataError("empty input: at least one image is needed to fit")
+        layout = self.layout or detect_layout(x.shape)
+        if layout not in LAYOUTS:
+            raise DataError(f"unknown image layout {layout!r}; expected one of {LAYOUTS}")
+        self.layout = layout
+        self.shape = tuple(int(v) for v in to_nchw(x[:1], layout).shape[1:])  # type: ignore[assignment]
+        self.dtype = str(x.dtype)
+        self._check_range(x)
+        return self
+
+    @property
+    def n_pixels(self) -> int:
+        c, h, w = self.shape
+        return c * h * w
+
+    def _check_range(self, x: np.ndarray) -> None:
+        if x.dtype == np.uint8:
+            return
+        if not np.issubdtype(x.dtype, np.number):
+            raise DataError(f"image pixels must be numbers, got dtype {x.dtype}")
+        finite = np.isfinite(x)
+        if not finite.all():
+            pos = int(np.argwhere(~finite)[0][0])
+            raise DataError("image contains NaN or inf pixels", row=pos)
+        if np.issubdtype(x.dtype, np.integer):
+            bad = (x < 0) | (x > 255)
+            expected = "integers 0..255"
+        else:
+            bad = (x < 0) | (x > 1)
+            expected = "floats in [0, 1] (divide 8-bit images by 255 or pass them as uint8)"
+        if bad.any():
+            pos = int(np.argwhere(bad)[0][0])
+            raise DataError(f"pixel values must be {expected}", row=pos)
+
+    def encode(self, x: np.ndarray) -> dict[str, torch.Tensor]:
+        """Images -> ``{"x": float32 tensor (n, C, H, W) in [0, 1]}``.
+
+        Float inputs are rounded to the nearest of 256 levels, because the pixel
+        likelihood is defined on 8-bit values.
+        """
+        x = np.asarray(x)
+        if x.ndim == 0 or x.shape[0] == 0:
+            raise DataError("empty input: no images to process")
+        if x.ndim != len(self.layout or ""):
+            raise DataError(
+                f"expected images shaped like {self.layout} with (C, H, W) = {self.shape}, "
+                f"got array of shape {x.shape}"
+            )
+        self._check_range(x)
+        nchw = to_nchw(x, self.layout or "NCHW")
+        if tuple(nchw.shape[1:]) != tuple(self.shape):
+            raise DataError(
+                f"expected images of (C, H, W) = {self.shape}, got {tuple(nchw.shape[1:])}"
+            )
+        if np.issubdtype(x.dtype, np.floating):
+            levels = np.rint(nchw.astype(np.float64) * (N_LEVELS - 1))
+        else:
+            levels = nchw.astype(np.float64)
+        return {"x": torch.from_numpy((levels / (N_LEVELS - 1)).astype(np.float32))}
+
+    def decode(self, pixels: np.ndarray) -> np.ndarray:
+        """Float pixels (n, C, H, W) in [0, 1] -> images in the input's layout and dtype."""
+        p = np.clip(pixels, 0.0, 1.0)
+        if np.issubdtype(np.dtype(self.dtype), np.integer):
+            out = np.rint(p * (N_LEVELS - 1)).astype(self.dtype)
+        else:
+            out = p.astype(self.dtype)
+        return from_nchw(out, self.layout or "NCHW")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "image", "shape": list(self.shape), "layout": self.layout,
+                "dtype": self.dtype}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ImageSchema:
+        schema = cls(layout=d["layout"])
+        schema.shape = tuple(int(v) for v in d["shape"])  # type: ignore[assignment]
+        schema.dtype = str(d["dtype"])
+        return schema
+
+
+def load_image_folder(folder: str | os.PathLike, mode: str | None = None) -> np.ndarray:
+    """Read every PNG/JPEG file of a folder (sorted by name) into one uint8 array.
+
+    Parameters
+    ----------
+    folder : path
+        Folder of images, all the same size.
+    mode : {"L", "RGB"}, optional
+        Pillow mode to convert to; by default the first image's mode decides
+        (grayscale stays grayscale, everything else becomes RGB).
+
+    Returns
+    -------
+    ndarray of uint8, shape (N, H, W) for grayscale or (N, H, W, 3)
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"not a folder: {folder}")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DataError(f"no PNG or JPEG files in {folder}")
+    images = []
+    for path in files:
+        try:
+            with Image.open(path) as im:
+                if mode is None:
+                    mode = "L" if im.mode in ("L", "1", "I;16", "I") else "RGB"
+                arr = np.asarray(im.convert(mode))
+        except (UnidentifiedImageError, OSError) as exc:
+            raise DataError(f"cannot read image: {exc}", file=str(path)) from None
+        if images and arr.shape != images[0].shape:
+            raise DataError(
+                f"image is {arr.shape}, but {files[0].name} is {images[0].shape}; all images "
+                "in a folder must have the same size",
+                file=str(path),
+            )
+        images.append(arr)
+    return np.stack(images)

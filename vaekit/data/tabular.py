@@ -1,0 +1,510 @@
+"""Tabular schema: infer column kinds, learn scaling, encode rows to tensors and back.
+
+A :class:`TabularSchema` is fitted once on training data and stored (as JSON) in the
+model file.  It turns a DataFrame into the dictionary of float tensors the VAE core
+consumes and turns decoded parameters back into a DataFrame in the input's own form.
+
+Column kinds
+------------
+``numeric``
+    Modelled by a heteroscedastic Gaussian in a *transformed* space
+    ``t = T(x)``.  ``T`` is a robust affine map ``u = (x - median) / s`` (``s`` from the
+    inter-quartile range) followed, for heavy-tailed or skewed columns, by the soft
+    compression ``t = c * asinh(u / c)`` (linear within ``c`` robust standard
+    deviations, logarithmic beyond).  The log-Jacobian ``log |dt/dx|`` is kept per value
+    so that log-likelihoods are densities **in the input's own units** (nats).
+``binary``
+    Two distinct values; Bernoulli.
+``categorical``
+    Non-numeric values; categorical (softmax).  Values not seen during ``fit`` are
+    flagged and treated as missing (left out of the likelihood), never a crash.
+
+Missing values (NaN / None / empty) are allowed in every column: the encoder sees a
+filled value plus a 0/1 "observed" mask, and the likelihood of a missing entry is
+marginalized out (contributes 0 nats).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..errors import DataError
+
+KINDS = ("numeric", "binary", "categorical")
+# Tail-compression width c of ``c * asinh(u / c)``, in robust standard deviations.
+ASINH_WIDTH = 3.0
+# A column whose 0.5 % / 99.5 % quantiles lie further than this many robust standard
+# deviations from the median (a Gaussian's are at 2.58) is heavy-tailed or skewed.
+HEAVY_TAIL_LIMIT = 6.0
+MAX_CATEGORIES = 1000
+IQR_TO_SD = 1.3489795  # IQR of a standard normal
+
+
+@dataclass
+class ColumnSpec:
+    """What the schema learned about one input column.
+
+    Attributes
+    ----------
+    name : str
+        Column name as in the input.
+    kind : {"numeric", "binary", "categorical"}
+    dtype : str
+        The input's dtype (``str(series.dtype)``), restored on the way out.
+    center, scale : float
+        Robust location and scale (numeric columns), in the column's units.
+    transform : {"affine", "asinh"}
+        Numeric transform (see module docstring).
+    levels : list
+        Category values in code order (binary: exactly two; categorical: all seen).
+    """
+
+    name: str
+    kind: str
+    dtype: str
+    center: float = 0.0
+    scale: float = 1.0
+    transform: str = "affine"
+    levels: list = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": self.name, "kind": self.kind, "dtype": self.dtype}
+        if self.kind == "numeric":
+            d.update(center=self.center, scale=self.scale, transform=self.transform)
+        else:
+            d["levels"] = list(self.levels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ColumnSpec:
+        if d.get("kind") not in KINDS:
+            raise ValueError(f"unknown column kind {d.get('kind')!r}")
+        return cls(
+            name=str(d["name"]),
+            kind=d["kind"],
+            dtype=str(d["dtype"]),
+            center=float(d.get("center", 0.0)),
+            scale=float(d.get("scale", 1.0)),
+            transform=str(d.get("transform", "affine")),
+            levels=list(d.get("levels", [])),
+        )
+
+
+def _json_scalar(v: Any) -> Any:
+    """Turn a numpy / pandas scalar into a plain JSON value (levels are stored as JSON)."""
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def _is_missing(s: pd.Series) -> np.ndarray:
+    return s.isna().to_numpy()
+
+
+def _first_position(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+def _as_float(s: pd.Series, name: str) -> np.ndarray:
+    """Convert a column to float64, naming the first row that is not a number."""
+    if pd.api.types.is_bool_dtype(s.dtype):
+        return s.astype("float64").to_numpy()
+    if pd.api.types.is_numeric_dtype(s.dtype):
+        values = pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    else:
+        coerced = pd.to_numeric(s, errors="coerce")
+        bad = coerced.isna().to_numpy() & ~_is_missing(s)
+        if bad.any():
+            pos = _first_position(bad)
+            raise DataError(
+                f"expected a number, found {s.iloc[pos]!r} ({int(bad.sum())} such value(s))",
+                row=pos,
+                column=name,
+            )
+        values = coerced.to_numpy(dtype="float64", na_value=np.nan)
+    inf = np.isinf(values)
+    if inf.any():
+        pos = _first_position(inf)
+        raise DataError(
+            f"infinite value {values[pos]!r}; replace it with a finite number or leave it empty "
+            "(missing)",
+            row=pos,
+            column=name,
+        )
+    return values
+
+
+def _looks_numeric(s: pd.Series) -> bool:
+    if pd.api.types.is_bool_dtype(s.dtype):
+        return False
+    if pd.api.types.is_numeric_dtype(s.dtype):
+        return True
+    observed = s[~s.isna()]
+    if len(observed) == 0:
+        return False
+    return bool(pd.to_numeric(observed, errors="coerce").notna().all())
+
+
+def _robust_center_scale(values: np.ndarray) -> tuple[float, float]:
+    """Median and a robust standard deviation (IQR, then MAD, then SD, then 1)."""
+    v = values[~np.isnan(values)]
+    center = float(np.median(v))
+    q25, q75 = np.percentile(v, [25, 75])
+    for scale in (
+        (q75 - q25) / IQR_TO_SD,
+        1.4826 * float(np.median(np.abs(v - center))),
+        float(np.std(v)),
+    ):
+        if np.isfinite(scale) and scale > 1e-12 * max(1.0, abs(center)):
+            return center, float(scale)
+    return center, 1.0
+
+
+def _choose_transform(values: np.ndarray, center: float, scale: float) -> str:
+    v = values[~np.isnan(values)]
+    u = (v - center) / scale
+    lo, hi = np.percentile(u, [0.5, 99.5])
+    return "asinh" if max(-lo, hi) > HEAVY_TAIL_LIMIT else "affine"
+
+
+class TabularSchema:
+    """Column kinds, scaling and categories of a table, fitted once.
+
+    Parameters
+    ----------
+    categorical : sequence of str, optional
+        Columns to force to ``categorical``.
+    binary : sequence of str, optional
+        Columns to force to ``binary`` (must have at most two distinct values).
+    numeric : sequence of str, optional
+        Columns to force to ``numeric`` (must parse as numbers).
+
+    Attributes
+    ----------
+    columns : list of ColumnSpec
+        In input order.
+    n_rows_fit : int
+        Rows seen by ``fit``.
+    """
+
+    def __init__(
+        self,
+        categorical: Sequence[str] | None = None,
+        binary: Sequence[str] | None = None,
+        numeric: Sequence[str] | None = None,
+    ) -> None:
+        self.categorical = list(categorical or [])
+        self.binary = list(binary or [])
+        self.numeric = list(numeric or [])
+        self.columns: list[ColumnSpec] = []
+        self.n_rows_fit = 0
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, df: pd.DataFrame) -> TabularSchema:
+        """Learn column kinds, scaling and levels from ``df``.
+
+        Raises
+        ------
+        DataError
+            Empty input, an all-missing column, a non-numeric value in a column
+            forced numeric, inf, or an identifier-like text column.
+        """
+        if df.shape[0] == 0:
+            raise DataError("empty input: at least one row is needed to fit")
+        if df.shape[1] == 0:
+            raise DataError("input has no columns")
+        names = [str(c) for c in df.columns]
+        if len(set(names)) != len(names):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            raise DataError(f"duplicate column names: {dup}")
+        for forced in (self.categorical, self.binary, self.numeric):
+            unknown = [c for c in forced if c not in names]
+            if unknown:
+                raise DataError(f"columns {unknown} given as a kind override are not in the input")
+        self.columns = [self._fit_column(str(name), df.iloc[:, i]) for i, name in enumerate(names)]
+        self.n_rows_fit = int(df.shape[0])
+        return self
+
+    def _fit_column(self, name: str, s: pd.Series) -> ColumnSpec:
+        missing = _is_missing(s)
+        if missing.all():
+            raise DataError(
+                "every value is missing; drop this column or give it data", column=name
+            )
+        dtype = str(s.dtype)
+        observed = s[~missing]
+        if name in self.categorical:
+            kind = "categorical"
+        elif name in self.binary:
+            kind = "binary"
+        elif name in self.numeric or _looks_numeric(s):
+            values = _as_float(s, name)
+            n_unique = len(np.unique(values[~np.isnan(values)]))
+            kind = "binary" if n_unique == 2 and name not in self.numeric else "numeric"
+            if kind == "numeric":
+                center, scale = _robust_center_scale(values)
+                return ColumnSpec(
+                    name, "numeric", dtype, center, scale, _choose_transform(values, center, scale)
+                )
+        elif pd.api.types.is_bool_dtype(s.dtype):
+            kind = "binary"
+        else:
+            kind = "binary" if observed.nunique() == 2 else "categorical"
+        levels = _sorted_levels(observed)
+        if kind == "binary" and len(levels) > 2:
+            raise DataError(
+                f"declared binary but has {len(levels)} distinct values: {levels[:5]}", column=name
+            )
+        if kind == "categorical":
+            if len(levels) > MAX_CATEGORIES:
+                raise DataError(
+                    f"{len(levels)} distinct text values (more than {MAX_CATEGORIES}); if this is "
+                    "an identifier, pass it as an id column or drop it",
+                    column=name,
+                )
+            if len(levels) == len(observed) and len(observed) >= 50:
+                raise DataError(
+                    "every value is distinct, so it looks like an identifier, not a category; "
+                    "pass it as an id column or drop it",
+                    column=name,
+                )
+        return ColumnSpec(name, kind, dtype, levels=levels)
+
+    # --------------------------------------------------------------- properties
+    def names(self, kind: str | None = None) -> list[str]:
+        """Column names, optionally of one kind, in input order."""
+        return [c.name for c in self.columns if kind is None or c.kind == kind]
+
+    def specs(self, kind: str) -> list[ColumnSpec]:
+        return [c for c in self.columns if c.kind == kind]
+
+    @property
+    def cat_sizes(self) -> list[int]:
+        """Number of levels of each categorical column."""
+        return [len(c.levels) for c in self.specs("categorical")]
+
+    @property
+    def model_order(self) -> list[str]:
+        """Column order used inside the model: numeric, then binary, then categorical."""
+        return self.names("numeric") + self.names("binary") + self.names("categorical")
+
+    def layout(self) -> dict[str, Any]:
+        """Sizes the VAE core needs (JSON-serializable)."""
+        return {
+            "n_numeric": len(self.specs("numeric")),
+            "n_binary": len(self.specs("binary")),
+            "cat_sizes": self.cat_sizes,
+        }
+
+    # --------------------------------------------------------------- checking
+    def check_columns(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Return ``df`` restricted to the fitted columns, in fitted order.
+
+        Missing columns raise :class:`DataError`; extra columns are ignored with a
+        warning.
+        """
+        have = [str(c) for c in df.columns]
+        want = self.names()
+        missing = [c for c in want if c not in have]
+        if missing:
+            raise DataError(
+                f"missing column(s) {missing}; the model was fitted on columns {want}"
+            )
+        extra = [c for c in have if c not in want]
+        if extra:
+            warnings.warn(
+                f"ignoring column(s) {extra} that the model was not fitted on",
+                UserWarning,
+                stacklevel=3,
+            )
+        if have == want:
+            return df
+        df = df.copy()
+        df.columns = have
+        return df[want]
+
+    # --------------------------------------------------------------- encoding
+    def encode(self, df: pd.DataFrame) -> dict[str, torch.Tensor]:
+        """Turn rows into model tensors.
+
+        Returns
+        -------
+        dict of str to torch.Tensor
+            ``x`` (n, d_in) float32 encoder input (filled values, one-hots and masks);
+            ``num``/``num_mask``/``num_logjac`` (n, n_numeric) transformed values, 1 where
+            observed, and ``log |dt/dx|`` (nats); ``bin``/``bin_mask`` (n, n_binary);
+            ``cat``/``cat_mask`` (n, n_categorical) level index (0 when missing) and
+            mask; ``unseen`` (n, n_categorical + n_binary) 1 where a value was not seen
+            during fit (binary columns first).
+        """
+        if df.shape[0] == 0:
+            raise DataError("empty input: no rows to process")
+        df = self.check_columns(df)
+        n = df.shape[0]
+        nums, num_masks, logjacs = [], [], []
+        for spec in self.specs("numeric"):
+            t, mask, logjac = self._encode_numeric(spec, df[spec.name])
+            nums.append(t)
+            num_masks.append(mask)
+            logjacs.append(logjac)
+        bins, bin_masks, unseen = [], [], []
+        for spec in self.specs("binary"):
+            code, mask, new = self._encode_levels(spec, df[spec.name])
+            bins.append(code.astype(np.float32))
+            bin_masks.append(mask)
+            unseen.append(new)
+        cats, cat_masks = [], []
+        for spec in self.specs("categorical"):
+            code, mask, new = self._encode_levels(spec, df[spec.name])
+            cats.append(code)
+            cat_masks.append(mask)
+            unseen.append(new)
+
+        def stack(cols: list[np.ndarray], dtype: Any) -> np.ndarray:
+            if not cols:
+                return np.zeros((n, 0), dtype=dtype)
+            return np.stack(cols, axis=1).astype(dtype, copy=False)
+
+        out = {
+            "num": torch.from_numpy(stack(nums, np.float32)),
+            "num_mask": torch.from_numpy(stack(num_masks, np.float32)),
+            "num_logjac": torch.from_numpy(stack(logjacs, np.float32)),
+            "bin": torch.from_numpy(stack(bins, np.float32)),
+            "bin_mask": torch.from_numpy(stack(bin_masks, np.float32)),
+            "cat": torch.from_numpy(stack(cats, np.int64)),
+            "cat_mask": torch.from_numpy(stack(cat_masks, np.float32)),
+            "unseen": torch.from_numpy(stack(unseen, np.float32)),
+        }
+        out["x"] = encoder_input(out, self.cat_sizes)
+        return out
+
+    def _encode_numeric(
+        self, spec: ColumnSpec, s: pd.Series
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        values = _as_float(s, spec.name)
+        mask = ~np.isnan(values)
+        u = (np.where(mask, values, spec.center) - spec.center) / spec.scale
+        if spec.transform == "asinh":
+            t = ASINH_WIDTH * np.arcsinh(u / ASINH_WIDTH)
+            logjac = -0.5 * np.log1p((u / ASINH_WIDTH) ** 2) - math.log(spec.scale)
+        else:
+            t = u
+            logjac = np.full_like(u, -math.log(spec.scale))
+        return t, mask.astype(np.float32), np.where(mask, logjac, 0.0)
+
+    def _encode_levels(
+        self, spec: ColumnSpec, s: pd.Series
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        missing = _is_missing(s)
+        lookup = {_level_key(v): i for i, v in enumerate(spec.levels)}
+        keys = [None if m else _level_key(v) for v, m in zip(s.tolist(), missing, strict=False)]
+        codes = np.array([lookup.get(k, -1) if k is not None else -1 for k in keys], dtype=np.int64)
+        unseen = (codes < 0) & ~missing
+        mask = codes >= 0
+        return np.where(mask, codes, 0), mask.astype(np.float32), unseen.astype(np.float32)
+
+    # --------------------------------------------------------------- decoding
+    def decode(self, num: np.ndarray, binary_p: np.ndarray, cat_idx: np.ndarray) -> pd.DataFrame:
+        """Turn model outputs back into a DataFrame in the input's form.
+
+        Parameters
+        ----------
+        num : ndarray of shape (n, n_numeric)
+            Values in the transformed space.
+        binary_p : ndarray of shape (n, n_binary)
+            Probability of the second level.
+        cat_idx : ndarray of shape (n, n_categorical)
+            Level indices.
+        """
+        out: dict[str, Any] = {}
+        for j, spec in enumerate(self.specs("numeric")):
+            t = num[:, j].astype(np.float64)
+            u = ASINH_WIDTH * np.sinh(t / ASINH_WIDTH) if spec.transform == "asinh" else t
+            out[spec.name] = _restore_dtype(u * spec.scale + spec.center, spec.dtype)
+        for j, spec in enumerate(self.specs("binary")):
+            idx = (binary_p[:, j] >= 0.5).astype(np.int64)
+            out[spec.name] = _levels_series(spec, idx)
+        for j, spec in enumerate(self.specs("categorical")):
+            out[spec.name] = _levels_series(spec, cat_idx[:, j].astype(np.int64))
+        return pd.DataFrame({name: out[name] for name in self.names()})
+
+    # --------------------------------------------------------------- storage
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": "tabular",
+            "n_rows_fit": self.n_rows_fit,
+            "columns": [c.to_dict() for c in self.columns],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TabularSchema:
+        schema = cls()
+        schema.columns = [ColumnSpec.from_dict(c) for c in d["columns"]]
+        schema.n_rows_fit = int(d.get("n_rows_fit", 0))
+        return schema
+
+
+def encoder_input(t: dict[str, torch.Tensor], cat_sizes: Sequence[int]) -> torch.Tensor:
+    """Concatenate filled values, one-hot categories and observed-masks (float32).
+
+    Missing entries are 0 in the value part; the masks let the encoder tell a
+    missing value from a real 0.
+    """
+    parts = [t["num"] * t["num_mask"], t["bin"] * t["bin_mask"]]
+    for j, k in enumerate(cat_sizes):
+        onehot = torch.nn.functional.one_hot(t["cat"][:, j], num_classes=k).float()
+        parts.append(onehot * t["cat_mask"][:, j : j + 1])
+    parts += [t["num_mask"], t["bin_mask"], t["cat_mask"]]
+    return torch.cat(parts, dim=1)
+
+
+def _level_key(v: Any) -> Any:
+    # Levels compare by value and type family: "1" (text) and 1 (number) stay different,
+    # while 1 and 1.0 and np.int64(1) are the same level.
+    v = _json_scalar(v)
+    if isinstance(v, bool):
+        return ("b", v)
+    if isinstance(v, (int, float)):
+        return ("n", float(v))
+    return ("s", str(v))
+
+
+def _sorted_levels(observed: pd.Series) -> list:
+    uniq: dict[Any, Any] = {}
+    for v in observed.tolist():
+        uniq.setdefault(_level_key(v), _json_scalar(v))
+    return [uniq[k] for k in sorted(uniq, key=lambda k: (k[0], k[1]))]
+
+
+def _levels_series(spec: ColumnSpec, idx: np.ndarray) -> pd.Series:
+    values = [spec.levels[i] for i in idx]
+    if spec.dtype == "category":
+        return pd.Series(pd.Categorical(values, categories=spec.levels))
+    return pd.Series(values).astype(_safe_dtype(spec.dtype, values))
+
+
+def _safe_dtype(dtype: str, values: list) -> Any:
+    try:
+        pd.Series(values[:1]).astype(dtype)
+        return dtype
+    except (TypeError, ValueError):
+        return object
+
+
+def _restore_dtype(values: np.ndarray, dtype: str) -> pd.Series:
+    s = pd.Series(values)
+    kind = np.dtype(dtype).kind if dtype in np.sctypeDict else ""
+    if kind in "iu":
+        info = np.iinfo(np.dtype(dtype))
+        return pd.Series(np.clip(np.rint(values), info.min, info.max).astype(dtype))
+    if kind == "f":
+        return s.astype(dtype)
+    return s
