@@ -1,0 +1,728 @@
+"""The ``.vkc`` container: a versioned, checksummed, streamable file of row chunks.
+
+A container holds one JSON header (defined by the caller), an optional embedded
+model blob and any number of chunks of opaque payload bytes, each tagged with the
+number of rows it encodes, followed by a trailer.  Every part carries a CRC32, so a
+single flipped bit anywhere in the file is reported as a :class:`FileFormatError`
+that names the damaged part; a file cut short anywhere is reported as truncated.
+The byte-level layout is specified in ``FORMAT.md`` next to this module.
+
+Writing is streaming (chunks go to disk as they are produced) and, for paths,
+atomic: data goes to a temporary file in the destination directory that is renamed
+onto the final name only when the writer closes without error.  Reading is
+streaming too: :meth:`ContainerReader.iter_chunks` holds one chunk at a time.
+
+Chunks are numbered from 0 in the API (``chunk_index``); error messages count them
+from 1 for people ("chunk 1 of 40" is the chunk with index 0).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import secrets
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from ..errors import FileFormatError
+
+__all__ = [
+    "MAGIC",
+    "END_MAGIC",
+    "FORMAT_VERSION",
+    "ContainerInfo",
+    "ContainerReader",
+    "ContainerWriter",
+    "read_header",
+    "read_info",
+]
+
+# PNG-style signature: the non-ASCII first byte marks the file as binary (and catches
+# 7-bit transfers), "VKC" names it, CR LF / LF catch newline translation and 0x1A
+# stops ``type`` on DOS.  No valid UTF-8 or ASCII text starts with 0x89.
+MAGIC = b"\x89VKC\r\n\x1a\n"
+END_MAGIC = b"\x89VKCEND\n"
+FORMAT_VERSION = 1
+
+_CHUNK_TAG = b"CHNK"
+_TRAILER_TAG = b"TRLR"
+
+# magic, format version, its bitwise complement (so a flipped bit in the version is
+# "corrupt", not "newer"), JSON length (bytes), model length (bytes).
+_VERSION = struct.Struct("<8sHH")
+_LENGTHS = struct.Struct("<IQ")
+# tag, chunk index, rows in the chunk, payload length (bytes).
+_CHUNK_HEAD = struct.Struct("<4sIQQ")
+# tag, number of chunks, total rows.
+_TRAILER_HEAD = struct.Struct("<4sIQ")
+_CRC = struct.Struct("<I")
+
+_PREFIX_SIZE = _VERSION.size + _LENGTHS.size + _CRC.size  # 28 bytes
+TRAILER_SIZE = _TRAILER_HEAD.size + _CRC.size + len(END_MAGIC)  # 28 bytes
+
+_MAX_CHUNKS = 2**32 - 1
+_MAX_ROWS = 2**64 - 1
+_MAX_JSON = 2**32 - 1
+# Reads from non-seekable streams are done in pieces of at most this many bytes, so
+# a damaged length field can never make the reader allocate more than the stream
+# actually delivers (plus one piece).
+_READ_PIECE = 8 * 2**20
+
+
+def _crc(*parts: bytes | memoryview) -> int:
+    """CRC32 (zlib / ISO-HDLC polynomial) over the concatenation of ``parts``."""
+    value = 0
+    for part in parts:
+        value = zlib.crc32(part, value)
+    return value
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _encode_header(header: dict[str, Any]) -> bytes:
+    """Serialize the caller's header dict to UTF-8 JSON with ``format_version`` first.
+
+    Key order is kept (it can carry meaning, e.g. column order in a schema), so the
+    same dict built the same way always gives the same bytes.
+    """
+    if not isinstance(header, dict):
+        raise TypeError(f"header must be a dict, not {type(header).__name__}")
+    version = header.get("format_version", FORMAT_VERSION)
+    if version != FORMAT_VERSION or isinstance(version, bool):
+        raise ValueError(
+            f"header key 'format_version' is reserved for the container format "
+            f"({FORMAT_VERSION}); got {version!r}"
+        )
+    body = {"format_version": FORMAT_VERSION}
+    body.update((k, v) for k, v in header.items() if k != "format_version")
+    try:
+        text = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"header must be JSON-serializable (no NaN/inf): {exc}") from exc
+    data = text.encode("utf-8")
+    if len(data) > _MAX_JSON:
+        raise ValueError(f"header JSON is {len(data)} bytes; the limit is {_MAX_JSON}")
+    return data
+
+
+def _header_block(header_json: bytes, model: bytes) -> bytes:
+    """File header: magic, version, lengths + their CRC, JSON, model, CRC of it all."""
+    prefix = _VERSION.pack(MAGIC, FORMAT_VERSION, FORMAT_VERSION ^ 0xFFFF)
+    prefix += _LENGTHS.pack(len(header_json), len(model))
+    prefix += _CRC.pack(_crc(prefix))
+    return prefix + header_json + model + _CRC.pack(_crc(prefix, header_json, model))
+
+
+def _is_fileobj(target: object) -> bool:
+    return hasattr(target, "write") and not isinstance(target, (str, bytes, os.PathLike))
+
+
+class ContainerWriter:
+    """Write a ``.vkc`` container chunk by chunk.
+
+    Parameters
+    ----------
+    target : str, os.PathLike or binary file object
+        Destination path, or an already-open binary file object (e.g.
+        ``sys.stdout.buffer``).  For a path, bytes go to a temporary file
+        ``.<name>.tmp-<random>`` in the same directory, which is fsynced and renamed
+        onto ``target`` by :meth:`close`; on error it is removed and an existing file
+        at ``target`` is left untouched.  A file object is written in place, flushed
+        but not closed; if writing fails part-way it simply lacks the trailer, which
+        any reader reports as truncated.
+    header : dict
+        JSON-serializable metadata (model fingerprint, quantizer parameters, schema,
+        ...).  The key ``"format_version"`` is reserved: it is set to
+        :data:`FORMAT_VERSION` (and must equal it if given).  Key order is kept.
+    embedded_model : bytes, optional
+        Opaque blob stored in the header block (e.g. a serialized model); may be
+        empty.
+
+    Examples
+    --------
+    >>> with ContainerWriter("out.vkc", {"model": "abc"}) as w:   # doctest: +SKIP
+    ...     w.write_chunk(payload, n_rows=4096)
+    """
+
+    def __init__(
+        self,
+        target: str | os.PathLike[str] | IO[bytes],
+        header: dict[str, Any],
+        embedded_model: bytes = b"",
+    ) -> None:
+        header_json = _encode_header(header)  # validate before touching the disk
+        block = _header_block(header_json, bytes(embedded_model))
+        self._final_path: str | None = None
+        self._tmp_path: str | None = None
+        self._n_chunks = 0
+        self._n_rows = 0
+        self._bytes = 0
+        self._closed = False
+        if _is_fileobj(target):
+            self._file: IO[bytes] = target  # type: ignore[assignment]
+        else:
+            self._final_path = os.fspath(target)  # type: ignore[arg-type]
+            self._file = self._open_temp(self._final_path)
+        try:
+            self._write(block)
+        except BaseException:
+            self.abort()
+            raise
+
+    @staticmethod
+    def _tmp_name(final_path: str) -> str:
+        directory, name = os.path.split(os.path.abspath(final_path))
+        return os.path.join(directory, f".{name}.tmp-{secrets.token_hex(6)}")
+
+    def _open_temp(self, final_path: str) -> IO[bytes]:
+        # Same directory as the target so os.replace is an atomic rename (never a
+        # cross-device copy).  O_EXCL: never clobber someone else's file; mode 0o666
+        # (minus umask) so the result has the permissions of a normally created file.
+        self._tmp_path = self._tmp_name(final_path)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        fd = os.open(self._tmp_path, flags, 0o666)
+        return os.fdopen(fd, "wb")
+
+    def _write(self, data: bytes | memoryview) -> None:
+        self._file.write(data)
+        self._bytes += len(data)
+
+    @property
+    def n_chunks(self) -> int:
+        """Chunks written so far."""
+        return self._n_chunks
+
+    @property
+    def n_rows(self) -> int:
+        """Rows written so far (sum of ``n_rows`` over chunks)."""
+        return self._n_rows
+
+    @property
+    def bytes_written(self) -> int:
+        """Bytes written so far, including the trailer once closed."""
+        return self._bytes
+
+    def write_chunk(self, payload: bytes | bytearray | memoryview, n_rows: int) -> None:
+        """Append one chunk.
+
+        Parameters
+        ----------
+        payload : bytes-like
+            The chunk's bytes (may be empty); opaque to the container.
+        n_rows : int
+            Number of rows the payload encodes (>= 0); summed into the trailer.
+        """
+        if self._closed:
+            raise ValueError("write_chunk on a closed ContainerWriter")
+        n_rows = int(n_rows)
+        if not 0 <= n_rows <= _MAX_ROWS or self._n_rows + n_rows > _MAX_ROWS:
+            raise ValueError(f"n_rows must be in [0, 2**64) in total, got {n_rows}")
+        if self._n_chunks >= _MAX_CHUNKS:
+            raise ValueError(f"a container holds at most {_MAX_CHUNKS} chunks")
+        data = memoryview(payload).cast("B")
+        head = _CHUNK_HEAD.pack(_CHUNK_TAG, self._n_chunks, n_rows, len(data))
+        head += _CRC.pack(_crc(head))
+        try:
+            self._write(head)
+            self._write(data)
+            self._write(_CRC.pack(_crc(head, data)))
+        except BaseException:
+            self.abort()
+            raise
+        self._n_chunks += 1
+        self._n_rows += n_rows
+
+    def close(self) -> None:
+        """Write the trailer and publish the file (atomic rename for paths).
+
+        Calling it again is a no-op.  If publishing fails the temporary file is
+        removed and the exception propagates.
+        """
+        if self._closed:
+            return
+        trailer = _TRAILER_HEAD.pack(_TRAILER_TAG, self._n_chunks, self._n_rows)
+        trailer += _CRC.pack(_crc(trailer)) + END_MAGIC
+        try:
+            self._write(trailer)
+            self._file.flush()
+            if self._tmp_path is not None:
+                os.fsync(self._file.fileno())  # data on disk before the rename
+                self._file.close()
+                os.replace(self._tmp_path, self._final_path)  # type: ignore[arg-type]
+                self._tmp_path = None
+                _fsync_directory(os.path.dirname(os.path.abspath(self._final_path)))  # type: ignore[arg-type]
+        except BaseException:
+            self.abort()
+            raise
+        self._closed = True
+
+    def abort(self) -> None:
+        """Give up: remove the temporary file (paths) and mark the writer closed.
+
+        The final path is never touched.  For a file object nothing can be taken
+        back; the output lacks its trailer and readers report it as truncated.
+        """
+        self._closed = True
+        if self._tmp_path is None:
+            return
+        try:
+            self._file.close()
+        except OSError:
+            pass
+        try:
+            os.unlink(self._tmp_path)
+        except FileNotFoundError:
+            pass
+        self._tmp_path = None
+
+    def __enter__(self) -> ContainerWriter:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def _fsync_directory(path: str) -> None:
+    """Make a rename durable (POSIX); silently skipped where directories can't be opened."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+class _Source:
+    """Byte source that tracks its position and, when seekable, its size.
+
+    Parameters
+    ----------
+    f : binary file object
+    name : str
+        Used to prefix error messages.
+    """
+
+    def __init__(self, f: IO[bytes], name: str) -> None:
+        self.f = f
+        self.name = name
+        self.pos = 0
+        self.end: int | None = None  # bytes from the start position to EOF
+        self.start = 0
+        try:
+            seekable = bool(f.seekable())
+        except (AttributeError, OSError, ValueError):
+            seekable = False
+        if seekable:
+            self.start = f.tell()
+            self.end = f.seek(0, io.SEEK_END) - self.start
+            f.seek(self.start)
+
+    @property
+    def seekable(self) -> bool:
+        return self.end is not None
+
+    def error(self, message: str) -> FileFormatError:
+        return FileFormatError(f"{self.name}: {message}")
+
+    def seek(self, pos: int) -> None:
+        self.f.seek(self.start + pos)
+        self.pos = pos
+
+    def read_upto(self, n: int) -> bytes:
+        """Read up to ``n`` bytes, fewer only at end of file; never over-allocates.
+
+        For a seekable file ``n`` is first clipped to the bytes left, so one read
+        of at most the largest chunk does it.  A stream is read in pieces of
+        ``_READ_PIECE`` bytes, so a damaged length costs at most one piece.
+        """
+        if self.end is not None:
+            n = min(n, self.end - self.pos)
+            piece = n
+        else:
+            piece = _READ_PIECE
+        parts: list[bytes] = []
+        got = 0
+        while got < n:
+            data = self.f.read(min(n - got, piece))
+            if not data:
+                break
+            parts.append(data)
+            got += len(data)
+        out = parts[0] if len(parts) == 1 else b"".join(parts)
+        self.pos += len(out)
+        return out
+
+    def read_exact(self, n: int, truncated: str) -> bytes:
+        """Read exactly ``n`` bytes or raise ``FileFormatError("truncated: ...")``."""
+        data = self.read_upto(n)
+        if len(data) != n:
+            raise self.error(f"truncated: {truncated}")
+        return data
+
+    def remaining(self) -> int | None:
+        return None if self.end is None else self.end - self.pos
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    """Summary of a container, as shown by ``vaekit info``.
+
+    Attributes
+    ----------
+    header : dict
+        The caller's header (including ``"format_version"``).
+    format_version : int
+    embedded_model_bytes : int
+        Size of the embedded model blob in bytes (0 if none).
+    n_chunks, n_rows : int or None
+        From the trailer; ``None`` when the trailer is missing or damaged
+        (the file is truncated or corrupt).
+    file_bytes : int
+        Size of the file in bytes.
+    """
+
+    header: dict[str, Any]
+    format_version: int
+    embedded_model_bytes: int
+    n_chunks: int | None
+    n_rows: int | None
+    file_bytes: int
+
+    @property
+    def complete(self) -> bool:
+        """True when the trailer is present and intact (chunk CRCs not checked)."""
+        return self.n_chunks is not None
+
+
+class ContainerReader:
+    """Read and validate a ``.vkc`` container, streaming its chunks.
+
+    Opening reads and checks the magic bytes, format version and header block
+    (raising :class:`FileFormatError` if any is wrong).  For a seekable source the
+    trailer is read first (by seeking to the end) so that :attr:`n_chunks` and
+    :attr:`n_rows` are known up front and error messages can say "chunk 17 of 40".
+
+    Parameters
+    ----------
+    source : str, os.PathLike or binary file object
+        A path (opened and closed by the reader) or an open binary file object
+        positioned at the start of the container (not closed by the reader; may be
+        non-seekable, e.g. ``sys.stdin.buffer``).
+
+    Notes
+    -----
+    Memory use is bounded by the largest chunk payload (about twice that for
+    non-seekable streams, which are read in pieces) plus the header.
+    """
+
+    def __init__(self, source: str | os.PathLike[str] | IO[bytes]) -> None:
+        if hasattr(source, "read"):
+            f: IO[bytes] = source  # type: ignore[assignment]
+            self._owns = False
+            name = str(getattr(f, "name", "<stream>"))
+        else:
+            name = os.fspath(source)  # type: ignore[arg-type]
+            f = open(name, "rb")  # closed by close() / __exit__
+            self._owns = True
+        self._f = f
+        self._trailer: tuple[int, int] | None = None
+        self._consumed = False
+        try:
+            self._src = _Source(f, name)
+            if self._src.seekable:
+                self._trailer = self._probe_trailer()
+                self._src.seek(0)
+            self._read_header()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- header ------------------------------------------------------------------
+
+    def _read_header(self) -> None:
+        src = self._src
+        head = src.read_upto(_VERSION.size)
+        if len(head) < len(MAGIC):
+            if not head:
+                raise src.error("empty file: not a vaekit container")
+            if MAGIC.startswith(head):
+                raise src.error("truncated: file ends inside the magic bytes")
+            raise src.error("not a vaekit container (bad magic bytes)")
+        if head[: len(MAGIC)] != MAGIC:
+            raise src.error("not a vaekit container (bad magic bytes)")
+        if len(head) < _VERSION.size:
+            raise src.error("truncated: header ends early (in the format version)")
+        _, version, check = _VERSION.unpack(head)
+        if check != version ^ 0xFFFF:
+            raise src.error("header is corrupt (format version field damaged)")
+        if version > FORMAT_VERSION:
+            raise src.error(
+                f"written by a newer vaekit: format version {version}, "
+                f"this reader understands up to {FORMAT_VERSION}"
+            )
+        if version < 1:
+            raise src.error(f"header is corrupt (unknown format version {version})")
+        rest = src.read_exact(_LENGTHS.size + _CRC.size, "header ends early (in the lengths)")
+        (prefix_crc,) = _CRC.unpack_from(rest, _LENGTHS.size)
+        if prefix_crc != _crc(head, rest[: _LENGTHS.size]):
+            raise src.error("header is corrupt (CRC mismatch in the header lengths)")
+        json_len, model_len = _LENGTHS.unpack_from(rest)
+        self._check_fits(json_len + model_len + _CRC.size, "header ends early")
+        header_json = src.read_exact(json_len, "header ends early (in the JSON)")
+        model = src.read_exact(model_len, "header ends early (in the embedded model)")
+        (crc,) = _CRC.unpack(src.read_exact(_CRC.size, "header ends early (in its CRC)"))
+        if crc != _crc(head, rest, header_json, model):
+            raise src.error("header is corrupt (CRC mismatch)")
+        self._header = self._parse_header_json(header_json, version)
+        self._embedded_model = model
+        self._format_version = version
+        self._data_start = src.pos
+
+    def _parse_header_json(self, data: bytes, version: int) -> dict[str, Any]:
+        try:
+            header = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise self._src.error(f"header is corrupt (invalid JSON: {exc})") from exc
+        if not isinstance(header, dict) or header.get("format_version") != version:
+            raise self._src.error("header is corrupt (JSON lacks a matching 'format_version')")
+        return header
+
+    def _check_fits(self, needed: int, truncated: str) -> None:
+        """Refuse a length larger than what is left (seekable sources only)."""
+        left = self._src.remaining()
+        if left is not None and needed > left:
+            raise self._src.error(f"truncated: {truncated} (needs {needed} bytes, {left} left)")
+
+    # -- trailer -----------------------------------------------------------------
+
+    def _probe_trailer(self) -> tuple[int, int] | None:
+        """Read the trailer from the end of a seekable file; None if not intact."""
+        src = self._src
+        assert src.end is not None
+        if src.end < _PREFIX_SIZE + _CRC.size + TRAILER_SIZE:
+            return None
+        src.seek(src.end - TRAILER_SIZE)
+        data = src.read_upto(TRAILER_SIZE)
+        return self._parse_trailer(data, strict=False)
+
+    def _parse_trailer(self, data: bytes, strict: bool) -> tuple[int, int] | None:
+        """Check a trailer record; raise (strict) or return None (probe) if damaged."""
+        size = _TRAILER_HEAD.size
+        tag, n_chunks, n_rows = _TRAILER_HEAD.unpack_from(data)
+        (crc,) = _CRC.unpack_from(data, size)
+        problem = None
+        if tag != _TRAILER_TAG:
+            problem = "bad record tag"
+        elif crc != _crc(data[:size]):
+            problem = "CRC mismatch"
+        elif data[size + _CRC.size :] != END_MAGIC:
+            problem = "bad end marker"
+        if problem is None:
+            return n_chunks, n_rows
+        if strict:
+            raise self._src.error(f"trailer is corrupt ({problem})")
+        return None
+
+    def _finish(self, tag: bytes, n_read: int, rows_read: int) -> None:
+        """Read and check the trailer whose tag was just read; then expect EOF."""
+        src = self._src
+        body = src.read_exact(TRAILER_SIZE - len(tag), "trailer ends early")
+        n_chunks, n_rows = self._parse_trailer(tag + body, strict=True)  # type: ignore[misc]
+        if (n_chunks, n_rows) != (n_read, rows_read):
+            raise src.error(
+                f"trailer is corrupt: it records {n_chunks} chunks / {n_rows} rows "
+                f"but the file holds {n_read} chunks / {rows_read} rows"
+            )
+        if src.read_upto(1):
+            raise src.error("corrupt: unexpected data after the trailer")
+        self._trailer = (n_chunks, n_rows)
+
+    # -- chunks ------------------------------------------------------------------
+
+    def _label(self, k: int) -> str:
+        """Human name of the chunk with index ``k``: "chunk 17 of 40" (1-based)."""
+        total = "" if self._trailer is None else f" of {self._trailer[0]}"
+        return f"chunk {k + 1}{total}"
+
+    def iter_chunks(self) -> Iterator[tuple[int, int, bytes]]:
+        """Yield ``(chunk_index, n_rows, payload)`` for every chunk, in order.
+
+        Each chunk's CRC is checked before it is yielded; after the last chunk the
+        trailer is checked (its chunk and row counts must match what was read) and
+        end of file is expected.  Only one payload is held at a time.
+
+        Yields
+        ------
+        chunk_index : int
+            0-based position of the chunk.
+        n_rows : int
+            Rows encoded in the chunk.
+        payload : bytes
+
+        Raises
+        ------
+        FileFormatError
+            On truncation, CRC mismatch or any inconsistency, naming the part.
+        """
+        src = self._src
+        if self._consumed and not src.seekable:
+            raise ValueError("iter_chunks: a non-seekable stream can only be read once")
+        self._consumed = True
+        if src.seekable:
+            src.seek(self._data_start)
+        k, rows = 0, 0
+        while True:
+            tag = src.read_upto(4)
+            if tag == _CHUNK_TAG:
+                n_rows, payload = self._read_chunk(k)
+                yield k, n_rows, payload
+                del payload  # hold nothing while the consumer works on the next one
+                k, rows = k + 1, rows + n_rows
+            elif tag == _TRAILER_TAG:
+                self._finish(tag, k, rows)
+                return
+            else:
+                raise self._bad_tag(tag, k)
+
+    def _bad_tag(self, tag: bytes, k: int) -> FileFormatError:
+        """Error for a record tag that is neither a chunk's nor the trailer's."""
+        after = f"after chunk {k}" if k else "after the header"
+        if not tag:
+            return self._src.error(f"truncated: missing trailer (file ends {after})")
+        expected = None if self._trailer is None else self._trailer[0]
+        if len(tag) < 4:
+            part = "trailer" if expected == k else f"record {after}"
+            return self._src.error(f"truncated: {part} ends early")
+        if expected is not None and k < expected:
+            return self._src.error(f"{self._label(k)} is corrupt (bad record tag)")
+        if expected == k:
+            return self._src.error("trailer is corrupt (bad record tag)")
+        return self._src.error(f"corrupt: the record {after} is neither a chunk nor the trailer")
+
+    def _read_chunk(self, k: int) -> tuple[int, bytes]:
+        """Read chunk ``k`` after its tag; return ``(n_rows, payload)``."""
+        src = self._src
+        label = self._label(k)
+        rest = src.read_exact(_CHUNK_HEAD.size - 4 + _CRC.size, f"{label} ends early")
+        head = _CHUNK_TAG + rest[: _CHUNK_HEAD.size - 4]
+        (head_crc,) = _CRC.unpack_from(rest, _CHUNK_HEAD.size - 4)
+        if head_crc != _crc(head):
+            raise src.error(f"{label} is corrupt (CRC mismatch in the chunk header)")
+        _, index, n_rows, length = _CHUNK_HEAD.unpack(head)
+        if index != k:
+            raise src.error(f"{label} is corrupt (its header says index {index})")
+        if self._trailer is not None:
+            if k >= self._trailer[0]:
+                raise src.error(
+                    f"trailer is corrupt: it records {self._trailer[0]} chunks, but there are more"
+                )
+            limit = src.end - TRAILER_SIZE  # type: ignore[operator]
+            if length + _CRC.size > limit - src.pos:
+                raise src.error(f"{label} is corrupt (its length runs into the trailer)")
+        self._check_fits(length + _CRC.size, f"{label} ends early")
+        payload = src.read_exact(length, f"{label} ends early")
+        (crc,) = _CRC.unpack(src.read_exact(_CRC.size, f"{label} ends early (in its CRC)"))
+        if crc != _crc(_CHUNK_TAG, rest, payload):
+            raise src.error(f"{label} is corrupt (CRC mismatch)")
+        return n_rows, payload
+
+    # -- public properties -------------------------------------------------------
+
+    @property
+    def header(self) -> dict[str, Any]:
+        """The header dict stored by the writer (includes ``"format_version"``)."""
+        return self._header
+
+    @property
+    def embedded_model(self) -> bytes:
+        """The embedded model blob (``b""`` if none)."""
+        return self._embedded_model
+
+    @property
+    def format_version(self) -> int:
+        """Container format version of the file."""
+        return self._format_version
+
+    @property
+    def n_chunks(self) -> int | None:
+        """Number of chunks per the trailer.
+
+        Known on open for seekable sources with an intact trailer; otherwise
+        ``None`` until :meth:`iter_chunks` has read to the end.
+        """
+        return None if self._trailer is None else self._trailer[0]
+
+    @property
+    def n_rows(self) -> int | None:
+        """Total rows per the trailer (same availability as :attr:`n_chunks`)."""
+        return None if self._trailer is None else self._trailer[1]
+
+    def verify(self) -> tuple[int, int]:
+        """Read every chunk, checking all CRCs and the trailer.
+
+        Returns
+        -------
+        (n_chunks, n_rows) : tuple of int
+        """
+        for _ in self.iter_chunks():
+            pass
+        assert self._trailer is not None
+        return self._trailer
+
+    def close(self) -> None:
+        """Close the file if the reader opened it (file objects are left open)."""
+        if self._owns:
+            self._f.close()
+
+    def __enter__(self) -> ContainerReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and validate only the header of a container.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    dict
+        The caller's header (including ``"format_version"``).
+    """
+    with ContainerReader(path) as reader:
+        return reader.header
+
+
+def read_info(path: str | os.PathLike[str]) -> ContainerInfo:
+    """Header, sizes and trailer counts of a container, without reading the chunks.
+
+    Chunk CRCs are not checked (use :meth:`ContainerReader.verify` for that).
+    """
+    with ContainerReader(path) as reader:
+        return ContainerInfo(
+            header=reader.header,
+            format_version=reader.format_version,
+            embedded_model_bytes=len(reader.embedded_model),
+            n_chunks=reader.n_chunks,
+            n_rows=reader.n_rows,
+            file_bytes=reader._src.end or 0,
+        )
