@@ -177,8 +177,9 @@ class _VAEBase(BaseEstimator):
             if self.architecture == "conv":
                 raise DataError("architecture='conv' needs image input")
             arch = "mlp"
-            layout = {"d_in": d_in, **schema.layout()}  # type: ignore[union-attr]
-            min_scale = 0.01
+            min_scale = 0.01 if self.min_scale == "auto" else self.min_scale
+            layout = {"d_in": d_in, **schema.layout(),  # type: ignore[union-attr]
+                      "num_min_scale": schema.numeric_floors(min_scale)}  # type: ignore[union-attr]
         latent = auto_latent_dim(n_features, kind) if self.latent_dim == "auto" else self.latent_dim
         hidden = auto_hidden(d_in) if self.hidden_dims == "auto" else list(self.hidden_dims)
         if kind == "image" and arch == "mlp" and self.hidden_dims == "auto":
@@ -337,8 +338,8 @@ class VAEAnomalyDetector(OutlierMixin, _VAEBase):
     ----------
     contamination : "auto" or float in (0, 0.5]
         Share of anomalies expected in the training data; sets ``threshold_``.
-        ``"auto"`` puts the threshold at Tukey's far-out fence (Q3 + 3 IQR) of the
-        training scores.
+        ``"auto"`` puts the threshold at Tukey's outlier fence (Q3 + 1.5 IQR) of the
+        training scores, which needs no guess of the share.
     n_samples : int, default=16
         Importance samples per row for scoring; 1 = ELBO with closed-form KL,
         more = tighter importance-weighted bound (IWAE).  Cost grows linearly.

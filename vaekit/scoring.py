@@ -62,9 +62,9 @@ def score_rows(model: VAE, data: dict[str, torch.Tensor], *, n_samples: int, see
 
 
 def tukey_threshold(anomaly_scores: np.ndarray) -> float:
-    """Tukey's far-out fence ``Q3 + 3 * IQR`` of the scores (used by contamination="auto")."""
+    """Tukey's outlier fence ``Q3 + 1.5 * IQR`` of the scores (used by contamination="auto")."""
     q1, q3 = np.percentile(anomaly_scores, [25, 75])
-    return float(q3 + 3.0 * (q3 - q1))
+    return float(q3 + 1.5 * (q3 - q1))
 
 
 def threshold_from_scores(anomaly_scores: np.ndarray, contamination: float | str) -> float:

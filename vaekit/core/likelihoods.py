@@ -72,7 +72,7 @@ def discretized_logistic_log_prob(
     return torch.where(x < half, first, torch.where(x > 1.0 - half, last, interior))
 
 
-def bounded_scale(raw: torch.Tensor, min_scale: float) -> torch.Tensor:
+def bounded_scale(raw: torch.Tensor, min_scale: float | torch.Tensor) -> torch.Tensor:
     """Positive scale with a floor, so a likelihood cannot collapse to a spike."""
     return min_scale + F.softplus(raw)
 
@@ -91,18 +91,25 @@ class TabularLikelihood(nn.Module):
     n_numeric, n_binary : int
     cat_sizes : sequence of int
         Levels per categorical column.
-    min_scale : float
-        Floor of the Gaussian standard deviation, in robust standard deviations.
+    min_scale : float or sequence of float
+        Floor of the Gaussian standard deviation (one per numeric column, or one for
+        all), in transformed units (robust standard deviations).
     """
 
     def __init__(
-        self, n_numeric: int, n_binary: int, cat_sizes: Sequence[int], min_scale: float = 0.01
+        self,
+        n_numeric: int,
+        n_binary: int,
+        cat_sizes: Sequence[int],
+        min_scale: float | Sequence[float] = 0.01,
     ) -> None:
         super().__init__()
         self.n_numeric = n_numeric
         self.n_binary = n_binary
         self.cat_sizes = [int(k) for k in cat_sizes]
-        self.min_scale = float(min_scale)
+        floors = torch.as_tensor(min_scale, dtype=torch.float32).expand(n_numeric).clone()
+        # Derived from the config, so kept out of the state dict.
+        self.register_buffer("min_scale", floors, persistent=False)
 
     @property
     def n_params(self) -> int:

@@ -75,13 +75,15 @@ def build_vae(config: dict[str, Any]) -> VAE:
 
     Keys: ``kind`` ("tabular" | "image"), ``latent_dim``, ``architecture``
     ("mlp" | "conv"), ``hidden`` (list of ints, MLP), ``conv_base`` (int),
-    ``min_scale`` (float), and the data layout: ``n_numeric``, ``n_binary``,
+    ``min_scale`` (float), ``num_min_scale`` (per numeric column, tables), and the
+    data layout: ``n_numeric``, ``n_binary``,
     ``cat_sizes``, ``d_in`` for tables; ``shape`` (C, H, W) for images.
     """
     latent = int(config["latent_dim"])
     if config["kind"] == "tabular":
         lik: nn.Module = TabularLikelihood(
-            config["n_numeric"], config["n_binary"], config["cat_sizes"], config["min_scale"]
+            config["n_numeric"], config["n_binary"], config["cat_sizes"],
+            config.get("num_min_scale", config["min_scale"]),
         )
         hidden = config["hidden"]
         enc: nn.Module = nets.mlp_encoder(config["d_in"], hidden, latent)

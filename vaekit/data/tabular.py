@@ -63,6 +63,9 @@ class ColumnSpec:
         Robust location and scale (numeric columns), in the column's units.
     transform : {"affine", "asinh"}
         Numeric transform (see module docstring).
+    resolution : float
+        Smallest gap between distinct training values (numeric columns), in the
+        column's units: 1 for integer counts, the rounding step for rounded data.
     levels : list
         Category values in code order (binary: exactly two; categorical: all seen).
     """
@@ -73,12 +76,14 @@ class ColumnSpec:
     center: float = 0.0
     scale: float = 1.0
     transform: str = "affine"
+    resolution: float = 0.0
     levels: list = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name, "kind": self.kind, "dtype": self.dtype}
         if self.kind == "numeric":
-            d.update(center=self.center, scale=self.scale, transform=self.transform)
+            d.update(center=self.center, scale=self.scale, transform=self.transform,
+                     resolution=self.resolution)
         else:
             d["levels"] = list(self.levels)
         return d
@@ -94,6 +99,7 @@ class ColumnSpec:
             center=float(d.get("center", 0.0)),
             scale=float(d.get("scale", 1.0)),
             transform=str(d.get("transform", "affine")),
+            resolution=float(d.get("resolution", 0.0)),
             levels=list(d.get("levels", [])),
         )
 
@@ -166,6 +172,11 @@ def _robust_center_scale(values: np.ndarray) -> tuple[float, float]:
         if np.isfinite(scale) and scale > 1e-12 * max(1.0, abs(center)):
             return center, float(scale)
     return center, 1.0
+
+
+def _resolution(values: np.ndarray) -> float:
+    v = np.unique(values[~np.isnan(values)])
+    return float(np.min(np.diff(v))) if len(v) > 1 else 0.0
 
 
 def _choose_transform(values: np.ndarray, center: float, scale: float) -> str:
@@ -252,7 +263,8 @@ class TabularSchema:
             if kind == "numeric":
                 center, scale = _robust_center_scale(values)
                 return ColumnSpec(
-                    name, "numeric", dtype, center, scale, _choose_transform(values, center, scale)
+                    name, "numeric", dtype, center, scale, _choose_transform(values, center, scale),
+                    _resolution(values),
                 )
         elif pd.api.types.is_bool_dtype(s.dtype):
             kind = "binary"
@@ -296,6 +308,17 @@ class TabularSchema:
         """Column order used inside the model: numeric, then binary, then categorical."""
         return self.names("numeric") + self.names("binary") + self.names("categorical")
 
+    def numeric_floors(self, min_scale: float) -> list[float]:
+        """Per-numeric-column floor of the Gaussian SD, in transformed units.
+
+        A column that only takes values on a grid (counts, rounded data) has no
+        density finer than its grid; flooring its SD at the grid's quantization noise
+        (``resolution / sqrt(12)``) stops the model from buying unbounded likelihood
+        by collapsing onto the grid points.  Never below ``min_scale``.
+        """
+        return [max(min_scale, c.resolution / math.sqrt(12.0) / c.scale)
+                for c in self.specs("numeric")]
+
     def layout(self) -> dict[str, Any]:
         """Sizes the VAE core needs (JSON-serializable)."""
         return {
@@ -325,10 +348,9 @@ class TabularSchema:
                 UserWarning,
                 stacklevel=3,
             )
-        if have == want:
+        if list(df.columns) == want:
             return df
-        df = df.copy()
-        df.columns = have
+        df = df.set_axis(have, axis=1)
         return df[want]
 
     # --------------------------------------------------------------- encoding
