@@ -1,0 +1,171 @@
+"""VAEAnomalyDetector: rank rows by negative ELBO (nats)."""
+
+from __future__ import annotations
+
+from numbers import Real
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import OutlierMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ..scoring import threshold_from_scores
+from .base import _is_dataframe, _VAEBase
+
+
+class VAEAnomalyDetector(OutlierMixin, _VAEBase):
+    """Rank rows (or images) by how poorly a VAE explains them: negative ELBO, in nats.
+
+    Parameters
+    ----------
+    contamination : "auto" or float in (0, 0.5]
+        Share of anomalies expected in the training data; sets ``threshold_``.
+        ``"auto"`` puts the threshold at Tukey's outlier fence (Q3 + 1.5 IQR) of the
+        training scores, which needs no guess of the share.
+    n_samples : int, default=16
+        Importance samples per row for scoring; 1 = ELBO with closed-form KL,
+        more = tighter importance-weighted bound (IWAE).  Cost grows linearly.
+    trim_fraction : float, default=0.05
+        After KL warm-up, each batch's worst-fit share of rows gets no gradient, so
+        anomalies in the training data cannot dominate what the model learns.
+    latent_dim : "auto" or int
+        Latent dimensions; auto = ceil(columns / 2) clipped to 2..16 (16 for images).
+    hidden_dims : "auto" or list of int
+        Hidden layer widths of the MLP (encoder; the decoder mirrors it).
+    epochs, batch_size : "auto" or int
+        Auto scales with the number of rows (see ``vaekit.core.resolve_schedule``).
+    learning_rate : float
+        Adam step size.
+    beta : float
+        KL weight during training only; scores always use beta = 1.
+    kind : {"auto", "tabular", "image"}
+        Auto: 3-D/4-D arrays are images, everything else is a table.
+    architecture : {"auto", "mlp", "conv"}
+        Auto: convolutional for images, MLP for tables.
+    categorical_features : list of str or int, optional
+        Columns to treat as categorical even if they hold numbers.
+    min_scale : "auto" or float
+        Floor of the numeric Gaussian's standard deviation (robust SDs).
+    device : str
+        "auto" (CUDA if available), "cpu", "cuda", "cuda:1", ...
+    n_jobs : int, optional
+        Torch CPU threads; None = 1, -1 = all cores.
+    random_state : int, RandomState or None
+        Seeds initialisation, shuffling, training noise and the scoring noise.
+    verbose : bool
+        Show a progress bar (stderr) with the running loss.
+
+    Attributes
+    ----------
+    decision_scores_ : ndarray (n_samples,)
+        Anomaly scores (negative bound, nats) of the training rows (PyOD naming).
+    threshold_ : float
+        Anomaly-score threshold in nats.
+    offset_ : float
+        ``-threshold_``: ``decision_function = score_samples - offset_``.
+    labels_ : ndarray of {0, 1}
+        Training rows above the threshold (PyOD convention: 1 = anomaly).
+    history_ : list of dict
+        Per-epoch training and validation ELBO, reconstruction and KL (nats).
+    """
+
+    _parameter_constraints: dict = {
+        **_VAEBase._parameter_constraints,
+        "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
+        "trim_fraction": [Interval(Real, 0, 0.5, closed="left")],
+    }
+
+    def __init__(self, *, contamination: float | str = "auto", n_samples: int = 16,
+                 trim_fraction: float = 0.05, latent_dim: int | str = "auto",
+                 hidden_dims: list | str = "auto", epochs: int | str = "auto",
+                 batch_size: int | str = "auto", learning_rate: float = 1e-3, beta: float = 1.0,
+                 kind: str = "auto", architecture: str = "auto",
+                 categorical_features: list | None = None, min_scale: float | str = "auto",
+                 device: str = "auto", n_jobs: int | None = None, random_state: Any = None,
+                 verbose: bool = False) -> None:
+        self.contamination = contamination
+        self.n_samples = n_samples
+        self.trim_fraction = trim_fraction
+        self.latent_dim = latent_dim
+        self.hidden_dims = hidden_dims
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.beta = beta
+        self.kind = kind
+        self.architecture = architecture
+        self.categorical_features = categorical_features
+        self.min_scale = min_scale
+        self.device = device
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def fit(self, X: Any, y: Any = None) -> VAEAnomalyDetector:
+        """Fit on ``X`` (unsupervised; ``y`` is ignored).
+
+        Parameters
+        ----------
+        X : DataFrame, array (n, d) or image array (n, H, W[, C])
+            Training rows; may contain anomalies and missing values.
+        """
+        self._fit_vae(X)
+        # Score the training rows with the final model (not the training-time noise).
+        self.decision_scores_ = -self._row_scores(X).elbo
+        self._set_threshold()
+        return self
+
+    def _set_threshold(self) -> None:
+        self.threshold_ = threshold_from_scores(self.decision_scores_, self.contamination)
+        self.offset_ = -self.threshold_
+        self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        """Bound on log p(x) per row, in nats (higher = more normal)."""
+        return self._row_scores(X).elbo
+
+    def anomaly_score(self, X: Any) -> np.ndarray:
+        """Negative bound on log p(x) per row, in nats (higher = more anomalous)."""
+        return -self.score_samples(X)
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """``score_samples(X) - offset_``: negative for anomalies."""
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X: Any) -> np.ndarray:
+        """+1 for normal rows, -1 for anomalies."""
+        return np.where(self.decision_function(X) < 0, -1, 1)
+
+    def explain(self, X: Any) -> pd.DataFrame:
+        """Per-row, per-column contributions to the anomaly score (nats).
+
+        Returns
+        -------
+        DataFrame
+            One column per input column (categoricals summed over their levels;
+            pixels named ``pixel_c_h_w`` for images) with the negative
+            reconstruction log-likelihood of that column, plus ``kl`` (the latent
+            term).  Each row sums to :meth:`anomaly_score` of that row.  Missing
+            entries and unseen categories contribute 0.
+        """
+        s = self._row_scores(X)
+        frame = pd.DataFrame(-s.recon_per_feature, columns=self._feature_names_model_order())
+        if self.input_kind_ == "tabular":
+            frame = frame[self.schema_.names()]
+        frame["kl"] = s.kl
+        index = X.index if _is_dataframe(X) else None
+        if index is not None:
+            frame.index = index
+        return frame
+
+    def _extra_metadata(self) -> dict[str, Any]:
+        return {"decision_scores": self.decision_scores_.tolist()}
+
+    def _restore(self, tensors: dict[str, torch.Tensor], fitted: dict[str, Any]) -> None:
+        super()._restore(tensors, fitted)
+        self.decision_scores_ = np.asarray(fitted["decision_scores"], dtype=np.float64)
+        self._set_threshold()
+
+
