@@ -149,7 +149,26 @@ class _VAEBase(BaseEstimator):
             self.history_ = train_vae(model, tensors, self._train_config(), self.seed_, device,
                                       progress=self._progress_callback())
         self.model_ = model
+        self.latent_stats_ = self._latent_stats(tensors)
         return tensors
+
+    @torch.no_grad()
+    def _latent_stats(self, tensors: dict[str, torch.Tensor]) -> dict[str, list[float]]:
+        """Per-latent-dimension statistics of the training rows, kept in the model file.
+
+        ``kl`` mean KL to the prior (nats; ~0 = a collapsed, unused dimension),
+        ``posterior_sd`` root-mean-square posterior SD, ``mean_sd`` SD of the posterior
+        means across rows.  The codec sizes its quantizer from these.
+        """
+        with torch_threads(self.n_jobs):
+            mu, logvar = map_blocks(lambda b: self.model_.encode(b["x"]), {"x": tensors["x"]},
+                                    resolve_device(self.device))
+        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+        return {
+            "kl": kl.mean(dim=0).tolist(),
+            "posterior_sd": logvar.exp().mean(dim=0).sqrt().tolist(),
+            "mean_sd": mu.std(dim=0, unbiased=False).tolist(),
+        }
 
     def _categorical_names(self, frame: pd.DataFrame) -> list[str]:
         if not self.categorical_features:
@@ -280,6 +299,7 @@ class _VAEBase(BaseEstimator):
             "config": self.config_,
             "seed": self.seed_,
             "history": self.history_,
+            "latent_stats": self.latent_stats_,
             "n_features_in": int(self.n_features_in_),
             "feature_names_in": (list(map(str, self.feature_names_in_))
                                  if hasattr(self, "feature_names_in_") else None),
@@ -299,6 +319,7 @@ class _VAEBase(BaseEstimator):
         self.config_ = fitted["config"]
         self.seed_ = int(fitted["seed"])
         self.history_ = fitted["history"]
+        self.latent_stats_ = fitted["latent_stats"]
         self.n_features_in_ = int(fitted["n_features_in"])
         if fitted.get("feature_names_in") is not None:
             self.feature_names_in_ = np.asarray(fitted["feature_names_in"], dtype=object)
