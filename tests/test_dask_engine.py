@@ -1,0 +1,364 @@
+"""The Dask engine against the local engine, on a real LocalCluster (loopback only).
+
+One cluster of 2 worker processes x 1 thread serves the module (starting one
+costs seconds); one test starts its own 1-worker cluster to check that
+``scheduler=None`` starts and stops a cluster cleanly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+distributed = pytest.importorskip("distributed")
+dd = pytest.importorskip("dask.dataframe")
+
+from vaekit import DataError, FileFormatError, VAEAnomalyDetector  # noqa: E402
+from vaekit.batch import ScoreOptions, iter_compress_chunks, iter_scored  # noqa: E402
+from vaekit.codec.compressor import CompressedWriter, iter_decompressed  # noqa: E402
+from vaekit.codec.manifest import (  # noqa: E402
+    count_rows,
+    is_manifest,
+    iter_decompressed_any,
+    read_manifest,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "datasets" / "demo.csv"
+N_SHARDS = 6
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=None) as c, \
+            distributed.Client(c, set_as_default=False) as client:
+        yield c, client
+
+
+@pytest.fixture(scope="module")
+def model() -> VAEAnomalyDetector:
+    frame = pd.read_csv(DEMO).drop(columns=["row_id"]).iloc[:1000]
+    return VAEAnomalyDetector(random_state=0, epochs=2, hidden_dims=[16], n_samples=4).fit(frame)
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory) -> list[str]:
+    """The demo CSV split into N_SHARDS files (header repeated in each)."""
+    folder = tmp_path_factory.mktemp("shards")
+    lines = DEMO.read_text().splitlines()
+    head, body = lines[0], lines[1:]
+    size = -(-len(body) // N_SHARDS)
+    paths = []
+    for i in range(N_SHARDS):
+        path = folder / f"shard-{i}.csv"
+        path.write_text("\n".join([head, *body[i * size:(i + 1) * size]]) + "\n")
+        paths.append(str(path))
+    return paths
+
+
+@pytest.fixture(scope="module")
+def options(model) -> ScoreOptions:
+    return ScoreOptions(id_columns=("row_id",), threshold=model.threshold_, explain=2,
+                        n_samples=4)
+
+
+def _local(paths, model, options, **kw):
+    return list(iter_scored(paths, model, options, **kw))
+
+
+def _tables(pieces) -> pa.Table:
+    return pa.concat_tables([t for t, _ in pieces])
+
+
+# --------------------------------------------------------------------------- packaging
+
+
+def test_core_never_imports_dask():
+    code = """
+import sys, vaekit, vaekit.batch, vaekit.cli, vaekit.engines, vaekit.codec.manifest
+bad = [m for m in ('dask', 'distributed') if m in sys.modules]
+assert not bad, bad
+assert vaekit.engines.dask_available()
+sys.modules['distributed'] = None  # as if the extra were not installed
+try:
+    import vaekit.engines.dask
+except ImportError as exc:
+    assert "vaekit[dask]" in str(exc), exc
+else:
+    raise AssertionError("no ImportError")
+"""
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def test_score_files_identical_and_model_parsed_once_per_worker(cluster, model, shards,
+                                                                options):
+    from vaekit.engines.dask import parse_count, score_files_dask
+
+    c, client = cluster
+    before = client.run(parse_count)
+    seen: list[int] = []
+    # The scheduler given as an address, as the CLI's --scheduler passes it.
+    pieces = list(score_files_dask(shards, model, options, scheduler=c.scheduler_address,
+                                   progress=seen.append))
+    local = _local(shards, model, options)
+    assert len(pieces) == len(local)
+    for (t1, b1), (t2, b2) in zip(pieces, local, strict=True):
+        assert t1.equals(t2)  # bit for bit, schema included
+        assert b1 == b2
+    assert sum(seen) == 3000
+    after = client.run(parse_count)
+    # 6 files on 2 workers: each worker parsed the model at most once.
+    assert all(after[w] - before.get(w, 0) <= 1 for w in after)
+
+
+def _with_bad_rows(folder: Path, shards: list[str]) -> list[str]:
+    """Copies of the shards where shard 2 has a non-number and a short line."""
+    out = []
+    for i, path in enumerate(shards):
+        lines = Path(path).read_text().splitlines()
+        if i == 2:
+            fields = lines[5].split(",")
+            fields[5] = "lots"  # quantity
+            lines[5] = ",".join(fields)
+            lines[9] = "R9,west"
+        target = folder / Path(path).name
+        target.write_text("\n".join(lines) + "\n")
+        out.append(str(target))
+    return out
+
+
+def test_bad_rows_skipped_and_errors_like_local(cluster, model, shards, options, tmp_path):
+    from vaekit.engines.dask import score_files_dask
+
+    _, client = cluster
+    paths = _with_bad_rows(tmp_path, shards)
+    got = list(score_files_dask(paths, model, options, scheduler=client, skip_bad_rows=True))
+    want = _local(paths, model, options, skip_bad_rows=True)
+    assert _tables(got).equals(_tables(want))
+    assert [b for _, bad in got for b in bad] == [b for _, bad in want for b in bad]
+    assert len([b for _, bad in got for b in bad]) == 2
+
+    # Failing: the same first error, after the same chunks were handed out.
+    with pytest.raises(DataError) as local_err:
+        list(iter_scored(paths, model, options))
+    handed: list[pa.Table] = []
+    with pytest.raises(DataError) as dask_err:
+        for table, _ in score_files_dask(paths, model, options, scheduler=client):
+            handed.append(table)
+    assert str(dask_err.value) == str(local_err.value)
+    assert dask_err.value.file == paths[2] and dask_err.value.row == local_err.value.row
+    assert sum(t.num_rows for t in handed) == 1000  # shards 0 and 1
+
+
+def test_worker_warnings_reach_the_client(cluster, model, shards, options, tmp_path):
+    from vaekit.engines.dask import score_files_dask
+
+    _, client = cluster
+    frame = pd.read_csv(shards[0]).assign(extra=1)
+    path = tmp_path / "extra.csv"
+    frame.to_csv(path, index=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        list(score_files_dask([str(path)], model, options, scheduler=client))
+    assert any("ignoring column(s) ['extra']" in str(w.message) for w in caught)
+
+
+# --------------------------------------------------------------------------- compression
+
+
+def _local_container(paths, model, target) -> None:
+    with CompressedWriter(target, model, id_columns=["row_id"]) as writer:
+        for frame, _ in iter_compress_chunks(paths, model, ["row_id"]):
+            writer.write(frame)
+
+
+def test_compress_files_manifest_round_trip(cluster, model, shards, tmp_path):
+    from vaekit.engines.dask import compress_files_dask
+
+    _, client = cluster
+    out = tmp_path / "out.vkc"
+    seen: list[int] = []
+    manifest = compress_files_dask(shards, model, out, id_columns=["row_id"], scheduler=client,
+                                   progress=seen.append)
+    assert manifest.n_rows == 3000 and len(manifest.parts) == N_SHARDS and sum(seen) == 3000
+    assert is_manifest(out) and count_rows(out) == 3000
+    assert out.read_bytes().startswith(b'{"format": "vaekit-manifest"')
+
+    # Each part is byte for byte what the local engine writes for its file.
+    for path, part in zip(shards, manifest.parts, strict=True):
+        single = tmp_path / "one.vkc"
+        _local_container([path], model, single)
+        assert Path(manifest.resolve(part)).read_bytes() == single.read_bytes()
+        assert part.source == path
+
+    # Decompressing the manifest = decompressing one container of all rows.
+    whole = tmp_path / "whole.vkc"
+    _local_container(shards, model, whole)
+    want = pd.concat(list(iter_decompressed(whole, model)))
+    got = pd.concat(list(iter_decompressed_any(out, model)))
+    pd.testing.assert_frame_equal(got, want)
+    assert got["row_id"].tolist() == pd.read_csv(DEMO)["row_id"].tolist()
+
+    # A re-run replaces the output atomically and removes the old parts.
+    old = {p.name for p in (tmp_path / "out.vkc.parts").iterdir()}
+    again = compress_files_dask(shards[:2], model, out, id_columns=["row_id"],
+                                scheduler=client, embed_model=True)
+    now = {p.name for p in (tmp_path / "out.vkc.parts").iterdir()}
+    assert not old & now and len(now) == 3  # 2 parts + the model file
+    assert again.model is not None
+    restored = pd.concat(list(iter_decompressed_any(out)))  # model stored beside the parts
+    pd.testing.assert_frame_equal(restored, want.iloc[:1000])
+
+
+def test_manifest_damage_is_detected(cluster, model, shards, tmp_path):
+    from vaekit.engines.dask import compress_files_dask
+
+    _, client = cluster
+    out = tmp_path / "out.vkc"
+    manifest = compress_files_dask(shards[:3], model, out, id_columns=["row_id"],
+                                   scheduler=client)
+    part = Path(manifest.resolve(manifest.parts[1]))
+    data = bytearray(part.read_bytes())
+    data[-40] ^= 1
+    part.write_bytes(bytes(data))
+    with pytest.raises(FileFormatError, match="SHA-256"):
+        list(iter_decompressed_any(out, model))
+    part.unlink()
+    with pytest.raises(FileFormatError, match="missing"):
+        list(iter_decompressed_any(out, model))
+    obj = json.loads(out.read_text())
+    obj["parts"][0]["path"] = "../../etc/passwd"
+    out.write_text(json.dumps(obj))
+    with pytest.raises(FileFormatError, match="unexpected path"):
+        read_manifest(out)
+    obj["version"] = 99
+    out.write_text(json.dumps(obj))
+    with pytest.raises(FileFormatError, match="Upgrade vaekit"):
+        read_manifest(out)
+
+
+def test_compress_failure_publishes_nothing(cluster, model, shards, tmp_path):
+    from vaekit.engines.dask import compress_files_dask
+
+    _, client = cluster
+    paths = _with_bad_rows(tmp_path, shards[:3])
+    out = tmp_path / "bad.vkc"
+    with pytest.raises(DataError, match="line"):
+        compress_files_dask(paths, model, out, id_columns=["row_id"], scheduler=client)
+    assert not out.exists() and not (tmp_path / "bad.vkc.parts").exists()
+    skipped: list = []
+    manifest = compress_files_dask(paths, model, out, id_columns=["row_id"], scheduler=client,
+                                   skip_bad_rows=True, on_bad_rows=skipped.extend)
+    assert manifest.n_rows == 1498 and len(skipped) == 2
+
+
+# --------------------------------------------------------------------------- DataFrames
+
+
+def test_dataframe_api(cluster, model, shards, options, tmp_path):
+    from vaekit.engines.dask import compress_dataframe, score_dataframe
+
+    _, client = cluster
+    ddf = dd.read_csv(shards, assume_missing=True, dtype={"row_id": str})
+    scores = client.compute(score_dataframe(ddf, model, options, client=client)).result()
+    local = _tables(_local(shards, model, options)).to_pandas()
+    np.testing.assert_array_equal(scores["anomaly_score"].to_numpy(),
+                                  local["anomaly_score"].to_numpy())
+    assert scores["row_id"].tolist() == local["row_id"].tolist()
+    assert scores["top1_column"].tolist() == local["top1_column"].tolist()
+
+    out = tmp_path / "frame.vkc"
+    manifest = compress_dataframe(ddf, model, out, id_columns=["row_id"], client=client)
+    assert manifest.n_rows == 3000 and len(manifest.parts) == ddf.npartitions
+    frame = ddf.compute().reset_index(drop=True)
+    whole = tmp_path / "whole.vkc"
+    with CompressedWriter(whole, model, id_columns=["row_id"]) as writer:
+        writer.write(frame)
+    pd.testing.assert_frame_equal(pd.concat(list(iter_decompressed_any(out, model))),
+                                  pd.concat(list(iter_decompressed(whole, model))))
+
+
+# --------------------------------------------------------------------------- clusters
+
+
+def test_local_cluster_started_and_stopped(model, shards, options):
+    import psutil
+
+    from vaekit.engines.dask import score_files_dask
+
+    me = psutil.Process()
+    before = {p.pid for p in me.children(recursive=True)}
+    got = _tables(score_files_dask(shards[:2], model, options, n_workers=1))
+    assert got.equals(_tables(_local(shards[:2], model, options)))
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        left = {p.pid for p in me.children(recursive=True) if p.is_running()} - before
+        if not left:
+            break
+        time.sleep(0.2)
+    assert not left, f"worker processes left running: {left}"
+
+
+def _slow_scoring(seconds: float) -> None:
+    """Runs on a worker: make every chunk take ``seconds`` longer (test-only)."""
+    import time as _time
+
+    import vaekit.batch as batch
+
+    original = getattr(batch, "_test_original_score_chunk", batch.score_chunk)
+    batch._test_original_score_chunk = original
+
+    def slow(*args, **kwargs):
+        _time.sleep(seconds)
+        return original(*args, **kwargs)
+
+    batch.score_chunk = slow if seconds else original
+
+
+def test_worker_killed_mid_run_loses_and_duplicates_nothing(cluster, model, shards, options):
+    from vaekit.engines.dask import score_files_dask
+
+    c, client = cluster
+    client.run(_slow_scoring, 0.4)
+    try:
+        pids = client.run(os.getpid)
+        killed = None
+        pieces = []
+        for i, piece in enumerate(score_files_dask(shards, model, options, scheduler=client)):
+            pieces.append(piece)
+            if i == 0:
+                # Both workers are busy with later files now: kill one mid-task.
+                busy = [w for w, keys in client.processing().items() if keys and w in pids]
+                assert busy
+                killed = busy[0]
+                os.kill(pids[killed], signal.SIGKILL)
+        assert killed is not None
+        local = _local(shards, model, options)
+        got = _tables(pieces)
+        assert got.equals(_tables(local))
+        assert got.column("row_id").to_pylist() == pd.read_csv(DEMO)["row_id"].tolist()
+        # The nanny restarted the killed worker: a new process took its place.
+        client.wait_for_workers(2, timeout=60)
+        assert pids[killed] not in client.run(os.getpid).values()
+    finally:
+        client.run(_slow_scoring, 0.0)
