@@ -398,6 +398,27 @@ def _culprit(frame: pd.DataFrame, names: list[str | int]) -> str:
     return "cannot store these columns losslessly"
 
 
+def _record_batch(frame: pd.DataFrame) -> pa.RecordBatch:
+    """``RecordBatch.from_pandas`` whose bytes depend only on the values.
+
+    Two fixes on top of it (both needed for "same rows -> same bytes" when rows
+    arrive in pieces): Arrow-backed columns held in several chunks (``pd.concat``
+    of ``str`` columns) are refused by ``RecordBatch.from_pandas``, so they go
+    through a Table whose chunks are combined; and a slice of a larger frame keeps
+    its parent's buffers, which the IPC writer stores differently (40 more bytes
+    for 128 of 400 string ids), so every column is copied into fresh buffers.
+    """
+    try:
+        batch = pa.RecordBatch.from_pandas(frame, preserve_index=False)
+    except TypeError:
+        table = pa.Table.from_pandas(frame, preserve_index=False).combine_chunks()
+        arrays = [c.chunk(0) if c.num_chunks else pa.array([], type=c.type)
+                  for c in table.columns]
+        batch = pa.RecordBatch.from_arrays(arrays, schema=table.schema)
+    fresh = [pa.concat_arrays([col]) for col in batch.columns]
+    return pa.RecordBatch.from_arrays(fresh, schema=batch.schema)
+
+
 def pack_table(df: pd.DataFrame) -> bytes:
     """Serialize passthrough columns losslessly (Arrow IPC stream + zstd).
 
@@ -435,7 +456,7 @@ def pack_table(df: pd.DataFrame) -> bytes:
     try:
         # One record batch, also for 0 rows: Table.to_batches() would drop an empty
         # batch and with it a categorical's categories.
-        batch = pa.RecordBatch.from_pandas(frame, preserve_index=False)
+        batch = _record_batch(frame)
     except (pa.ArrowException, TypeError, ValueError) as exc:
         raise ValueError(f"pack_table: {_culprit(frame, names)}: {exc}") from exc
     meta = {

@@ -1,0 +1,228 @@
+"""Compressing rows to .vkc containers and back (vaekit.codec.compressor, VAECompressor)."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vaekit import DataError, FileFormatError, VAEAnomalyDetector, VAECompressor, load
+from vaekit.codec import CompressedWriter, ContainerReader, iter_decompressed, model_fingerprint
+from vaekit.codec.quantize import payload_bytes_per_row
+
+
+def _table(n: int, seed: int = 0) -> pd.DataFrame:
+    """A small nonlinear table with an id column, a categorical and a missing value."""
+    rng = np.random.default_rng(seed)
+    t = rng.uniform(-2, 2, n)
+    frame = pd.DataFrame({
+        "id": [f"r{seed}-{i}" for i in range(n)],
+        "a": t + 0.05 * rng.normal(size=n),
+        "b": np.sin(2 * t) + 0.05 * rng.normal(size=n),
+        "c": (t ** 2).round(2),
+        "kind": np.where(t > 0, "up", "down"),
+    })
+    frame.loc[3, "a"] = np.nan
+    return frame
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    return _table(400)
+
+
+@pytest.fixture(scope="module")
+def model(table: pd.DataFrame) -> VAECompressor:
+    return VAECompressor(bytes_per_row=3, epochs=30, random_state=0).fit(table.drop(columns="id"))
+
+
+@pytest.fixture(scope="module")
+def other_model(table: pd.DataFrame) -> VAECompressor:
+    return VAECompressor(bytes_per_row=3, epochs=4, random_state=1).fit(table.drop(columns="id"))
+
+
+def test_round_trip_keeps_form_ids_and_dtypes(model, table):
+    data = model.compress(table, id_columns=["id"])
+    out = model.decompress(data)
+    assert list(out.columns) == list(table.columns)
+    assert out["id"].tolist() == table["id"].tolist()  # carried losslessly
+    assert out.dtypes.equals(table.dtypes)
+    assert len(out) == len(table)
+    # lossy, but close: the codes are a few bits per dimension of a 1-D manifold
+    err = np.sqrt(np.nanmean((out["b"] - table["b"]) ** 2))
+    assert err < 0.5 * table["b"].std()
+
+
+def test_budget_is_respected_by_the_stored_codes(model, table):
+    mu = model.transform(table.drop(columns="id"))
+    assert payload_bytes_per_row(model.quantizer_, mu) <= model.bytes_per_row
+    assert model.beta_ == pytest.approx(0.25 / 3)
+
+
+def test_same_input_same_bytes_however_it_is_split(model, table, tmp_path):
+    one = model.compress(table, id_columns=["id"])
+    assert model.compress(table, id_columns=["id"]) == one
+    path = tmp_path / "x.vkc"
+    with CompressedWriter(path, model, id_columns=["id"], chunk_rows=128) as w:
+        for start in range(0, len(table), 37):
+            w.write(table.iloc[start:start + 37])
+    again = tmp_path / "y.vkc"
+    with CompressedWriter(again, model, id_columns=["id"], chunk_rows=128) as w:
+        w.write(table)
+    assert path.read_bytes() == again.read_bytes()
+    # different chunking, same rows
+    parts = list(iter_decompressed(path, model))
+    assert [len(p) for p in parts] == [128, 128, 128, 16]
+    joined = pd.concat(parts)
+    pd.testing.assert_frame_equal(joined, model.decompress(one), check_exact=True)
+
+
+def test_saved_and_loaded_model_writes_the_same_file(model, table, tmp_path):
+    model.save(tmp_path / "m.vaekit")
+    loaded = load(tmp_path / "m.vaekit")
+    assert loaded.quantizer_ == model.quantizer_  # stored, not recomputed
+    assert model_fingerprint(loaded) == model_fingerprint(model)
+    assert loaded.compress(table, id_columns=["id"]) == model.compress(table, id_columns=["id"])
+
+
+def test_wrong_model_is_refused(model, other_model, table):
+    data = model.compress(table, id_columns=["id"])
+    with pytest.raises(FileFormatError, match="wrong model"):
+        other_model.decompress(data)
+    with pytest.raises(FileFormatError, match="no model is embedded"):
+        list(iter_decompressed(io.BytesIO(data)))
+
+
+def test_embedded_model_decodes_without_the_model_file(model, other_model, table):
+    data = model.compress(table, id_columns=["id"], embed_model=True)
+    plain = model.compress(table, id_columns=["id"])
+    assert len(data) > len(plain)
+    expected = model.decompress(plain)
+    alone = pd.concat(list(iter_decompressed(io.BytesIO(data))))
+    pd.testing.assert_frame_equal(alone, expected)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        via_other = other_model.decompress(data)
+    assert any("embedded" in str(w.message) for w in caught)
+    pd.testing.assert_frame_equal(via_other, expected)
+
+
+@pytest.fixture(scope="module")
+def small_file(model, table) -> bytes:
+    return model.compress(table.iloc[:6], id_columns=["id"])
+
+
+def _decode(data: bytes, model) -> None:
+    for _ in iter_decompressed(io.BytesIO(data), model):
+        pass
+
+
+def test_every_single_bit_flip_in_a_compressed_file_is_detected(small_file, model):
+    undetected = []
+    for pos in range(len(small_file)):
+        for bit in range(8):
+            damaged = bytearray(small_file)
+            damaged[pos] ^= 1 << bit
+            try:
+                _decode(bytes(damaged), model)
+            except FileFormatError:
+                continue
+            undetected.append((pos, bit))
+    assert not undetected
+
+
+def test_truncation_is_detected(small_file, model):
+    for n in range(len(small_file)):
+        with pytest.raises(FileFormatError):
+            _decode(small_file[:n], model)
+
+
+def test_header_describes_the_file(model, table):
+    data = model.compress(table, id_columns=["id"])
+    header = ContainerReader(io.BytesIO(data)).header
+    assert header["model_fingerprint"] == model_fingerprint(model)
+    assert header["quantizer"] == model.quantizer_.to_dict()
+    assert header["passthrough"] == ["id"]
+    assert header["n_rows"] == len(table)
+    assert header["columns"] == list(table.columns)
+    assert header["schema"]["type"] != "image"
+
+
+def test_bounded_memory_on_a_large_stream(model, tmp_path):
+    chunk_rows = 1000
+    path = tmp_path / "big.vkc"
+    total = 0
+    with CompressedWriter(path, model, id_columns=["id"], chunk_rows=chunk_rows) as w:
+        for k in range(25):  # 60,000 rows fed in pieces that straddle chunk borders
+            piece = _table(2400, seed=k + 1)
+            w.write(piece)
+            total += len(piece)
+            assert w.n_rows == total
+        assert w.max_buffered_rows < chunk_rows
+    with ContainerReader(path) as r:
+        sizes = [n for _, n, _ in r.iter_chunks()]
+    assert max(sizes) == chunk_rows and sum(sizes) == total
+    seen = 0
+    for part in iter_decompressed(path, model):
+        assert len(part) <= chunk_rows
+        assert part.index[0] == seen
+        seen += len(part)
+    assert seen == total
+
+
+def test_failed_write_leaves_no_file(model, table, tmp_path):
+    path = tmp_path / "out.vkc"
+    with pytest.raises(DataError, match="differ from the first"):
+        with CompressedWriter(path, model, chunk_rows=64) as w:
+            w.write(table.drop(columns="id").iloc[:100])
+            w.write(table.iloc[:100])  # stray column "id", not named as an id column
+    assert not path.exists()
+    assert not list(tmp_path.iterdir())
+
+
+def test_arrays_and_empty_input(table):
+    X = table.drop(columns=["id", "kind"]).fillna(0.0).to_numpy()
+    m = VAECompressor(bits=4, epochs=2, random_state=0).fit(X)
+    assert all(b in (0, 4) for b in m.quantizer_.bits)
+    out = m.decompress(m.compress(X))
+    assert isinstance(out, np.ndarray) and out.shape == X.shape
+    empty = m.decompress(m.compress(X[:0]))
+    assert empty.shape == (0, X.shape[1])
+    with pytest.raises(DataError):
+        m.compress(X, id_columns=["x0"])
+
+
+def test_images_round_trip(digits_images):
+    imgs = digits_images[:300]
+    m = VAECompressor(bytes_per_row=8, epochs=2, architecture="mlp", hidden_dims=[64],
+                      random_state=0).fit(imgs)
+    data = m.compress(imgs)
+    out = m.decompress(data)
+    assert out.shape == imgs.shape and out.dtype == imgs.dtype
+    assert m.compress(imgs) == data
+
+
+def test_a_detector_model_file_compresses_too(table, tmp_path):
+    det = VAEAnomalyDetector(epochs=3, n_samples=1, random_state=0).fit(table.drop(columns="id"))
+    det.save(tmp_path / "d.vaekit")
+    loaded = load(tmp_path / "d.vaekit")
+    path = tmp_path / "d.vkc"
+    with CompressedWriter(path, loaded, id_columns=["id"]) as w:
+        w.write(table)
+    out = pd.concat(list(iter_decompressed(path, det)))
+    assert out["id"].tolist() == table["id"].tolist()
+
+
+def test_parameter_checks(table):
+    X = table.drop(columns="id")
+    with pytest.raises(ValueError, match="not both"):
+        VAECompressor(bytes_per_row=2, bits=3).fit(X)
+    with pytest.raises(ValueError):
+        VAECompressor(bytes_per_row=0).fit(X)
+    with pytest.raises(ValueError):
+        VAECompressor(bits=[1, 2], latent_dim=3).fit(X)
+    m = VAECompressor(bits=[3, 0, 5], epochs=2, random_state=0).fit(X)
+    assert m.model_.latent_dim == 3 and m.quantizer_.bits == (3, 0, 5)

@@ -1,0 +1,561 @@
+"""Rows <-> ``.vkc`` containers through a fitted VAE: the codec's streaming API.
+
+This module is the bridge between a fitted estimator (:mod:`vaekit.estimators`)
+and the container (:mod:`vaekit.codec.container`).  A row is stored as its
+quantized posterior mean (:mod:`vaekit.codec.quantize`), bit-packed and
+zstd-coded (:func:`~vaekit.codec.packing.pack_codes`); identifier columns travel
+losslessly beside the codes (:func:`~vaekit.codec.packing.pack_table`).
+
+Public API (stable; the ``vaekit compress`` / ``decompress`` CLI is built on it):
+
+* :class:`CompressedWriter` -- streaming writer: ``write()`` any number of rows,
+  chunks of exactly ``chunk_rows`` rows are written as they fill, so memory is
+  bounded by one chunk and the bytes do not depend on how the input was split.
+* :func:`iter_decompressed` -- streaming reader: yields one decoded chunk at a time
+  in the input's own form (DataFrame / ndarray / images).
+* :func:`compress_chunk` / :func:`decompress_chunk` -- the pure per-chunk
+  functions both of them use (and that a parallel engine can call).
+* :func:`model_fingerprint`, :func:`quantizer_for`, :func:`container_header`.
+
+Header keys and the chunk payload layout are specified in ``FORMAT.md`` (section
+"Header keys and chunk payload").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import warnings
+from collections.abc import Iterator, Sequence
+from typing import IO, TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from .. import io as model_io
+from .._version import __version__
+from ..errors import DataError, FileFormatError
+from .container import ContainerReader, ContainerWriter
+from .packing import pack_codes, pack_table, unpack_codes, unpack_table
+from .quantize import LatentQuantizer, fit_quantizer
+
+if TYPE_CHECKING:
+    from ..estimators.base import _VAEBase
+
+__all__ = [
+    "CODEC_NAME",
+    "CODEC_VERSION",
+    "DEFAULT_CHUNK_ROWS",
+    "CompressedWriter",
+    "compress_chunk",
+    "container_header",
+    "decompress_chunk",
+    "iter_decompressed",
+    "load_embedded_model",
+    "model_fingerprint",
+    "quantizer_for",
+]
+
+CODEC_NAME = "vaekit-latent-codes"
+CODEC_VERSION = 1
+# Rows per chunk.  4096 rows keep a chunk's working set small (a chunk of 28x28
+# images is 12.8 MB of float32 pixels) while the per-chunk framing (32-byte chunk
+# record, 6-byte payload head, layout byte, zstd frame header and checksum: about
+# 50 bytes) costs about 0.01 bytes per row.
+DEFAULT_CHUNK_ROWS = 4096
+# Payload head: payload version, flags, length of the packed codes (bytes).
+_PAYLOAD_HEAD = struct.Struct("<BBI")
+_PAYLOAD_VERSION = 1
+_FLAG_PASSTHROUGH = 1
+
+
+# --------------------------------------------------------------------------- model side
+
+
+def model_fingerprint(estimator: _VAEBase) -> str:
+    """SHA-256 (hex) of what decoding depends on: weights, architecture and schema.
+
+    Computed with :func:`vaekit.io.fingerprint` over the weights and a JSON of the
+    architecture config, the preprocessing schema and the input kind and form.
+    Unlike the model *file* checksum it ignores estimator parameters such as
+    ``device``, ``n_jobs`` or ``verbose`` and the training history, so a model
+    re-saved with another ``n_jobs`` still opens the files it wrote, while any
+    change to the weights or the schema is refused.
+    """
+    decoding = {
+        "config": estimator.config_,
+        "schema": estimator.schema_.to_dict(),
+        "input_kind": estimator.input_kind_,
+        "input_form": estimator.input_form_,
+    }
+    meta_json = json.dumps(decoding, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    tensors = {k: v.detach().cpu() for k, v in estimator.model_.state_dict().items()}
+    return model_io.fingerprint(tensors, meta_json)
+
+
+def quantizer_for(estimator: _VAEBase) -> LatentQuantizer:
+    """The estimator's stored quantizer, or one built from its ``latent_stats_``.
+
+    A :class:`~vaekit.VAECompressor` stores a quantizer fitted for its budget in
+    ``quantizer_``.  Any other fitted model (e.g. a :class:`~vaekit.VAEAnomalyDetector`
+    file) gets the default: collapsed dimensions (KL < ``KL_MIN``) cost 0 bits, every
+    informative one gets the fewest bits that make its step no larger than its
+    posterior SD, centred on the prior mean 0.  It is a pure function of the model
+    file, so the same file always gives the same quantizer.
+    """
+    q = getattr(estimator, "quantizer_", None)
+    if q is not None:
+        return q
+    stats = estimator.latent_stats_
+    kl = np.asarray(stats["kl"], dtype=np.float64)
+    return fit_quantizer(center=np.zeros_like(kl), scale=np.asarray(stats["mean_sd"]),
+                         precision=np.asarray(stats["posterior_sd"]), kl=kl)
+
+
+def load_embedded_model(blob: bytes, device: str | None = None) -> _VAEBase:
+    """Estimator from an embedded model blob (``dump_model`` bytes; no pickle)."""
+    # Imported here: the estimators import this package, so a module-level import
+    # would be circular.
+    from ..estimators.persistence import from_model_data
+
+    tensors, meta = model_io.parse_model(blob, source="embedded model")
+    return from_model_data(tensors, meta, device=device)
+
+
+# --------------------------------------------------------------------------- layout
+
+
+def _names(columns: Sequence[Any]) -> list[str]:
+    return [str(c) for c in columns]
+
+
+def _split_frame(estimator: _VAEBase, X: pd.DataFrame,
+                 id_columns: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """``(model columns in fitted order, passthrough columns)`` of a frame."""
+    have = _names(X.columns)
+    if len(set(have)) != len(have):
+        raise DataError(f"duplicate column names: {sorted({c for c in have if have.count(c) > 1})}")
+    want = estimator.schema_.names()
+    ids = [str(c) for c in id_columns]
+    missing = [c for c in want + ids if c not in have]
+    if missing:
+        raise DataError(f"missing column(s) {missing}; the model was fitted on {want}"
+                        + (f" and id columns {ids} were named" if ids else ""))
+    # A column the model does not know and nobody named as an id would be lost
+    # without a trace; refuse instead of dropping data.
+    stray = [c for c in have if c not in want and c not in ids]
+    if stray:
+        raise DataError(f"column(s) {stray} are not model columns; name them as id columns "
+                        "to carry them losslessly, or drop them")
+    frame = X.set_axis(have, axis=1)
+    model_part = frame[want]
+    ids_part = X.iloc[:, [have.index(c) for c in ids]] if ids else None
+    return model_part, ids_part
+
+
+def container_header(estimator: _VAEBase, quantizer: LatentQuantizer, *,
+                     columns: Sequence[str] | None, id_columns: Sequence[str] = (),
+                     chunk_rows: int = DEFAULT_CHUNK_ROWS, n_rows: int | None = None,
+                     embedded: bool = False) -> dict[str, Any]:
+    """The container's header JSON object (keys documented in ``FORMAT.md``).
+
+    Parameters
+    ----------
+    columns : sequence of str or None
+        Output column order (DataFrame input: model and id columns as given);
+        ``None`` for array and image input.
+    n_rows : int, optional
+        Total rows, when known before writing (the trailer always has the count).
+    """
+    return {
+        "codec": CODEC_NAME,
+        "codec_version": CODEC_VERSION,
+        "vaekit_version": __version__,
+        "model_fingerprint": model_fingerprint(estimator),
+        "model_embedded": bool(embedded),
+        "input_kind": estimator.input_kind_,
+        "input_form": estimator.input_form_,
+        "schema": estimator.schema_.to_dict(),
+        "latent_dim": int(estimator.model_.latent_dim),
+        "quantizer": quantizer.to_dict(),
+        "columns": None if columns is None else [str(c) for c in columns],
+        "passthrough": [str(c) for c in id_columns],
+        "chunk_rows": int(chunk_rows),
+        "n_rows": None if n_rows is None else int(n_rows),
+    }
+
+
+# --------------------------------------------------------------------------- per chunk
+
+
+def compress_chunk(X: Any, estimator: _VAEBase, quantizer: LatentQuantizer,
+                   id_columns: Sequence[str] = ()) -> bytes:
+    """Encode one chunk of rows to its container payload.
+
+    Parameters
+    ----------
+    X : DataFrame, ndarray (n, d) or images (n, H, W[, C])
+        Rows in the form the model was fitted on.  A DataFrame must hold the model's
+        columns plus exactly the ``id_columns`` (any other column is refused, so
+        nothing is dropped silently).
+    estimator : fitted VAECompressor or VAEAnomalyDetector
+    quantizer : LatentQuantizer
+    id_columns : sequence of str
+        Columns carried losslessly (DataFrame input only).
+
+    Returns
+    -------
+    bytes
+        ``head | packed codes | passthrough table`` (see ``FORMAT.md``).  A pure
+        function: the same rows give the same bytes whatever else is being encoded,
+        because the encoder runs in fixed-shape blocks.
+    """
+    ids = None
+    if isinstance(X, pd.DataFrame) and estimator.input_kind_ == "tabular":
+        X, ids = _split_frame(estimator, X, id_columns)
+    elif id_columns:
+        raise DataError("id columns need DataFrame input")
+    n = len(X)
+    if n == 0:
+        codes = np.zeros((0, quantizer.n_dims), dtype=np.int64)
+    else:
+        mu, _ = estimator._encode_means(X)
+        codes = quantizer.encode(mu)
+    packed = pack_codes(codes, quantizer.bits)
+    table = pack_table(ids) if ids is not None else b""
+    flags = _FLAG_PASSTHROUGH if ids is not None else 0
+    return _PAYLOAD_HEAD.pack(_PAYLOAD_VERSION, flags, len(packed)) + packed + table
+
+
+def decompress_chunk(payload: bytes, n_rows: int, estimator: _VAEBase,
+                     header: dict[str, Any], row_offset: int = 0) -> Any:
+    """Decode one chunk payload to rows in the input's own form.
+
+    Parameters
+    ----------
+    payload : bytes
+        As written by :func:`compress_chunk`.
+    n_rows : int
+        Rows in the chunk (from the container's chunk record).
+    estimator : fitted estimator whose :func:`model_fingerprint` matches the header
+    header : dict
+        The container header (:func:`container_header`); its quantizer is used.
+    row_offset : int
+        Index of the chunk's first row in the file; a DataFrame gets the index
+        ``row_offset .. row_offset + n_rows - 1``.
+
+    Raises
+    ------
+    FileFormatError
+        If the payload is damaged or disagrees with the header.
+    """
+    quantizer = LatentQuantizer.from_dict(header["quantizer"])
+    if len(payload) < _PAYLOAD_HEAD.size:
+        raise FileFormatError("chunk payload is corrupt (shorter than its head)")
+    version, flags, n_codes = _PAYLOAD_HEAD.unpack_from(payload)
+    if version != _PAYLOAD_VERSION or flags & ~_FLAG_PASSTHROUGH:
+        raise FileFormatError(f"chunk payload is corrupt (version {version}, flags {flags})")
+    end = _PAYLOAD_HEAD.size + n_codes
+    if end > len(payload):
+        raise FileFormatError("chunk payload is corrupt (codes run past its end)")
+    codes = unpack_codes(payload[_PAYLOAD_HEAD.size:end], n_rows, quantizer.bits)
+    passthrough = list(header.get("passthrough") or [])
+    has_table = bool(flags & _FLAG_PASSTHROUGH)
+    if has_table != bool(passthrough) or (not has_table and end != len(payload)):
+        raise FileFormatError("chunk payload disagrees with the header's passthrough columns")
+    if n_rows == 0:
+        values = _empty_output(estimator)
+    else:
+        values = estimator._decode_means(quantizer.decode(codes))
+    if not isinstance(values, pd.DataFrame):
+        return values
+    values.index = pd.RangeIndex(row_offset, row_offset + n_rows)
+    if has_table:
+        ids = unpack_table(payload[end:])
+        if len(ids) != n_rows or _names(ids.columns) != passthrough:
+            raise FileFormatError("chunk's passthrough table disagrees with the header")
+        ids.index = values.index
+        for i, name in enumerate(passthrough):
+            values[name] = ids.iloc[:, i]  # exact values win over reconstructions
+    columns = header.get("columns")
+    return values[columns] if columns is not None else values
+
+
+def _empty_output(estimator: _VAEBase) -> Any:
+    """Zero rows in the input's form (the decoder is never run on an empty batch)."""
+    one = estimator._decode_means(np.zeros((1, estimator.model_.latent_dim)))
+    return one.iloc[:0] if isinstance(one, pd.DataFrame) else one[:0]
+
+
+# --------------------------------------------------------------------------- streaming
+
+
+class CompressedWriter:
+    """Compress rows to a ``.vkc`` container, chunk by chunk, in bounded memory.
+
+    Parameters
+    ----------
+    target : str, os.PathLike or binary file object
+        Destination.  Paths are written atomically (temporary file + rename on
+        :meth:`close`); a file object (e.g. ``sys.stdout.buffer``) is written in place.
+    estimator : fitted VAECompressor or VAEAnomalyDetector
+        Its quantizer (:func:`quantizer_for`) and :func:`model_fingerprint` go into
+        the header.
+    id_columns : sequence of str
+        DataFrame columns carried losslessly (ids, join keys).  Every other column
+        of the input must be a model column.
+    embed_model : bool
+        Store the model file inside the container (self-contained archive; costs the
+        model's size once per file).
+    chunk_rows : int
+        Rows per chunk (default :data:`DEFAULT_CHUNK_ROWS`).  At most ``chunk_rows``
+        rows are buffered between :meth:`write` calls.
+    n_rows : int, optional
+        Total rows, if known up front: recorded in the header and checked on close.
+
+    Notes
+    -----
+    The header is written with the first chunk (it records the column order of the
+    first DataFrame written).  Output bytes depend only on the rows, the model and
+    these parameters, not on how the rows were split across :meth:`write` calls.
+
+    Examples
+    --------
+    >>> with CompressedWriter("out.vkc", model, id_columns=["id"]) as w:  # doctest: +SKIP
+    ...     for frame in pd.read_csv("big.csv", chunksize=10_000):
+    ...         w.write(frame)
+    """
+
+    def __init__(self, target: str | os.PathLike[str] | IO[bytes], estimator: _VAEBase, *,
+                 id_columns: Sequence[str] = (), embed_model: bool = False,
+                 chunk_rows: int = DEFAULT_CHUNK_ROWS, n_rows: int | None = None) -> None:
+        if int(chunk_rows) < 1:
+            raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
+        if id_columns and estimator.input_kind_ != "tabular":
+            raise DataError("id columns need tabular (DataFrame) input")
+        self._target = target
+        self._estimator = estimator
+        self._quantizer = quantizer_for(estimator)
+        self._ids = [str(c) for c in id_columns]
+        self._embed = bool(embed_model)
+        self._chunk_rows = int(chunk_rows)
+        self._expected = n_rows
+        self._writer: ContainerWriter | None = None
+        self._pending: list[Any] = []
+        self._n_pending = 0
+        self._closed = False
+        self.max_buffered_rows = 0
+        """Most rows held between :meth:`write` calls so far (always < ``chunk_rows``)."""
+
+    @property
+    def chunk_rows(self) -> int:
+        """Rows per chunk."""
+        return self._chunk_rows
+
+    @property
+    def quantizer(self) -> LatentQuantizer:
+        """The quantizer used for the codes."""
+        return self._quantizer
+
+    @property
+    def n_rows(self) -> int:
+        """Rows accepted so far (written or buffered)."""
+        return (self._writer.n_rows if self._writer else 0) + self._n_pending
+
+    @property
+    def bytes_written(self) -> int:
+        """Bytes written to the target so far."""
+        return self._writer.bytes_written if self._writer else 0
+
+    def _open(self, sample: Any) -> ContainerWriter:
+        columns = None
+        if isinstance(sample, pd.DataFrame):
+            columns = _names(sample.columns)
+        elif self._estimator.input_kind_ == "tabular" and self._estimator.input_form_ == "frame":
+            # nothing written: model columns, then the id columns
+            names = self._estimator.schema_.names()
+            columns = names + [c for c in self._ids if c not in names]
+        header = container_header(self._estimator, self._quantizer, columns=columns,
+                                  id_columns=self._ids, chunk_rows=self._chunk_rows,
+                                  n_rows=self._expected, embedded=self._embed)
+        blob = b""
+        if self._embed:
+            est = self._estimator
+            blob = model_io.dump_model(dict(est.model_.state_dict()), est._metadata())
+        return ContainerWriter(self._target, header, blob)
+
+    def write(self, X: Any) -> None:
+        """Add rows (a DataFrame, a 2-D array or an image array); full chunks are written."""
+        if self._closed:
+            raise ValueError("write on a closed CompressedWriter")
+        if isinstance(X, pd.DataFrame) and self._writer is not None:
+            want = self._columns
+            if _names(X.columns) != want:
+                raise DataError(f"columns {_names(X.columns)} differ from the first "
+                                f"write's {want}")
+        try:
+            if self._writer is None:
+                self._writer = self._open(X)
+                self._columns = _names(X.columns) if isinstance(X, pd.DataFrame) else None
+            start = 0
+            n = len(X)
+            # Fill the pending chunk first, then cut full chunks straight from X, so
+            # at most chunk_rows - 1 rows are ever copied into the buffer.
+            if self._n_pending:
+                take = min(n, self._chunk_rows - self._n_pending)
+                self._pending.append(_rows(X, 0, take))
+                self._n_pending += take
+                start = take
+                if self._n_pending == self._chunk_rows:
+                    self._flush(_concat(self._pending))
+            while n - start >= self._chunk_rows:
+                self._flush(_rows(X, start, start + self._chunk_rows))
+                start += self._chunk_rows
+            if start < n:
+                self._pending.append(_rows(X, start, n))
+                self._n_pending += n - start
+            self.max_buffered_rows = max(self.max_buffered_rows, self._n_pending)
+        except BaseException:
+            self.abort()
+            raise
+
+    def _flush(self, rows: Any) -> None:
+        payload = compress_chunk(rows, self._estimator, self._quantizer, self._ids)
+        assert self._writer is not None
+        self._writer.write_chunk(payload, len(rows))
+        self._pending, self._n_pending = [], 0
+
+    def close(self) -> None:
+        """Write the last (partial) chunk and the trailer; publish the file."""
+        if self._closed:
+            return
+        try:
+            if self._writer is None:
+                self._writer = self._open(None)
+            if self._n_pending:
+                self._flush(_concat(self._pending))
+            if self._expected is not None and self._writer.n_rows != self._expected:
+                raise DataError(f"{self._writer.n_rows} rows were written, but n_rows="
+                                f"{self._expected} was promised")
+            self._writer.close()
+        except BaseException:
+            self.abort()
+            raise
+        self._closed = True
+
+    def abort(self) -> None:
+        """Give up: remove the temporary file (paths); the target is left untouched."""
+        self._closed = True
+        self._pending, self._n_pending = [], 0
+        if self._writer is not None:
+            self._writer.abort()
+
+    def __enter__(self) -> CompressedWriter:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def _rows(X: Any, start: int, stop: int) -> Any:
+    return X.iloc[start:stop] if isinstance(X, pd.DataFrame) else np.asarray(X)[start:stop]
+
+
+def _concat(pieces: list[Any]) -> Any:
+    if len(pieces) == 1:
+        return pieces[0]
+    if isinstance(pieces[0], pd.DataFrame):
+        return pd.concat(pieces, axis=0, ignore_index=True)
+    return np.concatenate(pieces, axis=0)
+
+
+def _resolve_model(reader: ContainerReader, estimator: _VAEBase | None,
+                   device: str | None, name: str) -> _VAEBase:
+    """The estimator to decode with: the given one if it matches, else the embedded one."""
+    header = reader.header
+    want = header["model_fingerprint"]
+    blob = reader.embedded_model
+    if estimator is not None:
+        have = model_fingerprint(estimator)
+        if have == want:
+            return estimator
+        if not blob:
+            raise FileFormatError(
+                f"{name}: wrong model: the file was written by model "
+                f"{want[:16]}..., this model is {have[:16]}.... Decompress with the "
+                "model that compressed it (or compress with embed_model=True)."
+            )
+        warnings.warn(
+            f"the given model ({have[:16]}...) did not write this file; using the model "
+            "embedded in it", UserWarning, stacklevel=3)
+    elif not blob:
+        raise FileFormatError(
+            f"{name}: no model is embedded in this file; pass the model "
+            f"that compressed it (fingerprint {want[:16]}...)"
+        )
+    embedded = load_embedded_model(blob, device=device)
+    if model_fingerprint(embedded) != want:
+        raise FileFormatError(f"{name}: the embedded model does not match the "
+                              "header's model fingerprint")
+    return embedded
+
+
+def _check_header(header: dict[str, Any], source: str) -> None:
+    if header.get("codec") != CODEC_NAME:
+        raise FileFormatError(f"{source}: not a vaekit compressed file "
+                              f"(codec {header.get('codec')!r})")
+    version = header.get("codec_version")
+    if not isinstance(version, int) or version > CODEC_VERSION or version < 1:
+        raise FileFormatError(f"{source}: codec version {version!r}; this vaekit "
+                              f"{__version__} reads up to {CODEC_VERSION}. Upgrade vaekit.")
+    for key in ("model_fingerprint", "quantizer", "passthrough", "input_kind"):
+        if key not in header:
+            raise FileFormatError(f"{source}: header lacks {key!r}")
+
+
+def iter_decompressed(source: str | os.PathLike[str] | IO[bytes],
+                      estimator: _VAEBase | None = None, *,
+                      device: str | None = None) -> Iterator[Any]:
+    """Decode a ``.vkc`` file chunk by chunk, in the input's own form.
+
+    Parameters
+    ----------
+    source : path or binary file object
+        Streams (pipes) work: one chunk is held in memory at a time.
+    estimator : fitted estimator, optional
+        The model that compressed the file.  ``None``: use the model embedded in
+        the file.  A model that did not write the file is refused
+        (:class:`~vaekit.errors.FileFormatError` naming both fingerprints), unless
+        the file embeds its model, which is then used instead (with a warning).
+    device : str, optional
+        Device for an embedded model (default: its saved setting, CPU if absent).
+
+    Yields
+    ------
+    DataFrame, ndarray or image array
+        One per chunk (at most ``chunk_rows`` rows).  DataFrames carry the id
+        columns exactly as written, in the original column order, indexed by row
+        position in the file.
+
+    Raises
+    ------
+    FileFormatError
+        Damaged, truncated or foreign file, or wrong model.
+    """
+    with ContainerReader(source) as reader:
+        name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "container"
+        header = reader.header
+        _check_header(header, name)
+        model = _resolve_model(reader, estimator, device, name)
+        offset = 0
+        for _, n_rows, payload in reader.iter_chunks():
+            yield decompress_chunk(payload, n_rows, model, header, row_offset=offset)
+            offset += n_rows
+        # (the container already checked the trailer's count against the chunks)
+        if header.get("n_rows") is not None and header["n_rows"] != offset:
+            raise FileFormatError(f"{name}: the header promises {header['n_rows']} rows, "
+                                  f"the file holds {offset}")
