@@ -35,7 +35,8 @@ class TrainConfig:
     validation_fraction : float or None
         Rows held out for early stopping; ``None`` = 10 % when there are >= 100 rows.
     patience : int or None
-        Epochs without a better validation ELBO before stopping.
+        Epochs without a better validation objective (reconstruction - beta * KL)
+        before stopping.
     clip_grad : float
         Maximum gradient norm.
     trim_fraction : float
@@ -187,7 +188,10 @@ def train_vae(
         history.append(record)
         if progress is not None:
             progress(epoch + 1, epochs, -tr[0])
-        monitor = record.get("val_elbo", record["train_elbo"])
+        # Early stopping watches the objective being optimised (KL weighted by beta): with
+        # beta < 1 the beta = 1 ELBO can get worse while the model is still improving.
+        prefix = "val" if val is not None else "train"
+        monitor = record[f"{prefix}_recon"] - cfg.beta * record[f"{prefix}_kl"]
         if step < warmup:
             continue  # the objective is still changing; don't judge epochs yet
         if not math.isfinite(monitor):
