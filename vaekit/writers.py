@@ -1,0 +1,168 @@
+"""Incremental, atomic table output: CSV, Parquet or standard output.
+
+Rows are written as they are produced (memory bounded by one chunk) into a
+temporary file next to the destination, which is renamed onto the final name
+only when the whole run succeeded.  An interrupted or failed run therefore never
+leaves a partial file under the final name (the same pattern as
+:func:`vaekit.io.atomic_write`).  Standard output (``-``) cannot be made atomic;
+rows go out as they are ready.
+
+Formatting is deterministic: floats are written in their shortest round-trip form
+by Arrow, text is quoted only where needed, and Parquet files carry no timestamps.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import IO, Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from .readers import BadRow
+
+STDOUT = "-"
+
+
+def output_format(path: str) -> str:
+    """``"parquet"`` for ``.parquet`` / ``.pq`` names, else ``"csv"`` (also for ``-``)."""
+    return "parquet" if path.lower().endswith((".parquet", ".pq")) else "csv"
+
+
+class AtomicFile:
+    """A binary file that appears under ``path`` only when :meth:`commit` is called.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Final name.  The temporary file lives in the same folder (so the rename
+        is atomic) and is named ``.<name>.<random>.tmp``.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
+                                         dir=self.path.parent)
+        self.fh: IO[bytes] = os.fdopen(fd, "wb")
+
+    def commit(self) -> None:
+        """Flush to disk and move the file onto its final name."""
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+        self.fh.close()
+        os.replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        """Close and delete the temporary file; the final name is left untouched."""
+        if not self.fh.closed:
+            self.fh.close()
+        try:
+            os.unlink(self._tmp)
+        except FileNotFoundError:
+            pass
+
+
+class TableWriter:
+    """Write Arrow tables to a CSV / Parquet file (atomically) or to standard output.
+
+    Use as a context manager: leaving the block normally commits the file, an
+    exception discards it.  The schema is fixed by the first table written (or
+    given up front), so every chunk is written with the same column types.
+
+    Parameters
+    ----------
+    path : str
+        Destination; ``-`` for standard output (CSV).
+    schema : pyarrow.Schema, optional
+        Column names and types; required to write a header for zero rows.
+    """
+
+    def __init__(self, path: str, schema: pa.Schema | None = None) -> None:
+        self.path = path
+        self.format = output_format(path)
+        self.schema = schema
+        self.n_rows = 0
+        self._atomic: AtomicFile | None = None
+        self._sink: IO[bytes] | None = None
+        self._writer: Any = None
+
+    def __enter__(self) -> TableWriter:
+        if self.path == STDOUT:
+            self._sink = sys.stdout.buffer
+        else:
+            self._atomic = AtomicFile(self.path)
+            self._sink = self._atomic.fh
+        return self
+
+    def _open(self, schema: pa.Schema) -> None:
+        self.schema = schema
+        if self.format == "parquet":
+            self._writer = pq.ParquetWriter(self._sink, schema, compression="zstd")
+        else:
+            options = pacsv.WriteOptions(include_header=True, quoting_style="needed")
+            self._writer = pacsv.CSVWriter(self._sink, schema, write_options=options)
+
+    def write(self, table: pa.Table) -> None:
+        """Append rows (cast to the writer's schema)."""
+        if self._writer is None:
+            self._open(self.schema or table.schema)
+        if table.schema != self.schema:
+            table = table.select(self.schema.names).cast(self.schema)
+        if table.num_rows:
+            self._writer.write_table(table)
+        self.n_rows += table.num_rows
+
+    def close(self) -> None:
+        """Finish the file (header only when no rows were written) and commit it."""
+        if self._writer is None:
+            self._open(self.schema or pa.schema([]))
+        self._writer.close()
+        if self._atomic is not None:
+            self._atomic.commit()
+        elif self._sink is not None:
+            self._sink.flush()
+
+    def abort(self) -> None:
+        """Discard everything written (standard output cannot be taken back)."""
+        if self._atomic is not None:
+            self._atomic.abort()
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+BAD_ROWS_SCHEMA = pa.schema([pa.field("file", pa.string()), pa.field("line", pa.int64()),
+                             pa.field("column", pa.string()), pa.field("reason", pa.string())])
+
+
+def bad_rows_table(rows: list[BadRow]) -> pa.Table:
+    """Bad rows as a table for the ``--bad-rows`` side file."""
+    return pa.table({
+        "file": pa.array([r.file for r in rows], type=pa.string()),
+        "line": pa.array([r.line for r in rows], type=pa.int64()),
+        "column": pa.array([r.column for r in rows], type=pa.string()),
+        "reason": pa.array([r.reason for r in rows], type=pa.string()),
+    }, schema=BAD_ROWS_SCHEMA)
+
+
+def default_bad_rows_path(output: str) -> str:
+    """Where skipped rows go when no ``--bad-rows`` file is named.
+
+    Next to the output (``scores.csv`` -> ``scores.bad-rows.csv``); for standard
+    output, ``vaekit-bad-rows.csv`` in the current folder.
+    """
+    if output == STDOUT:
+        return "vaekit-bad-rows.csv"
+    name = output
+    for suffix in (".csv.gz", ".parquet", ".csv", ".pq", ".vkc", ".vaekit"):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return name + ".bad-rows.csv"
