@@ -283,18 +283,34 @@ class VAECompressor(TransformerMixin, _VAEBase):
         """
         q = self.quantizer_
         model, device = self.model_, resolve_device(self.device)
-        bits = torch.tensor(q.bits) > 0
-        step = torch.where(bits, torch.tensor(q.step), torch.zeros(len(q.bits))).float()
-        center = torch.tensor(q.center).float()
+        bits = (torch.tensor(q.bits) > 0).to(device)
+        step = torch.where(bits.cpu(), torch.tensor(q.step), torch.zeros(len(q.bits))).float()
+        center = torch.tensor(q.center).float().to(device)
+
+        def loss(b: dict[str, torch.Tensor], idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+            mu, _ = model.encode(b["x"])
+            noise = (torch.rand(mu.shape, generator=gen) - 0.5) * step
+            z = torch.where(bits, mu + noise.to(device), center)
+            return self._code_loss(model.decode(z), b, inv_var)
+
+        # A third of the training steps, at most _TUNE_STEPS: a tune-up, not a second run.
+        return self._fine_tune(tensors, list(model.parameters()), loss, share=3, seed_offset=2)
+
+    def _fine_tune(self, tensors: dict[str, torch.Tensor], params: list[torch.nn.Parameter],
+                   loss_fn: Any, *, share: int, seed_offset: int) -> list[float]:
+        """Adam passes over ``tensors`` minimising ``loss_fn(batch, index, generator)``.
+
+        Runs ``1/share`` of the training run's steps (at most ``_TUNE_STEPS``) at half
+        its learning rate; returns the mean loss of each pass.
+        """
+        model, device = self.model_, resolve_device(self.device)
         n = len(tensors["x"])
         _, batch, _ = resolve_schedule(n, self._train_config())
         steps = max(1, math.ceil(n / batch))
-        # A third of the training steps, at most _TUNE_STEPS (the auto schedule
-        # trains ~3000): a tune-up, not a second training run.
-        budget = min(_TUNE_STEPS, max(1, len(self.history_) * steps // 3))
+        budget = min(_TUNE_STEPS, max(1, len(self.history_) * steps // share))
         passes = max(1, math.ceil(budget / steps))
-        gen = torch.Generator().manual_seed(self.seed_ + 2)
-        opt = torch.optim.Adam(model.parameters(), lr=float(self.learning_rate) / 2)
+        gen = torch.Generator().manual_seed(self.seed_ + seed_offset)
+        opt = torch.optim.Adam(params, lr=float(self.learning_rate) / 2)
         history = []
         with torch_threads(self.n_jobs):
             model.train()
@@ -303,14 +319,10 @@ class VAECompressor(TransformerMixin, _VAEBase):
                 total = 0.0
                 for start in range(0, n, batch):
                     idx = order[start:start + batch]
-                    b = to_device(take(tensors, idx), device)
-                    mu, _ = model.encode(b["x"])
-                    noise = (torch.rand(mu.shape, generator=gen) - 0.5) * step
-                    z = torch.where(bits.to(device), mu + noise.to(device), center.to(device))
-                    loss = self._code_loss(model.decode(z), b, inv_var)
+                    loss = loss_fn(to_device(take(tensors, idx), device), idx, gen)
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+                    torch.nn.utils.clip_grad_norm_(params, 10.0)
                     opt.step()
                     total += float(loss.detach()) * len(idx)
                 history.append(total / n)
@@ -338,32 +350,12 @@ class VAECompressor(TransformerMixin, _VAEBase):
         q = self.quantizer_
         model, device = self.model_, resolve_device(self.device)
         z_hat = torch.from_numpy(q.decode(q.encode(self.transform_tensors(tensors)))).float()
-        n = len(z_hat)
-        _, batch, _ = resolve_schedule(n, self._train_config())
-        steps = max(1, math.ceil(n / batch))
-        budget = min(_TUNE_STEPS, max(1, len(self.history_) * steps // 5))
-        passes = max(1, math.ceil(budget / steps))
-        gen = torch.Generator().manual_seed(self.seed_ + 3)
-        opt = torch.optim.Adam(model.decoder.parameters(), lr=float(self.learning_rate) / 2)
-        history = []
-        with torch_threads(self.n_jobs):
-            model.train()
-            for _ in range(passes):
-                order = torch.randperm(n, generator=gen)
-                total = 0.0
-                for start in range(0, n, batch):
-                    idx = order[start:start + batch]
-                    b = to_device(take(tensors, idx), device)
-                    params = model.decode(z_hat[idx].to(device))
-                    loss = self._code_loss(params, b, inv_var)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(model.decoder.parameters(), 10.0)
-                    opt.step()
-                    total += float(loss.detach()) * len(idx)
-                history.append(total / n)
-            model.eval()
-        return history
+
+        def loss(b: dict[str, torch.Tensor], idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+            return self._code_loss(model.decode(z_hat[idx].to(device)), b, inv_var)
+
+        return self._fine_tune(tensors, list(model.decoder.parameters()), loss, share=5,
+                               seed_offset=3)
 
     @torch.no_grad()
     def transform_tensors(self, tensors: dict[str, torch.Tensor]) -> np.ndarray:
