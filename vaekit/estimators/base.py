@@ -81,6 +81,8 @@ class _VAEBase(BaseEstimator):
 
     # Defaults that differ per estimator.
     _trim_fraction = 0.0
+    # Gradient steps the automatic epoch count aims for, per input kind.
+    _target_steps: dict[str, int] = {"tabular": 3000, "image": 3000}
 
     # ------------------------------------------------------------ input handling
     def _as_input(self, X: Any, *, reset: bool) -> tuple[str, Any]:
@@ -220,6 +222,7 @@ class _VAEBase(BaseEstimator):
             learning_rate=float(self.learning_rate),
             beta=float(self.beta),
             trim_fraction=float(getattr(self, "trim_fraction", self._trim_fraction)),
+            target_steps=self._target_steps[getattr(self, "input_kind_", "tabular")],
         )
 
     def _progress_callback(self) -> Any:
