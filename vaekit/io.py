@@ -138,29 +138,53 @@ def read_model(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[s
     return parse_model(data, str(path))
 
 
+class AtomicFile:
+    """A binary file that appears under ``path`` only when :meth:`commit` is called.
+
+    The temporary file lives in the same folder (so the rename is atomic) and is
+    named ``.<name>.<random>.tmp``; :meth:`abort` removes it and leaves ``path``
+    untouched.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
+                                         dir=self.path.parent)
+        # mkstemp creates 0600 files; give the result the permissions a plain open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(self._tmp, 0o666 & ~umask)
+        self.fh: IO[bytes] = os.fdopen(fd, "wb")
+
+    def commit(self) -> None:
+        """Flush to disk and move the file onto its final name."""
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+        self.fh.close()
+        os.replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        """Close and delete the temporary file; the final name is left untouched."""
+        if not self.fh.closed:
+            self.fh.close()
+        try:
+            os.unlink(self._tmp)
+        except FileNotFoundError:
+            pass
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> None:
     """Write a file via a temporary sibling and an atomic rename.
 
     ``write`` receives the open temporary file.  If it raises, the temporary file is
     removed and any existing file at ``path`` is left untouched.
     """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    out = AtomicFile(path)
     try:
-        # mkstemp creates 0600 files; give the result the permissions a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        write(out.fh)
+        out.commit()
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        out.abort()
         raise
 
 

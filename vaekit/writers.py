@@ -13,16 +13,14 @@ by Arrow, text is quoted only where needed, and Parquet files carry no timestamp
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
-from pathlib import Path
 from typing import IO, Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from .io import AtomicFile
 from .readers import BadRow
 
 STDOUT = "-"
@@ -31,39 +29,6 @@ STDOUT = "-"
 def output_format(path: str) -> str:
     """``"parquet"`` for ``.parquet`` / ``.pq`` names, else ``"csv"`` (also for ``-``)."""
     return "parquet" if path.lower().endswith((".parquet", ".pq")) else "csv"
-
-
-class AtomicFile:
-    """A binary file that appears under ``path`` only when :meth:`commit` is called.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        Final name.  The temporary file lives in the same folder (so the rename
-        is atomic) and is named ``.<name>.<random>.tmp``.
-    """
-
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
-                                         dir=self.path.parent)
-        self.fh: IO[bytes] = os.fdopen(fd, "wb")
-
-    def commit(self) -> None:
-        """Flush to disk and move the file onto its final name."""
-        self.fh.flush()
-        os.fsync(self.fh.fileno())
-        self.fh.close()
-        os.replace(self._tmp, self.path)
-
-    def abort(self) -> None:
-        """Close and delete the temporary file; the final name is left untouched."""
-        if not self.fh.closed:
-            self.fh.close()
-        try:
-            os.unlink(self._tmp)
-        except FileNotFoundError:
-            pass
 
 
 class TableWriter:
