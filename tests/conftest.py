@@ -48,6 +48,17 @@ def digits_images() -> np.ndarray:
     return np.rint(images * (255 / 16)).astype(np.uint8)
 
 
+def run_cli(*args: object):
+    """Invoke the ``vaekit`` click app in-process; a traceback in its output is a bug."""
+    from click.testing import CliRunner
+
+    from vaekit.cli import app
+
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert "Traceback" not in result.output, result.output
+    return result
+
+
 def adbench_table(name: str) -> tuple[np.ndarray, np.ndarray]:
     path = ADBENCH / name
     if not path.exists():

@@ -17,15 +17,14 @@ from click.testing import CliRunner
 
 from vaekit.cli import EXIT_FILE, EXIT_USAGE, app
 
+from .conftest import run_cli
+
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "datasets" / "demo.csv"
 LABELS = REPO / "datasets" / "demo_labels.csv"
 
 
-def run(*args: object) -> object:
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    assert "Traceback" not in result.output, result.output
-    return result
+run = run_cli
 
 
 @pytest.fixture(scope="session")

@@ -11,18 +11,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 
-from vaekit.cli import EXIT_DATA, EXIT_FILE, EXIT_USAGE, app
+from vaekit.cli import EXIT_DATA, EXIT_FILE, EXIT_USAGE
+
+from .conftest import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "datasets" / "demo.csv"
 
 
-def run(*args: object) -> object:
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    assert "Traceback" not in result.output, result.output
-    return result
+run = run_cli
 
 
 @pytest.fixture(scope="module")
