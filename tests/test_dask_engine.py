@@ -362,3 +362,24 @@ def test_worker_killed_mid_run_loses_and_duplicates_nothing(cluster, model, shar
         assert pids[killed] not in client.run(os.getpid).values()
     finally:
         client.run(_slow_scoring, 0.0)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_cli_engine_dask_matches_local_byte_for_byte(cluster, model, shards, tmp_path):
+    from .conftest import run_cli
+
+    c, _ = cluster
+    model_path = tmp_path / "m.vaekit"
+    model.save(model_path)
+    outputs = {}
+    for engine in ("local", "dask"):
+        out = tmp_path / f"{engine}.csv"
+        extra = ["--engine", "dask", "--scheduler", c.scheduler_address] if engine == "dask" else []
+        result = run_cli("score", *shards, "-m", model_path, "--id-column", "row_id",
+                         "--explain", "2", "-o", out, "--quiet", *extra)
+        assert result.exit_code == 0, result.output
+        outputs[engine] = out.read_bytes()
+    assert outputs["dask"] == outputs["local"]
+    assert outputs["local"].count(b"\n") == 3001
