@@ -233,6 +233,21 @@ def _window(client: Client) -> int:
     return max(4, 2 * threads)
 
 
+def _run_parts(client: Client, estimator: _VAEBase, n: int, add: Callable[[int, Any], None],
+               submit: Callable[[int, Future], Future]) -> None:
+    """Ship the model once, run tasks ``0..n-1`` and hand each result to ``add`` in order.
+
+    ``submit(i, model)`` starts task ``i`` with the scattered model; the model is
+    released from the cluster when all parts are done or one fails.
+    """
+    model = ship_model(client, estimator)
+    try:
+        for i, result in enumerate(_in_order(lambda i: submit(i, model), n, _window(client))):
+            add(i, result)
+    finally:
+        model.release()
+
+
 def _in_order(submit: Callable[[int], Future], n: int, window: int) -> Iterator[Any]:
     """Results of tasks ``0..n-1`` in order, with at most ``window`` tasks submitted ahead.
 
@@ -453,26 +468,22 @@ def compress_files_dask(inputs: Sequence[str], estimator: _VAEBase,
     paths = list(inputs)
     ids = tuple(str(c) for c in id_columns)
     writer = ManifestWriter(output, estimator, embed_model=embed_model)
+    def add(i: int, result: Any) -> None:
+        result.replay()
+        result.raise_error()
+        ((data, rows, bad),) = result.pieces
+        if bad and on_bad_rows is not None:
+            on_bad_rows(bad)
+        if data is not None:
+            writer.add_part(data, rows, source=paths[i])
+        if progress:
+            progress(rows + len(bad))
+
     try:
         with dask_client(scheduler, n_workers=n_workers) as client:
-            model = ship_model(client, estimator)
-            try:
-                def submit(i: int) -> Future:
-                    return client.submit(_compress_file_task, paths[i], model, ids,
-                                         int(chunk_rows), skip_bad_rows, pure=False)
-
-                for i, result in enumerate(_in_order(submit, len(paths), _window(client))):
-                    result.replay()
-                    result.raise_error()
-                    ((data, rows, bad),) = result.pieces
-                    if bad and on_bad_rows is not None:
-                        on_bad_rows(bad)
-                    if data is not None:
-                        writer.add_part(data, rows, source=paths[i])
-                    if progress:
-                        progress(rows + len(bad))
-            finally:
-                model.release()
+            _run_parts(client, estimator, len(paths), add,
+                       lambda i, model: client.submit(_compress_file_task, paths[i], model, ids,
+                                                      int(chunk_rows), skip_bad_rows, pure=False))
         return writer.close()
     except BaseException:
         writer.abort()
@@ -586,18 +597,18 @@ def compress_dataframe(ddf: dd.DataFrame, estimator: _VAEBase,
     client = client or get_client()
     writer = ManifestWriter(output, estimator, embed_model=embed_model)
     ids = tuple(str(c) for c in id_columns)
+    parts = ddf.to_delayed()
+
+    def add(i: int, result: Any) -> None:
+        data, rows = result
+        if data is not None:
+            writer.add_part(data, rows, source=f"partition {i}")
+
     try:
-        model = ship_model(client, estimator)
-        try:
-            parts = ddf.to_delayed()
-            tasks = [dask.delayed(_compress_partition, pure=True)(p, model, ids, int(chunk_rows))
-                     for p in parts]
-            for i, (data, rows) in enumerate(
-                    _in_order(lambda i: client.compute(tasks[i]), len(tasks), _window(client))):
-                if data is not None:
-                    writer.add_part(data, rows, source=f"partition {i}")
-        finally:
-            model.release()
+        _run_parts(client, estimator, len(parts), add,
+                   lambda i, model: client.compute(
+                       dask.delayed(_compress_partition, pure=True)(parts[i], model, ids,
+                                                                    int(chunk_rows))))
         return writer.close()
     except BaseException:
         writer.abort()
