@@ -244,7 +244,10 @@ class _VAEBase(BaseEstimator):
 
     # ------------------------------------------------------------ scoring helpers
     def _row_scores(self, X: Any) -> RowScores:
-        tensors = self._prepare(X)
+        return self._tensor_scores(self._prepare(X))
+
+    def _tensor_scores(self, tensors: dict[str, torch.Tensor]) -> RowScores:
+        """Bound terms of already prepared rows (see :func:`vaekit.scoring.score_rows`)."""
         with torch_threads(self.n_jobs):
             return score_rows(self.model_, tensors, n_samples=self.n_samples, seed=self.seed_,
                               device=resolve_device(self.device))

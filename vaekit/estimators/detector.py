@@ -117,9 +117,10 @@ class VAEAnomalyDetector(OutlierMixin, _VAEBase):
         X : DataFrame, array (n, d) or image array (n, H, W[, C])
             Training rows; may contain anomalies and missing values.
         """
-        self._fit_vae(X)
-        # Score the training rows with the final model (not the training-time noise).
-        self.decision_scores_ = -self._row_scores(X).elbo
+        tensors = self._fit_vae(X)
+        # Score the training rows with the final model (not the training-time noise),
+        # reusing their prepared tensors instead of validating and encoding X again.
+        self.decision_scores_ = -self._tensor_scores(tensors).elbo
         self._set_threshold()
         return self
 
