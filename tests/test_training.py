@@ -74,6 +74,18 @@ def test_schedule_scales_with_data_size() -> None:
     assert large[0] == 2 and large[1] == 512 and large[2] == 10_000
 
 
+def test_epoch_cap_bounds_passes_over_small_tables() -> None:
+    # 77 rows, batch 16: 500 target steps would be 100 epochs; the cap stops at 50.
+    assert resolve_schedule(77, TrainConfig(target_steps=500))[0] == 100
+    assert resolve_schedule(77, TrainConfig(target_steps=500, max_epochs=50))[0] == 50
+    X = np.random.default_rng(0).normal(size=(77, 5))
+    det = VAEAnomalyDetector(random_state=0).fit(X)
+    assert 2 <= len(det.history_) <= 50
+    # The compressor is not capped: it keeps the default 300-epoch bound.
+    comp = VAECompressor(random_state=0, epochs="auto")
+    assert comp._max_epochs["tabular"] == 300
+
+
 def test_divergence_gives_a_clear_error() -> None:
     X = np.random.default_rng(0).normal(size=(50, 3)) * 1e30
     with pytest.raises(TrainingError, match="diverged"):

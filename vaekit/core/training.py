@@ -44,6 +44,8 @@ class TrainConfig:
         gradient, so a few anomalies in the training data cannot dominate it.
     target_steps : int
         Gradient steps the automatic epoch count aims for.
+    max_epochs : int
+        Upper bound of the automatic epoch count (passes over the training rows).
     """
 
     epochs: int | None = None
@@ -56,6 +58,7 @@ class TrainConfig:
     clip_grad: float = 10.0
     trim_fraction: float = 0.0
     target_steps: int = 3000
+    max_epochs: int = 300
 
 
 def resolve_schedule(n_rows: int, cfg: TrainConfig) -> tuple[int, int, int]:
@@ -63,8 +66,8 @@ def resolve_schedule(n_rows: int, cfg: TrainConfig) -> tuple[int, int, int]:
 
     - batch size: ``n / 32`` rounded to a power of two, clipped to 16..512, never more
       than the training rows (10 rows train as one batch of 10);
-    - epochs: enough for about ``target_steps`` gradient steps, clipped to 2..300
-      (small data gets many epochs, millions of rows get 2);
+    - epochs: enough for about ``target_steps`` gradient steps, clipped to
+      2..``max_epochs`` (small data gets many epochs, millions of rows get 2);
     - validation: 10 % of the rows (at most 10,000) when there are at least 100.
     """
     if cfg.validation_fraction is None:
@@ -81,7 +84,7 @@ def resolve_schedule(n_rows: int, cfg: TrainConfig) -> tuple[int, int, int]:
     batch = max(1, min(batch, n_train))
     if cfg.epochs is None:
         steps_per_epoch = math.ceil(n_train / batch)
-        epochs = min(300, max(2, math.ceil(cfg.target_steps / steps_per_epoch)))
+        epochs = min(cfg.max_epochs, max(2, math.ceil(cfg.target_steps / steps_per_epoch)))
     else:
         epochs = int(cfg.epochs)
     return epochs, batch, n_val

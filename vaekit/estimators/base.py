@@ -83,6 +83,8 @@ class _VAEBase(BaseEstimator):
     _trim_fraction = 0.0
     # Gradient steps the automatic epoch count aims for, per input kind.
     _target_steps: dict[str, int] = {"tabular": 3000, "image": 3000}
+    # Cap on the automatic epoch count, per input kind.
+    _max_epochs: dict[str, int] = {"tabular": 300, "image": 300}
 
     # ------------------------------------------------------------ input handling
     def _as_input(self, X: Any, *, reset: bool) -> tuple[str, Any]:
@@ -223,6 +225,7 @@ class _VAEBase(BaseEstimator):
             beta=float(self.beta),
             trim_fraction=float(getattr(self, "trim_fraction", self._trim_fraction)),
             target_steps=self._target_steps[getattr(self, "input_kind_", "tabular")],
+            max_epochs=self._max_epochs[getattr(self, "input_kind_", "tabular")],
         )
 
     def _progress_callback(self) -> Any:
