@@ -19,7 +19,11 @@ How many bits each dimension gets (the *bit allocation*):
   ``1 / sigma_j``: minimizing ``sum_j (step_j / sigma_j)**2`` (the quantization
   noise as the decoder sees it) is reverse water-filling on that weighted error,
   and the greedy order solves it exactly for uniform quantizers.  A PCA baseline
-  uses the same code with ``sigma_j = 1`` (plain squared error).
+  uses the same code with ``sigma_j = 1`` (plain squared error).  A budgeted
+  :class:`~vaekit.VAECompressor` with a linear (PCA) path passes
+  ``sigma_j = 1 / (RMS norm of the decoder's Jacobian column j)`` instead: the
+  first-order size of the reconstruction error per unit of latent error, which
+  for its PCA start is exactly the PCA baseline's allocation.
 * The range of dimension ``j`` is ``center_j +- h(bits_j) * scale_j`` where
   ``scale_j`` is the spread (standard deviation) of the means across rows and
   ``h(b) = 1.3 + 0.33 b`` follows the optimum of a uniform quantizer for a

@@ -143,3 +143,139 @@ class UnflattenImage(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         out = self.body(z)
         return out.reshape(*out.shape[:-1], *self.shape)
+
+
+# ----------------------------------------------------------------------------- linear path
+# Used by budgeted compressors (``"linear_path"`` in the architecture config; off by
+# default, so detectors and plain VAEs never build these).  The encoder mean and the
+# decoder mean are a linear map plus an MLP correction whose output starts at zero;
+# the compressor initialises the linear maps from PCA, so an untrained model is the
+# PCA codec and training can only start from there.
+
+
+class FeatureWarp(nn.Module):
+    """Fixed per-feature map between model values ``t`` and a metric space ``v``.
+
+    ``v = (u - offset) / scale`` with ``u = w * sinh(t / w)`` on the ``asinh`` features
+    (the inverse of the schema's tail compression) and ``u = t`` elsewhere.  Squared
+    error in ``v`` is squared error in the input's own units divided by each
+    feature's variance ("standardized units").  All constants come from the
+    architecture config, so they are buffers outside the state dict.
+
+    Parameters
+    ----------
+    n : int
+        Number of features (linear inputs of the encoder).
+    offset, scale : list of float or None
+        Per-feature location and spread of ``u`` (``None``: 0 and 1).
+    asinh : list of bool or None
+        Which leading features carry the asinh compression (``None``: none).
+    width : float
+        The compression width ``w``.
+    """
+
+    def __init__(self, n: int, offset: Sequence[float] | None = None,
+                 scale: Sequence[float] | None = None, asinh: Sequence[bool] | None = None,
+                 width: float = 3.0) -> None:
+        super().__init__()
+        self.n = int(n)
+        self.width = float(width)
+        off = torch.zeros(n) if offset is None else torch.as_tensor(offset, dtype=torch.float32)
+        sc = torch.ones(n) if scale is None else torch.as_tensor(scale, dtype=torch.float32)
+        flags = torch.zeros(n, dtype=torch.bool)
+        if asinh is not None:
+            flags[: len(asinh)] = torch.as_tensor(list(asinh), dtype=torch.bool)
+        self.register_buffer("offset", off.clone(), persistent=False)
+        self.register_buffer("scale", sc.clone(), persistent=False)
+        self.register_buffer("asinh", flags, persistent=False)
+        self.any_asinh = bool(flags.any())
+
+    def to_metric(self, t: torch.Tensor) -> torch.Tensor:
+        """Model values of the first ``k`` features (..., k) -> metric values."""
+        k = t.shape[-1]
+        u = t
+        if self.any_asinh:
+            u = torch.where(self.asinh[:k], self.width * torch.sinh(t / self.width), t)
+        return (u - self.offset[:k]) / self.scale[:k]
+
+    def from_metric(self, v: torch.Tensor) -> torch.Tensor:
+        """Metric values of the first ``k`` features (..., k) -> model values."""
+        k = v.shape[-1]
+        u = v * self.scale[:k] + self.offset[:k]
+        if self.any_asinh:
+            u = torch.where(self.asinh[:k], self.width * torch.asinh(u / self.width), u)
+        return u
+
+
+def _zero_rows(layer: nn.Linear, rows: slice) -> None:
+    with torch.no_grad():
+        layer.weight[rows].zero_()
+        layer.bias[rows].zero_()
+
+
+class LinearResidualEncoder(nn.Module):
+    """Gaussian encoder whose mean is ``linear(warp(x[:n_linear])) + mlp(x)[:latent]``.
+
+    The MLP's mean outputs start at exactly zero and the linear map at zero weights
+    (the compressor sets it from PCA); the log-variance comes from the MLP alone.
+    ``flatten``: the input is an image batch (..., C, H, W), read as a vector.
+    """
+
+    def __init__(self, d_in: int, hidden: Sequence[int], latent_dim: int, warp: FeatureWarp,
+                 flatten: bool = False) -> None:
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.flatten = flatten
+        self.warp = warp
+        self.body = mlp([d_in, *hidden, 2 * latent_dim])
+        self.linear = nn.Linear(warp.n, latent_dim)
+        _zero_rows(self.body[-1], slice(0, latent_dim))
+        _zero_rows(self.linear, slice(None))
+
+    @property
+    def head(self) -> nn.Linear:
+        """The MLP's output layer: rows ``[:latent]`` mean corrections, then log-variances."""
+        return self.body[-1]
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.flatten:
+            x = x.flatten(start_dim=-3)
+        h = self.body(x)
+        mu = self.linear(self.warp.to_metric(x[..., : self.warp.n])) + h[..., : self.latent_dim]
+        return mu, soft_clamp(h[..., self.latent_dim :], LOGVAR_MIN, LOGVAR_MAX)
+
+
+class LinearResidualDecoder(nn.Module):
+    """Decoder whose first ``n_out`` outputs (the numeric means) are
+    ``warp⁻¹(linear(z) + mlp(z)[:n_out])``; the other outputs come from the MLP.
+
+    ``out_shape``: reshape the flat output to it (images: (2C, H, W)).
+    """
+
+    def __init__(self, latent_dim: int, hidden: Sequence[int], d_out: int, n_out: int,
+                 warp: FeatureWarp, out_shape: Sequence[int] | None = None) -> None:
+        super().__init__()
+        self.n_out = int(n_out)
+        self.warp = warp
+        self.out_shape = None if out_shape is None else tuple(int(s) for s in out_shape)
+        self.body = mlp([latent_dim, *reversed(list(hidden)), d_out])
+        self.linear = nn.Linear(latent_dim, self.n_out)
+        _zero_rows(self.body[-1], slice(0, self.n_out))
+        _zero_rows(self.linear, slice(None))
+
+    @property
+    def head(self) -> nn.Linear:
+        """The MLP's output layer (rows ``[:n_out]``: mean corrections)."""
+        return self.body[-1]
+
+    def metric_mean(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(means in the metric space (..., n_out), the other flat outputs)."""
+        h = self.body(z)
+        return self.linear(z) + h[..., : self.n_out], h[..., self.n_out :]
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        v, rest = self.metric_mean(z)
+        out = torch.cat([self.warp.from_metric(v), rest], dim=-1)
+        if self.out_shape is not None:
+            out = out.reshape(*out.shape[:-1], *self.out_shape)
+        return out

@@ -78,8 +78,19 @@ def build_vae(config: dict[str, Any]) -> VAE:
     ``min_scale`` (float), ``num_min_scale`` (per numeric column, tables), and the
     data layout: ``n_numeric``, ``n_binary``,
     ``cat_sizes``, ``d_in`` for tables; ``shape`` (C, H, W) for images.
+
+    Optional ``linear_path`` (MLP models only; absent = off): a dict with ``n_in``
+    (encoder features read linearly: the leading ``n_in`` entries of the encoder
+    input, or all pixels), ``offset``, ``scale``, ``asinh`` (per feature, or null)
+    and ``asinh_width`` -- see :class:`~vaekit.core.networks.FeatureWarp`.  The
+    encoder and decoder means then get a linear path next to the MLP
+    (:class:`~vaekit.core.networks.LinearResidualEncoder` /
+    :class:`~vaekit.core.networks.LinearResidualDecoder`); budgeted compressors
+    initialise it from PCA.
     """
     latent = int(config["latent_dim"])
+    if config.get("linear_path"):
+        return _build_linear_path_vae(config, latent)
     if config["kind"] == "tabular":
         lik: nn.Module = TabularLikelihood(
             config["n_numeric"], config["n_binary"], config["cat_sizes"],
@@ -101,6 +112,34 @@ def build_vae(config: dict[str, Any]) -> VAE:
                                        latent)
             dec = nets.UnflattenImage(nets.mlp_decoder(latent, hidden, 2 * n_pix),
                                       [2 * shape[0], shape[1], shape[2]])
+    else:
+        raise ValueError(f"unknown model kind {config['kind']!r}")
+    return VAE(enc, dec, lik, config)
+
+
+def _build_linear_path_vae(config: dict[str, Any], latent: int) -> VAE:
+    """:func:`build_vae` for configs with ``linear_path`` (see there)."""
+    lp = config["linear_path"]
+    warp = nets.FeatureWarp(int(lp["n_in"]), lp.get("offset"), lp.get("scale"), lp.get("asinh"),
+                            float(lp.get("asinh_width", 3.0)))
+    hidden = config["hidden"]
+    if config["kind"] == "tabular":
+        lik: nn.Module = TabularLikelihood(
+            config["n_numeric"], config["n_binary"], config["cat_sizes"],
+            config.get("num_min_scale", config["min_scale"]),
+        )
+        enc = nets.LinearResidualEncoder(config["d_in"], hidden, latent, warp)
+        dec = nets.LinearResidualDecoder(latent, hidden, lik.n_params,  # type: ignore[arg-type]
+                                         config["n_numeric"], warp)
+    elif config["kind"] == "image":
+        if config["architecture"] != "mlp":
+            raise ValueError("linear_path needs architecture 'mlp'")
+        shape = [int(v) for v in config["shape"]]
+        lik = ImageLikelihood(shape[0], config["min_scale"])
+        n_pix = shape[0] * shape[1] * shape[2]
+        enc = nets.LinearResidualEncoder(n_pix, hidden, latent, warp, flatten=True)
+        dec = nets.LinearResidualDecoder(latent, hidden, 2 * n_pix, n_pix, warp,
+                                         [2 * shape[0], shape[1], shape[2]])
     else:
         raise ValueError(f"unknown model kind {config['kind']!r}")
     return VAE(enc, dec, lik, config)

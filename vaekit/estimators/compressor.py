@@ -11,13 +11,17 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import TransformerMixin
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..codec.compressor import DEFAULT_CHUNK_ROWS, CompressedWriter, iter_decompressed
-from ..codec.quantize import LatentQuantizer, fit_quantizer
-from ..core import TrainConfig, resolve_schedule
+from ..codec.quantize import LatentQuantizer, fit_quantizer, halfwidth, payload_bytes_per_row
+from ..core import TrainConfig, build_vae, evaluate, resolve_schedule
 from ..core.batching import map_blocks, take, to_device
+from ..data import ImageSchema, TabularSchema
+from ..data.tabular import ASINH_WIDTH
+from ..errors import TrainingError
 from .base import _VAEBase, resolve_device, torch_threads
 
 # Rows of training means used to measure the entropy-coded size of a candidate
@@ -28,6 +32,14 @@ _TUNE_STEPS = 1000
 # The allocation is sized on the training rows; new rows code a little larger or
 # smaller (on ADBench test splits up to 3 % larger at 2 bytes/row), so aim 3 % low.
 _BUDGET_MARGIN = 0.03
+# Codec training of models with a linear (PCA) path (see _fit_linear_codec):
+# gradient steps of the quantization-aware pass over encoder and decoder, per input
+# kind (the decoder-only pass that follows gets a third as many) ...
+_CODEC_STEPS = {"tabular": 3000, "image": 1500}
+# ... rows held out to pick the best state (10 % of the rows, at most this many) ...
+_CODEC_VAL_ROWS = 2000
+# ... and rows whose decoder Jacobian sizes the bit allocation.
+_SENSITIVITY_ROWS = {"tabular": 512, "image": 64}
 
 
 def budget_beta(bytes_per_row: float | None) -> float:
@@ -66,6 +78,23 @@ def budget_latent_dim(bytes_per_row: float, n_features: int, kind: str) -> int:
     return int(min(32, max(2, n_features)))
 
 
+def linear_latent_dim(bytes_per_row: float | None, n_linear: int, kind: str) -> int:
+    """Latent size of a model with a linear (PCA) path when ``latent_dim="auto"``.
+
+    Tables: one dimension per linearly read feature (numeric columns, binary
+    columns and category indicators), at most 64 -- principal components the
+    budget cannot pay for get 0 bits and cost nothing.  Images: 8 per byte of
+    budget, 16..512 and at most the number of pixels (PCA with the same quantizer
+    spends its bits on 67, 122 and 234 components of MNIST at 16, 32 and 64
+    bytes/image).  Images without a budget (``bits`` only): 16.
+    """
+    if kind == "image":
+        if bytes_per_row is None:
+            return int(min(16, n_linear))
+        return int(min(n_linear, 512, max(16, 8 * math.ceil(bytes_per_row))))
+    return int(min(64, max(1, n_linear)))
+
+
 class VAECompressor(TransformerMixin, _VAEBase):
     """Compress rows (or images) to quantized latent codes in a ``.vkc`` container.
 
@@ -81,40 +110,62 @@ class VAECompressor(TransformerMixin, _VAEBase):
     bytes_per_row : float, optional
         Budget for the stored codes, in bytes per row (images: per image), after
         entropy coding; excludes id columns and the fixed per-file overhead
-        (header, trailer, optional embedded model).  Fitting with a budget:
+        (header, trailer, optional embedded model).  Fitting with a budget builds
+        an MLP whose encoder mean and decoder mean each have a linear path next to
+        the MLP (``"linear_path"`` in ``config_``; images use the MLP unless
+        ``architecture="conv"``, which keeps the older VAE route below), then:
 
-        1. train the VAE with ``beta="auto"`` = ``min(1, 0.25 / bytes_per_row)``
-           (:func:`budget_beta`) and ``latent_dim="auto"`` from
-           :func:`budget_latent_dim`; when beta < 1 the KL weight ramps up over the
-           whole run and the last epoch is kept (the training loop's early stopping
-           judges the beta = 1 ELBO, which stops a beta < 1 fit far too early);
-        2. fit the quantizer (:mod:`vaekit.codec.quantize`): collapsed dimensions
-           get 0 bits, the rest bits in greedy order of step / posterior SD, the
-           most bits whose entropy-coded size on the training rows is at most 97 %
-           of the budget (3 % margin for new rows);
-        3. tune encoder and decoder for the codes (:meth:`_tune_for_codes`: latent
-           input = mean + one step of uniform noise, numeric columns scored by
-           squared error over their mean predicted variance, pixels by squared
-           error; a third of the training steps, at most 1000), then refit the
-           quantizer to the tuned means (step 2 again);
-        4. refine the decoder alone on the final codes of the training rows (a
-           fifth of the training steps, at most 1000).
+        1. start from PCA: the encoder's linear path gives the whitened principal
+           coordinates of the rows in a *metric space* -- numeric columns in
+           standardized units (the schema's asinh compression undone, then divided
+           by the column's SD), binary columns and category indicators
+           standardized, pixel values as they are -- and the decoder's linear path
+           the PCA reconstruction; the MLP corrections start at exactly zero, so
+           the model *is* the PCA codec.  ``latent_dim="auto"``:
+           :func:`linear_latent_dim`;
+        2. fit the quantizer (:mod:`vaekit.codec.quantize`) with each dimension's
+           ``precision`` = 1 / the RMS norm of its decoder Jacobian column in the
+           metric space (so at the start, exactly the allocation PCA gets with the
+           same quantizer), the most bits whose entropy-coded size on the training
+           rows is at most 97 % of the budget (3 % margin for new rows);
+        3. train encoder and decoder (Adam, cosine-decayed step size; about 3,000
+           steps for tables, 1,500 for images with ``epochs="auto"``, else
+           ``epochs`` passes) on the rate-distortion objective at this allocation:
+           squared error in the metric space (pixels clipped to [0, 1]; binary and
+           categorical columns by their negative log-likelihood) of latent codes =
+           means clipped to the quantizer range plus uniform noise of one step,
+           range and step following the means' current spread;
+        4. fit quantizers for the trained model (step 2 again, and the same bits
+           with ranges widened just enough to fit the budget);
+        5. train the decoder alone on the kept quantizer's actual codes (a third
+           as many passes, half the step size).
 
-        Measured on cardio (test RMSE, standardized units; PCA with the same
-        quantizer in brackets): at 2 bytes/row 0.771 after step 2, 0.707 with step
-        4 only, 0.619 with steps 3-4 (0.613); at 16 bytes/row 0.531, 0.514 and
-        0.265 (0.196).  After steps 3-4 the numeric scale outputs no longer match the
-        tuned means, so :meth:`score` of a budgeted model is not a calibrated ELBO
-        (a detector's model file is never tuned).
+        10 % of the rows (at most 2,000) are held out of the gradient steps; after
+        the start and after every pass they are coded with the real quantizer, and
+        the state and quantizer that coded them best are kept -- the PCA start
+        included, so the codec is never worse than PCA with the same quantizer on
+        those rows.  Finally the decoder's scale outputs are set to the codec's
+        RMS error per column (pixel) and the encoder's posterior variance to the
+        quantization noise ``step**2 / 12``, so :meth:`score` is a bound for the
+        codec as fitted.  Measured test RMSE and PSNR against PCA, JPEG and WebP:
+        ``recipes/results/rate_distortion.md``.
     bits : int or list of int, optional
         Expert setting instead of a budget: bits per latent dimension (an int = the
-        same for every informative dimension; collapsed ones still get 0).
-        Mutually exclusive with ``bytes_per_row``; steps 2 (with these bits) to 4
-        above apply.  With neither, the plain VAE is kept and each informative
-        dimension gets the fewest bits that make its step no larger than its
-        posterior SD.
+        same for every informative dimension, i.e. one whose decoder Jacobian is
+        not zero).  Mutually exclusive with ``bytes_per_row``; the steps above
+        apply with these bits.  With neither, the plain VAE is kept and each
+        informative dimension gets the fewest bits that make its step no larger
+        than its posterior SD.
     beta : "auto" or float
-        KL weight during training; ``"auto"`` = 1 without a budget, else as above.
+        KL weight of VAE training: used without a budget or bits (``"auto"`` =
+        1), and by convolutional image models with one (``"auto"`` =
+        :func:`budget_beta`).  With the linear path the budget fixes the rate
+        through the quantizer and no KL weight is used (``beta_`` = 0).
+
+    Convolutional image models with a budget (``architecture="conv"``) follow the
+    older route: VAE training with ``beta``, quantizer with precision = posterior
+    SD, tuning for the codes (:meth:`_tune_for_codes`), refit, and decoder
+    refinement (:meth:`_refine_decoder`).
 
     Other parameters are those of :class:`VAEAnomalyDetector` without the
     scoring ones (``n_samples`` is used by :meth:`score`, the mean ELBO in nats
@@ -125,10 +176,15 @@ class VAECompressor(TransformerMixin, _VAEBase):
     quantizer_ : LatentQuantizer
         Bit allocation and ranges (stored in the model file).
     beta_ : float
-        KL weight actually used for training.
+        KL weight actually used for training (0 with the linear path).
+    history_ : list of dict
+        With the linear path: one record per stage or pass (``phase``,
+        ``val_distortion`` = mean loss per held-out row, ``train_loss``), and a
+        last ``"calibrated"`` record with ``kept`` (the phase whose state was
+        kept) and the bound (``train_elbo``, ``train_recon``, ``train_kl``).
     tune_history_ : list of float
-        Mean loss per row of each pass of steps 3 and 4 (set by ``fit`` when a
-        budget or bits are given; not stored in the model file).
+        Mean training loss per row of each pass of the codec training (set by
+        ``fit`` when a budget or bits are given; not stored in the model file).
     """
 
     _parameter_constraints: dict = {
@@ -184,6 +240,11 @@ class VAECompressor(TransformerMixin, _VAEBase):
             if self.latent_dim != "auto" and len(self.bits) != self.latent_dim:
                 raise ValueError(f"bits has {len(self.bits)} entries but latent_dim is "
                                  f"{self.latent_dim}")
+        if self.bytes_per_row is not None or self.bits is not None:
+            tensors = self._fit_linear_codec(X)
+            if tensors is not None:
+                self._n_features_out = self.model_.latent_dim
+                return self
         tensors = self._fit_vae(X)
         self._n_features_out = self.model_.latent_dim
         self.quantizer_ = self._fit_quantizer(X)
@@ -197,6 +258,423 @@ class VAECompressor(TransformerMixin, _VAEBase):
             # Then teach the decoder the final quantizer's actual codes.
             self.tune_history_ += self._refine_decoder(tensors, inv_var)
         return self
+
+    # ------------------------------------------------------------ linear-path codec
+    def _fit_linear_codec(self, X: Any) -> dict[str, torch.Tensor] | None:
+        """Fit a budgeted MLP model that starts as the PCA codec (see the class doc).
+
+        Returns the prepared training tensors, or ``None`` (nothing fitted) when this
+        path does not apply: a convolutional model, or a table without numeric columns.
+        """
+        self._validate_params()
+        kind, data = self._as_input(X, reset=True)
+        arch = self.architecture
+        if kind == "image" and arch == "conv":
+            return None
+        self.input_kind_ = kind
+        self.input_form_ = "frame" if isinstance(X, pd.DataFrame) else "array"
+        if kind == "image":
+            schema: Any = ImageSchema().fit(data)
+        else:
+            schema = TabularSchema(categorical=self._categorical_names(data)).fit(data)
+        if kind == "tabular" and not schema.specs("numeric"):
+            return None
+        tensors = schema.encode(data)
+        self.schema_ = schema
+        self.config_ = self._linear_architecture(kind, schema, tensors)
+        self.seed_ = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+        # The budget fixes the rate through the quantizer, so no KL weight is used.
+        self.beta_ = 0.0
+        device = resolve_device(self.device)
+        with torch_threads(self.n_jobs), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed_)
+            model = build_vae(self.config_).to(device)
+            model.eval()
+            self.model_ = model
+            self._init_from_pca(tensors)
+            self._train_linear_codec(tensors)
+            self._calibrate_scales(tensors)
+        self.latent_stats_ = self._latent_stats(tensors)
+        return tensors
+
+    def _linear_architecture(self, kind: str, schema: Any,
+                             tensors: dict[str, torch.Tensor]) -> dict:
+        """Architecture config with a ``linear_path`` (see :func:`vaekit.core.build_vae`)."""
+        config: dict[str, Any] = {}
+        if kind == "image":
+            n_pix = int(schema.n_pixels)
+            hidden = ([512, 256] if self.hidden_dims == "auto"
+                      else [int(h) for h in self.hidden_dims])
+            config = {"kind": "image", "architecture": "mlp", "hidden": hidden,
+                      "conv_base": 32, "latent_dim": 0,
+                      "min_scale": float(1e-3 if self.min_scale == "auto" else self.min_scale),
+                      "shape": list(schema.shape)}
+            linear = {"n_in": n_pix, "offset": None, "scale": None, "asinh": None,
+                      "asinh_width": ASINH_WIDTH}
+            n_linear = n_pix
+        else:
+            # The base class's table config (hidden sizes, likelihood floors, layout).
+            config = _VAEBase._architecture(self, kind, schema, tensors)
+            x = tensors["x"].double()
+            n_num = len(schema.specs("numeric"))
+            n_linear = n_num + len(schema.specs("binary")) + sum(schema.cat_sizes)
+            asinh = [c.transform == "asinh" for c in schema.specs("numeric")]
+            values = x[:, :n_linear].clone()
+            flags = torch.tensor(asinh + [False] * (n_linear - n_num))
+            values = torch.where(flags, ASINH_WIDTH * torch.sinh(values / ASINH_WIDTH), values)
+            offset = values.mean(dim=0)
+            scale = values.std(dim=0, unbiased=False)
+            scale = torch.where(scale > 1e-12, scale, torch.ones_like(scale))
+            linear = {"n_in": n_linear, "offset": offset.tolist(), "scale": scale.tolist(),
+                      "asinh": asinh, "asinh_width": ASINH_WIDTH}
+        if self.latent_dim != "auto":
+            latent = int(self.latent_dim)
+        elif isinstance(self.bits, (list, tuple)):
+            latent = len(self.bits)
+        else:
+            latent = linear_latent_dim(self.bytes_per_row, n_linear, kind)
+        config["latent_dim"] = latent
+        config["linear_path"] = linear
+        return config
+
+    def _metric_values(self, b: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(target values in the metric space, observed mask) of a prepared batch."""
+        if self.input_kind_ == "image":
+            v = b["x"].flatten(start_dim=1)
+            return v, torch.ones_like(v)
+        return self.model_.decoder.warp.to_metric(b["num"]), b["num_mask"]
+
+    @torch.no_grad()
+    def _init_from_pca(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Linear paths = PCA of the encoder's linear features in the metric space.
+
+        Encoder: whitened principal coordinates (unit variance, in order of
+        decreasing variance); decoder: the PCA reconstruction.  The MLP corrections
+        start at zero, so the model is exactly the PCA codec at this point.
+        """
+        enc, dec = self.model_.encoder, self.model_.decoder
+        x = tensors["x"].flatten(start_dim=1) if self.input_kind_ == "image" else tensors["x"]
+        v = enc.warp.to_metric(x[:, : enc.warp.n].float()).double()
+        mean = v.mean(dim=0)
+        vc = v - mean
+        cov = (vc.T @ vc / max(len(v), 1)).numpy()
+        lam, vecs = np.linalg.eigh(cov)
+        order = np.argsort(lam)[::-1]
+        lam, vecs = np.maximum(lam[order], 0.0), vecs[:, order]
+        k = min(self.model_.latent_dim, len(lam))
+        floor = max(float(lam[0]), 1e-12) * 1e-8 if len(lam) else 1e-12
+        lam_k = np.maximum(lam[:k], floor)
+        q = torch.from_numpy(vecs[:, :k])
+        w_enc = (q / torch.from_numpy(np.sqrt(lam_k))).T  # (k, n_in)
+        enc.linear.weight.zero_()
+        enc.linear.weight[:k] = w_enc.float()
+        enc.linear.bias.zero_()
+        enc.linear.bias[:k] = (-(w_enc @ mean)).float()
+        n_out = dec.n_out
+        dec.linear.weight.zero_()
+        dec.linear.weight[:, :k] = (q[:n_out] * torch.from_numpy(np.sqrt(lam_k))).float()
+        dec.linear.bias.copy_(mean[:n_out].float())
+
+    def _sensitivity(self, mu: np.ndarray) -> np.ndarray:
+        """RMS norm of each latent dimension's decoder Jacobian column, metric units.
+
+        For a small quantization error ``e`` the squared reconstruction error is about
+        ``sum_j e_j**2 * sens_j**2``, so ``1 / sens`` is the error scale each
+        dimension tolerates: the quantizer's ``precision``.  For the PCA start this
+        gives exactly the allocation PCA gets with the same quantizer.
+        """
+        dec = self.model_.decoder
+        n = len(mu)
+        m = min(n, _SENSITIVITY_ROWS[self.input_kind_])
+        idx = np.linspace(0, n - 1, m).round().astype(np.int64) if n else np.zeros(0, np.int64)
+        z = torch.from_numpy(mu[idx]).float().to(resolve_device(self.device))
+
+        def f(zz: torch.Tensor) -> torch.Tensor:
+            return dec.metric_mean(zz)[0]
+
+        total = torch.zeros(mu.shape[1], dtype=torch.float64)
+        jac = torch.func.vmap(torch.func.jacfwd(f))
+        with torch.no_grad():
+            for start in range(0, m, 16):
+                j = jac(z[start:start + 16])  # (rows, n_out, latent)
+                total += j.double().pow(2).sum(dim=(0, 1)).cpu()
+        return np.sqrt(total.numpy() / max(m, 1))
+
+    def _fit_codec_quantizer(self, tensors: dict[str, torch.Tensor]) -> LatentQuantizer:
+        """Quantizer for the current encoder, bits sized by decoder sensitivity."""
+        mu = self.transform_tensors(tensors)
+        sens = self._sensitivity(mu)
+        active = sens > 1e-9 * max(float(sens.max(initial=0.0)), 1e-30)
+        precision = np.where(active, 1.0 / np.maximum(sens, 1e-30), 1.0)
+        step = max(1, len(mu) // _CALIBRATION_ROWS)
+        return fit_quantizer(
+            center=mu.mean(axis=0), scale=mu.std(axis=0), precision=precision,
+            kl=active.astype(np.float64),  # 0 = "no information": never gets bits
+            bits=None if self.bits is None else (list(self.bits) if isinstance(
+                self.bits, (list, tuple)) else int(self.bits)),
+            bytes_per_row=(None if self.bytes_per_row is None
+                           else self.bytes_per_row * (1.0 - _BUDGET_MARGIN)),
+            sample=mu[::step][:_CALIBRATION_ROWS],
+            chunk_rows=DEFAULT_CHUNK_ROWS,
+        )
+
+    def _rescaled_quantizer(self, tensors: dict[str, torch.Tensor],
+                            bits: tuple[int, ...]) -> LatentQuantizer | None:
+        """Quantizer with ``bits`` for the current means, within the budget.
+
+        Ranges ``center +- halfwidth(bits) * f * SD`` with the smallest factor
+        ``f >= 1`` (wider range, coarser steps) whose entropy-coded size on the
+        training means fits the budget; ``None`` if even ``f = 2`` does not.
+        """
+        mu = self.transform_tensors(tensors)
+        center, sd = mu.mean(axis=0), mu.std(axis=0)
+        if self.bytes_per_row is None:
+            return LatentQuantizer.from_bits(bits, center, sd)
+        every = max(1, len(mu) // _CALIBRATION_ROWS)
+        sample = mu[::every][:_CALIBRATION_ROWS]
+        limit = self.bytes_per_row * (1.0 - _BUDGET_MARGIN)
+
+        def make(f: float) -> LatentQuantizer:
+            return LatentQuantizer.from_bits(bits, center, sd * f)
+
+        def fits(f: float) -> bool:
+            return payload_bytes_per_row(make(f), sample, DEFAULT_CHUNK_ROWS) <= limit
+
+        if fits(1.0):
+            return make(1.0)
+        if not fits(2.0):
+            return None
+        lo, hi = 1.0, 2.0
+        for _ in range(8):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (lo, mid) if fits(mid) else (mid, hi)
+        return make(hi)
+
+    def _codec_loss(self, z: torch.Tensor, b: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Per-row distortion of decoding ``z``: squared error in the metric space
+        (standardized columns; pixel values, clipped to [0, 1] as stored), plus the
+        negative log-likelihood (nats) of binary and categorical columns."""
+        model = self.model_
+        v_hat, rest = model.decoder.metric_mean(z)
+        v, mask = self._metric_values(b)
+        if self.input_kind_ == "image":
+            return (v_hat.clamp(0.0, 1.0) - v).pow(2).sum(dim=-1)
+        loss = ((v_hat - v).pow(2) * mask).sum(dim=-1)
+        lik = model.likelihood
+        if lik.n_binary or lik.cat_sizes:
+            params = torch.cat([model.decoder.warp.from_metric(v_hat), rest], dim=-1)
+            loss = loss - lik.log_prob(params, b)[:, lik.n_numeric:].sum(dim=-1)
+        return loss
+
+    @torch.no_grad()
+    def _coded_distortion(self, tensors: dict[str, torch.Tensor], q: LatentQuantizer) -> float:
+        """Mean :meth:`_codec_loss` per row with the actual quantized codes."""
+        device = resolve_device(self.device)
+        mu = self.transform_tensors(tensors)
+        z = torch.from_numpy(q.decode(q.encode(mu))).float()
+        total, n = 0.0, len(z)
+        for start in range(0, n, 1024):
+            b = to_device({k: v[start:start + 1024] for k, v in tensors.items()}, device)
+            total += float(self._codec_loss(z[start:start + 1024].to(device), b).sum())
+        return total / max(n, 1)
+
+    def _train_linear_codec(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Quantization-aware training from the PCA start, keeping the best state.
+
+        1. quantizer for the PCA start (bits by decoder sensitivity);
+        2. encoder and decoder trained on ``mu + uniform noise of one step`` (the
+           quantization error's distribution) to minimise :meth:`_codec_loss`;
+        3. quantizer refitted to the trained encoder and decoder;
+        4. decoder alone trained on the final quantizer's actual codes.
+
+        After every pass the held-out rows (10 %, at most 2,000; the training rows
+        when there are fewer than 100) are coded with the real quantizer; the state
+        and quantizer with the lowest distortion there are kept -- the PCA start
+        included, so the result is never worse than PCA on those rows.
+        """
+        model, device = self.model_, resolve_device(self.device)
+        n = len(tensors["x"])
+        gen = torch.Generator().manual_seed(self.seed_)
+        order = torch.randperm(n, generator=gen)
+        n_val = min(_CODEC_VAL_ROWS, n // 10) if n >= 100 else 0
+        val_idx, train_idx = order[:n_val], order[n_val:]
+        train = take(tensors, train_idx)
+        held = take(tensors, val_idx) if n_val else train
+        _, batch, _ = resolve_schedule(len(train_idx), TrainConfig(
+            batch_size=None if self.batch_size == "auto" else int(self.batch_size),
+            validation_fraction=0.0))
+        steps_per_pass = max(1, math.ceil(len(train_idx) / batch))
+        if self.epochs == "auto":
+            passes = max(2, math.ceil(_CODEC_STEPS[self.input_kind_] / steps_per_pass))
+        else:
+            passes = int(self.epochs)
+
+        q = self._fit_codec_quantizer(tensors)
+        history: list[dict[str, float]] = []
+        best = {"loss": self._coded_distortion(held, q), "state": _copy_state(model), "q": q,
+                "phase": "pca"}
+        history.append({"epoch": 0, "phase": "pca", "val_distortion": best["loss"]})
+
+        def consider(phase: str, epoch: int, train_loss: float | None,
+                     quant: LatentQuantizer) -> None:
+            loss = self._coded_distortion(held, quant)
+            record = {"epoch": epoch, "phase": phase, "val_distortion": loss}
+            if train_loss is not None:
+                record["train_loss"] = train_loss
+            history.append(record)
+            if loss < best["loss"]:
+                best.update(loss=loss, state=_copy_state(model), q=quant, phase=phase)
+
+        # 2. encoder + decoder with uniform noise of the quantizer's step.  The
+        # quantizer is refitted to the trained means, and its steps and range scale
+        # with their spread (step = 2 * halfwidth(bits) * SD / 2**bits): so the noise
+        # and the clipping range follow the batch's current spread, else the
+        # encoder would just stretch its means to drown the noise.
+        def noisy_loss(b: dict[str, torch.Tensor], idx: torch.Tensor, g: torch.Generator,
+                       quant: LatentQuantizer) -> torch.Tensor:
+            bits = torch.tensor(quant.bits, dtype=torch.float32, device=device)
+            on = bits > 0
+            rel_step = 2.0 * torch.from_numpy(halfwidth(quant.bits)).float().to(device) / bits.exp2()
+            mu, _ = model.encode(b["x"])
+            center = mu.detach().mean(dim=0)
+            sd = mu.std(dim=0, unbiased=False).clamp_min(1e-6)
+            reach = torch.from_numpy(halfwidth(quant.bits)).float().to(device) * sd
+            clipped = torch.minimum(torch.maximum(mu, center - reach), center + reach)
+            noise = ((torch.rand(mu.shape, generator=g) - 0.5).to(device)) * rel_step * sd
+            z = torch.where(on, clipped + noise, center)
+            return self._codec_loss(z, b).mean()
+
+        # While the encoder moves, passes are judged with the quantizer's bits at the
+        # current spread of the means (what the noise stands for).
+        phase = {"loss": math.inf, "state": None}
+
+        def consider_moving(name: str, epoch: int, train_loss: float,
+                            quant: LatentQuantizer) -> None:
+            mu = self.transform_tensors(train)
+            moved = LatentQuantizer.from_bits(quant.bits, mu.mean(axis=0), mu.std(axis=0))
+            loss = self._coded_distortion(held, moved)
+            history.append({"epoch": epoch, "phase": name, "train_loss": train_loss,
+                            "val_distortion": loss})
+            if loss < phase["loss"]:
+                phase.update(loss=loss, state=_copy_state(model))
+
+        self._codec_passes(train, list(model.parameters()), noisy_loss, q, passes, batch,
+                           float(self.learning_rate), gen, consider_moving, "codes")
+        # 3. quantizers for the phase's best state: refitted (bits by sensitivity), and
+        # the same bits at the means' new spread if that still fits the budget.
+        if phase["state"] is not None:
+            model.load_state_dict(phase["state"])
+            consider("requantize", 0, None, self._fit_codec_quantizer(tensors))
+            model.load_state_dict(phase["state"])
+            moved = self._rescaled_quantizer(tensors, q.bits)
+            if moved is not None:
+                consider("rescale", 0, None, moved)
+        model.load_state_dict(best["state"])
+        q = best["q"]
+        # 4. the decoder alone, on the kept quantizer's actual codes.
+        z_hat = torch.from_numpy(q.decode(q.encode(self.transform_tensors(train)))).float()
+
+        def code_loss(b: dict[str, torch.Tensor], idx: torch.Tensor, g: torch.Generator,
+                      quant: LatentQuantizer) -> torch.Tensor:
+            return self._codec_loss(z_hat[idx].to(device), b).mean()
+
+        self._codec_passes(train, list(model.decoder.parameters()), code_loss, q,
+                           max(1, passes // 3), batch, float(self.learning_rate) / 2, gen,
+                           consider, "decoder")
+        model.load_state_dict(best["state"])
+        self.quantizer_ = best["q"]
+        model.eval()
+        self.history_ = history
+        self._kept_phase = best["phase"]
+        self.tune_history_ = [h["train_loss"] for h in history if "train_loss" in h]
+
+    def _codec_passes(self, data: dict[str, torch.Tensor], params: list[torch.nn.Parameter],
+                      loss_fn: Any, quant: LatentQuantizer, passes: int, batch: int, lr: float,
+                      gen: torch.Generator, after_pass: Any, phase: str) -> None:
+        """Adam passes (cosine-decayed step size) over ``data``; ``after_pass`` after each."""
+        model, device = self.model_, resolve_device(self.device)
+        n = len(data["x"])
+        steps_per_pass = max(1, math.ceil(n / batch))
+        total = passes * steps_per_pass
+        opt = torch.optim.Adam(params, lr=lr)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(s, total) / total)))
+        for epoch in range(passes):
+            model.train()
+            perm = torch.randperm(n, generator=gen)
+            running = 0.0
+            for start in range(0, n, batch):
+                idx = perm[start:start + batch]
+                loss = loss_fn(to_device(take(data, idx), device), idx, gen, quant)
+                if not torch.isfinite(loss):
+                    raise TrainingError(
+                        f"codec training diverged ({phase} pass {epoch + 1}): loss is "
+                        f"{loss.item()}. Lower learning_rate, or look for extreme values "
+                        "in the data.")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, 10.0)
+                opt.step()
+                sched.step()
+                running += float(loss.detach()) * len(idx)
+            model.eval()
+            after_pass(phase, epoch + 1, running / n, quant)
+
+    @torch.no_grad()
+    def _calibrate_scales(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Make the likelihood and posterior describe the codec (so ``score`` means something).
+
+        The decoder's scale outputs become constants per column (pixel): the RMS
+        error of the coded training rows; the encoder's log-variance becomes the
+        quantization noise ``step**2 / 12`` of each stored dimension (0 = the
+        prior's for the others).  Neither changes the codes or the reconstructions.
+        """
+        model, q = self.model_, self.quantizer_
+        device = resolve_device(self.device)
+        mu = self.transform_tensors(tensors)
+        z = torch.from_numpy(q.decode(q.encode(mu))).float()
+        lat = model.latent_dim
+        head = model.encoder.head
+        bits = torch.tensor(q.bits) > 0
+        step = torch.tensor(q.step, dtype=torch.float64)
+        logvar = torch.where(bits, torch.log(step.pow(2) / 12.0 + 1e-12), torch.zeros(lat,
+                             dtype=torch.float64))
+        head.weight[lat:] = 0.0
+        head.bias[lat:] = logvar.clamp(-15.0, 7.0).float().to(head.bias.device)
+        lik = model.likelihood
+        sq = None
+        count = None
+        for start in range(0, len(z), 1024):
+            b = to_device({k: v[start:start + 1024] for k, v in tensors.items()}, device)
+            params = model.decode(z[start:start + 1024].to(device))
+            if self.input_kind_ == "image":
+                err = (lik.mean(params)["x"] - b["x"]).pow(2).flatten(1)
+                mask = torch.ones_like(err)
+            else:
+                err = (lik.split(params)[0] - b["num"]).pow(2) * b["num_mask"]
+                mask = b["num_mask"]
+            sq = err.sum(0).double() if sq is None else sq + err.sum(0).double()
+            count = mask.sum(0).double() if count is None else count + mask.sum(0).double()
+        rmse = (sq / count.clamp_min(1.0)).sqrt().cpu()
+        dec_head = model.decoder.head
+        n_out = model.decoder.n_out
+        if self.input_kind_ == "image":
+            target = rmse * math.sqrt(3.0) / math.pi  # logistic scale with that SD
+            floor = torch.full_like(target, float(lik.min_scale))
+        else:
+            target = rmse
+            floor = lik.min_scale.double().cpu()
+        excess = (target - floor).clamp_min(1e-4)
+        raw = torch.log(torch.expm1(excess))  # softplus^-1
+        dec_head.weight[n_out:2 * n_out] = 0.0
+        dec_head.bias[n_out:2 * n_out] = raw.float().to(dec_head.bias.device)
+        # One summary record with the bound, as the VAE training's history has.
+        ev = evaluate(model, tensors, torch.Generator().manual_seed(self.seed_ + 1), 4096,
+                      device)
+        self.history_.append({"epoch": len(self.history_), "phase": "calibrated",
+                              "kept": getattr(self, "_kept_phase", "pca"),
+                              "train_elbo": ev["elbo"], "train_recon": ev["recon"],
+                              "train_kl": ev["kl"]})
 
     def _resolved_beta(self) -> float:
         return budget_beta(self.bytes_per_row) if self.beta == "auto" else float(self.beta)
@@ -439,3 +917,7 @@ class VAECompressor(TransformerMixin, _VAEBase):
         q = fitted.get("quantizer")
         self.quantizer_ = None if q is None else LatentQuantizer.from_dict(q)
         self.beta_ = float(fitted.get("beta_used", 1.0 if self.beta == "auto" else self.beta))
+
+
+def _copy_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
