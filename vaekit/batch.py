@@ -6,23 +6,34 @@ One pure function per job does the work on one chunk of rows
 results are identical by construction: a row's score depends only on the row and
 the model (see :mod:`vaekit.scoring`), never on the chunk it arrived in.
 
-Memory stays bounded by one chunk, except for two documented cases: ranking
-keeps one float64 per row (8 bytes/row) and ``--top K`` keeps K rows.
+The local loop reads ahead in a background thread and can score several chunks
+at once (``threads``); results stay identical because each chunk is scored by the
+same single-threaded kernels and chunks come back in input order.
+
+Memory stays bounded by a few chunks (read ahead, being scored), except for two
+documented cases: ranking keeps one float64 per row (8 bytes/row) and ``--top K``
+keeps K rows.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import warnings
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
+from queue import Full, Queue
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.ipc as ipc
+import torch
 
 from .data.images import ImageSchema
 from .data.tabular import TabularSchema
@@ -262,7 +273,26 @@ def _n_features(estimator: _VAEBase) -> int:
     return len(estimator.schema_.columns)
 
 
-def score_chunk(estimator: _VAEBase, chunk: Chunk, options: ScoreOptions) -> pa.Table:
+def encode_chunk(estimator: _VAEBase, chunk: Chunk) -> dict[str, torch.Tensor]:
+    """The model's input tensors for the rows of ``chunk``.
+
+    Raises
+    ------
+    DataError
+        Naming the file, line and column of a value the model cannot use.
+    """
+    schema = estimator.schema_
+    try:
+        if isinstance(schema, ImageSchema):
+            return schema.encode(chunk.data)
+        return schema.encode(chunk.data[schema.names()])
+    except DataError as exc:
+        line = int(chunk.lines[exc.row]) if exc.row is not None else None
+        raise DataError(exc.reason, file=chunk.file, row=line, column=exc.column) from None
+
+
+def score_chunk(estimator: _VAEBase, chunk: Chunk, options: ScoreOptions, *,
+                tensors: dict[str, torch.Tensor] | None = None) -> pa.Table:
     """Score one chunk: prepare -> model -> one output row per input row.
 
     Parameters
@@ -271,6 +301,8 @@ def score_chunk(estimator: _VAEBase, chunk: Chunk, options: ScoreOptions) -> pa.
     chunk : Chunk
         Rows read by :mod:`vaekit.readers` (model columns plus id columns).
     options : ScoreOptions
+    tensors : dict, optional
+        ``encode_chunk(estimator, chunk)``, when the caller prepared it already.
 
     Returns
     -------
@@ -285,24 +317,23 @@ def score_chunk(estimator: _VAEBase, chunk: Chunk, options: ScoreOptions) -> pa.
         Naming the file, line and column of a value the model cannot use.
     """
     schema = estimator.schema_
-    try:
-        if isinstance(schema, ImageSchema):
-            tensors = schema.encode(chunk.data)
-        else:
-            tensors = schema.encode(chunk.data[schema.names()])
-    except DataError as exc:
-        line = int(chunk.lines[exc.row]) if exc.row is not None else None
-        raise DataError(exc.reason, file=chunk.file, row=line, column=exc.column) from None
-    with torch_threads(estimator.n_jobs):
+    if tensors is None:
+        tensors = encode_chunk(estimator, chunk)
+    # Inside the pipeline's worker threads torch is already single-threaded; changing
+    # the (process-wide) thread settings from several threads at once would race.
+    threads = nullcontext() if getattr(_WORKER, "active", False) else \
+        torch_threads(estimator.n_jobs)
+    with threads:
         scores = score_rows(estimator.model_, tensors, n_samples=options.n_samples,
                             seed=estimator.seed_, device=resolve_device(estimator.device))
     anomaly = -scores.elbo
+    n = len(chunk)
     out: dict[str, Any] = {}
     if options.id_columns:
         for c in options.id_columns:
             out[c] = _as_text(chunk.data[c])
     else:
-        out["file"] = pa.array([chunk.file] * len(chunk), type=pa.string())
+        out["file"] = pa.repeat(pa.scalar(chunk.file, type=pa.string()), n)
         out["line"] = pa.array(chunk.lines, type=pa.int64())
     out["anomaly_score"] = pa.array(np.round(anomaly, SCORE_DECIMALS), type=pa.float64())
     # The flag compares the unrounded score, exactly as VAEAnomalyDetector.predict does.
@@ -335,17 +366,43 @@ def _unseen_names(schema: TabularSchema, unseen: np.ndarray) -> list[str]:
     return out
 
 
+def resolve_threads(threads: int | None, estimator: _VAEBase | None = None) -> int:
+    """Scoring threads: ``threads`` if given (0 or less = one per CPU core), else the
+    estimator's ``n_jobs`` (None = 1)."""
+    if threads is None:
+        threads = getattr(estimator, "n_jobs", None)
+        if threads is None:
+            return 1
+    if threads <= 0:
+        return max(1, os.cpu_count() or 1)
+    return int(threads)
+
+
 def iter_scored(inputs: Sequence[str], estimator: _VAEBase, options: ScoreOptions, *,
-                skip_bad_rows: bool = False,
-                progress: Progress | None = None) -> Iterator[tuple[pa.Table, list[BadRow]]]:
+                skip_bad_rows: bool = False, progress: Progress | None = None,
+                threads: int | None = None,
+                pipeline: bool = True) -> Iterator[tuple[pa.Table, list[BadRow]]]:
     """The local engine: read each input in chunks and score them, in order.
+
+    Parameters
+    ----------
+    threads : int, optional
+        Chunks scored at the same time, each on one torch thread (0 = one per CPU
+        core; default: the estimator's ``n_jobs``, None meaning 1).
+    pipeline : bool
+        Read and encode the next chunks in a background thread while the current
+        ones are scored (a bounded queue: a few chunks ahead at most).
+
+    Results are identical, bit for bit, whatever ``threads`` and ``pipeline``:
+    every chunk is scored by the same single-threaded kernels on the same
+    fixed-shape blocks, and chunks come back in input order.
 
     Yields
     ------
     (table, bad_rows)
         Scored rows of one chunk (see :func:`score_chunk`) and the rows of that
         chunk that were left out.  With ``skip_bad_rows=False`` the first bad row
-        raises :class:`DataError` instead.
+        raises :class:`DataError` instead (after the chunks before it).
 
     Raises
     ------
@@ -353,12 +410,149 @@ def iter_scored(inputs: Sequence[str], estimator: _VAEBase, options: ScoreOption
         Also when a model column has no value at all in a file (an empty export
         column would otherwise be silently marginalized out of every score).
     """
+    n_threads = resolve_threads(threads, estimator)
+    work = _work_items(inputs, estimator, options, skip_bad_rows)
+    if not pipeline and n_threads == 1:
+        for chunk, tensors in work:
+            yield _score_item(estimator, options, chunk, tensors), chunk.bad
+            if progress:
+                progress(len(chunk) + len(chunk.bad))
+        return
+    yield from _pipelined(work, estimator, options, n_threads, pipeline, progress)
+
+
+# Chunks read ahead of the scorers; with ``threads`` scorers at most
+# ``threads + READ_AHEAD + 1`` chunks are in memory at once (one chunk is ~2 MB of
+# CSV text, see vaekit.readers.DEFAULT_BLOCK_BYTES).
+READ_AHEAD = 2
+
+_WORKER = threading.local()
+_END = object()
+
+
+class _Failure:
+    """An exception raised while reading, passed on in input order."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+def _score_item(estimator: _VAEBase, options: ScoreOptions, chunk: Chunk,
+                tensors: dict[str, torch.Tensor] | None) -> pa.Table:
+    if tensors is None:
+        return _empty_like(estimator, options)
+    return score_chunk(estimator, chunk, options, tensors=tensors)
+
+
+def _init_worker() -> None:
+    _WORKER.active = True
+    torch.set_num_threads(1)
+
+
+def _pipelined(work: Iterator[tuple[Chunk, dict[str, torch.Tensor] | None]],
+               estimator: _VAEBase, options: ScoreOptions, n_threads: int, read_ahead: bool,
+               progress: Progress | None) -> Iterator[tuple[pa.Table, list[BadRow]]]:
+    """Reader thread -> ``n_threads`` scoring threads -> results in input order.
+
+    pyarrow and torch release the GIL while they work, so parsing the next chunk
+    and scoring the current ones overlap.  Memory stays bounded: the reader blocks
+    when :data:`READ_AHEAD` chunks wait, and at most ``n_threads + 1`` chunks are
+    submitted for scoring at once.
+    """
+    stop = threading.Event()
+    queue: Queue[Any] = Queue(maxsize=READ_AHEAD)
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                queue.put(item, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
+    def read() -> None:
+        # Encoding runs a few torch ops; a new thread would otherwise start an
+        # OpenMP team of one thread per core for them.
+        torch.set_num_threads(1)
+        try:
+            for item in work:
+                if not put(item):
+                    return
+            put(_END)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, in order
+            put(_Failure(exc))
+        finally:
+            work.close()
+
+    def items() -> Iterator[Any]:
+        if not read_ahead:  # scoring threads only: read in this thread
+            try:
+                yield from work
+            except GeneratorExit:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - raised in order below
+                yield _Failure(exc)
+            yield _END
+            return
+        while True:
+            yield queue.get()
+
+    reader = threading.Thread(target=read, name="vaekit-reader", daemon=True)
+    pool = ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="vaekit-score",
+                              initializer=_init_worker)
+    pending: deque[Any] = deque()
+    source = items()
+    before = torch.get_num_threads()
+    try:
+        if read_ahead:
+            reader.start()
+        ended = False
+        while pending or not ended:
+            while not ended and len(pending) <= n_threads:
+                item = next(source)
+                if item is _END:
+                    ended = True
+                elif isinstance(item, _Failure):
+                    pending.append(item)
+                    ended = True
+                else:
+                    chunk, tensors = item
+                    pending.append((chunk, pool.submit(_score_item, estimator, options, chunk,
+                                                       tensors)))
+            head = pending.popleft()
+            if isinstance(head, _Failure):
+                raise head.exc
+            chunk, future = head
+            yield future.result(), chunk.bad
+            if progress:
+                progress(len(chunk) + len(chunk.bad))
+    finally:
+        stop.set()
+        for entry in pending:
+            if not isinstance(entry, _Failure):
+                entry[1].cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+        if read_ahead and reader.is_alive():
+            reader.join(timeout=30)
+        source.close()
+        # Worker threads set torch's process-wide (MKL) thread count; restore it.
+        torch.set_num_threads(before)
+
+
+def _work_items(inputs: Sequence[str], estimator: _VAEBase, options: ScoreOptions,
+                skip_bad_rows: bool) -> Iterator[tuple[Chunk, dict[str, torch.Tensor] | None]]:
+    """Chunks of every input with their model tensors (None for a chunk of bad rows only).
+
+    Everything that can fail on the input (a bad row, a value the model cannot use,
+    an empty column) fails here, in input order.
+    """
     for path in inputs:
-        yield from _score_file(path, estimator, options, skip_bad_rows, progress)
+        yield from _file_items(path, estimator, options, skip_bad_rows)
 
 
-def _score_file(path: str, estimator: _VAEBase, options: ScoreOptions, skip_bad_rows: bool,
-                progress: Progress | None) -> Iterator[tuple[pa.Table, list[BadRow]]]:
+def _file_items(path: str, estimator: _VAEBase, options: ScoreOptions, skip_bad_rows: bool
+                ) -> Iterator[tuple[Chunk, dict[str, torch.Tensor] | None]]:
     schema = estimator.schema_
     if isinstance(schema, ImageSchema):
         _check_image_input(path, options.id_columns)
@@ -379,16 +573,12 @@ def _score_file(path: str, estimator: _VAEBase, options: ScoreOptions, skip_bad_
             raise chunk.bad[0].error()
         rows += len(chunk) + len(chunk.bad)
         if len(chunk) == 0:
-            yield _empty_like(estimator, options), chunk.bad
-            if progress:
-                progress(len(chunk.bad))
+            yield chunk, None
             continue
         if observed is not None:
             for c in observed:
                 observed[c] += int(chunk.data[c].notna().sum())
-        yield score_chunk(estimator, chunk, options), chunk.bad
-        if progress:
-            progress(len(chunk) + len(chunk.bad))
+        yield chunk, encode_chunk(estimator, chunk)
     if observed is not None and rows:
         empty = [c for c, k in observed.items() if k == 0]
         if empty:

@@ -457,11 +457,16 @@ appears only when the whole run succeeded.
                    "was set for.")
 @click.option("--no-rank", is_flag=True,
               help="Leave out the rank column: one pass, constant memory.")
+@click.option("--threads", type=click.IntRange(0), default=None,
+              help="CPU threads scoring chunks at once (0 = one per core; default: the "
+                   "model's n_jobs, else 1). Reading always overlaps scoring in one more "
+                   "thread. Scores are bit-identical for any value.")
 @_engine_options
 @_common_batch_options
 def score(inputs: tuple[str, ...], model: str, output: str, id_columns: tuple[str, ...],
           contamination: float | None, threshold: float | None, top: int | None, explain: int,
-          samples: int | None, no_rank: bool, engine: str, scheduler: str | None,
+          samples: int | None, no_rank: bool, threads: int | None, engine: str,
+          scheduler: str | None,
           workers: int | None, on_bad_rows: str, bad_rows_path: str | None,
           progress: bool, quiet: bool) -> None:
     """Score rows (or images) by how anomalous they are: negative ELBO in nats."""
@@ -472,6 +477,8 @@ def score(inputs: tuple[str, ...], model: str, output: str, id_columns: tuple[st
     if top is not None and no_rank:
         raise click.UsageError("--top needs ranking; drop --no-rank")
     _check_engine(engine, scheduler, workers)
+    if engine == "dask" and threads is not None:
+        raise click.UsageError("--threads goes with --engine local (Dask: --workers)")
     paths = _inputs(inputs)
     _check_output(output)
     est = _load_model(model)
@@ -496,7 +503,7 @@ def score(inputs: tuple[str, ...], model: str, output: str, id_columns: tuple[st
     n_rows = n_flagged = 0
     with _bad_rows(on_bad_rows, bad_rows_path, output) as sink, \
             _progress_bar(show, "scoring", _total_rows(paths)) as update, \
-            TableWriter(output, schema) as writer, \
+            TableWriter(output, schema, background=True) as writer, \
             RankedOutput(schema, top=top,
                          tmp_dir=None if output == STDOUT else str(Path(output).parent)) as ranked:
         if engine == "dask":
@@ -507,7 +514,7 @@ def score(inputs: tuple[str, ...], model: str, output: str, id_columns: tuple[st
                                       n_workers=workers)
         else:
             scored = iter_scored(paths, est, options, skip_bad_rows=on_bad_rows == "skip",
-                                 progress=update)
+                                 progress=update, threads=threads)
         for table, bad in scored:
             sink.add(bad)
             n_rows += table.num_rows

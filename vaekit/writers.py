@@ -9,11 +9,15 @@ rows go out as they are ready.
 
 Formatting is deterministic: floats are written in their shortest round-trip form
 by Arrow, text is quoted only where needed, and Parquet files carry no timestamps.
+With ``background=True`` the formatting and writing run in a helper thread (Arrow
+releases the GIL meanwhile), fed through a short queue; the bytes are the same.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
+from queue import Queue
 from typing import IO, Any
 
 import pyarrow as pa
@@ -44,9 +48,16 @@ class TableWriter:
         Destination; ``-`` for standard output (CSV).
     schema : pyarrow.Schema, optional
         Column names and types; required to write a header for zero rows.
+    background : bool
+        Format and write in a helper thread, overlapping with the caller's work (at
+        most :data:`QUEUED_TABLES` tables wait).  An error there (disk full, closed
+        pipe) is raised by the next :meth:`write` or by :meth:`close`.
     """
 
-    def __init__(self, path: str, schema: pa.Schema | None = None) -> None:
+    QUEUED_TABLES = 2
+
+    def __init__(self, path: str, schema: pa.Schema | None = None, *,
+                 background: bool = False) -> None:
         self.path = path
         self.format = output_format(path)
         self.schema = schema
@@ -54,6 +65,10 @@ class TableWriter:
         self._atomic: AtomicFile | None = None
         self._sink: IO[bytes] | None = None
         self._writer: Any = None
+        self._background = background
+        self._queue: Queue[pa.Table | None] | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
 
     def __enter__(self) -> TableWriter:
         if self.path == STDOUT:
@@ -78,11 +93,55 @@ class TableWriter:
         if table.schema != self.schema:
             table = table.select(self.schema.names).cast(self.schema)
         if table.num_rows:
-            self._writer.write_table(table)
+            if self._background:
+                self._put(table)
+            else:
+                self._writer.write_table(table)
         self.n_rows += table.num_rows
+
+    # ------------------------------------------------------------ helper thread
+    def _put(self, table: pa.Table | None) -> None:
+        if self._error is not None:
+            raise self._error
+        if self._thread is None:
+            if table is None:
+                return
+            self._queue = Queue(maxsize=self.QUEUED_TABLES)
+            self._thread = threading.Thread(target=self._drain, name="vaekit-writer",
+                                            daemon=True)
+            self._thread.start()
+        assert self._queue is not None
+        self._queue.put(table)
+
+    def _drain(self) -> None:
+        assert self._queue is not None
+        while True:
+            table = self._queue.get()
+            if table is None:
+                return
+            if self._error is None:  # after an error, only empty the queue
+                try:
+                    self._writer.write_table(table)
+                except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread
+                    self._error = exc
+
+    def _finish_thread(self) -> None:
+        """Wait until every queued table is written; raise what went wrong there."""
+        if self._thread is not None:
+            assert self._queue is not None
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            raise self._error
 
     def close(self) -> None:
         """Finish the file (header only when no rows were written) and commit it."""
+        try:
+            self._finish_thread()
+        except BaseException:
+            self.abort()
+            raise
         if self._writer is None:
             self._open(self.schema or pa.schema([]))
         self._writer.close()
@@ -93,6 +152,10 @@ class TableWriter:
 
     def abort(self) -> None:
         """Discard everything written (standard output cannot be taken back)."""
+        try:
+            self._finish_thread()
+        except BaseException:  # noqa: BLE001 - already failing; the file is discarded
+            pass
         if self._atomic is not None:
             self._atomic.abort()
 

@@ -28,6 +28,13 @@ def to_device(batch: Batch, device: torch.device) -> Batch:
     return {k: v.to(device) for k, v in batch.items()}
 
 
+def _rows(v: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    # A fresh contiguous copy, like the gather below: every block gets newly
+    # allocated (equally aligned) memory, so kernels see the same layout whatever
+    # the block's position in the batch.
+    return v[start:stop].clone(memory_format=torch.contiguous_format)
+
+
 def padded_blocks(batch: Batch, device: torch.device,
                   block: int = INFERENCE_BLOCK) -> Iterator[tuple[Batch, int]]:
     """Yield ``(block_batch, n_real)``: blocks of exactly ``block`` rows on ``device``.
@@ -38,6 +45,9 @@ def padded_blocks(batch: Batch, device: torch.device,
     n = n_rows(batch)
     for start in range(0, n, block):
         stop = min(n, start + block)
+        if stop - start == block:  # a full block: a plain copy, cheaper than a gather
+            yield to_device({k: _rows(v, start, stop) for k, v in batch.items()}, device), block
+            continue
         index = torch.arange(start, start + block).clamp_max(stop - 1)
         yield to_device(take(batch, index), device), stop - start
 
