@@ -162,3 +162,23 @@ def test_adbench_table_if_available() -> None:
     Xtr, Xte, _, yte = train_test_split(X, y, test_size=0.4, stratify=y, random_state=0)
     det = VAEAnomalyDetector(random_state=0).fit(Xtr)
     assert roc_auc_score(yte, det.anomaly_score(Xte)) > 0.9
+
+
+def test_extreme_values_fit_and_score_finite() -> None:
+    # One value at 1e30 in training: compressed (asinh) instead of overflowing float32.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    X[5, 1] = 1e30
+    det = VAEAnomalyDetector(random_state=0).fit(X)
+    assert det.schema_.specs("numeric")[1].transform == "asinh"
+    assert int(np.argmax(det.decision_scores_)) == 5
+    # Values never seen in training, far outside float32: finite scores, ranked first.
+    clean = VAEAnomalyDetector(random_state=0).fit(rng.normal(size=(300, 3)))
+    T = rng.normal(size=(4, 3))
+    T[0, 1], T[1, 1], T[2, 0] = 1e30, 1e10, 1e300
+    scores = clean.anomaly_score(T)
+    assert np.isfinite(scores).all()
+    assert scores[:3].min() > scores[3]
+    assert np.isfinite(clean.explain(T).to_numpy()).all()
+    comp = VAECompressor(bytes_per_row=4, random_state=0, epochs=3).fit(X)
+    assert np.isfinite(comp.decompress(comp.compress(X))).all()

@@ -18,9 +18,18 @@ from torch import nn
 LOG_2PI = math.log(2.0 * math.pi)
 
 
+# |x - mean| / scale beyond this is clamped, so a value far outside float32's reach
+# scores about -5e29 nats (finite, still the lowest of all) instead of -inf or NaN.
+MAX_STANDARDIZED = 1e15
+
+
 def gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """log N(x; mean, scale^2), elementwise, in nats (includes -0.5 log 2 pi)."""
-    z = (x - mean) / scale
+    """log N(x; mean, scale^2), elementwise, in nats (includes -0.5 log 2 pi).
+
+    Saturates at ``|x - mean| / scale = 1e15`` (about -5e29 nats) so that absurd
+    values give a finite, lowest-possible score rather than overflowing float32.
+    """
+    z = ((x - mean) / scale).clamp(-MAX_STANDARDIZED, MAX_STANDARDIZED)
     return -0.5 * LOG_2PI - torch.log(scale) - 0.5 * z * z
 
 

@@ -44,6 +44,12 @@ ASINH_WIDTH = 3.0
 # A column whose 0.5 % / 99.5 % quantiles lie further than this many robust standard
 # deviations from the median (a Gaussian's are at 2.58) is heavy-tailed or skewed.
 HEAVY_TAIL_LIMIT = 6.0
+# ... and so is one with any value further out than this: a single value at 1e30 would
+# otherwise reach the networks as is and overflow float32 (training diverges).
+EXTREME_LIMIT = 1e3
+# Encoder inputs are clipped here (robust SDs): q(z|x) may be any distribution, so the
+# ELBO stays a bound, and a value never seen in training cannot overflow the encoder.
+ENCODER_CLIP = 1e4
 MAX_CATEGORIES = 1000
 IQR_TO_SD = 1.3489795  # IQR of a standard normal
 
@@ -183,7 +189,8 @@ def _choose_transform(values: np.ndarray, center: float, scale: float) -> str:
     v = values[~np.isnan(values)]
     u = (v - center) / scale
     lo, hi = np.percentile(u, [0.5, 99.5])
-    return "asinh" if max(-lo, hi) > HEAVY_TAIL_LIMIT else "affine"
+    extreme = len(u) > 0 and float(np.max(np.abs(u))) > EXTREME_LIMIT
+    return "asinh" if max(-lo, hi) > HEAVY_TAIL_LIMIT or extreme else "affine"
 
 
 class TabularSchema:
@@ -420,6 +427,8 @@ class TabularSchema:
         else:
             t = u
             logjac = np.full_like(u, -math.log(spec.scale))
+        # Kept inside float32: the likelihood saturates long before (MAX_STANDARDIZED).
+        t = np.clip(t, -1e30, 1e30)
         return t, mask.astype(np.float32), np.where(mask, logjac, 0.0)
 
     def _encode_levels(
@@ -480,7 +489,8 @@ def encoder_input(t: dict[str, torch.Tensor], cat_sizes: Sequence[int]) -> torch
     Missing entries are 0 in the value part; the masks let the encoder tell a
     missing value from a real 0.
     """
-    parts = [t["num"] * t["num_mask"], t["bin"] * t["bin_mask"]]
+    num = t["num"].clamp(-ENCODER_CLIP, ENCODER_CLIP)
+    parts = [num * t["num_mask"], t["bin"] * t["bin_mask"]]
     for j, k in enumerate(cat_sizes):
         onehot = torch.nn.functional.one_hot(t["cat"][:, j], num_classes=k).float()
         parts.append(onehot * t["cat_mask"][:, j : j + 1])
