@@ -178,3 +178,22 @@ def test_numeric_floors_from_resolution(frame: pd.DataFrame) -> None:
     spec = schema.specs("numeric")[2]  # integer counts
     assert math.isclose(floors[2], 1 / math.sqrt(12) / spec.scale)
     assert floors[1] == 0.01
+
+
+def test_reconstructions_stay_inside_the_training_range() -> None:
+    df = pd.DataFrame({"price": [1.0, 2.0, 5.0, 40.0], "qty": [1, 2, 3, 9]})
+    schema = TabularSchema().fit(df)
+    spec = schema.specs("numeric")[0]
+    assert (spec.low, spec.high) == (1.0, 40.0)
+    far = np.array([[-1e6, 1e6], [1e6, -1e6]])
+    t = far / np.array([[s.scale for s in schema.specs("numeric")]])
+    out = schema.decode(t, np.zeros((2, 0)), np.zeros((2, 0)))
+    assert out["price"].between(1.0, 40.0).all() and out["qty"].between(1, 9).all()
+    # The range travels with the schema, and files without it still load (no clipping).
+    again = TabularSchema.from_dict(schema.to_dict())
+    assert again.specs("numeric")[1].high == 9.0
+    d = schema.to_dict()
+    for c in d["columns"]:
+        c.pop("low", None)
+        c.pop("high", None)
+    assert TabularSchema.from_dict(d).specs("numeric")[0].low is None

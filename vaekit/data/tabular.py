@@ -74,6 +74,11 @@ class ColumnSpec:
         column's units: 1 for integer counts, the rounding step for rounded data.
     levels : list
         Category values in code order (binary: exactly two; categorical: all seen).
+    low, high : float or None
+        Smallest and largest training value (numeric columns), in the column's units.
+        Reconstructions are clipped to this range: the true value of a typical row
+        lies inside it, so clipping can only bring a reconstruction closer.  ``None``
+        in model files written before the range was recorded (no clipping).
     """
 
     name: str
@@ -84,12 +89,16 @@ class ColumnSpec:
     transform: str = "affine"
     resolution: float = 0.0
     levels: list = field(default_factory=list)
+    low: float | None = None
+    high: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name, "kind": self.kind, "dtype": self.dtype}
         if self.kind == "numeric":
             d.update(center=self.center, scale=self.scale, transform=self.transform,
                      resolution=self.resolution)
+            if self.low is not None and self.high is not None:
+                d.update(low=self.low, high=self.high)
         else:
             d["levels"] = list(self.levels)
         return d
@@ -107,6 +116,8 @@ class ColumnSpec:
             transform=str(d.get("transform", "affine")),
             resolution=float(d.get("resolution", 0.0)),
             levels=list(d.get("levels", [])),
+            low=None if d.get("low") is None else float(d["low"]),
+            high=None if d.get("high") is None else float(d["high"]),
         )
 
 
@@ -271,7 +282,8 @@ class TabularSchema:
                 center, scale = _robust_center_scale(values)
                 return ColumnSpec(
                     name, "numeric", dtype, center, scale, _choose_transform(values, center, scale),
-                    _resolution(values),
+                    _resolution(values), low=float(np.nanmin(values)),
+                    high=float(np.nanmax(values)),
                 )
         elif pd.api.types.is_bool_dtype(s.dtype):
             kind = "binary"
@@ -459,7 +471,10 @@ class TabularSchema:
         for j, spec in enumerate(self.specs("numeric")):
             t = num[:, j].astype(np.float64)
             u = ASINH_WIDTH * np.sinh(t / ASINH_WIDTH) if spec.transform == "asinh" else t
-            out[spec.name] = _restore_dtype(u * spec.scale + spec.center, spec.dtype)
+            x = u * spec.scale + spec.center
+            if spec.low is not None and spec.high is not None:
+                x = np.clip(x, spec.low, spec.high)
+            out[spec.name] = _restore_dtype(x, spec.dtype)
         for j, spec in enumerate(self.specs("binary")):
             idx = (binary_p[:, j] >= 0.5).astype(np.int64)
             out[spec.name] = _levels_series(spec, idx)
