@@ -102,3 +102,17 @@ def test_fit_is_deterministic():
     assert a.compress(X) == b.compress(X)
     for k, v in a.model_.state_dict().items():
         assert torch.equal(v, b.model_.state_dict()[k])
+
+
+def test_budgeted_latents_are_standardized_so_the_bound_means_something():
+    # Codec training may stretch the latent means; they are mapped back to mean 0, SD 1
+    # so the KL to N(0, I) measures the code (about its bits in nats), not the stretch.
+    X = _low_rank()
+    model = VAECompressor(bytes_per_row=4, random_state=0, epochs=4).fit(X)
+    mu = model.transform(X)
+    active = np.asarray(model.quantizer_.bits) > 0
+    np.testing.assert_allclose(mu[:, active].mean(axis=0), 0.0, atol=1e-3)
+    np.testing.assert_allclose(mu[:, active].std(axis=0), 1.0, atol=1e-3)
+    kl = model.history_[-1]["train_kl"]
+    assert 0 < kl < 2 * model.quantizer_.total_bits * np.log(2) + 5
+    assert np.isfinite(model.score(X))

@@ -293,6 +293,7 @@ class VAECompressor(TransformerMixin, _VAEBase):
             self.model_ = model
             self._init_from_pca(tensors)
             self._train_linear_codec(tensors)
+            self._standardize_latents(tensors)
             self._calibrate_scales(tensors)
         self.latent_stats_ = self._latent_stats(tensors)
         return tensors
@@ -619,6 +620,40 @@ class VAECompressor(TransformerMixin, _VAEBase):
                 running += float(loss.detach()) * len(idx)
             model.eval()
             after_pass(phase, epoch + 1, running / n, quant)
+
+    @torch.no_grad()
+    def _standardize_latents(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Change latent coordinates so the training means have mean 0 and SD 1 per dimension.
+
+        Quantization-aware training leaves the encoder free to spread its means; the
+        prior is N(0, I), so a stretched latent space inflates the KL term (and
+        :meth:`score`) by thousands of nats without changing the codec.  The affine map
+        ``z = c + s * z'`` is folded into the encoder's mean outputs, the decoder's first
+        layers and the quantizer, so codes and reconstructions stay the same (up to
+        float rounding).
+        """
+        model = self.model_
+        mu = self.transform_tensors(tensors)
+        c = mu.mean(axis=0)
+        s = mu.std(axis=0)
+        s = np.where(s > 1e-12, s, 1.0)
+        enc, dec, lat = model.encoder, model.decoder, model.latent_dim
+        c_t = torch.from_numpy(c).float().to(enc.linear.weight.device)
+        s_t = torch.from_numpy(s).float().to(enc.linear.weight.device)
+        enc.linear.weight.div_(s_t[:, None])
+        enc.linear.bias.sub_(c_t).div_(s_t)
+        enc.head.weight[:lat].div_(s_t[:, None])
+        enc.head.bias[:lat].div_(s_t)
+        for layer in (dec.linear, dec.body[0]):
+            layer.bias.add_(layer.weight @ c_t)
+            layer.weight.mul_(s_t[None, :])
+        q = self.quantizer_
+        self.quantizer_ = LatentQuantizer(
+            bits=q.bits,
+            lo=tuple(float(v) for v in (np.asarray(q.lo) - c) / s),
+            step=tuple(float(v) for v in np.asarray(q.step) / s),
+            center=tuple(float(v) for v in (np.asarray(q.center) - c) / s),
+        )
 
     @torch.no_grad()
     def _calibrate_scales(self, tensors: dict[str, torch.Tensor]) -> None:
