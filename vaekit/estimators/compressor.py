@@ -144,10 +144,13 @@ class VAECompressor(TransformerMixin, _VAEBase):
         the start and after every pass they are coded with the real quantizer, and
         the state and quantizer that coded them best are kept -- the PCA start
         included, so the codec is never worse than PCA with the same quantizer on
-        those rows.  Finally the decoder's scale outputs are set to the codec's
-        RMS error per column (pixel) and the encoder's posterior variance to the
-        quantization noise ``step**2 / 12``, so :meth:`score` is a bound for the
-        codec as fitted.  Measured test RMSE and PSNR against PCA, JPEG and WebP:
+        those rows.  Finally the latent coordinates are standardized (training
+        means: mean 0, SD 1; the change is folded into encoder, decoder and
+        quantizer, so the codec does not change), the decoder's scale outputs are
+        set to the codec's RMS error per column (pixel) and the encoder's posterior
+        variance to the quantization noise ``step**2 / 12``, so :meth:`score` is a
+        bound for the codec as fitted, with a KL term close to the code's size in
+        nats.  Measured test RMSE and PSNR against PCA, JPEG and WebP:
         ``recipes/results/rate_distortion.md``.
     bits : int or list of int, optional
         Expert setting instead of a budget: bits per latent dimension (an int = the
