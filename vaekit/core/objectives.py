@@ -14,9 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .likelihoods import LOG_2PI
 from .vae import VAE
-
-LOG_2PI = math.log(2.0 * math.pi)
 
 
 def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

@@ -322,8 +322,11 @@ def _run_task(work: Callable[[list[Any]], None]) -> _TaskResult:
 def _score_file_task(path: str, blob: ModelBlob, options: ScoreOptions,
                      skip_bad_rows: bool) -> _TaskResult:
     est = worker_estimator(blob)
+    # Dask already runs one task per core: no read-ahead or scoring threads inside a task
+    # (they would oversubscribe the cores; the scores are the same either way).
     return _run_task(lambda out: out.extend(iter_scored([path], est, options,
-                                                        skip_bad_rows=skip_bad_rows)))
+                                                        skip_bad_rows=skip_bad_rows,
+                                                        threads=1, pipeline=False)))
 
 
 def score_files_dask(inputs: Sequence[str], estimator: _VAEBase, options: ScoreOptions, *,

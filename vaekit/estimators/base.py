@@ -24,6 +24,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from .. import io as model_io
 from ..core import TrainConfig, auto_hidden, auto_latent_dim, build_vae, train_vae
 from ..core.batching import map_blocks
+from ..core.objectives import kl_per_dimension
 from ..data import ImageSchema, TabularSchema
 from ..errors import DataError, FileFormatError
 from ..scoring import RowScores, score_rows
@@ -156,7 +157,6 @@ class _VAEBase(BaseEstimator):
         self.latent_stats_ = self._latent_stats(tensors)
         return tensors
 
-    @torch.no_grad()
     def _latent_stats(self, tensors: dict[str, torch.Tensor]) -> dict[str, list[float]]:
         """Per-latent-dimension statistics of the training rows, kept in the model file.
 
@@ -164,10 +164,8 @@ class _VAEBase(BaseEstimator):
         ``posterior_sd`` root-mean-square posterior SD, ``mean_sd`` SD of the posterior
         means across rows.  The codec sizes its quantizer from these.
         """
-        with torch_threads(self.n_jobs):
-            mu, logvar = map_blocks(lambda b: self.model_.encode(b["x"]), {"x": tensors["x"]},
-                                    resolve_device(self.device))
-        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+        mu, logvar = self._encode_tensors(tensors)
+        kl = kl_per_dimension(mu, logvar)
         return {
             "kl": kl.mean(dim=0).tolist(),
             "posterior_sd": logvar.exp().mean(dim=0).sqrt().tolist(),
@@ -262,12 +260,15 @@ class _VAEBase(BaseEstimator):
         return self.schema_.model_order
 
     @torch.no_grad()
+    def _encode_tensors(self, tensors: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior means and log-variances (n, latent_dim) of prepared tensors."""
+        with torch_threads(self.n_jobs):
+            return map_blocks(lambda b: self.model_.encode(b["x"]), {"x": tensors["x"]},
+                              resolve_device(self.device))
+
     def _encode_means(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         """Posterior means and log-variances (n, latent_dim) as float64."""
-        tensors = self._prepare(X)
-        with torch_threads(self.n_jobs):
-            mu, logvar = map_blocks(lambda b: self.model_.encode(b["x"]), {"x": tensors["x"]},
-                                    resolve_device(self.device))
+        mu, logvar = self._encode_tensors(self._prepare(X))
         return mu.numpy(), logvar.numpy()
 
     @torch.no_grad()

@@ -250,14 +250,14 @@ class VAECompressor(TransformerMixin, _VAEBase):
                 return self
         tensors = self._fit_vae(X)
         self._n_features_out = self.model_.latent_dim
-        self.quantizer_ = self._fit_quantizer(X)
+        self.quantizer_ = self._fit_quantizer(tensors)
         if self.bytes_per_row is not None or self.bits is not None:
             inv_var = self._numeric_inv_var(tensors)
             self.tune_history_ = self._tune_for_codes(tensors, inv_var)
             # The encoder moved: measure its statistics again and size the
             # quantizer for the tuned means.
             self.latent_stats_ = self._latent_stats(tensors)
-            self.quantizer_ = self._fit_quantizer(X)
+            self.quantizer_ = self._fit_quantizer(tensors)
             # Then teach the decoder the final quantizer's actual codes.
             self.tune_history_ += self._refine_decoder(tensors, inv_var)
         return self
@@ -410,17 +410,8 @@ class VAECompressor(TransformerMixin, _VAEBase):
         sens = self._sensitivity(mu)
         active = sens > 1e-9 * max(float(sens.max(initial=0.0)), 1e-30)
         precision = np.where(active, 1.0 / np.maximum(sens, 1e-30), 1.0)
-        step = max(1, len(mu) // _CALIBRATION_ROWS)
-        return fit_quantizer(
-            center=mu.mean(axis=0), scale=mu.std(axis=0), precision=precision,
-            kl=active.astype(np.float64),  # 0 = "no information": never gets bits
-            bits=None if self.bits is None else (list(self.bits) if isinstance(
-                self.bits, (list, tuple)) else int(self.bits)),
-            bytes_per_row=(None if self.bytes_per_row is None
-                           else self.bytes_per_row * (1.0 - _BUDGET_MARGIN)),
-            sample=mu[::step][:_CALIBRATION_ROWS],
-            chunk_rows=DEFAULT_CHUNK_ROWS,
-        )
+        # kl = 0 marks "no information": such a dimension never gets bits.
+        return self._budget_quantizer(mu, precision, active.astype(np.float64))
 
     def _rescaled_quantizer(self, tensors: dict[str, torch.Tensor],
                             bits: tuple[int, ...]) -> LatentQuantizer | None:
@@ -746,15 +737,20 @@ class VAECompressor(TransformerMixin, _VAEBase):
                 config["latent_dim"] = budget_latent_dim(self.bytes_per_row, n_features, kind)
         return config
 
-    def _fit_quantizer(self, X: Any) -> LatentQuantizer:
+    def _fit_quantizer(self, tensors: dict[str, torch.Tensor]) -> LatentQuantizer:
         """Quantizer from the training means and ``latent_stats_`` (see the class doc)."""
-        mu = self.transform(X)
         stats = self.latent_stats_
+        return self._budget_quantizer(self.transform_tensors(tensors),
+                                      np.asarray(stats["posterior_sd"]), np.asarray(stats["kl"]))
+
+    def _budget_quantizer(self, mu: np.ndarray, precision: np.ndarray,
+                          kl: np.ndarray) -> LatentQuantizer:
+        """:func:`fit_quantizer` for training means ``mu`` with ``bits`` or the budget
+        (less the safety margin), its size measured on evenly spaced rows."""
         # Evenly spaced rows (not random) keep the calibration deterministic.
         step = max(1, len(mu) // _CALIBRATION_ROWS)
         return fit_quantizer(
-            center=mu.mean(axis=0), scale=mu.std(axis=0),
-            precision=np.asarray(stats["posterior_sd"]), kl=np.asarray(stats["kl"]),
+            center=mu.mean(axis=0), scale=mu.std(axis=0), precision=precision, kl=kl,
             bits=None if self.bits is None else (list(self.bits) if isinstance(
                 self.bits, (list, tuple)) else int(self.bits)),
             bytes_per_row=(None if self.bytes_per_row is None
@@ -873,13 +869,9 @@ class VAECompressor(TransformerMixin, _VAEBase):
         return self._fine_tune(tensors, list(model.decoder.parameters()), loss, share=5,
                                seed_offset=3)
 
-    @torch.no_grad()
     def transform_tensors(self, tensors: dict[str, torch.Tensor]) -> np.ndarray:
         """Posterior means (n, latent_dim) of already prepared tensors, float64."""
-        with torch_threads(self.n_jobs):
-            mu, _ = map_blocks(lambda b: self.model_.encode(b["x"]), {"x": tensors["x"]},
-                               resolve_device(self.device))
-        return mu.numpy()
+        return self._encode_tensors(tensors)[0].numpy()
 
     # ------------------------------------------------------------ codes
     def transform(self, X: Any) -> np.ndarray:
