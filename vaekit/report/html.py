@@ -92,7 +92,7 @@ def _take(X: Any, rows: np.ndarray) -> Any:
     return X.iloc[rows] if isinstance(X, pd.DataFrame) else np.asarray(X)[rows]
 
 
-def compressed_size(model: Any, X: Any) -> tuple[float, str]:
+def compressed_size(model: Any, X: Any, blob: bytes | None = None) -> tuple[float, str]:
     """Bytes per row of ``X`` under ``model``, and how it was measured.
 
     Parameters
@@ -112,7 +112,7 @@ def compressed_size(model: Any, X: Any) -> tuple[float, str]:
     """
     n = len(X)
     if callable(getattr(model, "compress", None)):
-        size = len(model.compress(X))
+        size = len(model.compress(X) if blob is None else blob)
         return size / n, (f"measured: the {size:,}-byte .vkc container of these {n:,} rows "
                           "divided by the rows (entropy-coded codes plus the container's "
                           "fixed header and trailer; no id columns, no embedded model)")
@@ -121,15 +121,15 @@ def compressed_size(model: Any, X: Any) -> tuple[float, str]:
                      f"the size of raw float32 codes (4 bytes x {d} latent dimensions)")
 
 
-def reconstruct(model: Any, X: Any) -> Any:
+def reconstruct(model: Any, X: Any, blob: bytes | None = None) -> Any:
     """What a user gets back for ``X``: the codec round trip when the model has one.
 
     A compressor's ``decompress(compress(X))`` includes the quantization error,
     which is the error a user of the compressed file sees; other models decode
-    their posterior means.
+    their posterior means.  ``blob``: ``model.compress(X)`` if already computed.
     """
     if callable(getattr(model, "compress", None)) and callable(getattr(model, "decompress", None)):
-        return model.decompress(model.compress(X))
+        return model.decompress(model.compress(X) if blob is None else blob)
     return model._decode_means(model._encode_means(X)[0])
 
 
@@ -282,10 +282,12 @@ def build_sections(model: Any, X: Any = None, *, labels: Sequence[Any] | None = 
 
     recon = None
     if not is_detector:
-        bpr, how = compressed_size(model, X)
+        # One codec pass serves both the size and the round trip.
+        blob = model.compress(X) if callable(getattr(model, "compress", None)) else None
+        bpr, how = compressed_size(model, X, blob)
         summary.append(("Bytes per row", f"<b>{bpr:.2f}</b> <span class=note>"
                                          f"({html.escape(how)})</span>"))
-        recon = reconstruct(model, X)
+        recon = reconstruct(model, X, blob)
         if is_image:
             err_fig = F.pixel_error_map(F.to_unit_nchw(model, X), F.to_unit_nchw(model, recon),
                                         bytes_per_row=bpr)
