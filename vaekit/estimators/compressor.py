@@ -19,6 +19,7 @@ from ..codec.compressor import DEFAULT_CHUNK_ROWS, CompressedWriter, iter_decomp
 from ..codec.quantize import LatentQuantizer, fit_quantizer, halfwidth, payload_bytes_per_row
 from ..core import TrainConfig, build_vae, evaluate, resolve_schedule
 from ..core.batching import map_blocks, take, to_device
+from ..core.networks import FeatureWarp
 from ..data import ImageSchema, TabularSchema
 from ..data.tabular import ASINH_WIDTH
 from ..errors import TrainingError
@@ -323,9 +324,9 @@ class VAECompressor(TransformerMixin, _VAEBase):
             n_num = len(schema.specs("numeric"))
             n_linear = n_num + len(schema.specs("binary")) + sum(schema.cat_sizes)
             asinh = [c.transform == "asinh" for c in schema.specs("numeric")]
-            values = x[:, :n_linear].clone()
-            flags = torch.tensor(asinh + [False] * (n_linear - n_num))
-            values = torch.where(flags, ASINH_WIDTH * torch.sinh(values / ASINH_WIDTH), values)
+            # The warp with offset 0 and scale 1 only undoes the asinh (float64 here).
+            values = FeatureWarp(n_linear, asinh=asinh, width=ASINH_WIDTH).to_metric(
+                x[:, :n_linear])
             offset = values.mean(dim=0)
             scale = values.std(dim=0, unbiased=False)
             scale = torch.where(scale > 1e-12, scale, torch.ones_like(scale))
