@@ -89,19 +89,15 @@ def build_vae(config: dict[str, Any]) -> VAE:
     initialise it from PCA.
     """
     latent = int(config["latent_dim"])
+    lik = _likelihood(config)
     if config.get("linear_path"):
-        return _build_linear_path_vae(config, latent)
-    if config["kind"] == "tabular":
-        lik: nn.Module = TabularLikelihood(
-            config["n_numeric"], config["n_binary"], config["cat_sizes"],
-            config.get("num_min_scale", config["min_scale"]),
-        )
+        enc, dec = _linear_path_networks(config, latent, lik)
+    elif config["kind"] == "tabular":
         hidden = config["hidden"]
-        enc: nn.Module = nets.mlp_encoder(config["d_in"], hidden, latent)
-        dec: nn.Module = nets.mlp_decoder(latent, hidden, lik.n_params)  # type: ignore[arg-type]
-    elif config["kind"] == "image":
+        enc = nets.mlp_encoder(config["d_in"], hidden, latent)
+        dec = nets.mlp_decoder(latent, hidden, lik.n_params)  # type: ignore[arg-type]
+    else:
         shape = [int(v) for v in config["shape"]]
-        lik = ImageLikelihood(shape[0], config["min_scale"])
         if config["architecture"] == "conv":
             enc = nets.conv_encoder(shape, latent, config["conv_base"])
             dec = nets.conv_decoder(latent, shape, 2 * shape[0], config["conv_base"])
@@ -112,34 +108,38 @@ def build_vae(config: dict[str, Any]) -> VAE:
                                        latent)
             dec = nets.UnflattenImage(nets.mlp_decoder(latent, hidden, 2 * n_pix),
                                       [2 * shape[0], shape[1], shape[2]])
-    else:
-        raise ValueError(f"unknown model kind {config['kind']!r}")
     return VAE(enc, dec, lik, config)
 
 
-def _build_linear_path_vae(config: dict[str, Any], latent: int) -> VAE:
-    """:func:`build_vae` for configs with ``linear_path`` (see there)."""
+def _likelihood(config: dict[str, Any]) -> nn.Module:
+    """The likelihood head of a config (tables or images)."""
+    if config["kind"] == "tabular":
+        return TabularLikelihood(
+            config["n_numeric"], config["n_binary"], config["cat_sizes"],
+            config.get("num_min_scale", config["min_scale"]),
+        )
+    if config["kind"] == "image":
+        return ImageLikelihood(int(config["shape"][0]), config["min_scale"])
+    raise ValueError(f"unknown model kind {config['kind']!r}")
+
+
+def _linear_path_networks(config: dict[str, Any], latent: int,
+                          lik: nn.Module) -> tuple[nn.Module, nn.Module]:
+    """Encoder and decoder for configs with ``linear_path`` (see :func:`build_vae`)."""
     lp = config["linear_path"]
     warp = nets.FeatureWarp(int(lp["n_in"]), lp.get("offset"), lp.get("scale"), lp.get("asinh"),
                             float(lp.get("asinh_width", 3.0)))
     hidden = config["hidden"]
     if config["kind"] == "tabular":
-        lik: nn.Module = TabularLikelihood(
-            config["n_numeric"], config["n_binary"], config["cat_sizes"],
-            config.get("num_min_scale", config["min_scale"]),
-        )
         enc = nets.LinearResidualEncoder(config["d_in"], hidden, latent, warp)
         dec = nets.LinearResidualDecoder(latent, hidden, lik.n_params,  # type: ignore[arg-type]
                                          config["n_numeric"], warp)
-    elif config["kind"] == "image":
-        if config["architecture"] != "mlp":
-            raise ValueError("linear_path needs architecture 'mlp'")
-        shape = [int(v) for v in config["shape"]]
-        lik = ImageLikelihood(shape[0], config["min_scale"])
-        n_pix = shape[0] * shape[1] * shape[2]
-        enc = nets.LinearResidualEncoder(n_pix, hidden, latent, warp, flatten=True)
-        dec = nets.LinearResidualDecoder(latent, hidden, 2 * n_pix, n_pix, warp,
-                                         [2 * shape[0], shape[1], shape[2]])
-    else:
-        raise ValueError(f"unknown model kind {config['kind']!r}")
-    return VAE(enc, dec, lik, config)
+        return enc, dec
+    if config["architecture"] != "mlp":
+        raise ValueError("linear_path needs architecture 'mlp'")
+    shape = [int(v) for v in config["shape"]]
+    n_pix = shape[0] * shape[1] * shape[2]
+    enc = nets.LinearResidualEncoder(n_pix, hidden, latent, warp, flatten=True)
+    dec = nets.LinearResidualDecoder(latent, hidden, 2 * n_pix, n_pix, warp,
+                                     [2 * shape[0], shape[1], shape[2]])
+    return enc, dec
