@@ -112,6 +112,17 @@ def test_bad_input_to_fit_and_compress(case: str, small: pd.DataFrame, model: Pa
     _only(tmp_path, "input.csv")
 
 
+def test_compress_refuses_an_empty_column_like_score(small: pd.DataFrame, model: Path,
+                                                     tmp_path: Path) -> None:
+    make, words = _cases(small)["all-NaN column"]
+    bad = tmp_path / "input.csv"
+    make(bad)
+    result = run("compress", bad, "-m", model, "--id-column", "row_id", "-o", tmp_path / "c.vkc")
+    assert result.exit_code == EXIT_DATA, result.output
+    assert all(w in result.stderr for w in words + ["input.csv"]), result.stderr
+    _only(tmp_path, "input.csv")
+
+
 def test_missing_input_file_is_a_usage_error(model: Path, tmp_path: Path) -> None:
     result = run("score", tmp_path / "nope.csv", "-m", model, "-o", tmp_path / "s.csv")
     assert result.exit_code == EXIT_USAGE and "nope.csv" in result.output

@@ -772,30 +772,19 @@ def iter_compress_chunks(inputs: Sequence[str], estimator: _VAEBase, id_columns:
         A DataFrame (or image array) and the rows of that chunk that were left
         out; with ``skip_bad_rows=False`` the first bad row raises instead.
     """
+    # Tables get the same per-file checks and validation as scoring (_file_items): the
+    # rows that reach the codec have passed schema.encode with their file's line numbers.
     schema = estimator.schema_
+    options = ScoreOptions(id_columns=tuple(id_columns))
     for path in inputs:
-        if isinstance(schema, ImageSchema):
+        if isinstance(schema, ImageSchema):  # images need no per-row validation
             _check_image_input(path, id_columns)
             for chunk in iter_images(path):
                 yield chunk.data, []
             continue
-        if input_format(path) in ("npz", "images"):
-            raise DataError("the model was fitted on a table, but this input holds images",
-                            file=path)
-        types = reading_types(schema, id_columns)
-        available = _check_file_columns(path, schema, id_columns)
-        warn_extra_columns(path, available, list(types))
-        order = [c for c in available if c in types]
-        for chunk in iter_table(path, types):
-            if chunk.bad and not skip_bad_rows:
-                raise chunk.bad[0].error()
-            frame = chunk.data[order] if len(chunk) else chunk.data.iloc[:0][order]
-            try:
-                # Validate here, where line numbers are known; the codec's own check
-                # could only name a row position inside its chunk.
-                if len(frame):
-                    schema.encode(frame[schema.names()])
-            except DataError as exc:
-                line = int(chunk.lines[exc.row]) if exc.row is not None else None
-                raise DataError(exc.reason, file=path, row=line, column=exc.column) from None
-            yield frame, chunk.bad
+        order: list[str] | None = None
+        for chunk, _ in _file_items(path, estimator, options, skip_bad_rows):
+            if order is None:
+                types = reading_types(schema, id_columns)
+                order = [c for c in table_columns(path) if c in types]
+            yield (chunk.data[order] if len(chunk) else chunk.data.iloc[:0][order]), chunk.bad
