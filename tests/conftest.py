@@ -11,6 +11,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "datasets"
+DEMO = REPO / "datasets" / "demo.csv"
 ADBENCH = SHARED / "adbench"
 MNIST = SHARED / "mnist" / "mnist_test_images.npz"
 
@@ -65,3 +66,13 @@ def adbench_table(name: str) -> tuple[np.ndarray, np.ndarray]:
         pytest.skip(f"{path} not available")
     with np.load(path, allow_pickle=False) as f:
         return f["X"], f["y"]
+
+
+@pytest.fixture(scope="session")
+def demo_model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A detector model file fitted by ``vaekit fit`` on the demo table (2 epochs, seed 0)."""
+    path = tmp_path_factory.mktemp("model") / "demo.vaekit"
+    result = run_cli("fit", DEMO, "--id-column", "row_id", "--epochs", "2", "--seed", "0",
+                     "-o", path, "-q")
+    assert result.exit_code == 0, result.output
+    return path

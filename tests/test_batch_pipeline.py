@@ -20,19 +20,12 @@ from vaekit.errors import DataError
 from vaekit.readers import iter_table
 from vaekit.scoring import score_rows, scoring_block
 
-from .conftest import run_cli
-
-REPO = Path(__file__).resolve().parents[1]
-DEMO = REPO / "datasets" / "demo.csv"
+from .conftest import DEMO, run_cli
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("model") / "demo.vaekit"
-    result = run_cli("fit", DEMO, "--id-column", "row_id", "--epochs", "2", "--seed", "0",
-                     "-o", path, "-q")
-    assert result.exit_code == 0, result.output
-    return path
+@pytest.fixture(scope="session")
+def model(demo_model_file: Path) -> Path:
+    return demo_model_file
 
 
 @pytest.fixture(scope="module")

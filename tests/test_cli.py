@@ -17,10 +17,8 @@ from click.testing import CliRunner
 
 from vaekit.cli import EXIT_FILE, EXIT_USAGE, app
 
-from .conftest import run_cli
+from .conftest import DEMO, REPO, run_cli
 
-REPO = Path(__file__).resolve().parents[1]
-DEMO = REPO / "datasets" / "demo.csv"
 LABELS = REPO / "datasets" / "demo_labels.csv"
 
 
@@ -28,12 +26,8 @@ run = run_cli
 
 
 @pytest.fixture(scope="session")
-def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("model") / "demo.vaekit"
-    result = run("fit", DEMO, "--id-column", "row_id", "--epochs", "2", "--seed", "0",
-                 "-o", path, "-q")
-    assert result.exit_code == 0, result.output
-    return path
+def model(demo_model_file: Path) -> Path:
+    return demo_model_file
 
 
 @pytest.fixture(scope="session")
