@@ -360,9 +360,10 @@ def _unseen_names(schema: TabularSchema, unseen: np.ndarray) -> list[str]:
     names = schema.names("binary") + schema.names("categorical")
     if unseen.size == 0 or not unseen.any():
         return [""] * unseen.shape[0]
-    out = []
-    for row in unseen.astype(bool):
-        out.append(";".join(n for n, u in zip(names, row, strict=True) if u))
+    flags = unseen.astype(bool)
+    out = [""] * flags.shape[0]
+    for i in np.flatnonzero(flags.any(axis=1)):  # only rows with an unseen value
+        out[i] = ";".join(n for n, u in zip(names, flags[i], strict=True) if u)
     return out
 
 
