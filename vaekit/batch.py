@@ -38,7 +38,7 @@ import torch
 from .data.images import ImageSchema
 from .data.tabular import TabularSchema
 from .errors import DataError
-from .estimators.base import _VAEBase, resolve_device, torch_threads
+from .estimators.base import _VAEBase, n_threads, resolve_device, torch_threads
 from .readers import (
     BadRow,
     Chunk,
@@ -369,11 +369,9 @@ def _unseen_names(schema: TabularSchema, unseen: np.ndarray) -> list[str]:
 
 def resolve_threads(threads: int | None, estimator: _VAEBase | None = None) -> int:
     """Scoring threads: ``threads`` if given (0 or less = one per CPU core), else the
-    estimator's ``n_jobs`` (None = 1)."""
+    estimator's ``n_jobs`` read as everywhere else (:func:`n_threads`)."""
     if threads is None:
-        threads = getattr(estimator, "n_jobs", None)
-        if threads is None:
-            return 1
+        return n_threads(getattr(estimator, "n_jobs", None))
     if threads <= 0:
         return max(1, os.cpu_count() or 1)
     return int(threads)

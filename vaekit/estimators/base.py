@@ -32,6 +32,11 @@ from ..scoring import RowScores, score_rows
 Schema = TabularSchema | ImageSchema
 
 
+def n_threads(n_jobs: int | None) -> int:
+    """Threads for scikit-learn's ``n_jobs``: None = 1, negative = one per CPU core."""
+    return 1 if n_jobs is None else (os.cpu_count() or 1) if n_jobs < 0 else max(1, n_jobs)
+
+
 @contextmanager
 def torch_threads(n_jobs: int | None) -> Iterator[None]:
     """Run torch CPU work on ``n_jobs`` threads and restore the previous setting.
@@ -39,7 +44,7 @@ def torch_threads(n_jobs: int | None) -> Iterator[None]:
     ``None`` means one thread: vaekit's networks are small, and on a few cores one
     thread per process is faster than several fighting over tiny matrices.
     """
-    n = 1 if n_jobs is None else (os.cpu_count() or 1) if n_jobs < 0 else max(1, n_jobs)
+    n = n_threads(n_jobs)
     before = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
