@@ -225,11 +225,30 @@ def allocate_bits(scale: np.ndarray, precision: np.ndarray, active: np.ndarray,
             while bits[j] < max_bits and _steps(bits[j], scale[j]) > precision[j]:
                 bits[j] += 1
         return bits
-    cap = int(active.sum()) * max_bits
-    for _ in range(min(int(total_bits), cap)):
+    order = _greedy_order(scale, precision, active, int(total_bits), max_bits)
+    return np.bincount(order, minlength=len(scale)).astype(np.int64)
+
+
+def _greedy_order(scale: np.ndarray, precision: np.ndarray, active: np.ndarray, total_bits: int,
+                  max_bits: int = MAX_BITS) -> np.ndarray:
+    """The dimension that gets each successive bit under :func:`allocate_bits`'s rule.
+
+    Each choice depends only on the bits already handed out, so the allocation for
+    ``t`` bits is the first ``t`` entries of this order: a search over totals needs
+    the greedy loop once.
+    """
+    scale = np.maximum(np.asarray(scale, dtype=np.float64), _MIN_SCALE)
+    precision = np.maximum(np.asarray(precision, dtype=np.float64), _MIN_SCALE)
+    active = np.asarray(active, dtype=bool)
+    bits = np.zeros(len(scale), dtype=np.int64)
+    n = min(int(total_bits), int(active.sum()) * max_bits)
+    order = np.empty(n, dtype=np.int64)
+    for i in range(n):
         ratio = np.where(active & (bits < max_bits), _steps(bits, scale) / precision, -np.inf)
-        bits[int(np.argmax(ratio))] += 1
-    return bits
+        j = int(np.argmax(ratio))
+        bits[j] += 1
+        order[i] = j
+    return order
 
 
 def fit_quantizer(*, center: np.ndarray, scale: np.ndarray, precision: np.ndarray,
@@ -290,16 +309,19 @@ def fit_quantizer(*, center: np.ndarray, scale: np.ndarray, precision: np.ndarra
         return LatentQuantizer.from_bits(allocate_bits(scale, precision, active, budget_bits),
                                          center, scale)
     sample = np.asarray(sample, dtype=np.float64)
+    cap = int(np.asarray(active, dtype=bool).sum()) * MAX_BITS
+    order = _greedy_order(scale, precision, active, cap)
+
+    def alloc(total: int) -> np.ndarray:
+        return np.bincount(order[:total], minlength=len(scale)).astype(np.int64)
 
     def fits(total: int) -> bool:
-        q = LatentQuantizer.from_bits(allocate_bits(scale, precision, active, total),
-                                      center, scale)
+        q = LatentQuantizer.from_bits(alloc(total), center, scale)
         return payload_bytes_per_row(q, sample, chunk_rows) <= bytes_per_row
 
     # Entropy coding only ever shrinks the code (pack_codes keeps the smaller
     # layout, so the stored size is <= raw bits / 8 + a small frame), so the
     # answer lies in [raw budget, cap]; the size grows with the total bits.
-    cap = int(active.sum()) * MAX_BITS
     lo_t = min(budget_bits, cap)
     while lo_t > 0 and not fits(lo_t):
         lo_t -= max(1, lo_t // 16)  # tiny budgets: the per-chunk frame may not fit
@@ -310,8 +332,7 @@ def fit_quantizer(*, center: np.ndarray, scale: np.ndarray, precision: np.ndarra
             lo_t = mid
         else:
             hi_t = mid - 1
-    return LatentQuantizer.from_bits(allocate_bits(scale, precision, active, max(lo_t, 0)),
-                                     center, scale)
+    return LatentQuantizer.from_bits(alloc(max(lo_t, 0)), center, scale)
 
 
 def payload_bytes_per_row(quantizer: LatentQuantizer, means: np.ndarray,
