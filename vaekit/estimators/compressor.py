@@ -15,7 +15,13 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..codec.compressor import DEFAULT_CHUNK_ROWS, CompressedWriter, iter_decompressed
+from ..codec.compressor import (
+    DEFAULT_CHUNK_ROWS,
+    CompressedWriter,
+    _concat,
+    _empty_output,
+    iter_decompressed,
+)
 from ..codec.quantize import LatentQuantizer, fit_quantizer, halfwidth, payload_bytes_per_row
 from ..core import TrainConfig, build_vae, evaluate, resolve_schedule
 from ..core.batching import map_blocks, take, to_device
@@ -426,9 +432,7 @@ class VAECompressor(TransformerMixin, _VAEBase):
         center, sd = mu.mean(axis=0), mu.std(axis=0)
         if self.bytes_per_row is None:
             return LatentQuantizer.from_bits(bits, center, sd)
-        every = max(1, len(mu) // _CALIBRATION_ROWS)
-        sample = mu[::every][:_CALIBRATION_ROWS]
-        limit = self.bytes_per_row * (1.0 - _BUDGET_MARGIN)
+        sample, limit = self._calibration(mu)
 
         def make(f: float) -> LatentQuantizer:
             return LatentQuantizer.from_bits(bits, center, sd * f)
@@ -748,17 +752,21 @@ class VAECompressor(TransformerMixin, _VAEBase):
                           kl: np.ndarray) -> LatentQuantizer:
         """:func:`fit_quantizer` for training means ``mu`` with ``bits`` or the budget
         (less the safety margin), its size measured on evenly spaced rows."""
-        # Evenly spaced rows (not random) keep the calibration deterministic.
-        step = max(1, len(mu) // _CALIBRATION_ROWS)
+        sample, limit = self._calibration(mu)
         return fit_quantizer(
             center=mu.mean(axis=0), scale=mu.std(axis=0), precision=precision, kl=kl,
             bits=None if self.bits is None else (list(self.bits) if isinstance(
                 self.bits, (list, tuple)) else int(self.bits)),
-            bytes_per_row=(None if self.bytes_per_row is None
-                           else self.bytes_per_row * (1.0 - _BUDGET_MARGIN)),
-            sample=mu[::step][:_CALIBRATION_ROWS],
-            chunk_rows=DEFAULT_CHUNK_ROWS,
+            bytes_per_row=limit, sample=sample, chunk_rows=DEFAULT_CHUNK_ROWS,
         )
+
+    def _calibration(self, mu: np.ndarray) -> tuple[np.ndarray, float | None]:
+        """Rows a quantizer's size is measured on, and the byte budget it must meet."""
+        # Evenly spaced rows (not random) keep the calibration deterministic; the
+        # margin leaves room for new rows coding a little larger than training rows.
+        step = max(1, len(mu) // _CALIBRATION_ROWS)
+        limit = None if self.bytes_per_row is None else self.bytes_per_row * (1.0 - _BUDGET_MARGIN)
+        return mu[::step][:_CALIBRATION_ROWS], limit
 
     @torch.no_grad()
     def _numeric_inv_var(self, tensors: dict[str, torch.Tensor]) -> torch.Tensor | None:
@@ -930,11 +938,8 @@ class VAECompressor(TransformerMixin, _VAEBase):
         """
         check_is_fitted(self, "model_")
         parts = list(iter_decompressed(io.BytesIO(bytes(data)), self))
-        if not parts:  # a container of zero rows
-            return self._decode_means(np.zeros((1, self.model_.latent_dim)))[:0]
-        if isinstance(parts[0], pd.DataFrame):
-            return pd.concat(parts, axis=0) if len(parts) > 1 else parts[0]
-        return np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
+        # Parts carry consecutive row indices, so concatenating them renumbers nothing.
+        return _concat(parts) if parts else _empty_output(self)
 
     # ------------------------------------------------------------ persistence
     def _extra_metadata(self) -> dict[str, Any]:
