@@ -182,3 +182,21 @@ def test_extreme_values_fit_and_score_finite() -> None:
     assert np.isfinite(clean.explain(T).to_numpy()).all()
     comp = VAECompressor(bytes_per_row=4, random_state=0, epochs=3).fit(X)
     assert np.isfinite(comp.decompress(comp.compress(X))).all()
+
+
+def test_auto_hidden_width_counts_values_not_masks(demo_features) -> None:
+    # 21 numeric columns: the encoder sees 42 inputs (values + observed-masks). The
+    # detector sizes its layers on the 21 values (2x -> 64 units); the compressor keeps
+    # 2x the whole encoder input (-> 128), which its rate-distortion benchmark prefers.
+    X = np.random.default_rng(0).normal(size=(200, 21))
+    det = VAEAnomalyDetector(random_state=0, epochs=1).fit(X)
+    comp = VAECompressor(random_state=0, epochs=1).fit(X)
+    assert det.config_["d_in"] == 42
+    assert det.config_["hidden"] == [64, 64]
+    assert comp.config_["hidden"] == [128, 128]
+    # Mixed table: 7 numeric + 1 binary + 13 one-hot levels = 21 values -> 2x = 42 -> 64.
+    assert det.schema_.value_width == 21
+    mixed = VAEAnomalyDetector(random_state=0, epochs=1).fit(demo_features)
+    assert mixed.schema_.value_width == 21 and mixed.config_["hidden"] == [64, 64]
+    # An explicit hidden_dims is used as given.
+    assert VAEAnomalyDetector(hidden_dims=[8], epochs=1).fit(X).config_["hidden"] == [8]

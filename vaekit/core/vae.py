@@ -52,9 +52,15 @@ class VAE(nn.Module):
         return self.encode(x)
 
 
-def auto_hidden(d_in: int) -> list[int]:
-    """Two hidden layers sized to the input: about 2x the input width, 32..256 units."""
-    width = int(min(256, max(32, 2 ** math.ceil(math.log2(max(2 * d_in, 1))))))
+def auto_hidden(n_values: int) -> list[int]:
+    """Two hidden layers sized to the input: about 2x its width, 32..256 units.
+
+    ``n_values`` counts what a row carries (numeric and binary columns, one-hot
+    levels), not the observed-masks the encoder also sees: those double an all-numeric
+    table's input without adding information when nothing is missing, and sizing on
+    them gave 4 units per numeric column but 2 per category level.
+    """
+    width = int(min(256, max(32, 2 ** math.ceil(math.log2(max(2 * n_values, 1))))))
     return [width, width]
 
 

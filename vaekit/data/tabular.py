@@ -327,6 +327,12 @@ class TabularSchema:
         """Column order used inside the model: numeric, then binary, then categorical."""
         return self.names("numeric") + self.names("binary") + self.names("categorical")
 
+    @property
+    def value_width(self) -> int:
+        """Width of the value part of the encoder input: numerics, binaries and one-hot
+        levels (the observed-masks that follow them in ``x`` are not counted)."""
+        return len(self.specs("numeric")) + len(self.specs("binary")) + sum(self.cat_sizes)
+
     def numeric_floors(self, min_scale: float) -> list[float]:
         """Per-numeric-column floor of the Gaussian SD, in transformed units.
 

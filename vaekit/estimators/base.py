@@ -207,7 +207,8 @@ class _VAEBase(BaseEstimator):
             layout = {"d_in": d_in, **schema.layout(),  # type: ignore[union-attr]
                       "num_min_scale": schema.numeric_floors(min_scale)}  # type: ignore[union-attr]
         latent = auto_latent_dim(n_features, kind) if self.latent_dim == "auto" else self.latent_dim
-        hidden = auto_hidden(d_in) if self.hidden_dims == "auto" else list(self.hidden_dims)
+        hidden = (self._auto_hidden(schema, d_in) if self.hidden_dims == "auto"
+                  else list(self.hidden_dims))
         if kind == "image" and arch == "mlp" and self.hidden_dims == "auto":
             hidden = [512, 256]
         return {
@@ -219,6 +220,17 @@ class _VAEBase(BaseEstimator):
             "min_scale": float(min_scale if self.min_scale == "auto" else self.min_scale),
             **layout,
         }
+
+    def _auto_hidden(self, schema: Schema, d_in: int) -> list[int]:
+        """MLP widths when ``hidden_dims="auto"``: 2x the row's value width.
+
+        Sized on the values, not the observed-masks: the anomaly benchmark measured
+        narrower nets as the more robust density model on contaminated tables
+        (recipes/BENCHMARKS.md, "hidden width").
+        """
+        if isinstance(schema, TabularSchema):
+            return auto_hidden(schema.value_width)
+        return auto_hidden(d_in)
 
     def _train_config(self) -> TrainConfig:
         return TrainConfig(

@@ -23,7 +23,7 @@ from ..codec.compressor import (
     iter_decompressed,
 )
 from ..codec.quantize import LatentQuantizer, fit_quantizer, halfwidth, payload_bytes_per_row
-from ..core import TrainConfig, build_vae, evaluate, resolve_schedule
+from ..core import TrainConfig, auto_hidden, build_vae, evaluate, resolve_schedule
 from ..core.batching import map_blocks, take, to_device
 from ..core.networks import FeatureWarp
 from ..data import ImageSchema, TabularSchema
@@ -179,7 +179,8 @@ class VAECompressor(TransformerMixin, _VAEBase):
 
     Other parameters are those of :class:`VAEAnomalyDetector` without the
     scoring ones (``n_samples`` is used by :meth:`score`, the mean ELBO in nats
-    per row).
+    per row), except that ``hidden_dims="auto"`` for tables is twice as wide: 2x
+    the whole encoder input, observed-masks included.
 
     Attributes
     ----------
@@ -327,8 +328,7 @@ class VAECompressor(TransformerMixin, _VAEBase):
             # The base class's table config (hidden sizes, likelihood floors, layout).
             config = _VAEBase._architecture(self, kind, schema, tensors)
             x = tensors["x"].double()
-            n_num = len(schema.specs("numeric"))
-            n_linear = n_num + len(schema.specs("binary")) + sum(schema.cat_sizes)
+            n_linear = schema.value_width
             asinh = [c.transform == "asinh" for c in schema.specs("numeric")]
             # The warp with offset 0 and scale 1 only undoes the asinh (float64 here).
             values = FeatureWarp(n_linear, asinh=asinh, width=ASINH_WIDTH).to_metric(
@@ -731,6 +731,15 @@ class VAECompressor(TransformerMixin, _VAEBase):
             beta=self.beta_,
             warmup_fraction=warmup,
         )
+
+    def _auto_hidden(self, schema: Any, d_in: int) -> list[int]:
+        """2x the whole encoder input (values and masks), wider than the detector's.
+
+        A codec has no contamination to resist, and the capacity pays: sizing on the
+        values alone measured cardio at 16 B/row 0.116 against 0.041 standardized
+        RMSE (recipes/rate_distortion.py).
+        """
+        return auto_hidden(d_in)
 
     def _architecture(self, kind: str, schema: Any, tensors: dict[str, torch.Tensor]) -> dict:
         config = super()._architecture(kind, schema, tensors)

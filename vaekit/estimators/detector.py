@@ -33,7 +33,10 @@ class VAEAnomalyDetector(OutlierMixin, _VAEBase):
     latent_dim : "auto" or int
         Latent dimensions; auto = ceil(columns / 2) clipped to 2..16 (16 for images).
     hidden_dims : "auto" or list of int
-        Hidden layer widths of the MLP (encoder; the decoder mirrors it).
+        Hidden layer widths of the MLP (encoder; the decoder mirrors it).  Auto for
+        tables = two layers of 2x the row's values (numeric and binary columns plus
+        one-hot levels) rounded up to a power of two, 32..256 units; images
+        (``architecture="mlp"``) use [512, 256].
     epochs, batch_size : "auto" or int
         Auto scales with the number of rows (see ``vaekit.core.resolve_schedule``),
         aiming at about 500 gradient steps (at most 50 epochs) for tables and 3000
