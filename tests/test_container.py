@@ -309,7 +309,7 @@ def test_temp_file_then_rename(tmp_path):
     with ContainerWriter(target, {}) as writer:
         writer.write_chunk(b"data", 1)
         names = os.listdir(tmp_path)
-        temps = [n for n in names if n.startswith(".out.vkc.tmp-")]
+        temps = [n for n in names if n.startswith(".out.vkc.") and n.endswith(".tmp")]
         assert len(temps) == 1 and len(names) == 2  # the old file is still in place
         assert target.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["out.vkc"]

@@ -157,11 +157,12 @@ class AtomicFile:
         self.fh: IO[bytes] = os.fdopen(fd, "wb")
 
     def commit(self) -> None:
-        """Flush to disk and move the file onto its final name."""
+        """Flush to disk and move the file onto its final name (durably, on POSIX)."""
         self.fh.flush()
-        os.fsync(self.fh.fileno())
+        os.fsync(self.fh.fileno())  # data on disk before the rename
         self.fh.close()
         os.replace(self._tmp, self.path)
+        _fsync_directory(self.path.parent)
 
     def abort(self) -> None:
         """Close and delete the temporary file; the final name is left untouched."""
@@ -171,6 +172,20 @@ class AtomicFile:
             os.unlink(self._tmp)
         except FileNotFoundError:
             pass
+
+
+def _fsync_directory(path: str | os.PathLike) -> None:
+    """Make a rename durable (POSIX); skipped where folders can't be opened (Windows)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> None:

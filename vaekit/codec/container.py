@@ -21,7 +21,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import secrets
 import struct
 import zlib
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from ..errors import FileFormatError
+from ..io import AtomicFile
 
 __all__ = [
     "MAGIC",
@@ -130,8 +130,8 @@ class ContainerWriter:
     target : str, os.PathLike or binary file object
         Destination path, or an already-open binary file object (e.g.
         ``sys.stdout.buffer``).  For a path, bytes go to a temporary file
-        ``.<name>.tmp-<random>`` in the same directory, which is fsynced and renamed
-        onto ``target`` by :meth:`close`; on error it is removed and an existing file
+        ``.<name>.<random>.tmp`` in the same directory (:class:`vaekit.io.AtomicFile`),
+        which is fsynced and renamed onto ``target`` by :meth:`close`; on error it is removed and an existing file
         at ``target`` is left untouched.  A file object is written in place, flushed
         but not closed; if writing fails part-way it simply lacks the trailer, which
         any reader reports as truncated.
@@ -157,8 +157,7 @@ class ContainerWriter:
     ) -> None:
         header_json = _encode_header(header)  # validate before touching the disk
         block = _header_block(header_json, bytes(embedded_model))
-        self._final_path: str | None = None
-        self._tmp_path: str | None = None
+        self._atomic: AtomicFile | None = None
         self._n_chunks = 0
         self._n_rows = 0
         self._bytes = 0
@@ -166,27 +165,13 @@ class ContainerWriter:
         if _is_fileobj(target):
             self._file: IO[bytes] = target  # type: ignore[assignment]
         else:
-            self._final_path = os.fspath(target)  # type: ignore[arg-type]
-            self._file = self._open_temp(self._final_path)
+            self._atomic = AtomicFile(target)  # type: ignore[arg-type]
+            self._file = self._atomic.fh
         try:
             self._write(block)
         except BaseException:
             self.abort()
             raise
-
-    @staticmethod
-    def _tmp_name(final_path: str) -> str:
-        directory, name = os.path.split(os.path.abspath(final_path))
-        return os.path.join(directory, f".{name}.tmp-{secrets.token_hex(6)}")
-
-    def _open_temp(self, final_path: str) -> IO[bytes]:
-        # Same directory as the target so os.replace is an atomic rename (never a
-        # cross-device copy).  O_EXCL: never clobber someone else's file; mode 0o666
-        # (minus umask) so the result has the permissions of a normally created file.
-        self._tmp_path = self._tmp_name(final_path)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-        fd = os.open(self._tmp_path, flags, 0o666)
-        return os.fdopen(fd, "wb")
 
     def _write(self, data: bytes | memoryview) -> None:
         self._file.write(data)
@@ -250,12 +235,9 @@ class ContainerWriter:
         try:
             self._write(trailer)
             self._file.flush()
-            if self._tmp_path is not None:
-                os.fsync(self._file.fileno())  # data on disk before the rename
-                self._file.close()
-                os.replace(self._tmp_path, self._final_path)  # type: ignore[arg-type]
-                self._tmp_path = None
-                _fsync_directory(os.path.dirname(os.path.abspath(self._final_path)))  # type: ignore[arg-type]
+            if self._atomic is not None:
+                self._atomic.commit()
+                self._atomic = None
         except BaseException:
             self.abort()
             raise
@@ -268,17 +250,9 @@ class ContainerWriter:
         back; the output lacks its trailer and readers report it as truncated.
         """
         self._closed = True
-        if self._tmp_path is None:
-            return
-        try:
-            self._file.close()
-        except OSError:
-            pass
-        try:
-            os.unlink(self._tmp_path)
-        except FileNotFoundError:
-            pass
-        self._tmp_path = None
+        if self._atomic is not None:
+            self._atomic.abort()
+            self._atomic = None
 
     def __enter__(self) -> ContainerWriter:
         return self
@@ -288,20 +262,6 @@ class ContainerWriter:
             self.close()
         else:
             self.abort()
-
-
-def _fsync_directory(path: str) -> None:
-    """Make a rename durable (POSIX); silently skipped where directories can't be opened."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # --------------------------------------------------------------------------- reading
