@@ -32,6 +32,8 @@ def test_save_load_gives_bit_identical_scores(fitted) -> None:
     assert again.threshold_ == det.threshold_
     assert again.history_ == det.history_
     assert again.get_params() == det.get_params()
+    # to_bytes() is the file's content, and a loaded model gives back the same bytes.
+    assert det.to_bytes() == path.read_bytes() == again.to_bytes()
 
 
 def test_file_is_plain_safetensors_without_pickle(fitted) -> None:

@@ -64,7 +64,22 @@ def dump_model(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> bytes:
         "vaekit_meta": meta_json,
         "vaekit_sha256": fingerprint(tensors, meta_json),
     }
-    return st_save(tensors, metadata=header)
+    return _canonical_header(st_save(tensors, metadata=header))
+
+
+def _canonical_header(blob: bytes) -> bytes:
+    """Rewrite a safetensors file's JSON header with sorted keys.
+
+    safetensors writes its header from a hash map, so key order (and so the file's
+    bytes) can differ from one call to the next; the same model must give the same
+    bytes.  Data offsets are relative to the end of the header, so only the header
+    changes; it is padded with spaces to a multiple of 8 bytes, as safetensors does.
+    """
+    (n,) = struct.unpack("<Q", blob[:8])
+    header = json.loads(blob[8 : 8 + n])
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + blob[8 + n :]
 
 
 def parse_model(data: bytes, source: str = "<bytes>") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -201,9 +216,3 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
     except BaseException:
         out.abort()
         raise
-
-
-def write_model(path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
-    """Atomically write a ``.vaekit`` model file."""
-    data = dump_model(tensors, meta)
-    atomic_write(path, lambda fh: fh.write(data))

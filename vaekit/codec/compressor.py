@@ -382,7 +382,7 @@ class CompressedWriter:
         blob = b""
         if self._embed:
             est = self._estimator
-            blob = model_io.dump_model(dict(est.model_.state_dict()), est._metadata())
+            blob = est.to_bytes()
         return ContainerWriter(self._target, header, blob)
 
     def write(self, X: Any) -> None:

@@ -472,7 +472,7 @@ class ManifestWriter:
             model = None
             if self._embed:
                 est = self._estimator
-                blob = model_io.dump_model(dict(est.model_.state_dict()), est._metadata())
+                blob = est.to_bytes()
                 model = self._write(f"model-{self._token}.vaekit", blob)
             manifest = Manifest(self.path, self._fingerprint, tuple(self._parts), model)
             text = json.dumps(manifest.to_json(), ensure_ascii=False, allow_nan=False) + "\n"

@@ -176,7 +176,7 @@ class FeatureWarp(nn.Module):
 
     def __init__(self, n: int, offset: Sequence[float] | None = None,
                  scale: Sequence[float] | None = None, asinh: Sequence[bool] | None = None,
-                 width: float = 3.0) -> None:
+                 *, width: float) -> None:
         super().__init__()
         self.n = int(n)
         self.width = float(width)

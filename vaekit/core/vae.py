@@ -134,7 +134,7 @@ def _linear_path_networks(config: dict[str, Any], latent: int,
     """Encoder and decoder for configs with ``linear_path`` (see :func:`build_vae`)."""
     lp = config["linear_path"]
     warp = nets.FeatureWarp(int(lp["n_in"]), lp.get("offset"), lp.get("scale"), lp.get("asinh"),
-                            float(lp.get("asinh_width", 3.0)))
+                            width=float(lp["asinh_width"]))
     hidden = config["hidden"]
     if config["kind"] == "tabular":
         enc = nets.LinearResidualEncoder(config["d_in"], hidden, latent, warp)

@@ -110,7 +110,7 @@ class ModelBlob:
 
 def model_blob(estimator: _VAEBase) -> ModelBlob:
     """The bytes of a fitted estimator's model file, with their SHA-256."""
-    data = model_io.dump_model(dict(estimator.model_.state_dict()), estimator._metadata())
+    data = estimator.to_bytes()
     return ModelBlob(hashlib.sha256(data).hexdigest(), data)
 
 

@@ -312,8 +312,13 @@ class _VAEBase(BaseEstimator):
     # ------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> None:
         """Write the fitted estimator to a ``.vaekit`` model file (atomic, no pickle)."""
+        data = self.to_bytes()
+        model_io.atomic_write(path, lambda fh: fh.write(data))
+
+    def to_bytes(self) -> bytes:
+        """The fitted estimator as the bytes of a ``.vaekit`` model file (no pickle)."""
         check_is_fitted(self, "model_")
-        model_io.write_model(path, dict(self.model_.state_dict()), self._metadata())
+        return model_io.dump_model(dict(self.model_.state_dict()), self._metadata())
 
     def _metadata(self) -> dict[str, Any]:
         params = self.get_params()
