@@ -226,7 +226,7 @@ class _VAEBase(BaseEstimator):
 
         Sized on the values, not the observed-masks: the anomaly benchmark measured
         narrower nets as the more robust density model on contaminated tables
-        (recipes/BENCHMARKS.md, "hidden width").
+        (recipes/BENCHMARKS.md, "Default changes, round 3").
         """
         if isinstance(schema, TabularSchema):
             return auto_hidden(schema.value_width)
