@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 import torch
 
-from vaekit.data import ImageSchema, TabularSchema, load_image_folder
+from vaekit.data import ImageSchema, TabularSchema
 from vaekit.errors import DataError
+from vaekit.readers import load_image_folder
 
 
 @pytest.fixture

@@ -5,9 +5,29 @@
 >>> det.anomaly_score(df)                       # negative ELBO, nats  # doctest: +SKIP
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
 from .errors import DataError, FileFormatError, TrainingError, VaekitError
-from .estimators import VAEAnomalyDetector, VAECompressor, load
+
+if TYPE_CHECKING:
+    from .estimators import VAEAnomalyDetector, VAECompressor, load
+
+_LAZY = ("VAEAnomalyDetector", "VAECompressor", "load")
+
+
+def __getattr__(name: str) -> Any:
+    # The estimators pull in torch and scikit-learn (about 2 s); importing them on
+    # first use keeps `vaekit --help`, usage errors and `import vaekit.readers` fast.
+    if name in _LAZY:
+        from . import estimators
+
+        return getattr(estimators, name)
+    raise AttributeError(f"module 'vaekit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
     "DataError",

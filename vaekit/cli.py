@@ -697,7 +697,7 @@ def decompress(source: str, model: str | None, output: str, progress: bool,
                 update(len(part))
             images = np.concatenate(pieces) if pieces else np.zeros((0,))
             n = len(images)
-            from .io import atomic_write
+            from .atomic import atomic_write
 
             atomic_write(output, lambda fh: np.savez_compressed(fh, X=images))
         else:

@@ -24,10 +24,8 @@ import hashlib
 import json
 import os
 import struct
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import torch
 from safetensors import SafetensorError
@@ -151,68 +149,3 @@ def read_model(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[s
     except IsADirectoryError:
         raise FileFormatError(f"{path}: is a folder, not a model file") from None
     return parse_model(data, str(path))
-
-
-class AtomicFile:
-    """A binary file that appears under ``path`` only when :meth:`commit` is called.
-
-    The temporary file lives in the same folder (so the rename is atomic) and is
-    named ``.<name>.<random>.tmp``; :meth:`abort` removes it and leaves ``path``
-    untouched.
-    """
-
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
-                                         dir=self.path.parent)
-        # mkstemp creates 0600 files; give the result the permissions a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(self._tmp, 0o666 & ~umask)
-        self.fh: IO[bytes] = os.fdopen(fd, "wb")
-
-    def commit(self) -> None:
-        """Flush to disk and move the file onto its final name (durably, on POSIX)."""
-        self.fh.flush()
-        os.fsync(self.fh.fileno())  # data on disk before the rename
-        self.fh.close()
-        os.replace(self._tmp, self.path)
-        _fsync_directory(self.path.parent)
-
-    def abort(self) -> None:
-        """Close and delete the temporary file; the final name is left untouched."""
-        if not self.fh.closed:
-            self.fh.close()
-        try:
-            os.unlink(self._tmp)
-        except FileNotFoundError:
-            pass
-
-
-def _fsync_directory(path: str | os.PathLike) -> None:
-    """Make a rename durable (POSIX); skipped where folders can't be opened (Windows)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> None:
-    """Write a file via a temporary sibling and an atomic rename.
-
-    ``write`` receives the open temporary file.  If it raises, the temporary file is
-    removed and any existing file at ``path`` is left untouched.
-    """
-    out = AtomicFile(path)
-    try:
-        write(out.fh)
-        out.commit()
-    except BaseException:
-        out.abort()
-        raise

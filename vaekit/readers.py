@@ -45,8 +45,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from .data.images import IMAGE_SUFFIXES, load_image_folder
 from .errors import DataError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 COLUMN_TYPES = ("float", "level", "text")
 # Bytes of CSV text per Arrow block; one block becomes one chunk.  2 MB is ~15 000
@@ -537,3 +538,45 @@ def table_columns(path: str) -> list[str]:
         except (pa.ArrowException, OSError) as exc:
             raise DataError(f"not a readable Parquet file ({exc})", file=path) from None
     return csv_header(path)
+
+
+def load_image_folder(folder: str | os.PathLike, mode: str | None = None) -> np.ndarray:
+    """Read every PNG/JPEG file of a folder (sorted by name) into one uint8 array.
+
+    Parameters
+    ----------
+    folder : path
+        Folder of images, all the same size.
+    mode : {"L", "RGB"}, optional
+        Pillow mode to convert to; by default the first image's mode decides
+        (grayscale stays grayscale, everything else becomes RGB).
+
+    Returns
+    -------
+    ndarray of uint8, shape (N, H, W) for grayscale or (N, H, W, 3)
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"not a folder: {folder}")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DataError(f"no PNG or JPEG files in {folder}")
+    images = []
+    for path in files:
+        try:
+            with Image.open(path) as im:
+                if mode is None:
+                    mode = "L" if im.mode in ("L", "1", "I;16", "I") else "RGB"
+                arr = np.asarray(im.convert(mode))
+        except (UnidentifiedImageError, OSError) as exc:
+            raise DataError(f"cannot read image: {exc}", file=str(path)) from None
+        if images and arr.shape != images[0].shape:
+            raise DataError(
+                f"image is {arr.shape}, but {files[0].name} is {images[0].shape}; all images "
+                "in a folder must have the same size",
+                file=str(path),
+            )
+        images.append(arr)
+    return np.stack(images)

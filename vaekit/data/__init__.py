@@ -1,6 +1,6 @@
 """Data preparation: raw tables and images -> tensors the VAE core consumes, and back."""
 
-from .images import ImageSchema, load_image_folder
+from .images import ImageSchema
 from .tabular import ColumnSpec, TabularSchema
 
-__all__ = ["ColumnSpec", "ImageSchema", "TabularSchema", "load_image_folder"]
+__all__ = ["ColumnSpec", "ImageSchema", "TabularSchema"]

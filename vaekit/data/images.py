@@ -1,4 +1,6 @@
-"""Image schema: accept image arrays or folders and turn them into [0, 1] tensors.
+"""Image schema: accept image arrays and turn them into [0, 1] tensors.
+
+Folders of image files are read into arrays by :func:`vaekit.readers.load_image_folder`.
 
 Accepted array layouts: ``(N, H, W)`` (grayscale), ``(N, H, W, C)`` and ``(N, C, H, W)``
 with ``C`` in {1, 3, 4}; dtype ``uint8`` (0..255) or float in [0, 1].  The schema remembers
@@ -7,9 +9,7 @@ the layout and dtype so reconstructions come back in the input's own form.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,7 +18,6 @@ import torch
 from ..errors import DataError
 
 LAYOUTS = ("NHW", "NHWC", "NCHW")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 N_LEVELS = 256  # pixels are modelled as 8-bit values
 
 
@@ -157,45 +156,3 @@ class ImageSchema:
         schema.shape = tuple(int(v) for v in d["shape"])  # type: ignore[assignment]
         schema.dtype = str(d["dtype"])
         return schema
-
-
-def load_image_folder(folder: str | os.PathLike, mode: str | None = None) -> np.ndarray:
-    """Read every PNG/JPEG file of a folder (sorted by name) into one uint8 array.
-
-    Parameters
-    ----------
-    folder : path
-        Folder of images, all the same size.
-    mode : {"L", "RGB"}, optional
-        Pillow mode to convert to; by default the first image's mode decides
-        (grayscale stays grayscale, everything else becomes RGB).
-
-    Returns
-    -------
-    ndarray of uint8, shape (N, H, W) for grayscale or (N, H, W, 3)
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DataError(f"not a folder: {folder}")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise DataError(f"no PNG or JPEG files in {folder}")
-    images = []
-    for path in files:
-        try:
-            with Image.open(path) as im:
-                if mode is None:
-                    mode = "L" if im.mode in ("L", "1", "I;16", "I") else "RGB"
-                arr = np.asarray(im.convert(mode))
-        except (UnidentifiedImageError, OSError) as exc:
-            raise DataError(f"cannot read image: {exc}", file=str(path)) from None
-        if images and arr.shape != images[0].shape:
-            raise DataError(
-                f"image is {arr.shape}, but {files[0].name} is {images[0].shape}; all images "
-                "in a folder must have the same size",
-                file=str(path),
-            )
-        images.append(arr)
-    return np.stack(images)

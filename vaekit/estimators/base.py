@@ -22,6 +22,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .. import io as model_io
+from ..atomic import atomic_write
 from ..core import TrainConfig, auto_hidden, auto_latent_dim, build_vae, train_vae
 from ..core.batching import map_blocks
 from ..core.objectives import kl_per_dimension
@@ -313,7 +314,7 @@ class _VAEBase(BaseEstimator):
     def save(self, path: str | os.PathLike) -> None:
         """Write the fitted estimator to a ``.vaekit`` model file (atomic, no pickle)."""
         data = self.to_bytes()
-        model_io.atomic_write(path, lambda fh: fh.write(data))
+        atomic_write(path, lambda fh: fh.write(data))
 
     def to_bytes(self) -> bytes:
         """The fitted estimator as the bytes of a ``.vaekit`` model file (no pickle)."""

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import io as model_io
 from .._version import __version__
+from ..atomic import atomic_write
 from . import figures as F
 
 # Figure resolution.  110 dpi at 10 in wide is 1100 px: sharp on a normal screen at
@@ -423,7 +423,7 @@ def write_report(path: str | os.PathLike, model: Any, X: Any = None, **kwargs: A
     A failure while rendering leaves any existing file at ``path`` untouched.
     """
     text = render_report(model, X, **kwargs).encode("utf-8")
-    model_io.atomic_write(path, lambda fh: fh.write(text))
+    atomic_write(path, lambda fh: fh.write(text))
 
 
 __all__ = [
