@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -249,3 +251,11 @@ def test_split_inputs_in_mixed_formats_give_the_same_bytes(model: Path, scores: 
                  "-m", model, "--id-column", "row_id", "--explain", "2", "-o", out, "-q")
     assert result.exit_code == 0, result.output
     assert out.read_bytes() == scores.read_bytes()
+
+
+def test_cli_module_does_not_import_torch_or_sklearn() -> None:
+    # `vaekit --help` and usage errors should not pay ~2 s of torch + scikit-learn imports.
+    code = ("import sys, vaekit, vaekit.cli; "
+            "print(sorted(m for m in ('torch', 'sklearn') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
