@@ -184,6 +184,28 @@ def test_extreme_values_fit_and_score_finite() -> None:
     assert np.isfinite(comp.decompress(comp.compress(X))).all()
 
 
+def test_extreme_values_in_heavy_tailed_columns() -> None:
+    # Cauchy columns get the asinh compression; its log-Jacobian must not overflow
+    # (1e300 used to give a NaN score and stop training).
+    rng = np.random.default_rng(0)
+    X = rng.standard_cauchy(size=(300, 3))
+    det = VAEAnomalyDetector(random_state=0, epochs=5).fit(X)
+    assert all(c.transform == "asinh" for c in det.schema_.specs("numeric"))
+    T = rng.normal(size=(3, 3))
+    T[0, 0], T[1, 0] = 1e300, 1e200
+    scores = det.anomaly_score(T)
+    assert np.isfinite(scores).all() and scores[0] > scores[1] > scores[2]
+    assert np.isfinite(det.explain(T).to_numpy()).all()
+    X[5, 0] = 1e300
+    assert int(np.argmax(VAEAnomalyDetector(random_state=0, epochs=5).fit(X).decision_scores_)) == 5
+    # A budgeted compressor's linear path undoes the asinh: no inf for unseen extremes.
+    comp = VAECompressor(bytes_per_row=4, random_state=0, epochs=3).fit(X[:, 1:])
+    T = rng.normal(size=(2, 2))
+    T[0, 0] = 1e40
+    assert np.isfinite(comp.transform(T)).all()
+    assert np.isfinite(comp.decompress(comp.compress(T))).all()
+
+
 def test_auto_hidden_width_counts_values_not_masks(demo_features) -> None:
     # 21 numeric columns: the encoder sees 42 inputs (values + observed-masks). The
     # detector sizes its layers on the 21 values (2x -> 64 units); the compressor keeps

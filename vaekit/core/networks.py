@@ -195,7 +195,10 @@ class FeatureWarp(nn.Module):
         k = t.shape[-1]
         u = t
         if self.any_asinh:
-            u = torch.where(self.asinh[:k], self.width * torch.sinh(t / self.width), t)
+            # sinh overflows float32 just past 88; clamping there only turns inf into a
+            # large finite value (a clipped encoder input of an extreme row).
+            u = torch.where(self.asinh[:k],
+                            self.width * torch.sinh((t / self.width).clamp(-88.0, 88.0)), t)
         return (u - self.offset[:k]) / self.scale[:k]
 
     def from_metric(self, v: torch.Tensor) -> torch.Tensor:

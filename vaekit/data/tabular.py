@@ -181,11 +181,15 @@ def _robust_center_scale(values: np.ndarray) -> tuple[float, float]:
     v = values[~np.isnan(values)]
     center = float(np.median(v))
     q25, q75 = np.percentile(v, [25, 75])
-    for scale in (
-        (q75 - q25) / IQR_TO_SD,
-        1.4826 * float(np.median(np.abs(v - center))),
-        float(np.std(v)),
-    ):
+    # Each fallback is computed only when the one before is degenerate (the SD also
+    # overflows on values like 1e300, which the IQR ignores).
+    candidates = (
+        lambda: (q75 - q25) / IQR_TO_SD,
+        lambda: 1.4826 * float(np.median(np.abs(v - center))),
+        lambda: float(np.std(v)),
+    )
+    for candidate in candidates:
+        scale = candidate()
         if np.isfinite(scale) and scale > 1e-12 * max(1.0, abs(center)):
             return center, float(scale)
     return center, 1.0
@@ -441,7 +445,12 @@ class TabularSchema:
         u = (np.where(mask, values, spec.center) - spec.center) / spec.scale
         if spec.transform == "asinh":
             t = ASINH_WIDTH * np.arcsinh(u / ASINH_WIDTH)
-            logjac = -0.5 * np.log1p((u / ASINH_WIDTH) ** 2) - math.log(spec.scale)
+            # log |dt/du| = -log sqrt(1 + a^2); past a = 1e150 the square would overflow
+            # float64, and there it equals -log(a) to double precision.
+            a = np.abs(u) / ASINH_WIDTH
+            big = a >= 1e150
+            logjac = -np.where(big, np.log(np.clip(a, 1e150, 1e300)),
+                               0.5 * np.log1p(np.minimum(a, 1e150) ** 2)) - math.log(spec.scale)
         else:
             t = u
             logjac = np.full_like(u, -math.log(spec.scale))
