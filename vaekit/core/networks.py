@@ -210,6 +210,19 @@ class FeatureWarp(nn.Module):
         return u
 
 
+def row_invariant_linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """``layer(x)`` computed as ``W @ x^T``, so a row's result does not depend on its
+    position in the batch.
+
+    For narrow layers (a few inputs and outputs, as in the PCA-sized linear path) the
+    CPU matrix kernels behind ``nn.Linear`` give rows different rounding depending on
+    where they sit in the block, which broke "same row, same bytes" across splits.
+    """
+    flat = x.reshape(-1, x.shape[-1])
+    out = torch.addmm(layer.bias.unsqueeze(1), layer.weight, flat.T).T
+    return out.reshape(*x.shape[:-1], out.shape[-1])
+
+
 def _zero_rows(layer: nn.Linear, rows: slice) -> None:
     with torch.no_grad():
         layer.weight[rows].zero_()
@@ -244,7 +257,8 @@ class LinearResidualEncoder(nn.Module):
         if self.flatten:
             x = x.flatten(start_dim=-3)
         h = self.body(x)
-        mu = self.linear(self.warp.to_metric(x[..., : self.warp.n])) + h[..., : self.latent_dim]
+        metric = self.warp.to_metric(x[..., : self.warp.n])
+        mu = row_invariant_linear(self.linear, metric) + h[..., : self.latent_dim]
         return mu, soft_clamp(h[..., self.latent_dim :], LOGVAR_MIN, LOGVAR_MAX)
 
 
@@ -274,7 +288,7 @@ class LinearResidualDecoder(nn.Module):
     def metric_mean(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(means in the metric space (..., n_out), the other flat outputs)."""
         h = self.body(z)
-        return self.linear(z) + h[..., : self.n_out], h[..., self.n_out :]
+        return row_invariant_linear(self.linear, z) + h[..., : self.n_out], h[..., self.n_out :]
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         v, rest = self.metric_mean(z)
