@@ -83,7 +83,7 @@ def test_epoch_cap_bounds_passes_over_small_tables() -> None:
     assert 2 <= len(det.history_) <= 50
     # The compressor is not capped: it keeps the default 300-epoch bound.
     comp = VAECompressor(random_state=0, epochs="auto")
-    assert comp._max_epochs["tabular"] == 300
+    assert comp._train_config().max_epochs == 300
 
 
 def test_divergence_gives_a_clear_error() -> None:

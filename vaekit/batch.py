@@ -409,15 +409,15 @@ def iter_scored(inputs: Sequence[str], estimator: _VAEBase, options: ScoreOption
         Also when a model column has no value at all in a file (an empty export
         column would otherwise be silently marginalized out of every score).
     """
-    n_threads = resolve_threads(threads, estimator)
+    n_workers = resolve_threads(threads, estimator)
     work = _work_items(inputs, estimator, options, skip_bad_rows)
-    if not pipeline and n_threads == 1:
+    if not pipeline and n_workers == 1:
         for chunk, tensors in work:
             yield _score_item(estimator, options, chunk, tensors), chunk.bad
             if progress:
                 progress(len(chunk) + len(chunk.bad))
         return
-    yield from _pipelined(work, estimator, options, n_threads, pipeline, progress)
+    yield from _pipelined(work, estimator, options, n_workers, pipeline, progress)
 
 
 # Chunks read ahead of the scorers; with ``threads`` scorers at most
@@ -449,13 +449,13 @@ def _init_worker() -> None:
 
 
 def _pipelined(work: Iterator[tuple[Chunk, dict[str, torch.Tensor] | None]],
-               estimator: _VAEBase, options: ScoreOptions, n_threads: int, read_ahead: bool,
+               estimator: _VAEBase, options: ScoreOptions, n_workers: int, read_ahead: bool,
                progress: Progress | None) -> Iterator[tuple[pa.Table, list[BadRow]]]:
-    """Reader thread -> ``n_threads`` scoring threads -> results in input order.
+    """Reader thread -> ``n_workers`` scoring threads -> results in input order.
 
     pyarrow and torch release the GIL while they work, so parsing the next chunk
     and scoring the current ones overlap.  Memory stays bounded: the reader blocks
-    when :data:`READ_AHEAD` chunks wait, and at most ``n_threads + 1`` chunks are
+    when :data:`READ_AHEAD` chunks wait, and at most ``n_workers + 1`` chunks are
     submitted for scoring at once.
     """
     stop = threading.Event()
@@ -498,7 +498,7 @@ def _pipelined(work: Iterator[tuple[Chunk, dict[str, torch.Tensor] | None]],
             yield queue.get()
 
     reader = threading.Thread(target=read, name="vaekit-reader", daemon=True)
-    pool = ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="vaekit-score",
+    pool = ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="vaekit-score",
                               initializer=_init_worker)
     pending: deque[Any] = deque()
     source = items()
@@ -508,7 +508,7 @@ def _pipelined(work: Iterator[tuple[Chunk, dict[str, torch.Tensor] | None]],
             reader.start()
         ended = False
         while pending or not ended:
-            while not ended and len(pending) <= n_threads:
+            while not ended and len(pending) <= n_workers:
                 item = next(source)
                 if item is _END:
                     ended = True

@@ -58,7 +58,7 @@ from typing import IO, TYPE_CHECKING, Any
 import pandas as pd
 
 from .._version import __version__
-from ..atomic import atomic_write
+from ..atomic import atomic_write_bytes
 from ..errors import DataError, FileFormatError
 from .compressor import CODEC_NAME, iter_decompressed, load_embedded_model, model_fingerprint
 
@@ -443,7 +443,7 @@ class ManifestWriter:
         self._dir.mkdir(exist_ok=True)
         target = self._dir / name
         self._written.append(target)
-        atomic_write(target, lambda fh: fh.write(data))
+        atomic_write_bytes(target, data)
         return ManifestFile(f"{self._dir.name}/{name}", 0, len(data),
                             hashlib.sha256(data).hexdigest())
 
@@ -477,7 +477,7 @@ class ManifestWriter:
             manifest = Manifest(self.path, self._fingerprint, tuple(self._parts), model)
             text = json.dumps(manifest.to_json(), ensure_ascii=False, allow_nan=False) + "\n"
             assert text.encode("utf-8").startswith(MANIFEST_PREFIX)
-            atomic_write(self.path, lambda fh: fh.write(text.encode("utf-8")))
+            atomic_write_bytes(self.path, text.encode("utf-8"))
         except BaseException:
             self.abort()
             raise

@@ -52,15 +52,12 @@ class VAE(nn.Module):
         return self.encode(x)
 
 
-def auto_hidden(n_values: int) -> list[int]:
-    """Two hidden layers sized to the input: about 2x its width, 32..256 units.
-
-    ``n_values`` counts what a row carries (numeric and binary columns, one-hot
-    levels), not the observed-masks the encoder also sees: those double an all-numeric
-    table's input without adding information when nothing is missing, and sizing on
-    them gave 4 units per numeric column but 2 per category level.
-    """
-    width = int(min(256, max(32, 2 ** math.ceil(math.log2(max(2 * n_values, 1))))))
+def auto_hidden(width_in: int) -> list[int]:
+    """Two hidden layers of about 2x ``width_in`` (rounded up to a power of two),
+    32..256 units.  Which width to size on is the estimator's choice
+    (``_auto_hidden``: the detector uses the row's values, the compressor the whole
+    encoder input)."""
+    width = int(min(256, max(32, 2 ** math.ceil(math.log2(max(2 * width_in, 1))))))
     return [width, width]
 
 

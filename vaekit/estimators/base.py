@@ -22,7 +22,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .. import io as model_io
-from ..atomic import atomic_write
+from ..atomic import atomic_write_bytes
 from ..core import TrainConfig, auto_hidden, auto_latent_dim, build_vae, train_vae
 from ..core.batching import map_blocks
 from ..core.objectives import kl_per_dimension
@@ -225,20 +225,26 @@ class _VAEBase(BaseEstimator):
     def _auto_hidden(self, schema: Schema, d_in: int) -> list[int]:
         """MLP widths when ``hidden_dims="auto"``: 2x the row's value width.
 
-        Sized on the values, not the observed-masks: the anomaly benchmark measured
-        narrower nets as the more robust density model on contaminated tables
+        Sized on the values (numeric and binary columns, one-hot levels), not the
+        observed-masks the encoder also sees: those double an all-numeric table's input
+        without adding information when nothing is missing, and the anomaly benchmark
+        measured the narrower nets as the more robust density model on contaminated tables
         (recipes/BENCHMARKS.md, "Default changes, round 3").
         """
         if isinstance(schema, TabularSchema):
             return auto_hidden(schema.value_width)
         return auto_hidden(d_in)
 
+    def _resolved_beta(self) -> float:
+        """The KL weight of VAE training."""
+        return float(self.beta)
+
     def _train_config(self) -> TrainConfig:
         return TrainConfig(
             epochs=None if self.epochs == "auto" else int(self.epochs),
             batch_size=None if self.batch_size == "auto" else int(self.batch_size),
             learning_rate=float(self.learning_rate),
-            beta=float(self.beta),
+            beta=self._resolved_beta(),
             trim_fraction=float(getattr(self, "trim_fraction", self._trim_fraction)),
             target_steps=self._target_steps[getattr(self, "input_kind_", "tabular")],
             max_epochs=self._max_epochs[getattr(self, "input_kind_", "tabular")],
@@ -313,8 +319,7 @@ class _VAEBase(BaseEstimator):
     # ------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> None:
         """Write the fitted estimator to a ``.vaekit`` model file (atomic, no pickle)."""
-        data = self.to_bytes()
-        atomic_write(path, lambda fh: fh.write(data))
+        atomic_write_bytes(path, self.to_bytes())
 
     def to_bytes(self) -> bytes:
         """The fitted estimator as the bytes of a ``.vaekit`` model file (no pickle)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 from numbers import Integral, Real
@@ -724,13 +725,7 @@ class VAECompressor(TransformerMixin, _VAEBase):
         # over the whole run (warmup_fraction = 1); the training loop judges no
         # epoch during warm-up, so it trains every planned epoch and keeps the last.
         warmup = 0.1 if self.beta_ >= 1.0 else 1.0
-        return TrainConfig(
-            epochs=None if self.epochs == "auto" else int(self.epochs),
-            batch_size=None if self.batch_size == "auto" else int(self.batch_size),
-            learning_rate=float(self.learning_rate),
-            beta=self.beta_,
-            warmup_fraction=warmup,
-        )
+        return dataclasses.replace(super()._train_config(), warmup_fraction=warmup)
 
     def _auto_hidden(self, schema: Any, d_in: int) -> list[int]:
         """2x the whole encoder input (values and masks), wider than the detector's.

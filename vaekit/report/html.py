@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .._version import __version__
-from ..atomic import atomic_write
+from ..atomic import atomic_write_bytes
 from . import figures as F
 
 # Figure resolution.  110 dpi at 10 in wide is 1100 px: sharp on a normal screen at
@@ -423,7 +423,7 @@ def write_report(path: str | os.PathLike, model: Any, X: Any = None, **kwargs: A
     A failure while rendering leaves any existing file at ``path`` untouched.
     """
     text = render_report(model, X, **kwargs).encode("utf-8")
-    atomic_write(path, lambda fh: fh.write(text))
+    atomic_write_bytes(path, text)
 
 
 __all__ = [
