@@ -412,24 +412,23 @@ class VAECompressor(TransformerMixin, _VAEBase):
                 total += j.double().pow(2).sum(dim=(0, 1)).cpu()
         return np.sqrt(total.numpy() / max(m, 1))
 
-    def _fit_codec_quantizer(self, tensors: dict[str, torch.Tensor]) -> LatentQuantizer:
-        """Quantizer for the current encoder, bits sized by decoder sensitivity."""
-        mu = self.transform_tensors(tensors)
+    def _fit_codec_quantizer(self, mu: np.ndarray) -> LatentQuantizer:
+        """Quantizer for the training means ``mu`` of the current encoder, bits sized by
+        decoder sensitivity."""
         sens = self._sensitivity(mu)
         active = sens > 1e-9 * max(float(sens.max(initial=0.0)), 1e-30)
         precision = np.where(active, 1.0 / np.maximum(sens, 1e-30), 1.0)
         # kl = 0 marks "no information": such a dimension never gets bits.
         return self._budget_quantizer(mu, precision, active.astype(np.float64))
 
-    def _rescaled_quantizer(self, tensors: dict[str, torch.Tensor],
+    def _rescaled_quantizer(self, mu: np.ndarray,
                             bits: tuple[int, ...]) -> LatentQuantizer | None:
-        """Quantizer with ``bits`` for the current means, within the budget.
+        """Quantizer with ``bits`` for the current training means ``mu``, within the budget.
 
         Ranges ``center +- halfwidth(bits) * f * SD`` with the smallest factor
         ``f >= 1`` (wider range, coarser steps) whose entropy-coded size on the
         training means fits the budget; ``None`` if even ``f = 2`` does not.
         """
-        mu = self.transform_tensors(tensors)
         center, sd = mu.mean(axis=0), mu.std(axis=0)
         if self.bytes_per_row is None:
             return LatentQuantizer.from_bits(bits, center, sd)
@@ -510,7 +509,7 @@ class VAECompressor(TransformerMixin, _VAEBase):
         else:
             passes = int(self.epochs)
 
-        q = self._fit_codec_quantizer(tensors)
+        q = self._fit_codec_quantizer(self.transform_tensors(tensors))
         history: list[dict[str, float]] = []
         best = {"loss": self._coded_distortion(held, q), "state": _copy_state(model), "q": q,
                 "phase": "pca"}
@@ -565,9 +564,9 @@ class VAECompressor(TransformerMixin, _VAEBase):
         # the same bits at the means' new spread if that still fits the budget.
         if phase["state"] is not None:
             model.load_state_dict(phase["state"])
-            consider("requantize", 0, None, self._fit_codec_quantizer(tensors))
-            model.load_state_dict(phase["state"])
-            moved = self._rescaled_quantizer(tensors, q.bits)
+            mu = self.transform_tensors(tensors)  # consider() leaves the model as it is
+            consider("requantize", 0, None, self._fit_codec_quantizer(mu))
+            moved = self._rescaled_quantizer(mu, q.bits)
             if moved is not None:
                 consider("rescale", 0, None, moved)
         model.load_state_dict(best["state"])
