@@ -7,7 +7,7 @@ untouched.  Used for model files, score tables, containers and reports.
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
@@ -23,13 +23,23 @@ class AtomicFile:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
-                                         dir=self.path.parent)
-        # mkstemp creates 0600 files; give the result the permissions a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(self._tmp, 0o666 & ~umask)
-        self.fh: IO[bytes] = os.fdopen(fd, "wb")
+        # O_EXCL: never take over someone else's file.  Mode 0o666 lets the kernel
+        # apply the umask, so the result has a plainly created file's permissions
+        # (reading the umask would mean setting it, process-wide, under our threads).
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        while True:
+            self._tmp = str(self.path.parent / f".{self.path.name}.{secrets.token_hex(6)}.tmp")
+            try:
+                fd = os.open(self._tmp, flags, 0o666)
+                break
+            except FileExistsError:
+                continue
+        try:
+            self.fh: IO[bytes] = os.fdopen(fd, "wb")
+        except BaseException:
+            os.close(fd)
+            os.unlink(self._tmp)
+            raise
 
     def commit(self) -> None:
         """Flush to disk and move the file onto its final name (durably, on POSIX)."""
@@ -41,8 +51,10 @@ class AtomicFile:
 
     def abort(self) -> None:
         """Close and delete the temporary file; the final name is left untouched."""
-        if not self.fh.closed:
-            self.fh.close()
+        try:
+            self.fh.close()  # flushes; may fail again (disk full): remove the file anyway
+        except OSError:
+            pass
         try:
             os.unlink(self._tmp)
         except FileNotFoundError:

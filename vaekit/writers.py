@@ -137,18 +137,20 @@ class TableWriter:
 
     def close(self) -> None:
         """Finish the file (header only when no rows were written) and commit it."""
+        # Any failure (the background writer, the footer, the fsync) removes the
+        # temporary file; the target is never half-written.
         try:
             self._finish_thread()
+            if self._writer is None:
+                self._open(self.schema or pa.schema([]))
+            self._writer.close()
+            if self._atomic is not None:
+                self._atomic.commit()
+            elif self._sink is not None:
+                self._sink.flush()
         except BaseException:
             self.abort()
             raise
-        if self._writer is None:
-            self._open(self.schema or pa.schema([]))
-        self._writer.close()
-        if self._atomic is not None:
-            self._atomic.commit()
-        elif self._sink is not None:
-            self._sink.flush()
 
     def abort(self) -> None:
         """Discard everything written (standard output cannot be taken back)."""
