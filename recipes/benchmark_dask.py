@@ -125,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         paths = make_shards(folder, args.rows, args.shards)
 
         t_score, pieces = best_of(args.repeats,
-                                  lambda: [t for t, _ in iter_scored(paths, model, options)])
+                                  lambda: [t for t, _ in iter_scored(paths, model, options,
+                                                                     threads=1, pipeline=False)])
         reference = pa.concat_tables(pieces)
         t_comp, _ = best_of(args.repeats,
                             lambda: local_compress(paths, model, folder / "local.vkc"))

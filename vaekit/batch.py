@@ -575,8 +575,9 @@ def _file_items(path: str, estimator: _VAEBase, options: ScoreOptions, skip_bad_
             yield chunk, None
             continue
         if observed is not None:
-            for c in observed:
-                observed[c] += int(chunk.data[c].notna().sum())
+            # Only "seen at all" matters: stop looking at a column once it has a value.
+            for c in [c for c, seen in observed.items() if not seen]:
+                observed[c] = int(chunk.data[c].notna().any())
         yield chunk, encode_chunk(estimator, chunk)
     if observed is not None and rows:
         empty = [c for c, k in observed.items() if k == 0]
