@@ -50,6 +50,9 @@ EXTREME_LIMIT = 1e3
 # Encoder inputs are clipped here (robust SDs): q(z|x) may be any distribution, so the
 # ELBO stays a bound, and a value never seen in training cannot overflow the encoder.
 ENCODER_CLIP = 1e4
+# Transformed values are stored as float32; past this bound nothing changes anyway
+# (the Gaussian likelihood saturates at MAX_STANDARDIZED = 1e15).
+VALUE_CLIP = 1e30
 MAX_CATEGORIES = 1000
 IQR_TO_SD = 1.3489795  # IQR of a standard normal
 
@@ -454,8 +457,7 @@ class TabularSchema:
         else:
             t = u
             logjac = np.full_like(u, -math.log(spec.scale))
-        # Kept inside float32: the likelihood saturates long before (MAX_STANDARDIZED).
-        t = np.clip(t, -1e30, 1e30)
+        t = np.clip(t, -VALUE_CLIP, VALUE_CLIP)
         return t, mask.astype(np.float32), np.where(mask, logjac, 0.0)
 
     def _encode_levels(

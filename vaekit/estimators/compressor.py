@@ -415,6 +415,10 @@ class VAECompressor(TransformerMixin, _VAEBase):
     def _fit_codec_quantizer(self, mu: np.ndarray) -> LatentQuantizer:
         """Quantizer for the training means ``mu`` of the current encoder, bits sized by
         decoder sensitivity."""
+        if isinstance(self.bits, (list, tuple)):
+            # Bits given per dimension: fit_quantizer uses neither precision nor KL.
+            ones = np.ones(mu.shape[1])
+            return self._budget_quantizer(mu, ones, ones)
         sens = self._sensitivity(mu)
         active = sens > 1e-9 * max(float(sens.max(initial=0.0)), 1e-30)
         precision = np.where(active, 1.0 / np.maximum(sens, 1e-30), 1.0)
