@@ -8,8 +8,8 @@ import stat
 import pyarrow as pa
 import pytest
 
-from vaekit.atomic import AtomicFile, atomic_write_bytes
-from vaekit.writers import TableWriter
+from vaekit.files.atomic import AtomicFile, atomic_write_bytes
+from vaekit.files.writers import TableWriter
 
 
 def test_commit_publishes_with_plain_file_permissions(tmp_path) -> None:

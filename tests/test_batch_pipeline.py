@@ -17,8 +17,8 @@ import vaekit.batch as batch
 from vaekit.batch import ScoreOptions, iter_scored
 from vaekit.core.batching import INFERENCE_BLOCK, padded_blocks
 from vaekit.errors import DataError
-from vaekit.readers import iter_table
-from vaekit.scoring import score_rows, scoring_block
+from vaekit.files.readers import iter_table
+from vaekit.fitted.scoring import score_rows, scoring_block
 
 from .conftest import DEMO, run_cli
 
@@ -197,7 +197,7 @@ def test_cli_threads_with_dask_is_a_usage_error(model) -> None:
 
 @pytest.mark.parametrize("name", ["out.csv", "out.parquet"])
 def test_background_writer_writes_the_same_bytes(tmp_path, name) -> None:
-    from vaekit.writers import TableWriter
+    from vaekit.files.writers import TableWriter
 
     rng = np.random.default_rng(0)
     tables = [pa.table({"id": pa.array([f"r{i}" for i in range(n)]),
@@ -214,7 +214,7 @@ def test_background_writer_writes_the_same_bytes(tmp_path, name) -> None:
 
 
 def test_background_writer_error_reaches_the_caller_and_leaves_no_file(tmp_path) -> None:
-    from vaekit.writers import TableWriter
+    from vaekit.files.writers import TableWriter
 
     class Broken:
         def write_table(self, table):

@@ -11,7 +11,7 @@ import torch
 
 from vaekit.data import ImageSchema, TabularSchema
 from vaekit.errors import DataError
-from vaekit.readers import load_image_folder
+from vaekit.files.readers import load_image_folder
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 
 import vaekit
 from vaekit import FileFormatError, VAEAnomalyDetector, VAECompressor
-from vaekit.io import FORMAT_VERSION, dump_model, parse_model
+from vaekit.fitted.model_file import FORMAT_VERSION, dump_model, parse_model
 
 
 @pytest.fixture(scope="module")

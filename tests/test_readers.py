@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from vaekit.errors import DataError
-from vaekit.readers import (
+from vaekit.files.readers import (
     expand_inputs,
     infer_types,
     input_format,
@@ -19,7 +19,7 @@ from vaekit.readers import (
     iter_images,
     iter_table,
 )
-from vaekit.writers import TableWriter, default_bad_rows_path
+from vaekit.files.writers import TableWriter, default_bad_rows_path
 
 TYPES = {"a": "float", "b": "float", "c": "text"}
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from vaekit import TrainingError, VAEAnomalyDetector, VAECompressor
-from vaekit.core import TrainConfig, resolve_schedule
+from vaekit.training import TrainConfig, resolve_schedule
 
 
 def test_training_improves_validation_elbo_on_demo(demo_features: pd.DataFrame) -> None:

@@ -18,7 +18,7 @@ _LAZY = ("VAEAnomalyDetector", "VAECompressor", "load")
 
 def __getattr__(name: str) -> Any:
     # The estimators pull in torch and scikit-learn (about 2 s); importing them on
-    # first use keeps `vaekit --help`, usage errors and `import vaekit.readers` fast.
+    # first use keeps `vaekit --help`, usage errors and `import vaekit.files.readers` fast.
     if name in _LAZY:
         from . import estimators
 

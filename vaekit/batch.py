@@ -4,7 +4,7 @@ One pure function per job does the work on one chunk of rows
 (:func:`score_chunk`: prepare -> model -> rows out).  The local loop
 (:func:`iter_scored`) and any parallel engine call the same function, so their
 results are identical by construction: a row's score depends only on the row and
-the model (see :mod:`vaekit.scoring`), never on the chunk it arrived in.
+the model (see :mod:`vaekit.fitted.scoring`), never on the chunk it arrived in.
 
 The local loop reads ahead in a background thread and can score several chunks
 at once (``threads``); results stay identical because each chunk is scored by the
@@ -39,7 +39,7 @@ from .data.images import ImageSchema
 from .data.tabular import TabularSchema
 from .errors import DataError
 from .estimators.base import _VAEBase, n_threads, resolve_device, torch_threads
-from .readers import (
+from .files.readers import (
     BadRow,
     Chunk,
     coerce_frame,
@@ -51,7 +51,7 @@ from .readers import (
     read_images,
     table_columns,
 )
-from .scoring import score_rows, threshold_from_scores
+from .fitted.scoring import score_rows, threshold_from_scores
 
 # Scores are written rounded to this many decimals (micro-nats): far below any
 # meaningful difference, and it makes the text output short and stable.
@@ -64,7 +64,7 @@ Progress = Callable[[int], None]
 
 
 def reading_types(schema: TabularSchema, id_columns: Sequence[str] = ()) -> dict[str, str]:
-    """How to read each column a fitted tabular model needs (see :mod:`vaekit.readers`).
+    """How to read each column a fitted tabular model needs (see :mod:`vaekit.files.readers`).
 
     Numeric columns are numbers; binary and categorical columns whose training
     levels were all numbers are read as numbers too (so ``1`` matches level ``1``),
@@ -299,7 +299,7 @@ def score_chunk(estimator: _VAEBase, chunk: Chunk, options: ScoreOptions, *,
     ----------
     estimator : fitted VAEAnomalyDetector (or VAECompressor)
     chunk : Chunk
-        Rows read by :mod:`vaekit.readers` (model columns plus id columns).
+        Rows read by :mod:`vaekit.files.readers` (model columns plus id columns).
     options : ScoreOptions
     tensors : dict, optional
         ``encode_chunk(estimator, chunk)``, when the caller prepared it already.
@@ -422,7 +422,7 @@ def iter_scored(inputs: Sequence[str], estimator: _VAEBase, options: ScoreOption
 
 # Chunks read ahead of the scorers; with ``threads`` scorers at most
 # ``threads + READ_AHEAD + 1`` chunks are in memory at once (one chunk is ~2 MB of
-# CSV text, see vaekit.readers.DEFAULT_BLOCK_BYTES).
+# CSV text, see vaekit.files.readers.DEFAULT_BLOCK_BYTES).
 READ_AHEAD = 2
 
 _WORKER = threading.local()

@@ -25,8 +25,8 @@ import pyarrow as pa
 
 from ._version import __version__
 from .errors import DataError, FileFormatError, TrainingError
-from .readers import BadRow, estimate_rows, expand_inputs
-from .writers import (
+from .files.readers import BadRow, estimate_rows, expand_inputs
+from .files.writers import (
     BAD_ROWS_SCHEMA,
     STDOUT,
     TableWriter,
@@ -697,7 +697,7 @@ def decompress(source: str, model: str | None, output: str, progress: bool,
                 update(len(part))
             images = np.concatenate(pieces) if pieces else np.zeros((0,))
             n = len(images)
-            from .atomic import atomic_write
+            from .files.atomic import atomic_write
 
             atomic_write(output, lambda fh: np.savez_compressed(fh, X=images))
         else:
@@ -800,7 +800,7 @@ def _describe_model(path: str) -> dict[str, Any]:
         facts["image"] = {k: schema.get(k) for k in ("shape", "layout", "dtype")}
     scores = fitted.get("decision_scores")
     if scores:
-        from .scoring import threshold_from_scores
+        from .fitted.scoring import threshold_from_scores
 
         params = meta.get("params", {})
         facts["anomaly"] = {

@@ -33,9 +33,9 @@ from typing import IO, TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .. import io as model_io
 from .._version import __version__
 from ..errors import DataError, FileFormatError
+from ..fitted import model_file as model_io
 from .container import ContainerReader, ContainerWriter
 from .packing import pack_codes, pack_table, unpack_codes, unpack_table
 from .quantize import LatentQuantizer, fit_quantizer
@@ -76,7 +76,7 @@ _FLAG_PASSTHROUGH = 1
 def model_fingerprint(estimator: _VAEBase) -> str:
     """SHA-256 (hex) of what decoding depends on: weights, architecture and schema.
 
-    Computed with :func:`vaekit.io.fingerprint` over the weights and a JSON of the
+    Computed with :func:`vaekit.fitted.model_file.fingerprint` over the weights and a JSON of the
     architecture config, the preprocessing schema and the input kind and form.
     Unlike the model *file* checksum it ignores estimator parameters such as
     ``device``, ``n_jobs`` or ``verbose`` and the training history, so a model

@@ -27,8 +27,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-from ..atomic import AtomicFile
 from ..errors import FileFormatError
+from ..files.atomic import AtomicFile
 
 __all__ = [
     "MAGIC",
@@ -130,7 +130,7 @@ class ContainerWriter:
     target : str, os.PathLike or binary file object
         Destination path, or an already-open binary file object (e.g.
         ``sys.stdout.buffer``).  For a path, bytes go to a temporary file
-        ``.<name>.<random>.tmp`` in the same directory (:class:`vaekit.atomic.AtomicFile`),
+        ``.<name>.<random>.tmp`` in the same directory (:class:`vaekit.files.atomic.AtomicFile`),
         which is fsynced and renamed onto ``target`` by :meth:`close`; on error it is removed and an existing file
         at ``target`` is left untouched.  A file object is written in place, flushed
         but not closed; if writing fails part-way it simply lacks the trailer, which

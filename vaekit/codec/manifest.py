@@ -58,8 +58,8 @@ from typing import IO, TYPE_CHECKING, Any
 import pandas as pd
 
 from .._version import __version__
-from ..atomic import atomic_write_bytes
 from ..errors import DataError, FileFormatError
+from ..files.atomic import atomic_write_bytes
 from .compressor import CODEC_NAME, iter_decompressed, load_embedded_model, model_fingerprint
 
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 """Image schema: accept image arrays and turn them into [0, 1] tensors.
 
-Folders of image files are read into arrays by :func:`vaekit.readers.load_image_folder`.
+Folders of image files are read into arrays by :func:`vaekit.files.readers.load_image_folder`.
 
 Accepted array layouts: ``(N, H, W)`` (grayscale), ``(N, H, W, C)`` and ``(N, C, H, W)``
 with ``C`` in {1, 3, 4}; dtype ``uint8`` (0..255) or float in [0, 1].  The schema remembers

@@ -9,7 +9,7 @@ worker runs exactly the local engine's code on it (:func:`vaekit.batch.iter_scor
 for bit to a single-process run: a row's score or code depends only on the row
 and the model.
 
-The model travels as bytes (:func:`vaekit.io.dump_model`, no pickle of torch
+The model travels as bytes (:func:`vaekit.fitted.model_file.dump_model`, no pickle of torch
 objects), scattered to every worker once per job (``broadcast=True``); each worker
 process parses it once and keeps the estimator, keyed by the SHA-256 of the
 bytes, for all the tasks it runs.
@@ -53,7 +53,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .. import io as model_io
 from ..batch import (
     ScoreOptions,
     iter_compress_chunks,
@@ -67,7 +66,8 @@ from ..codec.manifest import Manifest, ManifestWriter
 from ..errors import DataError
 from ..estimators.base import _VAEBase
 from ..estimators.persistence import from_model_data
-from ..readers import BadRow, Chunk, coerce_frame
+from ..files.readers import BadRow, Chunk, coerce_frame
+from ..fitted import model_file as model_io
 
 __all__ = [
     "ModelBlob",
@@ -101,7 +101,7 @@ class ModelBlob:
     digest : str
         SHA-256 (hex) of ``data``: the key of the per-worker estimator cache.
     data : bytes
-        :func:`vaekit.io.dump_model` output (weights and metadata; no pickle).
+        :func:`vaekit.fitted.model_file.dump_model` output (weights and metadata; no pickle).
     """
 
     digest: str

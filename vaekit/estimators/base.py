@@ -2,7 +2,7 @@
 
 Both estimators glue the same pieces: a schema (``vaekit.data``) fitted on the input,
 a VAE (``vaekit.core``) trained on the prepared tensors, and either the scoring layer
-(``vaekit.scoring``) or the codec (``vaekit.codec``).
+(``vaekit.fitted.scoring``) or the codec (``vaekit.codec``).
 """
 
 from __future__ import annotations
@@ -21,14 +21,15 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from .. import io as model_io
-from ..atomic import atomic_write_bytes
-from ..core import TrainConfig, auto_hidden, auto_latent_dim, build_vae, train_vae
+from ..core import auto_hidden, auto_latent_dim, build_vae
 from ..core.batching import map_blocks
 from ..core.objectives import kl_per_dimension
 from ..data import ImageSchema, TabularSchema
 from ..errors import DataError, FileFormatError
-from ..scoring import RowScores, score_rows
+from ..files.atomic import atomic_write_bytes
+from ..fitted import model_file as model_io
+from ..fitted.scoring import RowScores, score_rows
+from ..training import TrainConfig, train_vae
 
 Schema = TabularSchema | ImageSchema
 
@@ -272,7 +273,7 @@ class _VAEBase(BaseEstimator):
         return self._tensor_scores(self._prepare(X))
 
     def _tensor_scores(self, tensors: dict[str, torch.Tensor]) -> RowScores:
-        """Bound terms of already prepared rows (see :func:`vaekit.scoring.score_rows`)."""
+        """Bound terms of already prepared rows (see :func:`vaekit.fitted.scoring.score_rows`)."""
         with torch_threads(self.n_jobs):
             return score_rows(self.model_, tensors, n_samples=self.n_samples, seed=self.seed_,
                               device=resolve_device(self.device))

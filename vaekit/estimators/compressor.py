@@ -24,12 +24,13 @@ from ..codec.compressor import (
     iter_decompressed,
 )
 from ..codec.quantize import LatentQuantizer, fit_quantizer, halfwidth, payload_bytes_per_row
-from ..core import TrainConfig, auto_hidden, build_vae, evaluate, resolve_schedule
+from ..core import auto_hidden, build_vae
 from ..core.batching import map_blocks, take, to_device
 from ..core.networks import FeatureWarp
 from ..data import ImageSchema, TabularSchema
 from ..data.tabular import ASINH_WIDTH
 from ..errors import TrainingError
+from ..training import TrainConfig, evaluate, resolve_schedule
 from .base import _VAEBase, resolve_device, torch_threads
 
 # Rows of training means used to measure the entropy-coded size of a candidate

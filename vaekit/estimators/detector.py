@@ -11,7 +11,7 @@ import torch
 from sklearn.base import OutlierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..scoring import threshold_from_scores
+from ..fitted.scoring import threshold_from_scores
 from .base import _is_dataframe, _VAEBase
 
 

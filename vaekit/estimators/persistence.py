@@ -7,8 +7,8 @@ from typing import Any
 
 import torch
 
-from .. import io as model_io
 from ..errors import FileFormatError
+from ..fitted import model_file as model_io
 from .base import _VAEBase
 from .compressor import VAECompressor
 from .detector import VAEAnomalyDetector

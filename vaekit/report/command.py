@@ -111,7 +111,7 @@ def read_data(path: str, model: Any, label_column: str | None, id_column: str | 
 
     Tables are read whole with pandas and restricted to the model's columns (the
     label and id columns are split off first; other extra columns are ignored).
-    Image files go through :func:`vaekit.readers.read_images`.
+    Image files go through :func:`vaekit.files.readers.read_images`.
 
     Raises
     ------
@@ -120,7 +120,7 @@ def read_data(path: str, model: Any, label_column: str | None, id_column: str | 
         column or array.
     """
     from ..errors import DataError
-    from ..readers import input_format, read_images
+    from ..files.readers import input_format, read_images
 
     fmt = input_format(path)
     if model.input_kind_ == "image":

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .._version import __version__
-from ..atomic import atomic_write_bytes
+from ..files.atomic import atomic_write_bytes
 from . import figures as F
 
 # Figure resolution.  110 dpi at 10 in wide is 1100 px: sharp on a normal screen at

@@ -45,7 +45,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from .errors import DataError
+from ..errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 

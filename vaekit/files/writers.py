@@ -4,7 +4,7 @@ Rows are written as they are produced (memory bounded by one chunk) into a
 temporary file next to the destination, which is renamed onto the final name
 only when the whole run succeeded.  An interrupted or failed run therefore never
 leaves a partial file under the final name (the same pattern as
-:func:`vaekit.atomic.atomic_write`).  Standard output (``-``) cannot be made atomic;
+:func:`vaekit.files.atomic.atomic_write`).  Standard output (``-``) cannot be made atomic;
 rows go out as they are ready.
 
 Formatting is deterministic: floats are written in their shortest round-trip form

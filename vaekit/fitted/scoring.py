@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .core.batching import INFERENCE_BLOCK, map_blocks
-from .core.objectives import iwae_terms
-from .core.vae import VAE
+from ..core.batching import INFERENCE_BLOCK, map_blocks
+from ..core.objectives import iwae_terms
+from ..core.vae import VAE
 
 
 def fixed_noise(latent_dim: int, n_samples: int, seed: int) -> torch.Tensor:

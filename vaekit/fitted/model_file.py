@@ -32,8 +32,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from ._version import __version__
-from .errors import FileFormatError
+from .._version import __version__
+from ..errors import FileFormatError
 
 FORMAT_NAME = "vaekit-model"
 FORMAT_VERSION = 1

@@ -13,10 +13,10 @@ from typing import Any
 
 import torch
 
+from ..core.batching import Batch, take, to_device
+from ..core.objectives import elbo_terms
+from ..core.vae import VAE
 from ..errors import TrainingError
-from .batching import Batch, take, to_device
-from .objectives import elbo_terms
-from .vae import VAE
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Files: reading inputs in chunks, writing outputs atomically (no torch, no models)."""
