@@ -764,7 +764,7 @@ def describe(path: str, *, verify: bool = False) -> dict[str, Any]:
 
 
 def _describe_model(path: str) -> dict[str, Any]:
-    from .io import read_model
+    from .fitted.model_file import read_model
 
     tensors, meta = read_model(path)
     fitted = meta.get("fitted", {})
