@@ -30,12 +30,15 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
+    "CompressedWriter",
     "DataError",
+    "FittedVAE",
     "FileFormatError",
     "TrainingError",
     "VAEAnomalyDetector",
     "VAECompressor",
     "VaekitError",
     "__version__",
+    "iter_decompressed",
     "load",
 ]

@@ -1,8 +1,4 @@
-"""Low-level codec: the ``.vkc`` container and compact encodings of codes and tables.
-
-The container, packing and quantizer modules know nothing about models or
-training (they never import torch); :mod:`vaekit.codec.compressor` is the bridge
-that runs a fitted estimator per chunk:
+"""The codec's pure half: bytes in, bytes out -- no torch, no models, no estimators.
 
 * :mod:`vaekit.codec.container` -- versioned, CRC-protected, streamable container
   of row chunks (:class:`ContainerWriter`, :class:`ContainerReader`,
@@ -12,28 +8,21 @@ that runs a fitted estimator per chunk:
   :func:`pack_table` / :func:`unpack_table` for passthrough columns (Arrow IPC).
 * :mod:`vaekit.codec.quantize` -- :class:`LatentQuantizer` and the bit allocation
   (collapsed dimensions cost 0 bits; steps tied to the posterior SD).
-* :mod:`vaekit.codec.compressor` -- :class:`CompressedWriter` and
-  :func:`iter_decompressed` (streaming, bounded memory), the per-chunk
-  :func:`compress_chunk` / :func:`decompress_chunk`, :func:`model_fingerprint`.
+* :mod:`vaekit.codec.manifest` -- the manifest of part containers a parallel
+  engine writes (:class:`ManifestWriter`, :func:`read_manifest`).
+
+The model-aware half -- rows <-> codes through a fitted model, ``.vkc`` streams,
+the model resolver -- is :mod:`vaekit.fitted.streams` (``CompressedWriter``,
+``iter_decompressed``, also importable from :mod:`vaekit`).
 
 The byte-level format is specified in ``FORMAT.md`` in this directory.  Every
 damaged or foreign file raises :class:`vaekit.errors.FileFormatError`.
 """
 
-from .compressor import (
+from .container import (
     CODEC_NAME,
     CODEC_VERSION,
     DEFAULT_CHUNK_ROWS,
-    CompressedWriter,
-    compress_chunk,
-    container_header,
-    decompress_chunk,
-    iter_decompressed,
-    load_embedded_model,
-    model_fingerprint,
-    quantizer_for,
-)
-from .container import (
     END_MAGIC,
     FORMAT_VERSION,
     MAGIC,
@@ -61,18 +50,6 @@ __all__ = [
     "CODEC_NAME",
     "CODEC_VERSION",
     "DEFAULT_CHUNK_ROWS",
-    "CompressedWriter",
-    "LatentQuantizer",
-    "allocate_bits",
-    "compress_chunk",
-    "container_header",
-    "decompress_chunk",
-    "fit_quantizer",
-    "iter_decompressed",
-    "load_embedded_model",
-    "model_fingerprint",
-    "payload_bytes_per_row",
-    "quantizer_for",
     "END_MAGIC",
     "FORMAT_VERSION",
     "LAYOUT_BYTES",
@@ -84,8 +61,12 @@ __all__ = [
     "ContainerInfo",
     "ContainerReader",
     "ContainerWriter",
+    "LatentQuantizer",
+    "allocate_bits",
+    "fit_quantizer",
     "pack_codes",
     "pack_table",
+    "payload_bytes_per_row",
     "raw_packed_size",
     "read_header",
     "read_info",

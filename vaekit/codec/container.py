@@ -47,6 +47,14 @@ __all__ = [
 MAGIC = b"\x89VKC\r\n\x1a\n"
 END_MAGIC = b"\x89VKCEND\n"
 FORMAT_VERSION = 1
+# The header's "codec" and "codec_version" for rows stored as quantized latent codes.
+CODEC_NAME = "vaekit-latent-codes"
+CODEC_VERSION = 1
+# Rows per chunk a writer uses by default.  4096 rows keep a chunk's working set small
+# (a chunk of 28x28 images is 12.8 MB of float32 pixels) while the per-chunk framing
+# (32-byte chunk record, 6-byte payload head, layout byte, zstd frame header and
+# checksum: about 50 bytes) costs about 0.01 bytes per row.
+DEFAULT_CHUNK_ROWS = 4096
 
 _CHUNK_TAG = b"CHNK"
 _TRAILER_TAG = b"TRLR"

@@ -49,33 +49,27 @@ import json
 import os
 import re
 import secrets
-import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
-
-import pandas as pd
+from typing import Any
 
 from .._version import __version__
 from ..errors import DataError, FileFormatError
 from ..files.atomic import atomic_write_bytes
-from .compressor import CODEC_NAME, iter_decompressed, load_embedded_model, model_fingerprint
-
-if TYPE_CHECKING:
-    from ..estimators.base import _VAEBase
+from .container import CODEC_NAME, read_info
 
 __all__ = [
     "MANIFEST_FORMAT",
     "MANIFEST_PREFIX",
     "MANIFEST_VERSION",
     "Manifest",
+    "checked_file",
+    "sha256_file",
     "ManifestFile",
     "ManifestWriter",
     "count_rows",
     "is_manifest",
-    "iter_decompressed_any",
-    "iter_decompressed_manifest",
+    "describe_manifest",
     "read_manifest",
 ]
 
@@ -184,7 +178,7 @@ def is_manifest(source: str | os.PathLike[str]) -> bool:
     return head == MANIFEST_PREFIX
 
 
-def _sha256(path: str) -> str:
+def sha256_file(path: str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(_HASH_BLOCK):
@@ -278,102 +272,19 @@ def read_manifest(path: str | os.PathLike[str], *, check_files: bool = True) -> 
     return manifest
 
 
-def _checked(manifest: Manifest, entry: ManifestFile, label: str) -> str:
+def checked_file(manifest: Manifest, entry: ManifestFile, label: str) -> str:
+    """The path of a manifest's file, after checking its SHA-256 against the manifest."""
     file = manifest.resolve(entry)
-    if _sha256(file) != entry.sha256:
+    if sha256_file(file) != entry.sha256:
         raise FileFormatError(f"{manifest.path}: {label} ({file}) is not the file the manifest "
                               "was written with (SHA-256 differs)")
     return file
-
-
-def _manifest_model(manifest: Manifest, estimator: _VAEBase | None,
-                    device: str | None) -> _VAEBase:
-    """The model to decode with, following the rules of a single container."""
-    want = manifest.model_fingerprint
-    if estimator is not None:
-        have = model_fingerprint(estimator)
-        if have == want:
-            return estimator
-        if manifest.model is None:
-            raise FileFormatError(
-                f"{manifest.path}: wrong model: the files were written by model {want[:16]}..., "
-                f"this model is {have[:16]}.... Decompress with the model that compressed them "
-                "(or compress with embed_model=True).")
-        warnings.warn(f"the given model ({have[:16]}...) did not write these files; using the "
-                      "model stored beside them", UserWarning, stacklevel=4)
-    elif manifest.model is None:
-        raise FileFormatError(f"{manifest.path}: no model is stored with these files; pass the "
-                              f"model that compressed them (fingerprint {want[:16]}...)")
-    assert manifest.model is not None
-    with open(_checked(manifest, manifest.model, "model file"), "rb") as fh:
-        stored = load_embedded_model(fh.read(), device=device)
-    if model_fingerprint(stored) != want:
-        raise FileFormatError(f"{manifest.path}: the stored model does not match the manifest's "
-                              "model fingerprint")
-    return stored
-
-
-def iter_decompressed_manifest(path: str | os.PathLike[str], estimator: _VAEBase | None = None,
-                               *, device: str | None = None) -> Iterator[Any]:
-    """Decode all parts of a manifest, in row order, chunk by chunk.
-
-    Parameters
-    ----------
-    path : path-like
-        The manifest (``OUT.vkc`` written by a parallel engine).
-    estimator : fitted estimator, optional
-        The model that compressed the parts; ``None``: the model stored beside them.
-    device : str, optional
-        Device for a stored model.
-
-    Yields
-    ------
-    DataFrame, ndarray or image array
-        As :func:`~vaekit.codec.compressor.iter_decompressed`; DataFrames are indexed
-        by row position in the whole data set, so the output equals that of one
-        container holding the same rows.
-
-    Raises
-    ------
-    FileFormatError
-        Damaged or missing part, a part replaced by another file, or wrong model.
-    """
-    manifest = read_manifest(path)
-    model = _manifest_model(manifest, estimator, device)
-    offset = 0
-    for i, part in enumerate(manifest.parts):
-        file = _checked(manifest, part, f"part {i + 1} of {len(manifest.parts)}")
-        rows = 0
-        for values in iter_decompressed(file, model, device=device):
-            if isinstance(values, pd.DataFrame):
-                values.index = pd.RangeIndex(offset + rows, offset + rows + len(values))
-            rows += len(values)
-            yield values
-        if rows != part.rows:
-            raise FileFormatError(f"{manifest.path}: part {i + 1} holds {rows} rows, the manifest "
-                                  f"says {part.rows}")
-        offset += rows
-
-
-def iter_decompressed_any(source: str | os.PathLike[str] | IO[bytes],
-                          estimator: _VAEBase | None = None, *,
-                          device: str | None = None) -> Iterator[Any]:
-    """Decode a single ``.vkc`` container or a manifest of parts, whichever ``source`` is.
-
-    A drop-in replacement for :func:`~vaekit.codec.compressor.iter_decompressed`
-    (file objects are always read as containers).
-    """
-    if isinstance(source, (str, os.PathLike)) and is_manifest(source):
-        return iter_decompressed_manifest(source, estimator, device=device)
-    return iter_decompressed(source, estimator, device=device)
 
 
 def count_rows(source: str | os.PathLike[str]) -> int | None:
     """Rows in a container or a manifest (``None`` when a container lacks its trailer)."""
     if is_manifest(source):
         return read_manifest(source, check_files=False).n_rows
-    from .container import read_info
-
     return read_info(source).n_rows
 
 
@@ -404,11 +315,11 @@ class ManifestWriter:
     ----------
     path : path-like
         The manifest to write (e.g. ``OUT.vkc``).  Parts go to ``OUT.vkc.parts/``.
-    estimator : fitted estimator
-        The model the parts were compressed with (its
-        :func:`~vaekit.codec.compressor.model_fingerprint` is recorded).
-    embed_model : bool
-        Store the model file once beside the parts, so decompression needs no model.
+    model_fingerprint : str
+        Decoding fingerprint of the model the parts were compressed with
+        (:meth:`vaekit.fitted.FittedVAE.fingerprint`).
+    model_bytes : bytes, optional
+        The model file, stored once beside the parts so decompression needs no model.
 
     Notes
     -----
@@ -417,12 +328,11 @@ class ManifestWriter:
     until :meth:`close`; :meth:`abort` removes the parts written so far.
     """
 
-    def __init__(self, path: str | os.PathLike[str], estimator: _VAEBase, *,
-                 embed_model: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike[str], model_fingerprint: str, *,
+                 model_bytes: bytes | None = None) -> None:
         self.path = os.fspath(path)
-        self._estimator = estimator
-        self._fingerprint = model_fingerprint(estimator)
-        self._embed = bool(embed_model)
+        self._fingerprint = model_fingerprint
+        self._model_bytes = model_bytes
         self._dir = Path(self.path + ".parts")
         self._token = secrets.token_hex(4)
         self._parts: list[ManifestFile] = []
@@ -470,10 +380,8 @@ class ManifestWriter:
             if self.n_rows == 0:
                 raise DataError("no rows to compress")
             model = None
-            if self._embed:
-                est = self._estimator
-                blob = est.to_bytes()
-                model = self._write(f"model-{self._token}.vaekit", blob)
+            if self._model_bytes is not None:
+                model = self._write(f"model-{self._token}.vaekit", self._model_bytes)
             manifest = Manifest(self.path, self._fingerprint, tuple(self._parts), model)
             text = json.dumps(manifest.to_json(), ensure_ascii=False, allow_nan=False) + "\n"
             assert text.encode("utf-8").startswith(MANIFEST_PREFIX)

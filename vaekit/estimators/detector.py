@@ -7,11 +7,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.base import OutlierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..fitted.scoring import threshold_from_scores
+from ..errors import FileFormatError
+from ..fitted import FittedVAE
 from .base import _is_dataframe, _VAEBase
 
 
@@ -125,15 +125,20 @@ class VAEAnomalyDetector(OutlierMixin, _VAEBase):
         X : DataFrame, array (n, d) or image array (n, H, W[, C])
             Training rows; may contain anomalies and missing values.
         """
-        tensors = self._fit_vae(X)
+        fitted, tensors = self._fit_elbo(X)
         # Score the training rows with the final model (not the training-time noise),
         # reusing their prepared tensors instead of validating and encoding X again.
-        self.decision_scores_ = -self._tensor_scores(tensors).elbo
-        self._set_threshold()
+        fitted.extra["decision_scores"] = (-fitted.score_terms(tensors).elbo).tolist()
+        self._adopt(fitted)
         return self
 
-    def _set_threshold(self) -> None:
-        self.threshold_ = threshold_from_scores(self.decision_scores_, self.contamination)
+    def _adopt(self, fitted: FittedVAE) -> None:
+        super()._adopt(fitted)
+        scores = fitted.decision_scores
+        if scores is None:
+            raise FileFormatError("a VAEAnomalyDetector model must hold its training scores")
+        self.decision_scores_ = scores
+        self.threshold_ = fitted.threshold(self.contamination)
         self.offset_ = -self.threshold_
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
 
@@ -165,22 +170,5 @@ class VAEAnomalyDetector(OutlierMixin, _VAEBase):
             term).  Each row sums to :meth:`anomaly_score` of that row.  Missing
             entries and unseen categories contribute 0.
         """
-        s = self._row_scores(X)
-        frame = pd.DataFrame(-s.recon_per_feature, columns=self._feature_names_model_order())
-        if self.input_kind_ == "tabular":
-            frame = frame[self.schema_.names()]
-        frame["kl"] = s.kl
-        index = X.index if _is_dataframe(X) else None
-        if index is not None:
-            frame.index = index
-        return frame
-
-    def _extra_metadata(self) -> dict[str, Any]:
-        return {"decision_scores": self.decision_scores_.tolist()}
-
-    def _restore(self, tensors: dict[str, torch.Tensor], fitted: dict[str, Any]) -> None:
-        super()._restore(tensors, fitted)
-        self.decision_scores_ = np.asarray(fitted["decision_scores"], dtype=np.float64)
-        self._set_threshold()
-
-
+        fitted = self._model()
+        return fitted.explain(self._prepare(X), index=X.index if _is_dataframe(X) else None)

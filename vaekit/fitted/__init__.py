@@ -1,1 +1,17 @@
-"""The fitted model: everything a ``.vaekit`` file holds, and what runs on it."""
+"""The fitted model (:class:`FittedVAE`): what a ``.vaekit`` file holds, and what runs on it.
+
+Three words, one meaning each: *network* (the ``nn.Module``), *fitted model*
+(:class:`FittedVAE`), *estimator* (the scikit-learn face holding one as ``fitted_``).
+
+* :mod:`.model` -- :class:`FittedVAE` and :func:`as_fitted`;
+* :mod:`.model_file` -- the ``.vaekit`` file format (safetensors + JSON, checksummed);
+* :mod:`.scoring` -- negative-ELBO terms with fixed noise, thresholds;
+* :mod:`.streams` -- rows <-> ``.vkc`` containers (:class:`CompressedWriter`,
+  :func:`iter_decompressed`) and the one model resolver;
+* :mod:`.manifests` -- decoding manifests of part containers.
+"""
+
+from .model import FittedVAE, as_fitted
+from .streams import CompressedWriter, iter_decompressed
+
+__all__ = ["CompressedWriter", "FittedVAE", "as_fitted", "iter_decompressed"]

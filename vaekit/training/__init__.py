@@ -1,5 +1,18 @@
-"""Training: the Adam loop, ELBO training and the codec-training routes (torch, no I/O)."""
+"""Training: one Adam loop with hooks, ELBO training, the codec routes and automatic sizes.
 
-from .elbo import TrainConfig, evaluate, resolve_schedule, train_vae
+Torch only (no scikit-learn, no files): the estimators call these functions the way
+scikit-learn's ``EllipticEnvelope.fit`` calls ``fast_mcd``.
+"""
 
-__all__ = ["TrainConfig", "evaluate", "resolve_schedule", "train_vae"]
+from .elbo import TrainConfig, evaluate, fit_elbo_network, resolve_schedule, train_vae
+from .loop import BestState, adam_passes
+
+__all__ = [
+    "BestState",
+    "TrainConfig",
+    "adam_passes",
+    "evaluate",
+    "fit_elbo_network",
+    "resolve_schedule",
+    "train_vae",
+]

@@ -1,11 +1,12 @@
-"""The training loop: Adam on minibatches, KL warm-up, early stopping on validation ELBO.
+"""ELBO training of a VAE: KL warm-up, trimmed batches, early stopping on validation ELBO.
+
+Runs on the shared Adam loop (:func:`vaekit.training.loop.adam_passes`).
 
 Defaults scale with the data so nobody has to tune them (see :func:`resolve_schedule`).
 """
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,10 +14,12 @@ from typing import Any
 
 import torch
 
+from .._runtime import torch_threads
 from ..core.batching import Batch, take, to_device
 from ..core.objectives import elbo_terms
-from ..core.vae import VAE
+from ..core.vae import VAE, build_vae
 from ..errors import TrainingError
+from .loop import BestState, adam_passes
 
 
 @dataclass
@@ -156,57 +159,70 @@ def train_vae(
     steps_per_epoch = math.ceil(n_train / batch_size)
     warmup = max(1, int(cfg.warmup_fraction * epochs * steps_per_epoch))
     patience = cfg.patience if cfg.patience is not None else max(5, epochs // 10)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
     history: list[dict[str, float]] = []
-    best, best_state, bad_epochs, step = -math.inf, None, 0, 0
+    best = BestState()
+    state = {"beta": 0.0, "step": 0, "bad_epochs": 0}
     model.to(device)
-    for epoch in range(epochs):
-        model.train()
-        perm = torch.randperm(n_train, generator=gen).to(device)
-        sums = torch.zeros(3, dtype=torch.float64, device=device)
-        for start in range(0, n_train, batch_size):
-            b = take(train, perm[start : start + batch_size])
-            beta = cfg.beta * min(1.0, step / warmup)
-            eps = torch.randn(1, b["x"].shape[0], model.latent_dim, generator=gen).to(device)
-            terms = elbo_terms(model, b, eps)
-            loss = _weighted_loss(terms, beta, cfg.trim_fraction if step >= warmup else 0.0)
-            if not torch.isfinite(loss):
-                raise TrainingError(
-                    f"training diverged at epoch {epoch + 1}, step {step + 1}: loss is "
-                    f"{loss.item()}. Lower learning_rate, or look for extreme values in the data."
-                )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
-            opt.step()
-            step += 1
-            sums += torch.stack([terms.elbo.sum(), terms.recon.sum(), terms.kl.sum()]).detach().double()
+
+    def step_loss(idx: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        b = take(train, idx)
+        beta = cfg.beta * min(1.0, step / warmup)
+        state["beta"], state["step"] = beta, step + 1
+        eps = torch.randn(1, b["x"].shape[0], model.latent_dim, generator=gen).to(device)
+        terms = elbo_terms(model, b, eps)
+        loss = _weighted_loss(terms, beta, cfg.trim_fraction if step >= warmup else 0.0)
+        sums = torch.stack([terms.elbo.sum(), terms.recon.sum(), terms.kl.sum()])
+        return loss, sums.detach().double()
+
+    def end_of_epoch(epoch: int, _loss: float, sums: torch.Tensor | None) -> bool:
+        assert sums is not None
         tr = (sums / n_train).tolist()
-        record = {"epoch": epoch + 1, "beta": beta, "train_elbo": tr[0], "train_recon": tr[1],
-                  "train_kl": tr[2]}
-        model.eval()
+        record = {"epoch": epoch, "beta": state["beta"], "train_elbo": tr[0],
+                  "train_recon": tr[1], "train_kl": tr[2]}
         if val is not None:
             v = evaluate(model, val, torch.Generator().manual_seed(seed + 1), 4096, device)
             record.update(val_elbo=v["elbo"], val_recon=v["recon"], val_kl=v["kl"])
         history.append(record)
         if progress is not None:
-            progress(epoch + 1, epochs, -tr[0])
+            progress(epoch, epochs, -tr[0])
         # Early stopping watches the objective being optimised (KL weighted by beta): with
         # beta < 1 the beta = 1 ELBO can get worse while the model is still improving.
         prefix = "val" if val is not None else "train"
         monitor = record[f"{prefix}_recon"] - cfg.beta * record[f"{prefix}_kl"]
-        if step < warmup:
-            continue  # the objective is still changing; don't judge epochs yet
+        if state["step"] < warmup:
+            return False  # the objective is still changing; don't judge epochs yet
         if not math.isfinite(monitor):
-            raise TrainingError(f"validation ELBO is {monitor} at epoch {epoch + 1}")
-        if monitor > best:
-            best, bad_epochs = monitor, 0
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            bad_epochs += 1
-            if bad_epochs >= patience:
-                break
-    if best_state is not None:
-        model.load_state_dict(best_state)
+            raise TrainingError(f"validation ELBO is {monitor} at epoch {epoch}")
+        if best.offer(-monitor, model):
+            state["bad_epochs"] = 0
+            return False
+        state["bad_epochs"] += 1
+        return state["bad_epochs"] >= patience
+
+    adam_passes(model, list(model.parameters()), step_loss, n_rows=n_train,
+                batch_size=batch_size, passes=epochs, generator=gen,
+                learning_rate=cfg.learning_rate, clip_grad=cfg.clip_grad,
+                on_pass_end=end_of_epoch, shuffle_device=device)
+    best.restore(model)
     model.eval()
     return history
+
+
+def fit_elbo_network(config: dict[str, Any], data: Batch, cfg: TrainConfig, seed: int,
+                     device: torch.device, n_jobs: int | None = None,
+                     progress: Callable[[int, int, float], None] | None = None,
+                     ) -> tuple[VAE, list[dict[str, float]]]:
+    """Build the network for ``config`` (weights seeded by ``seed``) and train it on ``data``.
+
+    Runs on ``n_jobs`` torch threads; torch's global random state is left as it was.
+
+    Returns
+    -------
+    (network, history)
+        The trained network (eval mode, on ``device``) and :func:`train_vae`'s history.
+    """
+    with torch_threads(n_jobs), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        network = build_vae(config)
+        history = train_vae(network, data, cfg, seed, device, progress=progress)
+    return network, history

@@ -1,6 +1,6 @@
 """Rows <-> ``.vkc`` containers through a fitted VAE: the codec's streaming API.
 
-This module is the bridge between a fitted estimator (:mod:`vaekit.estimators`)
+This module is the bridge between a fitted model (:class:`~vaekit.fitted.FittedVAE`)
 and the container (:mod:`vaekit.codec.container`).  A row is stored as its
 quantized posterior mean (:mod:`vaekit.codec.quantize`), bit-packed and
 zstd-coded (:func:`~vaekit.codec.packing.pack_codes`); identifier columns travel
@@ -23,25 +23,27 @@ Header keys and the chunk payload layout are specified in ``FORMAT.md`` (section
 
 from __future__ import annotations
 
-import json
 import os
 import struct
 import warnings
 from collections.abc import Iterator, Sequence
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
 
 from .._version import __version__
+from ..codec.container import (
+    CODEC_NAME,
+    CODEC_VERSION,
+    DEFAULT_CHUNK_ROWS,
+    ContainerReader,
+    ContainerWriter,
+)
+from ..codec.packing import pack_codes, pack_table, unpack_codes, unpack_table
+from ..codec.quantize import LatentQuantizer
 from ..errors import DataError, FileFormatError
-from ..fitted import model_file as model_io
-from .container import ContainerReader, ContainerWriter
-from .packing import pack_codes, pack_table, unpack_codes, unpack_table
-from .quantize import LatentQuantizer, fit_quantizer
-
-if TYPE_CHECKING:
-    from ..estimators.base import _VAEBase
+from .model import FittedVAE, as_fitted
 
 __all__ = [
     "CODEC_NAME",
@@ -57,13 +59,6 @@ __all__ = [
     "quantizer_for",
 ]
 
-CODEC_NAME = "vaekit-latent-codes"
-CODEC_VERSION = 1
-# Rows per chunk.  4096 rows keep a chunk's working set small (a chunk of 28x28
-# images is 12.8 MB of float32 pixels) while the per-chunk framing (32-byte chunk
-# record, 6-byte payload head, layout byte, zstd frame header and checksum: about
-# 50 bytes) costs about 0.01 bytes per row.
-DEFAULT_CHUNK_ROWS = 4096
 # Payload head: payload version, flags, length of the packed codes (bytes).
 _PAYLOAD_HEAD = struct.Struct("<BBI")
 _PAYLOAD_VERSION = 1
@@ -73,54 +68,19 @@ _FLAG_PASSTHROUGH = 1
 # --------------------------------------------------------------------------- model side
 
 
-def model_fingerprint(estimator: _VAEBase) -> str:
-    """SHA-256 (hex) of what decoding depends on: weights, architecture and schema.
-
-    Computed with :func:`vaekit.fitted.model_file.fingerprint` over the weights and a JSON of the
-    architecture config, the preprocessing schema and the input kind and form.
-    Unlike the model *file* checksum it ignores estimator parameters such as
-    ``device``, ``n_jobs`` or ``verbose`` and the training history, so a model
-    re-saved with another ``n_jobs`` still opens the files it wrote, while any
-    change to the weights or the schema is refused.
-    """
-    decoding = {
-        "config": estimator.config_,
-        "schema": estimator.schema_.to_dict(),
-        "input_kind": estimator.input_kind_,
-        "input_form": estimator.input_form_,
-    }
-    meta_json = json.dumps(decoding, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    tensors = {k: v.detach().cpu() for k, v in estimator.model_.state_dict().items()}
-    return model_io.fingerprint(tensors, meta_json)
+def model_fingerprint(model: Any) -> str:
+    """The decoding fingerprint of a model (:meth:`FittedVAE.fingerprint`)."""
+    return as_fitted(model).fingerprint()
 
 
-def quantizer_for(estimator: _VAEBase) -> LatentQuantizer:
-    """The estimator's stored quantizer, or one built from its ``latent_stats_``.
-
-    A :class:`~vaekit.VAECompressor` stores a quantizer fitted for its budget in
-    ``quantizer_``.  Any other fitted model (e.g. a :class:`~vaekit.VAEAnomalyDetector`
-    file) gets the default: collapsed dimensions (KL < ``KL_MIN``) cost 0 bits, every
-    informative one gets the fewest bits that make its step no larger than its
-    posterior SD, centred on the prior mean 0.  It is a pure function of the model
-    file, so the same file always gives the same quantizer.
-    """
-    q = getattr(estimator, "quantizer_", None)
-    if q is not None:
-        return q
-    stats = estimator.latent_stats_
-    kl = np.asarray(stats["kl"], dtype=np.float64)
-    return fit_quantizer(center=np.zeros_like(kl), scale=np.asarray(stats["mean_sd"]),
-                         precision=np.asarray(stats["posterior_sd"]), kl=kl)
+def quantizer_for(model: Any) -> LatentQuantizer:
+    """The model's stored quantizer or its default (:meth:`FittedVAE.default_quantizer`)."""
+    return as_fitted(model).default_quantizer()
 
 
-def load_embedded_model(blob: bytes, device: str | None = None) -> _VAEBase:
-    """Estimator from an embedded model blob (``dump_model`` bytes; no pickle)."""
-    # Imported here: the estimators import this package, so a module-level import
-    # would be circular.
-    from ..estimators.persistence import from_model_data
-
-    tensors, meta = model_io.parse_model(blob, source="embedded model")
-    return from_model_data(tensors, meta, device=device)
+def load_embedded_model(blob: bytes, device: str | None = None) -> FittedVAE:
+    """The fitted model embedded in a container (model-file bytes; no pickle)."""
+    return FittedVAE.from_bytes(blob, device=device, source="embedded model")
 
 
 # --------------------------------------------------------------------------- layout
@@ -130,13 +90,13 @@ def _names(columns: Sequence[Any]) -> list[str]:
     return [str(c) for c in columns]
 
 
-def _split_frame(estimator: _VAEBase, X: pd.DataFrame,
+def _split_frame(model: FittedVAE, X: pd.DataFrame,
                  id_columns: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """``(model columns in fitted order, passthrough columns)`` of a frame."""
     have = _names(X.columns)
     if len(set(have)) != len(have):
         raise DataError(f"duplicate column names: {sorted({c for c in have if have.count(c) > 1})}")
-    want = estimator.schema_.names()
+    want = model.column_names
     ids = [str(c) for c in id_columns]
     missing = [c for c in want + ids if c not in have]
     if missing:
@@ -154,7 +114,7 @@ def _split_frame(estimator: _VAEBase, X: pd.DataFrame,
     return model_part, ids_part
 
 
-def container_header(estimator: _VAEBase, quantizer: LatentQuantizer, *,
+def container_header(model: FittedVAE, quantizer: LatentQuantizer, *,
                      columns: Sequence[str] | None, id_columns: Sequence[str] = (),
                      chunk_rows: int = DEFAULT_CHUNK_ROWS, n_rows: int | None = None,
                      embedded: bool = False) -> dict[str, Any]:
@@ -172,12 +132,12 @@ def container_header(estimator: _VAEBase, quantizer: LatentQuantizer, *,
         "codec": CODEC_NAME,
         "codec_version": CODEC_VERSION,
         "vaekit_version": __version__,
-        "model_fingerprint": model_fingerprint(estimator),
+        "model_fingerprint": model.fingerprint(),
         "model_embedded": bool(embedded),
-        "input_kind": estimator.input_kind_,
-        "input_form": estimator.input_form_,
-        "schema": estimator.schema_.to_dict(),
-        "latent_dim": int(estimator.model_.latent_dim),
+        "input_kind": model.input_kind,
+        "input_form": model.input_form,
+        "schema": model.schema.to_dict(),
+        "latent_dim": model.latent_dim,
         "quantizer": quantizer.to_dict(),
         "columns": None if columns is None else [str(c) for c in columns],
         "passthrough": [str(c) for c in id_columns],
@@ -189,7 +149,7 @@ def container_header(estimator: _VAEBase, quantizer: LatentQuantizer, *,
 # --------------------------------------------------------------------------- per chunk
 
 
-def compress_chunk(X: Any, estimator: _VAEBase, quantizer: LatentQuantizer,
+def compress_chunk(X: Any, model: FittedVAE, quantizer: LatentQuantizer,
                    id_columns: Sequence[str] = ()) -> bytes:
     """Encode one chunk of rows to its container payload.
 
@@ -199,7 +159,7 @@ def compress_chunk(X: Any, estimator: _VAEBase, quantizer: LatentQuantizer,
         Rows in the form the model was fitted on.  A DataFrame must hold the model's
         columns plus exactly the ``id_columns`` (any other column is refused, so
         nothing is dropped silently).
-    estimator : fitted VAECompressor or VAEAnomalyDetector
+    model : FittedVAE
     quantizer : LatentQuantizer
     id_columns : sequence of str
         Columns carried losslessly (DataFrame input only).
@@ -212,23 +172,22 @@ def compress_chunk(X: Any, estimator: _VAEBase, quantizer: LatentQuantizer,
         because the encoder runs in fixed-shape blocks.
     """
     ids = None
-    if isinstance(X, pd.DataFrame) and estimator.input_kind_ == "tabular":
-        X, ids = _split_frame(estimator, X, id_columns)
+    if isinstance(X, pd.DataFrame) and model.input_kind == "tabular":
+        X, ids = _split_frame(model, X, id_columns)
     elif id_columns:
         raise DataError("id columns need DataFrame input")
     n = len(X)
     if n == 0:
         codes = np.zeros((0, quantizer.n_dims), dtype=np.int64)
     else:
-        mu, _ = estimator._encode_means(X)
-        codes = quantizer.encode(mu)
+        codes = quantizer.encode(model.encode_means(model.prepare(X)))
     packed = pack_codes(codes, quantizer.bits)
     table = pack_table(ids) if ids is not None else b""
     flags = _FLAG_PASSTHROUGH if ids is not None else 0
     return _PAYLOAD_HEAD.pack(_PAYLOAD_VERSION, flags, len(packed)) + packed + table
 
 
-def decompress_chunk(payload: bytes, n_rows: int, estimator: _VAEBase,
+def decompress_chunk(payload: bytes, n_rows: int, model: FittedVAE,
                      header: dict[str, Any], row_offset: int = 0) -> Any:
     """Decode one chunk payload to rows in the input's own form.
 
@@ -238,7 +197,7 @@ def decompress_chunk(payload: bytes, n_rows: int, estimator: _VAEBase,
         As written by :func:`compress_chunk`.
     n_rows : int
         Rows in the chunk (from the container's chunk record).
-    estimator : fitted estimator whose :func:`model_fingerprint` matches the header
+    model : FittedVAE whose fingerprint matches the header
     header : dict
         The container header (:func:`container_header`); its quantizer is used.
     row_offset : int
@@ -265,9 +224,9 @@ def decompress_chunk(payload: bytes, n_rows: int, estimator: _VAEBase,
     if has_table != bool(passthrough) or (not has_table and end != len(payload)):
         raise FileFormatError("chunk payload disagrees with the header's passthrough columns")
     if n_rows == 0:
-        values = _empty_output(estimator)
+        values = model.empty_output()
     else:
-        values = estimator._decode_means(quantizer.decode(codes))
+        values = model.decode_means(quantizer.decode(codes))
     if not isinstance(values, pd.DataFrame):
         return values
     values.index = pd.RangeIndex(row_offset, row_offset + n_rows)
@@ -282,12 +241,6 @@ def decompress_chunk(payload: bytes, n_rows: int, estimator: _VAEBase,
     return values[columns] if columns is not None else values
 
 
-def _empty_output(estimator: _VAEBase) -> Any:
-    """Zero rows in the input's form (the decoder is never run on an empty batch)."""
-    one = estimator._decode_means(np.zeros((1, estimator.model_.latent_dim)))
-    return one.iloc[:0] if isinstance(one, pd.DataFrame) else one[:0]
-
-
 # --------------------------------------------------------------------------- streaming
 
 
@@ -299,7 +252,7 @@ class CompressedWriter:
     target : str, os.PathLike or binary file object
         Destination.  Paths are written atomically (temporary file + rename on
         :meth:`close`); a file object (e.g. ``sys.stdout.buffer``) is written in place.
-    estimator : fitted VAECompressor or VAEAnomalyDetector
+    model : FittedVAE
         Its quantizer (:func:`quantizer_for`) and :func:`model_fingerprint` go into
         the header.
     id_columns : sequence of str
@@ -327,16 +280,17 @@ class CompressedWriter:
     ...         w.write(frame)
     """
 
-    def __init__(self, target: str | os.PathLike[str] | IO[bytes], estimator: _VAEBase, *,
+    def __init__(self, target: str | os.PathLike[str] | IO[bytes], model: Any, *,
                  id_columns: Sequence[str] = (), embed_model: bool = False,
                  chunk_rows: int = DEFAULT_CHUNK_ROWS, n_rows: int | None = None) -> None:
         if int(chunk_rows) < 1:
             raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
-        if id_columns and estimator.input_kind_ != "tabular":
+        model = as_fitted(model)
+        if id_columns and model.input_kind != "tabular":
             raise DataError("id columns need tabular (DataFrame) input")
         self._target = target
-        self._estimator = estimator
-        self._quantizer = quantizer_for(estimator)
+        self._model = model
+        self._quantizer = model.default_quantizer()
         self._ids = [str(c) for c in id_columns]
         self._embed = bool(embed_model)
         self._chunk_rows = int(chunk_rows)
@@ -372,17 +326,16 @@ class CompressedWriter:
         columns = None
         if isinstance(sample, pd.DataFrame):
             columns = _names(sample.columns)
-        elif self._estimator.input_kind_ == "tabular" and self._estimator.input_form_ == "frame":
+        elif self._model.input_kind == "tabular" and self._model.input_form == "frame":
             # nothing written: model columns, then the id columns
-            names = self._estimator.schema_.names()
+            names = self._model.column_names
             columns = names + [c for c in self._ids if c not in names]
-        header = container_header(self._estimator, self._quantizer, columns=columns,
+        header = container_header(self._model, self._quantizer, columns=columns,
                                   id_columns=self._ids, chunk_rows=self._chunk_rows,
                                   n_rows=self._expected, embedded=self._embed)
         blob = b""
         if self._embed:
-            est = self._estimator
-            blob = est.to_bytes()
+            blob = self._model.to_bytes()
         return ContainerWriter(self._target, header, blob)
 
     def write(self, X: Any) -> None:
@@ -421,7 +374,7 @@ class CompressedWriter:
             raise
 
     def _flush(self, rows: Any) -> None:
-        payload = compress_chunk(rows, self._estimator, self._quantizer, self._ids)
+        payload = compress_chunk(rows, self._model, self._quantizer, self._ids)
         assert self._writer is not None
         self._writer.write_chunk(payload, len(rows))
         self._pending, self._n_pending = [], 0
@@ -473,16 +426,26 @@ def _concat(pieces: list[Any]) -> Any:
     return np.concatenate(pieces, axis=0)
 
 
-def _resolve_model(reader: ContainerReader, estimator: _VAEBase | None,
-                   device: str | None, name: str) -> _VAEBase:
-    """The estimator to decode with: the given one if it matches, else the embedded one."""
-    header = reader.header
-    want = header["model_fingerprint"]
-    blob = reader.embedded_model
-    if estimator is not None:
-        have = model_fingerprint(estimator)
+def resolve_model(want: str, blob: bytes | None, model: Any, device: str | None,
+                  name: str) -> FittedVAE:
+    """The model to decode a file with: the given one if it wrote the file, else the
+    embedded one.  The one model resolver of containers and manifests.
+
+    Parameters
+    ----------
+    want : str
+        The file's model fingerprint.
+    blob : bytes or None
+        The embedded model file, if any.
+    model : FittedVAE, fitted estimator or None
+    name : str
+        The file, for messages.
+    """
+    if model is not None:
+        model = as_fitted(model)
+        have = model.fingerprint()
         if have == want:
-            return estimator
+            return model
         if not blob:
             raise FileFormatError(
                 f"{name}: wrong model: the file was written by model "
@@ -494,11 +457,11 @@ def _resolve_model(reader: ContainerReader, estimator: _VAEBase | None,
             "embedded in it", UserWarning, stacklevel=3)
     elif not blob:
         raise FileFormatError(
-            f"{name}: no model is embedded in this file; pass the model "
+            f"{name}: no model is embedded in or stored with this file; pass the model "
             f"that compressed it (fingerprint {want[:16]}...)"
         )
     embedded = load_embedded_model(blob, device=device)
-    if model_fingerprint(embedded) != want:
+    if embedded.fingerprint() != want:
         raise FileFormatError(f"{name}: the embedded model does not match the "
                               "header's model fingerprint")
     return embedded
@@ -518,7 +481,7 @@ def _check_header(header: dict[str, Any], source: str) -> None:
 
 
 def iter_decompressed(source: str | os.PathLike[str] | IO[bytes],
-                      estimator: _VAEBase | None = None, *,
+                      model: Any = None, *,
                       device: str | None = None) -> Iterator[Any]:
     """Decode a ``.vkc`` file chunk by chunk, in the input's own form.
 
@@ -526,7 +489,7 @@ def iter_decompressed(source: str | os.PathLike[str] | IO[bytes],
     ----------
     source : path or binary file object
         Streams (pipes) work: one chunk is held in memory at a time.
-    estimator : fitted estimator, optional
+    model : FittedVAE or fitted estimator, optional
         The model that compressed the file.  ``None``: use the model embedded in
         the file.  A model that did not write the file is refused
         (:class:`~vaekit.errors.FileFormatError` naming both fingerprints), unless
@@ -550,7 +513,8 @@ def iter_decompressed(source: str | os.PathLike[str] | IO[bytes],
         name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "container"
         header = reader.header
         _check_header(header, name)
-        model = _resolve_model(reader, estimator, device, name)
+        model = resolve_model(header["model_fingerprint"], reader.embedded_model, model,
+                              device, name)
         offset = 0
         for _, n_rows, payload in reader.iter_chunks():
             yield decompress_chunk(payload, n_rows, model, header, row_offset=offset)
@@ -559,3 +523,8 @@ def iter_decompressed(source: str | os.PathLike[str] | IO[bytes],
         if header.get("n_rows") is not None and header["n_rows"] != offset:
             raise FileFormatError(f"{name}: the header promises {header['n_rows']} rows, "
                                   f"the file holds {offset}")
+
+
+def join_chunks(parts: list[Any], model: FittedVAE) -> Any:
+    """Decoded chunks joined into one output (zero rows in the input's form if none)."""
+    return _concat(parts) if parts else model.empty_output()

@@ -1,0 +1,50 @@
+"""Thread and device helpers shared by training, the fitted model and the jobs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+
+def n_threads(n_jobs: int | None) -> int:
+    """Threads for scikit-learn's ``n_jobs``: None = 1, negative = one per CPU core."""
+    return 1 if n_jobs is None else (os.cpu_count() or 1) if n_jobs < 0 else max(1, n_jobs)
+
+
+@contextmanager
+def torch_threads(n_jobs: int | None) -> Iterator[None]:
+    """Run torch CPU work on ``n_jobs`` threads and restore the previous setting.
+
+    ``None`` means one thread: vaekit's networks are small, and on a few cores one
+    thread per process is faster than several fighting over tiny matrices.
+    """
+    import torch
+
+    n = n_threads(n_jobs)
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` = CUDA when available, else CPU; anything else is passed to torch."""
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def device_available(device: str) -> bool:
+    """False for a CUDA device on a machine without CUDA (a model saved on a GPU box)."""
+    import torch
+
+    return not device.startswith("cuda") or torch.cuda.is_available()

@@ -1,0 +1,417 @@
+"""FittedVAE: the fitted model -- everything a ``.vaekit`` file holds, and what runs on it.
+
+Three words mean one thing each in vaekit:
+
+network
+    the ``nn.Module`` (encoder, decoder, likelihood heads; :mod:`vaekit.core`);
+fitted model
+    a :class:`FittedVAE`: the network plus the preprocessing schema, the noise seed,
+    latent statistics, the quantizer and the input form;
+estimator
+    the scikit-learn face (:mod:`vaekit.estimators`) that holds one as ``fitted_``.
+
+Jobs, engines, the codec streams and the report take a :class:`FittedVAE` (or
+anything :func:`as_fitted` accepts).  This module never imports scikit-learn.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .._runtime import device_available, resolve_device, torch_threads
+from ..codec.quantize import LatentQuantizer, fit_quantizer
+from ..core import build_vae
+from ..core.batching import map_blocks
+from ..core.objectives import kl_per_dimension
+from ..core.vae import VAE
+from ..data import ImageSchema, TabularSchema
+from ..errors import DataError, FileFormatError
+from ..files.atomic import atomic_write_bytes
+from . import model_file
+from .checks import check_model_meta
+from .scoring import RowScores, score_rows, threshold_from_scores
+
+Schema = TabularSchema | ImageSchema
+
+
+class FittedVAE:
+    """A fitted model: network, schema and everything needed to score, code and decode.
+
+    Parameters
+    ----------
+    network : VAE
+        The trained ``nn.Module``.
+    schema : TabularSchema or ImageSchema
+        Raw rows <-> tensors.
+    config : dict
+        Architecture config the network was built from (:func:`vaekit.core.build_vae`).
+    seed : int
+        Seeds the fixed scoring noise (common random numbers, see :mod:`.scoring`).
+    input_kind : {"tabular", "image"}
+    input_form : {"frame", "array"}
+        Whether decoded tables come back as DataFrames or arrays.
+    history : list of dict
+        Training record (nats per row).
+    latent_stats : dict
+        Per-latent-dimension ``kl``, ``posterior_sd``, ``mean_sd`` of the training rows.
+    n_features_in : int
+    feature_names_in : list of str, optional
+    quantizer : LatentQuantizer, optional
+        The stored quantizer (compressors); see :meth:`default_quantizer`.
+    estimator : str
+        Class name of the estimator that fitted it (``"VAEAnomalyDetector"`` ...).
+    params : dict
+        That estimator's parameters, as JSON values.
+    extra : dict
+        Estimator-specific stored fields (``decision_scores``, ``beta_used``).
+    sha256 : str, optional
+        The model file's verified checksum, when loaded from one.
+    """
+
+    def __init__(self, *, network: VAE, schema: Schema, config: dict[str, Any], seed: int,
+                 input_kind: str, input_form: str, history: list[dict[str, Any]],
+                 latent_stats: dict[str, list[float]], n_features_in: int,
+                 feature_names_in: list[str] | None = None,
+                 quantizer: LatentQuantizer | None = None, estimator: str = "",
+                 params: dict[str, Any] | None = None, extra: dict[str, Any] | None = None,
+                 sha256: str | None = None) -> None:
+        self.network = network
+        self.schema = schema
+        self.config = config
+        self.seed = int(seed)
+        self.input_kind = input_kind
+        self.input_form = input_form
+        self.history = history
+        self.latent_stats = latent_stats
+        self.n_features_in = int(n_features_in)
+        self.feature_names_in = feature_names_in
+        self.quantizer = quantizer
+        self.estimator = estimator
+        self.params = dict(params or {})
+        self.extra = dict(extra or {})
+        self.sha256 = sha256
+
+    # ------------------------------------------------------------ runtime settings
+    @property
+    def device(self) -> torch.device:
+        """Where the network runs (the ``device`` parameter resolved)."""
+        return resolve_device(str(self.params.get("device", "auto")))
+
+    @property
+    def n_jobs(self) -> int | None:
+        """Torch CPU threads (scikit-learn's ``n_jobs``; None = 1)."""
+        return self.params.get("n_jobs")
+
+    @property
+    def n_samples(self) -> int:
+        """Importance samples per row used for scoring by default."""
+        return int(self.params.get("n_samples", 1))
+
+    def threads(self) -> Any:
+        """Context manager: torch CPU work on this model's ``n_jobs`` threads."""
+        return torch_threads(self.n_jobs)
+
+    # ------------------------------------------------------------ shape facts
+    @property
+    def latent_dim(self) -> int:
+        return int(self.network.latent_dim)
+
+    @property
+    def n_features(self) -> int:
+        """Model features: pixels for images, columns for tables."""
+        if isinstance(self.schema, ImageSchema):
+            return int(self.schema.n_pixels)
+        return len(self.schema.columns)
+
+    @property
+    def column_names(self) -> list[str]:
+        """The table's model columns in fitted order (empty for images)."""
+        return self.schema.names() if isinstance(self.schema, TabularSchema) else []
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Feature names in the model's order (``pixel_c_h_w`` for images)."""
+        if isinstance(self.schema, ImageSchema):
+            c, h, w = self.schema.shape
+            return [f"pixel_{k}_{i}_{j}" for k in range(c) for i in range(h) for j in range(w)]
+        return self.schema.model_order
+
+    @property
+    def decision_scores(self) -> np.ndarray | None:
+        """Anomaly scores (nats) of the training rows, when the fitting estimator kept them."""
+        scores = self.extra.get("decision_scores")
+        return None if scores is None else np.asarray(scores, dtype=np.float64)
+
+    # ------------------------------------------------------------ the work
+    def prepare(self, data: Any) -> dict[str, torch.Tensor]:
+        """Rows -> the network's input tensors.
+
+        Parameters
+        ----------
+        data : DataFrame, ndarray (n, d) or image array
+            A DataFrame must hold the model's columns (others are ignored); a 2-D
+            array has them in fitted order.  No other validation happens here: the
+            estimators and the file readers validate at their door.
+
+        Raises
+        ------
+        DataError
+            Naming the row (position in ``data``) and column of an unusable value.
+        """
+        if isinstance(self.schema, ImageSchema):
+            return self.schema.encode(data)
+        if not isinstance(data, pd.DataFrame):
+            data = pd.DataFrame(data, columns=self.schema.names())
+        return self.schema.encode(data)
+
+    @torch.no_grad()
+    def encode(self, tensors: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior means and log-variances, (n, latent_dim) float32 CPU tensors."""
+        network = self.network
+        with self.threads():
+            return map_blocks(lambda b: network.encode(b["x"]), {"x": tensors["x"]},
+                              self.device)
+
+    def encode_means(self, tensors: dict[str, torch.Tensor]) -> np.ndarray:
+        """Posterior means (n, latent_dim) of prepared rows, float64."""
+        return self.encode(tensors)[0].numpy()
+
+    @torch.no_grad()
+    def decode_means(self, Z: np.ndarray) -> Any:
+        """Point reconstructions of latent codes ``Z`` (n, latent_dim), in the input's form."""
+        Z = np.asarray(Z, dtype=np.float32)
+        if Z.ndim != 2 or Z.shape[1] != self.latent_dim:
+            raise DataError(f"codes have shape {Z.shape}; the model has {self.latent_dim} "
+                            "latent dimensions")
+        network, lik = self.network, self.network.likelihood
+        with self.threads():
+            outs = map_blocks(lambda b: tuple(lik.mean(network.decode(b["z"])).values()),
+                              {"z": torch.from_numpy(np.ascontiguousarray(Z))}, self.device)
+        if isinstance(self.schema, ImageSchema):
+            return self.schema.decode(outs[0].numpy())
+        num, binary, cat = (v.numpy() for v in outs)
+        frame = self.schema.decode(num, binary, cat)
+        return frame.to_numpy() if self.input_form == "array" else frame
+
+    def empty_output(self) -> Any:
+        """Zero rows in the input's form (the decoder never runs on an empty batch)."""
+        one = self.decode_means(np.zeros((1, self.latent_dim)))
+        return one.iloc[:0] if isinstance(one, pd.DataFrame) else one[:0]
+
+    def score_terms(self, tensors: dict[str, torch.Tensor],
+                    n_samples: int | None = None) -> RowScores:
+        """Bound terms (nats) of prepared rows; see :func:`vaekit.fitted.scoring.score_rows`.
+
+        ``n_samples`` defaults to the model's own setting (:attr:`n_samples`).
+        """
+        with self.threads():
+            return self.score_terms_unthreaded(tensors, n_samples)
+
+    def score_terms_unthreaded(self, tensors: dict[str, torch.Tensor],
+                               n_samples: int | None = None) -> RowScores:
+        """:meth:`score_terms` without touching torch's (process-wide) thread setting,
+        for callers that manage threads themselves (a pool of single-threaded workers)."""
+        k = self.n_samples if n_samples is None else int(n_samples)
+        return score_rows(self.network, tensors, n_samples=k, seed=self.seed, device=self.device)
+
+    def explain(self, tensors: dict[str, torch.Tensor], n_samples: int | None = None,
+                index: Any = None) -> pd.DataFrame:
+        """Per-row, per-column contributions to the anomaly score, in nats.
+
+        One column per input column (categoricals summed over their levels; pixels
+        named ``pixel_c_h_w``) with the negative reconstruction log-likelihood, plus
+        ``kl`` (the latent term); each row sums to the row's anomaly score.  Missing
+        entries and unseen categories contribute 0.
+        """
+        s = self.score_terms(tensors, n_samples)
+        frame = pd.DataFrame(-s.recon_per_feature, columns=self.feature_names)
+        if self.input_kind == "tabular":
+            frame = frame[self.column_names]
+        frame["kl"] = s.kl
+        if index is not None:
+            frame.index = index
+        return frame
+
+    def latent_statistics(self, tensors: dict[str, torch.Tensor]) -> dict[str, list[float]]:
+        """Per-latent-dimension statistics of prepared rows (kept as ``latent_stats``).
+
+        ``kl`` mean KL to the prior (nats; ~0 = a collapsed, unused dimension),
+        ``posterior_sd`` root-mean-square posterior SD, ``mean_sd`` SD of the posterior
+        means across rows.  The codec sizes its quantizer from these.
+        """
+        mu, logvar = self.encode(tensors)
+        kl = kl_per_dimension(mu, logvar)
+        return {
+            "kl": kl.mean(dim=0).tolist(),
+            "posterior_sd": logvar.exp().mean(dim=0).sqrt().tolist(),
+            "mean_sd": mu.std(dim=0, unbiased=False).tolist(),
+        }
+
+    # ------------------------------------------------------------ decisions
+    def threshold(self, contamination: float | str | None = None) -> float:
+        """Anomaly-score threshold in nats from the training rows' scores.
+
+        Parameters
+        ----------
+        contamination : float, "auto" or None
+            Expected share of anomalies; ``None`` = the fitted parameter.
+
+        Raises
+        ------
+        ValueError
+            If the model kept no training scores (a compressor).
+        """
+        scores = self.decision_scores
+        if scores is None:
+            raise ValueError(f"this {self.estimator or 'model'} kept no training scores, so "
+                             "it has no threshold; give one explicitly")
+        if contamination is None:
+            contamination = self.params.get("contamination", "auto")
+        return threshold_from_scores(scores, contamination)
+
+    def default_quantizer(self) -> LatentQuantizer:
+        """The stored quantizer, or the default one derived from ``latent_stats``.
+
+        The default: collapsed dimensions (KL < ``KL_MIN``) cost 0 bits, every
+        informative one gets the fewest bits that make its step no larger than its
+        posterior SD, centred on the prior mean 0.  A pure function of the model
+        file, so the same file always gives the same quantizer.
+        """
+        if self.quantizer is not None:
+            return self.quantizer
+        kl = np.asarray(self.latent_stats["kl"], dtype=np.float64)
+        return fit_quantizer(center=np.zeros_like(kl),
+                             scale=np.asarray(self.latent_stats["mean_sd"]),
+                             precision=np.asarray(self.latent_stats["posterior_sd"]), kl=kl)
+
+    def fingerprint(self) -> str:
+        """SHA-256 (hex) of what decoding depends on: weights, architecture and schema.
+
+        Unlike the model *file* checksum it ignores estimator parameters (``device``,
+        ``n_jobs``, ...) and the training history, so a model re-saved with another
+        ``n_jobs`` still opens the files it wrote, while any change to the weights or
+        the schema is refused.
+        """
+        decoding = {"config": self.config, "schema": self.schema.to_dict(),
+                    "input_kind": self.input_kind, "input_form": self.input_form}
+        meta_json = json.dumps(decoding, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        tensors = {k: v.detach().cpu() for k, v in self.network.state_dict().items()}
+        return model_file.fingerprint(tensors, meta_json)
+
+    # ------------------------------------------------------------ model files
+    def metadata(self) -> dict[str, Any]:
+        """The model file's JSON metadata (format in :mod:`.model_file`)."""
+        fitted = {
+            "input_kind": self.input_kind,
+            "input_form": self.input_form,
+            "schema": self.schema.to_dict(),
+            "config": self.config,
+            "seed": self.seed,
+            "history": self.history,
+            "latent_stats": self.latent_stats,
+            "n_features_in": self.n_features_in,
+            "feature_names_in": self.feature_names_in,
+            **self.extra,
+        }
+        if self.quantizer is not None:
+            fitted["quantizer"] = self.quantizer.to_dict()
+        return {"estimator": self.estimator, "params": self.params, "fitted": fitted}
+
+    def to_bytes(self) -> bytes:
+        """The bytes of a ``.vaekit`` model file (safetensors + JSON; deterministic)."""
+        return model_file.dump_model(dict(self.network.state_dict()), self.metadata())
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write a ``.vaekit`` model file (atomically: temporary file, then rename)."""
+        atomic_write_bytes(path, self.to_bytes())
+
+    @classmethod
+    def from_bytes(cls, data: bytes, device: str | None = None,
+                   source: str = "<bytes>") -> FittedVAE:
+        """Parse, verify and check model bytes, then build the model (no pickle).
+
+        Parameters
+        ----------
+        device : str, optional
+            Override the saved ``device`` parameter.  A saved CUDA device on a machine
+            without CUDA falls back to ``"auto"``.
+
+        Raises
+        ------
+        FileFormatError
+            Not a vaekit model, corrupt, from a newer format, or config and tensors
+            that disagree.
+        """
+        tensors, meta = model_file.parse_model(data, source)
+        return cls.from_parsed(tensors, meta, device=device, source=source)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str | None = None) -> FittedVAE:
+        """Read a ``.vaekit`` file; see :meth:`from_bytes`."""
+        tensors, meta = model_file.read_model(path)
+        return cls.from_parsed(tensors, meta, device=device, source=os.fspath(path))
+
+    @classmethod
+    def from_parsed(cls, tensors: dict[str, torch.Tensor], meta: dict[str, Any],
+                    device: str | None = None, source: str = "<bytes>") -> FittedVAE:
+        """Build from :func:`.model_file.parse_model` output."""
+        check_model_meta(meta, source)
+        fitted = meta["fitted"]
+        params = dict(meta.get("params", {}))
+        if device is not None:
+            params["device"] = device
+        elif params.get("device", "auto") != "auto" and not device_available(params["device"]):
+            params["device"] = "auto"
+        schema_dict = fitted["schema"]
+        schema: Schema = (ImageSchema.from_dict(schema_dict) if schema_dict["type"] == "image"
+                          else TabularSchema.from_dict(schema_dict))
+        network = build_vae(fitted["config"])
+        try:
+            network.load_state_dict(tensors, strict=True)
+        except RuntimeError as exc:
+            raise FileFormatError(f"{source}: model weights do not match its architecture: "
+                                  f"{exc}") from None
+        network.eval()
+        q = fitted.get("quantizer")
+        known = {"input_kind", "input_form", "schema", "config", "seed", "history",
+                 "latent_stats", "n_features_in", "feature_names_in", "quantizer"}
+        model = cls(
+            network=network, schema=schema, config=fitted["config"], seed=int(fitted["seed"]),
+            input_kind=fitted["input_kind"], input_form=fitted["input_form"],
+            history=fitted["history"], latent_stats=fitted["latent_stats"],
+            n_features_in=int(fitted["n_features_in"]),
+            feature_names_in=fitted.get("feature_names_in"),
+            quantizer=None if q is None else LatentQuantizer.from_dict(q),
+            estimator=str(meta.get("estimator", "")), params=params,
+            extra={k: v for k, v in fitted.items() if k not in known},
+            sha256=meta.get("fingerprint"),
+        )
+        model.network.to(model.device)
+        return model
+
+
+def as_fitted(model: Any) -> FittedVAE:
+    """The :class:`FittedVAE` behind ``model``: itself, or a fitted estimator's ``fitted_``.
+
+    The one helper public entry points use to accept "a model".
+
+    Raises
+    ------
+    TypeError
+        For anything else (an unfitted estimator included).
+    """
+    if isinstance(model, FittedVAE):
+        return model
+    fitted = getattr(model, "fitted_", None)
+    if isinstance(fitted, FittedVAE):
+        return fitted
+    raise TypeError(f"expected a fitted vaekit estimator or FittedVAE, got "
+                    f"{type(model).__name__}" + (" (not fitted yet)" if hasattr(model, "fit")
+                                                 else ""))
+
