@@ -4,7 +4,7 @@ Recipe: build ``--rows`` rows by repeating the demo table (``datasets/demo.csv``
 fresh row ids) and split them into ``--shards`` CSV files; fit a small detector
 on the demo table; then time, on the same files:
 
-* ``local``: :func:`vaekit.batch.iter_scored` and the local compression loop in
+* ``local``: :func:`vaekit.engines.local.iter_scored` and the local compression loop in
   this process (one thread, as ``vaekit score`` runs);
 * ``dask, N workers``: :func:`vaekit.engines.dask.score_files_dask` and
   :func:`~vaekit.engines.dask.compress_files_dask` on the local cluster of
@@ -39,8 +39,10 @@ import pyarrow as pa
 import torch
 
 from vaekit import VAEAnomalyDetector
-from vaekit.batch import ScoreOptions, iter_compress_chunks, iter_scored
-from vaekit.codec.compressor import CompressedWriter
+from vaekit.engines.local import iter_scored
+from vaekit.fitted.streams import CompressedWriter
+from vaekit.jobs.read import iter_compress_chunks
+from vaekit.jobs.score import ScoreOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "datasets" / "demo.csv"

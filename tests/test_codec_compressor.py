@@ -1,4 +1,4 @@
-"""Compressing rows to .vkc containers and back (vaekit.codec.compressor, VAECompressor)."""
+"""Compressing rows to .vkc containers and back (vaekit.fitted.streams, VAECompressor)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from vaekit import DataError, FileFormatError, VAEAnomalyDetector, VAECompressor, load
-from vaekit.codec import CompressedWriter, ContainerReader, iter_decompressed, model_fingerprint
+from vaekit.codec import ContainerReader
 from vaekit.codec.quantize import payload_bytes_per_row
+from vaekit.fitted.streams import CompressedWriter, iter_decompressed, model_fingerprint
 
 
 def _table(n: int, seed: int = 0) -> pd.DataFrame:

@@ -3,16 +3,19 @@
 Needs the optional extra: ``pip install "vaekit[dask]"``.
 
 The unit of work is one input file (or one partition of a Dask DataFrame).  A
-worker runs exactly the local engine's code on it (:func:`vaekit.batch.iter_scored`,
-:func:`vaekit.batch.iter_compress_chunks` with
-:class:`~vaekit.codec.compressor.CompressedWriter`), so results are identical bit
-for bit to a single-process run: a row's score or code depends only on the row
-and the model.
+worker runs exactly the local engine's code on it
+(:func:`vaekit.engines.local.iter_scored`, :func:`vaekit.jobs.read.iter_compress_chunks`
+with :class:`~vaekit.fitted.streams.CompressedWriter`; a partition goes through
+:func:`vaekit.jobs.read.frame_chunk`, the readers' conversion), so results are
+identical bit for bit to a single-process run: a row's score or code depends only
+on the row and the model.  Tasks are handed out and collected by the scheduler the
+local engine uses too (:func:`vaekit.engines.ordered.ordered_map`).
 
-The model travels as bytes (:func:`vaekit.fitted.model_file.dump_model`, no pickle of torch
-objects), scattered to every worker once per job (``broadcast=True``); each worker
-process parses it once and keeps the estimator, keyed by the SHA-256 of the
-bytes, for all the tasks it runs.
+The model travels as bytes (:meth:`vaekit.fitted.FittedVAE.to_bytes`, no pickle of
+torch objects), scattered to every worker once per job (``broadcast=True``); each
+worker process parses it once (:meth:`~vaekit.fitted.FittedVAE.from_bytes`) and
+keeps the :class:`~vaekit.fitted.FittedVAE`, keyed by the SHA-256 of the bytes, for
+all the tasks it runs.
 
 Tasks are pure (they only read their input and return results), so a task whose
 worker dies is simply run again elsewhere by Dask: no row is lost or duplicated,
@@ -20,7 +23,7 @@ because the client takes each task's result exactly once, in input order.
 
 Public API
 ----------
-* :func:`score_files_dask` -- a drop-in for :func:`vaekit.batch.iter_scored`.
+* :func:`score_files_dask` -- a drop-in for :func:`vaekit.engines.local.iter_scored`.
 * :func:`compress_files_dask` -- files to ``OUT.vkc`` manifest + one part per file.
 * :func:`score_dataframe` -- a Dask DataFrame of scores from a Dask DataFrame.
 * :func:`compress_dataframe` -- one part per partition + manifest.
@@ -29,45 +32,44 @@ Public API
 
 from __future__ import annotations
 
-import hashlib
 import io
-import logging
 import os
-import threading
-import warnings
-from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 try:
     import dask
     import dask.dataframe as dd
-    from distributed import Client, Future, LocalCluster, get_client
+    from distributed import Client, Future, get_client
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("the Dask engine needs dask and distributed: "
                       "install vaekit[dask] (pip install 'vaekit[dask]')") from exc
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..batch import (
-    ScoreOptions,
-    iter_compress_chunks,
-    iter_scored,
-    reading_types,
-    score_chunk,
-    score_schema,
-)
-from ..codec.compressor import DEFAULT_CHUNK_ROWS, CompressedWriter
+from ..codec.container import DEFAULT_CHUNK_ROWS
 from ..codec.manifest import Manifest, ManifestWriter
-from ..errors import DataError
-from ..estimators.base import _VAEBase
-from ..estimators.persistence import from_model_data
-from ..files.readers import BadRow, Chunk, coerce_frame
-from ..fitted import model_file as model_io
+from ..files.readers import BadRow
+from ..fitted.model import FittedVAE, as_fitted
+from ..fitted.streams import CompressedWriter
+from ..jobs.read import Progress, frame_chunk, iter_compress_chunks
+from ..jobs.score import ScoreOptions, default_options, empty_scores, score_chunk, score_schema
+from .dask_cluster import (
+    ModelBlob,
+    TaskResult,
+    dask_client,
+    in_order,
+    model_blob,
+    parse_count,
+    run_parts,
+    run_task,
+    ship_model,
+    task_window,
+    worker_estimator,
+    worker_model,
+)
+from .local import iter_scored
 
 __all__ = [
     "ModelBlob",
@@ -75,277 +77,47 @@ __all__ = [
     "compress_files_dask",
     "dask_client",
     "model_blob",
+    "parse_count",
     "score_dataframe",
+    "score_files",
     "score_files_dask",
+    "ship_model",
+    "worker_estimator",
+    "worker_model",
 ]
-
-Progress = Callable[[int], None]
-
-# Estimators kept per worker process.  Two is enough for a job and the next one
-# with another model; more would only hold memory for models no longer used.
-_CACHE_SIZE = 2
-_CACHE: OrderedDict[str, _VAEBase] = OrderedDict()
-_CACHE_LOCK = threading.Lock()
-_PARSES = {"n": 0}  # models parsed in this process (tests check "once per worker")
-
-
-# --------------------------------------------------------------------------- the model
-
-
-@dataclass(frozen=True)
-class ModelBlob:
-    """A fitted model as plain bytes, the form in which it is shipped to workers.
-
-    Attributes
-    ----------
-    digest : str
-        SHA-256 (hex) of ``data``: the key of the per-worker estimator cache.
-    data : bytes
-        :func:`vaekit.fitted.model_file.dump_model` output (weights and metadata; no pickle).
-    """
-
-    digest: str
-    data: bytes = field(repr=False)
-
-
-def model_blob(estimator: _VAEBase) -> ModelBlob:
-    """The bytes of a fitted estimator's model file, with their SHA-256."""
-    data = estimator.to_bytes()
-    return ModelBlob(hashlib.sha256(data).hexdigest(), data)
-
-
-def worker_estimator(blob: ModelBlob) -> _VAEBase:
-    """The estimator for ``blob`` in this process, parsed on first use only."""
-    with _CACHE_LOCK:
-        est = _CACHE.get(blob.digest)
-        if est is not None:
-            _CACHE.move_to_end(blob.digest)
-            return est
-        tensors, meta = model_io.parse_model(blob.data, source="model sent to the worker")
-        # device=None: the saved setting, resolved on this worker exactly as
-        # `vaekit score` resolves it when it loads the model file.
-        est = from_model_data(tensors, meta, device=None)
-        _PARSES["n"] += 1
-        _CACHE[blob.digest] = est
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
-        return est
-
-
-def parse_count() -> int:
-    """How many models this process has parsed (run on workers with ``client.run``)."""
-    return _PARSES["n"]
-
-
-def ship_model(client: Client, estimator: _VAEBase) -> Future:
-    """Scatter the model bytes to every worker now, once; pass the future to tasks.
-
-    A task that names the future finds the bytes already in its worker's memory,
-    so nothing is transferred per task.
-    """
-    # hash=False: a key of its own per job.  With content-hashed keys, two jobs
-    # with the same model share one key, and the first job's release at its end
-    # can remove the data under the second one's tasks.
-    return client.scatter(model_blob(estimator), broadcast=True, hash=False)
-
-
-# --------------------------------------------------------------------------- clients
-
-
-@contextmanager
-def dask_client(scheduler: str | Client | None = None, *,
-                n_workers: int | None = None) -> Iterator[Client]:
-    """A client for ``scheduler``, or a local cluster started and shut down here.
-
-    Parameters
-    ----------
-    scheduler : str, Client or None
-        ``"tcp://HOST:PORT"`` of a running scheduler (the cluster is left running;
-        only the connection is closed), an existing :class:`distributed.Client`
-        (used as is, left open), or ``None``: start a :class:`distributed.LocalCluster`
-        on the loopback interface and stop it on exit, also on errors.
-    n_workers : int, optional
-        Worker processes of the local cluster (default: one per CPU core), one
-        thread each: vaekit's networks are small, so one process per core beats
-        several threads sharing one interpreter.
-    """
-    if isinstance(scheduler, Client):
-        yield scheduler
-        return
-    if scheduler is not None:
-        # set_as_default=False: a library call must not change the caller's default.
-        client = Client(scheduler, set_as_default=False)
-        try:
-            yield client
-        finally:
-            client.close()
-        return
-    # Dask sets MALLOC_TRIM_THRESHOLD_ in worker processes to return memory to the
-    # OS sooner; that also turns off glibc's adaptive mmap threshold, so every
-    # chunk-sized array is mmap'ed and faulted in afresh: scoring the demo table on
-    # one thread measured 30-60 % slower with it.  A worker holds one file's
-    # results at most, so the workers started here keep glibc's default.
-    with warnings.catch_warnings(), \
-            dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
-        # The scheduler's small HTTP server (health checks; the dashboard itself is
-        # off) binds to the loopback host and moves to a free port when 8787 is
-        # taken, e.g. by another local cluster: nothing for the user to act on.
-        warnings.filterwarnings("ignore", message="Port .* is already in use")
-        cluster = LocalCluster(n_workers=n_workers or os.cpu_count() or 1,
-                               threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address=None)
-    try:
-        client = Client(cluster, set_as_default=False)
-        try:
-            yield client
-        finally:
-            client.close()
-    finally:
-        with _quiet_slow_exit():
-            cluster.close()
-
-
-class _SlowExitFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "still alive after" not in record.getMessage()
-
-
-@contextmanager
-def _quiet_slow_exit() -> Iterator[None]:
-    """Hide the nanny's "worker still alive, killing" notice while the cluster stops.
-
-    Worker processes that imported torch can take a few seconds to exit on a
-    busy machine; the nanny then ends them itself.  Their work is done by then,
-    so the notice tells the user nothing.
-    """
-    nanny_log = logging.getLogger("distributed.nanny")
-    quiet = _SlowExitFilter()
-    nanny_log.addFilter(quiet)
-    try:
-        yield
-    finally:
-        nanny_log.removeFilter(quiet)
-
-
-def _window(client: Client) -> int:
-    """Tasks kept in flight: two per worker thread, so no worker waits for the client."""
-    threads = sum(client.nthreads().values())
-    return max(4, 2 * threads)
-
-
-def _run_parts(client: Client, estimator: _VAEBase, n: int, add: Callable[[int, Any], None],
-               submit: Callable[[int, Future], Future]) -> None:
-    """Ship the model once, run tasks ``0..n-1`` and hand each result to ``add`` in order.
-
-    ``submit(i, model)`` starts task ``i`` with the scattered model; the model is
-    released from the cluster when all parts are done or one fails.
-    """
-    model = ship_model(client, estimator)
-    try:
-        for i, result in enumerate(_in_order(lambda i: submit(i, model), n, _window(client))):
-            add(i, result)
-    finally:
-        model.release()
-
-
-def _in_order(submit: Callable[[int], Future], n: int, window: int) -> Iterator[Any]:
-    """Results of tasks ``0..n-1`` in order, with at most ``window`` tasks submitted ahead.
-
-    Each result is taken once and its future released right away, so a retried
-    task (worker lost) can neither be missed nor counted twice, and the cluster
-    holds at most ``window`` results.
-    """
-    pending: deque[Future] = deque()
-    nxt = 0
-    try:
-        while nxt < n and len(pending) < window:
-            pending.append(submit(nxt))
-            nxt += 1
-        while pending:
-            future = pending.popleft()
-            result = future.result()
-            future.release()
-            if nxt < n:
-                pending.append(submit(nxt))
-                nxt += 1
-            yield result
-    finally:
-        for future in pending:
-            future.cancel()
-
-
-# --------------------------------------------------------------------------- task results
-
-
-@dataclass
-class _TaskResult:
-    """What a file task sends back: results, or the DataError that stopped it.
-
-    A :class:`DataError` is returned rather than raised so that it keeps its file,
-    line and column (exceptions lose their attributes when pickled), and so that
-    Dask does not retry a deterministic data problem.
-    """
-
-    pieces: list[Any]
-    warnings: list[tuple[type[Warning], str]]
-    error: tuple[str, str | None, int | None, str | None] | None = None
-
-    def replay(self) -> None:
-        """Re-issue the worker's warnings here, in the client process."""
-        for category, message in self.warnings:
-            warnings.warn(message, category, stacklevel=3)
-
-    def raise_error(self) -> None:
-        if self.error is not None:
-            reason, file, row, column = self.error
-            raise DataError(reason, file=file, row=row, column=column)
-
-
-def _run_task(work: Callable[[list[Any]], None]) -> _TaskResult:
-    """Run ``work(pieces)``, catching warnings and data errors for the client."""
-    pieces: list[Any] = []
-    error = None
-    # Warnings are recorded per task; with one thread per worker (the default)
-    # no other task's warnings can slip in.
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            work(pieces)
-        except DataError as exc:
-            error = (exc.reason, exc.file, exc.row, exc.column)
-    return _TaskResult(pieces, [(w.category, str(w.message)) for w in caught], error)
 
 
 # --------------------------------------------------------------------------- scoring files
 
 
 def _score_file_task(path: str, blob: ModelBlob, options: ScoreOptions,
-                     skip_bad_rows: bool) -> _TaskResult:
-    est = worker_estimator(blob)
+                     skip_bad_rows: bool) -> TaskResult:
+    fitted = worker_model(blob)
     # Dask already runs one task per core: no read-ahead or scoring threads inside a task
     # (they would oversubscribe the cores; the scores are the same either way).
-    return _run_task(lambda out: out.extend(iter_scored([path], est, options,
+    return run_task(lambda out: out.extend(iter_scored([path], fitted, options,
                                                         skip_bad_rows=skip_bad_rows,
                                                         threads=1, pipeline=False)))
 
 
-def score_files_dask(inputs: Sequence[str], estimator: _VAEBase, options: ScoreOptions, *,
+def score_files_dask(inputs: Sequence[str], model: Any, options: ScoreOptions, *,
                      scheduler: str | Client | None = None, skip_bad_rows: bool = False,
                      progress: Progress | None = None, n_workers: int | None = None
                      ) -> Iterator[tuple[pa.Table, list[BadRow]]]:
-    """Score files on a Dask cluster; yields exactly what :func:`~vaekit.batch.iter_scored` yields.
+    """Score files on a Dask cluster; yields exactly what
+    :func:`~vaekit.engines.local.iter_scored` yields.
 
     Parameters
     ----------
     inputs : sequence of str
         CSV, Parquet or image files; each is one task.  Workers read them by path,
         so on a multi-machine cluster they must be visible to every worker.
-    estimator : fitted VAEAnomalyDetector (or VAECompressor)
+    model : FittedVAE or fitted estimator (VAEAnomalyDetector, VAECompressor)
     options : ScoreOptions
     scheduler : str, Client or None
         See :func:`dask_client`; ``None`` starts a local cluster for this call.
     skip_bad_rows : bool
-        As for :func:`~vaekit.batch.iter_scored`.
+        As for :func:`~vaekit.engines.local.iter_scored`.
     progress : callable, optional
         Called with the number of rows (good and bad) of each chunk handed out.
     n_workers : int, optional
@@ -355,7 +127,7 @@ def score_files_dask(inputs: Sequence[str], estimator: _VAEBase, options: ScoreO
     ------
     (table, bad_rows)
         Per chunk, in input order: scored rows (anomaly score in nats, see
-        :func:`~vaekit.batch.score_chunk`) and the rows left out.
+        :func:`~vaekit.jobs.score.score_chunk`) and the rows left out.
 
     Raises
     ------
@@ -370,15 +142,16 @@ def score_files_dask(inputs: Sequence[str], estimator: _VAEBase, options: ScoreO
     worker thread are in flight, so the cluster holds that many files' results.
     """
     paths = list(inputs)
+    fitted = as_fitted(model)
     with dask_client(scheduler, n_workers=n_workers) as client:
-        model = ship_model(client, estimator)
+        shipped = ship_model(client, fitted)
         try:
             def submit(i: int) -> Future:
                 # pure=False: a file may change between two calls in one session.
-                return client.submit(_score_file_task, paths[i], model, options,
+                return client.submit(_score_file_task, paths[i], shipped, options,
                                      skip_bad_rows, pure=False)
 
-            for result in _in_order(submit, len(paths), _window(client)):
+            for _, result in in_order(submit, len(paths), task_window(client)):
                 result.replay()
                 for table, bad in result.pieces:
                     if progress:
@@ -386,22 +159,26 @@ def score_files_dask(inputs: Sequence[str], estimator: _VAEBase, options: ScoreO
                     yield table, bad
                 result.raise_error()
         finally:
-            model.release()
+            shipped.release()
+
+
+score_files = score_files_dask
+"""The Dask engine's ``score_files`` (the name :func:`vaekit.engines.get_engine` users call)."""
 
 
 # --------------------------------------------------------------------------- compressing files
 
 
 def _compress_file_task(path: str, blob: ModelBlob, id_columns: tuple[str, ...],
-                        chunk_rows: int, skip_bad_rows: bool) -> _TaskResult:
+                        chunk_rows: int, skip_bad_rows: bool) -> TaskResult:
     """One file -> pieces ``[(container bytes or None, rows, bad rows)]``."""
-    est = worker_estimator(blob)
+    fitted = worker_model(blob)
 
     def work(out: list[Any]) -> None:
         buffer = io.BytesIO()
-        writer = CompressedWriter(buffer, est, id_columns=id_columns, chunk_rows=chunk_rows)
+        writer = CompressedWriter(buffer, fitted, id_columns=id_columns, chunk_rows=chunk_rows)
         bad: list[BadRow] = []
-        for frame, bad_here in iter_compress_chunks([path], est, id_columns,
+        for frame, bad_here in iter_compress_chunks([path], fitted, id_columns,
                                                     skip_bad_rows=skip_bad_rows):
             bad.extend(bad_here)
             if len(frame):
@@ -413,10 +190,10 @@ def _compress_file_task(path: str, blob: ModelBlob, id_columns: tuple[str, ...],
             writer.abort()  # an empty part is left out of the manifest
         out.append((buffer.getvalue() if rows else None, rows, bad))
 
-    return _run_task(work)
+    return run_task(work)
 
 
-def compress_files_dask(inputs: Sequence[str], estimator: _VAEBase,
+def compress_files_dask(inputs: Sequence[str], model: Any,
                         output: str | os.PathLike[str], *, id_columns: Sequence[str] = (),
                         embed_model: bool = False,
                         scheduler: str | Client | None = None, skip_bad_rows: bool = False,
@@ -430,7 +207,7 @@ def compress_files_dask(inputs: Sequence[str], estimator: _VAEBase,
     ----------
     inputs : sequence of str
         CSV, Parquet or image files, one task each (visible to every worker).
-    estimator : fitted VAECompressor or VAEAnomalyDetector
+    model : FittedVAE or fitted estimator (VAECompressor, VAEAnomalyDetector)
     output : path-like
         The manifest to write (``OUT.vkc``); parts go to ``OUT.vkc.parts/``
         (see :mod:`vaekit.codec.manifest`).  ``vaekit decompress OUT.vkc`` reads it.
@@ -470,7 +247,9 @@ def compress_files_dask(inputs: Sequence[str], estimator: _VAEBase,
     """
     paths = list(inputs)
     ids = tuple(str(c) for c in id_columns)
-    writer = ManifestWriter(output, estimator, embed_model=embed_model)
+    fitted = as_fitted(model)
+    writer = _manifest_writer(output, fitted, embed_model)
+
     def add(i: int, result: Any) -> None:
         result.replay()
         result.raise_error()
@@ -484,7 +263,7 @@ def compress_files_dask(inputs: Sequence[str], estimator: _VAEBase,
 
     try:
         with dask_client(scheduler, n_workers=n_workers) as client:
-            _run_parts(client, estimator, len(paths), add,
+            run_parts(client, fitted, len(paths), add,
                        lambda i, model: client.submit(_compress_file_task, paths[i], model, ids,
                                                       int(chunk_rows), skip_bad_rows, pure=False))
         return writer.close()
@@ -496,37 +275,30 @@ def compress_files_dask(inputs: Sequence[str], estimator: _VAEBase,
 # --------------------------------------------------------------------------- Dask DataFrames
 
 
-def _partition_chunk(part: pd.DataFrame, est: _VAEBase, options: ScoreOptions,
-                     label: str) -> Chunk:
-    """A partition as the readers would deliver it: same column types, same checks."""
-    types = reading_types(est.schema_, options.id_columns)
-    missing = [c for c in types if c not in part.columns]
-    if missing:
-        raise DataError(f"missing column(s) {missing}; the model was fitted on columns "
-                        f"{est.schema_.names()}", file=label)
-    frame = part[list(types)].reset_index(drop=True)
-    lines = np.arange(1, len(frame) + 1, dtype=np.int64)
-    good, good_lines, bad = coerce_frame(frame, types, lines, label)
-    if bad:
-        raise bad[0].error()
-    return Chunk(good, label, good_lines)
+def _manifest_writer(output: str | os.PathLike[str], fitted: FittedVAE,
+                     embed_model: bool) -> ManifestWriter:
+    return ManifestWriter(output, fitted.fingerprint(),
+                          model_bytes=fitted.to_bytes() if embed_model else None)
+
+
+def _label(partition_info: dict[str, Any] | None) -> str:
+    return f"partition {partition_info['number'] if partition_info else 0}"
 
 
 def _score_partition(part: pd.DataFrame, blob: ModelBlob, options: ScoreOptions,
                      partition_info: dict[str, Any] | None = None) -> pd.DataFrame:
-    est = worker_estimator(blob)
-    number = partition_info["number"] if partition_info else 0
-    chunk = _partition_chunk(part, est, options, f"partition {number}")
+    fitted = worker_model(blob)
+    chunk = frame_chunk(part, fitted, options.id_columns, label=_label(partition_info))
     if len(chunk) == 0:
-        table = score_schema(est, options, rank=False).empty_table()
+        table = empty_scores(fitted, options)
     else:
-        table = score_chunk(est, chunk, options)
+        table = score_chunk(fitted, chunk, options)
     out = table.to_pandas()
     out.index = part.index  # so scores join back onto the input
     return out
 
 
-def score_dataframe(ddf: dd.DataFrame, estimator: _VAEBase,
+def score_dataframe(ddf: dd.DataFrame, model: Any,
                     options: ScoreOptions | None = None, *, client: Client | None = None
                     ) -> dd.DataFrame:
     """Score a Dask DataFrame partition by partition (lazy).
@@ -535,10 +307,12 @@ def score_dataframe(ddf: dd.DataFrame, estimator: _VAEBase,
     ----------
     ddf : dask.dataframe.DataFrame
         The model's columns (plus the ``options.id_columns``), as numbers or text;
-        they are converted exactly as ``vaekit score`` converts file columns.
-    estimator : fitted VAEAnomalyDetector
+        they are converted exactly as ``vaekit score`` converts file columns
+        (:func:`vaekit.jobs.read.frame_chunk`).  Other columns are ignored.
+    model : FittedVAE or fitted VAEAnomalyDetector
     options : ScoreOptions, optional
-        Default: no id columns, the model's threshold and ``n_samples``.
+        Default: no id columns, the model's threshold and ``n_samples``
+        (:func:`vaekit.jobs.score.default_options`).
     client : distributed.Client, optional
         Where the model is scattered (default: the current client).  The result
         must be computed on that client.
@@ -546,7 +320,7 @@ def score_dataframe(ddf: dd.DataFrame, estimator: _VAEBase,
     Returns
     -------
     dask.dataframe.DataFrame
-        Columns of :func:`~vaekit.batch.score_schema` (no ``rank``), with the
+        Columns of :func:`~vaekit.jobs.score.score_schema` (no ``rank``), with the
         input's index; ``anomaly_score`` in nats.  Without id columns, ``file`` is
         ``"partition N"`` and ``line`` the 1-based row within the partition.
 
@@ -557,27 +331,31 @@ def score_dataframe(ddf: dd.DataFrame, estimator: _VAEBase,
         partition, its row and the column.
     """
     client = client or get_client()
+    fitted = as_fitted(model)
     if options is None:
-        options = ScoreOptions(threshold=float(getattr(estimator, "threshold_", float("inf"))),
-                               n_samples=int(getattr(estimator, "n_samples", 16)))
-    meta = score_schema(estimator, options, rank=False).empty_table().to_pandas()
+        options = default_options(fitted)
+    meta = score_schema(fitted, options, rank=False).empty_table().to_pandas()
     meta.index = ddf._meta.index[:0]
-    model = ship_model(client, estimator)
-    return ddf.map_partitions(_score_partition, model, options, meta=meta)
+    shipped = ship_model(client, fitted)
+    return ddf.map_partitions(_score_partition, shipped, options, meta=meta)
 
 
 def _compress_partition(part: pd.DataFrame, blob: ModelBlob, id_columns: tuple[str, ...],
-                        chunk_rows: int) -> tuple[bytes | None, int]:
-    est = worker_estimator(blob)
+                        chunk_rows: int, number: int = 0) -> tuple[bytes | None, int]:
+    """One partition -> ``(container bytes or None when empty, rows)``."""
+    fitted = worker_model(blob)
     if len(part) == 0:
         return None, 0
+    # The readers' conversion, as for scoring: text "1" is level 1 here too.
+    chunk = frame_chunk(part, fitted, id_columns, label=f"partition {number}",
+                        refuse_extra=True)
     buffer = io.BytesIO()
-    with CompressedWriter(buffer, est, id_columns=id_columns, chunk_rows=chunk_rows) as writer:
-        writer.write(part.reset_index(drop=True))
-    return buffer.getvalue(), len(part)
+    with CompressedWriter(buffer, fitted, id_columns=id_columns, chunk_rows=chunk_rows) as writer:
+        writer.write(chunk.data)
+    return buffer.getvalue(), len(chunk)
 
 
-def compress_dataframe(ddf: dd.DataFrame, estimator: _VAEBase,
+def compress_dataframe(ddf: dd.DataFrame, model: Any,
                        output: str | os.PathLike[str], *, id_columns: Sequence[str] = (),
                        embed_model: bool = False, client: Client | None = None,
                        chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Manifest:
@@ -587,8 +365,10 @@ def compress_dataframe(ddf: dd.DataFrame, estimator: _VAEBase,
     ----------
     ddf : dask.dataframe.DataFrame
         The model's columns plus exactly ``id_columns`` (any other column is
-        refused, so nothing is dropped silently); the index is not stored.
-    estimator, output, id_columns, embed_model, chunk_rows
+        refused, so nothing is dropped silently); the index is not stored.  Columns
+        are converted exactly as ``vaekit compress`` converts file columns
+        (:func:`vaekit.jobs.read.frame_chunk`), as :func:`score_dataframe` does.
+    model, output, id_columns, embed_model, chunk_rows
         As for :func:`compress_files_dask`.
     client : distributed.Client, optional
         Default: the current client.
@@ -596,9 +376,11 @@ def compress_dataframe(ddf: dd.DataFrame, estimator: _VAEBase,
     Returns
     -------
     Manifest
+        What was written (rows, parts, sizes in bytes).
     """
     client = client or get_client()
-    writer = ManifestWriter(output, estimator, embed_model=embed_model)
+    fitted = as_fitted(model)
+    writer = _manifest_writer(output, fitted, embed_model)
     ids = tuple(str(c) for c in id_columns)
     parts = ddf.to_delayed()
 
@@ -608,10 +390,10 @@ def compress_dataframe(ddf: dd.DataFrame, estimator: _VAEBase,
             writer.add_part(data, rows, source=f"partition {i}")
 
     try:
-        _run_parts(client, estimator, len(parts), add,
-                   lambda i, model: client.compute(
-                       dask.delayed(_compress_partition, pure=True)(parts[i], model, ids,
-                                                                    int(chunk_rows))))
+        run_parts(client, fitted, len(parts), add,
+                   lambda i, shipped: client.compute(
+                       dask.delayed(_compress_partition, pure=True)(parts[i], shipped, ids,
+                                                                    int(chunk_rows), i)))
         return writer.close()
     except BaseException:
         writer.abort()

@@ -23,7 +23,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from .._runtime import n_threads, resolve_device, torch_threads
 from ..data import ImageSchema, TabularSchema
 from ..errors import DataError
-from ..fitted import FittedVAE
+from ..fitted import FittedVAE, as_fitted
 from ..fitted.scoring import RowScores
 from ..training import TrainConfig, fit_elbo_network
 from ..training.sizes import architecture_config
@@ -132,11 +132,8 @@ class _VAEBase(BaseEstimator):
     def _model(self) -> FittedVAE:
         """The fitted model, with this estimator's runtime parameters applied."""
         check_is_fitted(self, "fitted_")
-        fitted: FittedVAE = self.fitted_
-        # Set after fitting (set_params), these change how, not what, the model computes.
-        for key in ("device", "n_jobs", "n_samples"):
-            fitted.params[key] = getattr(self, key)
-        return fitted
+        # Runtime parameters set after fitting (set_params) apply: see as_fitted.
+        return as_fitted(self)
 
     def _prepare(self, X: Any) -> dict[str, torch.Tensor]:
         """Validated input -> the network's tensors (for a fitted estimator)."""

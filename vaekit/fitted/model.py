@@ -410,6 +410,11 @@ def as_fitted(model: Any) -> FittedVAE:
         return model
     fitted = getattr(model, "fitted_", None)
     if isinstance(fitted, FittedVAE):
+        # An estimator's runtime parameters, set after fitting (set_params), apply.
+        params = model.get_params() if hasattr(model, "get_params") else {}
+        for key in ("device", "n_jobs", "n_samples"):
+            if key in params:
+                fitted.params[key] = params[key]
         return fitted
     raise TypeError(f"expected a fitted vaekit estimator or FittedVAE, got "
                     f"{type(model).__name__}" + (" (not fitted yet)" if hasattr(model, "fit")

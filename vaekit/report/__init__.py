@@ -1,12 +1,18 @@
 """HTML reports and plots of fitted vaekit models (needs ``pip install 'vaekit[report]'``).
 
+>>> from vaekit.fitted import as_fitted
 >>> from vaekit.report import render_report, write_report, figures
 >>> write_report("report.html", detector, X)            # doctest: +SKIP
->>> figures.latent_space(detector, detector._encode_means(X)[0])  # doctest: +SKIP
+>>> model = as_fitted(detector)                          # doctest: +SKIP
+>>> figures.latent_space(model, model.encode_means(model.prepare(X)))  # doctest: +SKIP
 
-Importing this package does not import matplotlib; the figure functions do, and
-raise :class:`ImportError` with the install command when it is missing.  The
-command-line face is :data:`vaekit.report.command.report` (a click command).
+Every function that needs a model takes a fitted model
+(:class:`~vaekit.fitted.FittedVAE`, e.g. ``FittedVAE.load("model.vaekit")``) or a
+fitted estimator, and uses only the FittedVAE's public API.  The package imports
+neither the estimators nor click; the command-line face is ``vaekit report``.
+
+Importing this package does not import matplotlib (nor torch); the figure functions
+do, and raise :class:`ImportError` with the install command when matplotlib is missing.
 """
 
 from . import figures

@@ -1,8 +1,9 @@
 """Report figures: one function per plot, each returning a :class:`matplotlib.figure.Figure`.
 
-The functions work on a fitted :class:`~vaekit.VAEAnomalyDetector` or
-:class:`~vaekit.VAECompressor` (or on plain arrays where that is all a plot needs),
-so a notebook can show any of them on its own::
+The functions that need a model take a fitted model (:class:`~vaekit.fitted.FittedVAE`)
+or a fitted estimator (:class:`~vaekit.VAEAnomalyDetector`,
+:class:`~vaekit.VAECompressor`; turned into its model by :func:`vaekit.fitted.as_fitted`);
+the others take plain arrays, so a notebook can show any of them on its own::
 
     from vaekit.report import figures
     figures.training_curves(detector)          # doctest: +SKIP
@@ -27,6 +28,8 @@ import pandas as pd
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.figure import Figure
+
+    from ..fitted import FittedVAE
 
 INSTALL_HINT = "matplotlib is needed for reports: pip install 'vaekit[report]'"
 
@@ -57,6 +60,17 @@ def _figure(height: float, width: float = WIDTH_IN) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
 
 
+def fitted_model(model: Any) -> FittedVAE:
+    """The :class:`~vaekit.fitted.FittedVAE` behind ``model`` (:func:`vaekit.fitted.as_fitted`).
+
+    Imported on first use: :mod:`vaekit.fitted` pulls in torch, and importing the
+    report package (as the CLI does at start-up) stays fast without it.
+    """
+    from ..fitted import as_fitted
+
+    return as_fitted(model)
+
+
 def require_matplotlib() -> None:
     """Raise :class:`ImportError` with the install hint if matplotlib is missing."""
     try:
@@ -73,9 +87,9 @@ def training_curves(model_or_history: Any) -> Figure:
 
     Parameters
     ----------
-    model_or_history : fitted estimator or list of dict
-        An estimator (its ``history_`` is used) or such a history: one dict per
-        epoch with ``train_elbo``, ``train_recon``, ``train_kl`` and optionally the
+    model_or_history : FittedVAE, fitted estimator or list of dict
+        A model (its ``history`` is used) or such a history: one dict per epoch
+        with ``train_elbo``, ``train_recon``, ``train_kl`` and optionally the
         ``val_`` counterparts, all in nats per row (ELBO with beta = 1).
 
     Returns
@@ -85,7 +99,8 @@ def training_curves(model_or_history: Any) -> Figure:
     """
     from matplotlib.ticker import MaxNLocator
 
-    history = getattr(model_or_history, "history_", model_or_history)
+    history = (model_or_history if isinstance(model_or_history, Sequence)
+               else fitted_model(model_or_history).history)
     frame = pd.DataFrame(list(history))
     fig = _figure(3.4)
     axes = fig.subplots(1, 3, sharex=True)
@@ -121,12 +136,13 @@ def score_distribution(scores: np.ndarray, threshold: float | None = None,
     scores : array (n,)
         Anomaly scores (negative ELBO), nats.
     threshold : float, optional
-        The detector's ``threshold_`` (nats), drawn as a vertical line.
+        The detector's threshold (nats; :meth:`FittedVAE.threshold`), drawn as a
+        vertical line.
     labels : sequence (n,), optional
         Known labels; with few distinct values each gets its own histogram.
     reference : array, optional
-        Scores of the training rows (``decision_scores_``), drawn as an outline
-        for comparison.
+        Scores of the training rows (:attr:`FittedVAE.decision_scores`), drawn as
+        an outline for comparison.
 
     Returns
     -------
@@ -219,7 +235,8 @@ def top_anomalies(contributions: pd.DataFrame, ids: Sequence[Any] | None = None,
     Parameters
     ----------
     contributions : DataFrame
-        Output of :meth:`VAEAnomalyDetector.explain`: one column per input column
+        Output of :meth:`FittedVAE.explain` (or :meth:`VAEAnomalyDetector.explain`):
+        one column per input column
         plus ``kl``; each row sums to that row's anomaly score (nats).
     ids : sequence, optional
         Row identifiers shown in the panel titles (default: the frame's index).
@@ -460,7 +477,8 @@ def prior_samples(model: Any, *, n: int = 20, seed: int = 0) -> Figure:
 
     Parameters
     ----------
-    model : fitted image estimator
+    model : FittedVAE or fitted estimator
+        An image model.
     n : int
     seed : int
         Seeds the draws, so the same model always gives the same figure.
@@ -470,8 +488,9 @@ def prior_samples(model: Any, *, n: int = 20, seed: int = 0) -> Figure:
     Figure
         The decoder's mean image for each draw.
     """
-    z = np.random.default_rng(seed).standard_normal((n, model.model_.latent_dim))
-    images = to_unit_nchw(model, model._decode_means(z.astype(np.float32)))
+    fitted = fitted_model(model)
+    z = np.random.default_rng(seed).standard_normal((n, fitted.latent_dim))
+    images = to_unit_nchw(fitted, fitted.decode_means(z.astype(np.float32)))
     ncols = min(n, 10)
     nrows = int(np.ceil(n / ncols))
     fig = _figure(1.1 * nrows + 0.6)
@@ -485,8 +504,11 @@ def prior_samples(model: Any, *, n: int = 20, seed: int = 0) -> Figure:
 
 
 def to_unit_nchw(model: Any, images: np.ndarray) -> np.ndarray:
-    """Images in the model's input layout and dtype -> float (n, C, H, W) in [0, 1]."""
-    return model.schema_.encode(np.asarray(images))["x"].numpy()
+    """Images in the model's input layout and dtype -> float (n, C, H, W) in [0, 1].
+
+    ``model``: an image :class:`~vaekit.fitted.FittedVAE` or fitted estimator.
+    """
+    return fitted_model(model).prepare(np.asarray(images))["x"].numpy()
 
 
 # --------------------------------------------------------------------------- latents
@@ -498,8 +520,8 @@ def latent_projection(model: Any, means: np.ndarray, method: str = "auto"
 
     Parameters
     ----------
-    model : fitted estimator
-        Its ``latent_stats_["kl"]`` (mean KL per dimension, nats) ranks dimensions.
+    model : FittedVAE or fitted estimator
+        Its ``latent_stats["kl"]`` (mean KL per dimension, nats) ranks dimensions.
     means : array (n, latent_dim)
         Posterior means.
     method : {"auto", "kl", "pca"}
@@ -513,7 +535,7 @@ def latent_projection(model: Any, means: np.ndarray, method: str = "auto"
     coords : array (n, 2)
     labels : (str, str)
     """
-    kl = np.asarray(model.latent_stats_["kl"], dtype=np.float64)
+    kl = np.asarray(fitted_model(model).latent_stats["kl"], dtype=np.float64)
     if means.shape[1] == 1:
         return np.column_stack([means[:, 0], np.zeros(len(means))]), (
             f"z0 (KL {kl[0]:.2f} nats)", "(one latent dimension)")
@@ -539,9 +561,10 @@ def latent_space(model: Any, means: np.ndarray, *, scores: np.ndarray | None = N
 
     Parameters
     ----------
-    model : fitted estimator
+    model : FittedVAE or fitted estimator
     means : array (n, latent_dim)
-        Posterior means (``model._encode_means(X)[0]`` or ``transform(X)``).
+        Posterior means (``model.encode_means(model.prepare(X))`` of a FittedVAE, or a
+        compressor's ``transform(X)``).
     scores : array (n,), optional
         Colors the points (continuous color scale) when no labels are given.
     labels : sequence (n,), optional
@@ -555,7 +578,7 @@ def latent_space(model: Any, means: np.ndarray, *, scores: np.ndarray | None = N
     -------
     Figure
     """
-    coords, (xlabel, ylabel) = latent_projection(model, np.asarray(means), method)
+    coords, (xlabel, ylabel) = latent_projection(fitted_model(model), np.asarray(means), method)
     fig = _figure(5.0, width=7.0)
     ax = fig.subplots()
     groups = _label_groups(labels, len(coords))
@@ -595,6 +618,7 @@ def latent_space(model: Any, means: np.ndarray, *, scores: np.ndarray | None = N
 __all__ = [
     "INSTALL_HINT",
     "column_errors",
+    "fitted_model",
     "image_reconstructions",
     "latent_projection",
     "latent_space",

@@ -4,6 +4,11 @@ Self-contained means a browser shows it from disk with no server and no network:
 every figure is a PNG inside a ``data:`` URI, the CSS is inline, there is no
 script, and the page names no external URL at all (so it also opens in mail
 clients and air-gapped machines).
+
+Every entry point takes a fitted model (:class:`~vaekit.fitted.FittedVAE`) or a
+fitted estimator, turns it into its FittedVAE once (:func:`vaekit.fitted.as_fitted`)
+and from then on uses only the FittedVAE's public API; compression figures run the
+codec streams of :mod:`vaekit.fitted.streams`.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import io
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +27,9 @@ import pandas as pd
 from .._version import __version__
 from ..files.atomic import atomic_write_bytes
 from . import figures as F
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from ..fitted import FittedVAE
 
 # Figure resolution.  110 dpi at 10 in wide is 1100 px: sharp on a normal screen at
 # the page's 1100 px column, and each PNG stays around 50-150 kB.
@@ -92,45 +100,72 @@ def _take(X: Any, rows: np.ndarray) -> Any:
     return X.iloc[rows] if isinstance(X, pd.DataFrame) else np.asarray(X)[rows]
 
 
+def compress_rows(model: Any, X: Any) -> bytes:
+    """The ``.vkc`` container of ``X`` (no id columns, no embedded model), in memory.
+
+    Written with :class:`vaekit.fitted.streams.CompressedWriter` and the model's
+    quantizer (:meth:`FittedVAE.default_quantizer`): the bytes ``compress(X)`` of a
+    fitted :class:`~vaekit.VAECompressor` gives.
+    """
+    from ..fitted.streams import CompressedWriter
+
+    fitted = F.fitted_model(model)
+    buf = io.BytesIO()
+    with CompressedWriter(buf, fitted, n_rows=len(X)) as writer:
+        writer.write(X)
+    return buf.getvalue()
+
+
 def compressed_size(model: Any, X: Any, blob: bytes | None = None) -> tuple[float, str]:
     """Bytes per row of ``X`` under ``model``, and how it was measured.
 
     Parameters
     ----------
-    model : fitted estimator
+    model : FittedVAE or fitted estimator
     X : rows or images
+    blob : bytes, optional
+        :func:`compress_rows` output for ``X``, if already computed.
 
     Returns
     -------
     bytes_per_row : float
-        With a ``compress`` method: ``len(model.compress(X)) / n``, the whole
-        ``.vkc`` container (codes after entropy coding plus header and trailer,
-        no id columns, no embedded model).  Without one: 4 bytes per latent
-        dimension, the size of uncompressed float32 codes.
+        For a model with a stored quantizer (a compressor): the size of the whole
+        ``.vkc`` container of ``X`` (:func:`compress_rows`: codes after entropy
+        coding plus header and trailer, no id columns, no embedded model) divided
+        by the rows.  Otherwise: 4 bytes per latent dimension, the size of
+        uncompressed float32 codes.
     how : str
         A sentence saying which of the two it is.
     """
+    fitted = F.fitted_model(model)
     n = len(X)
-    if callable(getattr(model, "compress", None)):
-        size = len(model.compress(X) if blob is None else blob)
+    if fitted.quantizer is not None:
+        size = len(compress_rows(fitted, X) if blob is None else blob)
         return size / n, (f"measured: the {size:,}-byte .vkc container of these {n:,} rows "
                           "divided by the rows (entropy-coded codes plus the container's "
                           "fixed header and trailer; no id columns, no embedded model)")
-    d = int(model.model_.latent_dim)
-    return 4.0 * d, (f"not measured: this model has no compress method, so the figure is "
-                     f"the size of raw float32 codes (4 bytes x {d} latent dimensions)")
+    d = fitted.latent_dim
+    return 4.0 * d, (f"not measured: this model has no quantizer of its own (it is no "
+                     f"compressor), so the figure is the size of raw float32 codes "
+                     f"(4 bytes x {d} latent dimensions)")
 
 
 def reconstruct(model: Any, X: Any, blob: bytes | None = None) -> Any:
     """What a user gets back for ``X``: the codec round trip when the model has one.
 
-    A compressor's ``decompress(compress(X))`` includes the quantization error,
-    which is the error a user of the compressed file sees; other models decode
-    their posterior means.  ``blob``: ``model.compress(X)`` if already computed.
+    A model with a stored quantizer (a compressor) gives back
+    decompress(compress(X)), through :func:`vaekit.fitted.streams.iter_decompressed`;
+    that includes the quantization error, which is the error a user of the
+    compressed file sees.  Other models decode their posterior means.  ``blob``:
+    :func:`compress_rows` output for ``X``, if already computed.
     """
-    if callable(getattr(model, "compress", None)) and callable(getattr(model, "decompress", None)):
-        return model.decompress(model.compress(X) if blob is None else blob)
-    return model._decode_means(model._encode_means(X)[0])
+    from ..fitted.streams import iter_decompressed, join_chunks
+
+    fitted = F.fitted_model(model)
+    if fitted.quantizer is not None:
+        blob = compress_rows(fitted, X) if blob is None else blob
+        return join_chunks(list(iter_decompressed(io.BytesIO(blob), fitted)), fitted)
+    return fitted.decode_means(fitted.encode_means(fitted.prepare(X)))
 
 
 def final_elbo(history: Sequence[dict[str, float]]) -> dict[str, float]:
@@ -147,12 +182,12 @@ def final_elbo(history: Sequence[dict[str, float]]) -> dict[str, float]:
 # --------------------------------------------------------------------------- content
 
 
-def _summary_rows(model: Any, data_note: str | None, extra: list[tuple[str, str]]
+def _summary_rows(fitted: FittedVAE, data_note: str | None, extra: list[tuple[str, str]]
                   ) -> list[tuple[str, str]]:
     """(label, HTML) pairs for the header table."""
-    rows = [("Model", html.escape(f"{type(model).__name__} ({model.input_kind_} input)"))]
-    schema = model.schema_
-    if model.input_kind_ == "image":
+    rows = [("Model", html.escape(f"{fitted.estimator} ({fitted.input_kind} input)"))]
+    schema = fitted.schema
+    if fitted.input_kind == "image":
         c, h, w = schema.shape
         rows.append(("Input", html.escape(f"images {c} x {h} x {w} (C x H x W), layout "
                                           f"{schema.layout}, dtype {schema.dtype}")))
@@ -162,21 +197,21 @@ def _summary_rows(model: Any, data_note: str | None, extra: list[tuple[str, str]
             what = spec.kind if spec.kind == "numeric" else f"{spec.kind}, {len(spec.levels)} levels"
             parts.append(f"<code>{html.escape(spec.name)}</code> ({html.escape(what)})")
         rows.append((f"Columns ({len(schema.columns)})", ", ".join(parts)))
-    kl = np.asarray(model.latent_stats_["kl"], dtype=np.float64)
+    kl = np.asarray(fitted.latent_stats["kl"], dtype=np.float64)
     rows.append(("Latent dimensions", html.escape(
-        f"{model.model_.latent_dim} ({int(np.sum(kl > F.INFORMATIVE_KL))} informative: mean KL "
+        f"{fitted.latent_dim} ({int(np.sum(kl > F.INFORMATIVE_KL))} informative: mean KL "
         f"> {F.INFORMATIVE_KL} nats; total KL {kl.sum():.2f} nats/row)")))
-    fp = getattr(model, "fingerprint_", None)
-    if fp:
-        rows.append(("Fingerprint (SHA-256)", f"<code class=hash>{html.escape(str(fp))}</code>"))
-    elbo = final_elbo(model.history_)
+    if fitted.sha256:  # the model file's checksum, when loaded from one
+        rows.append(("Fingerprint (SHA-256)",
+                     f"<code class=hash>{html.escape(str(fitted.sha256))}</code>"))
+    elbo = final_elbo(fitted.history)
     if elbo:
-        text = f"{len(model.history_)} epochs; final ELBO {elbo['train']:.3f} nats/row (training)"
+        text = f"{len(fitted.history)} epochs; final ELBO {elbo['train']:.3f} nats/row (training)"
         if "val" in elbo:
             text += f", {elbo['val']:.3f} nats/row (validation)"
         rows.append(("Training", html.escape(text)))
-    if hasattr(model, "threshold_"):
-        rows.append(("Threshold", html.escape(f"{model.threshold_:.3f} nats (anomaly score)")))
+    if fitted.decision_scores is not None:
+        rows.append(("Threshold", html.escape(f"{fitted.threshold():.3f} nats (anomaly score)")))
     if data_note:
         rows.append(("Data", html.escape(data_note)))
     rows.extend(extra)
@@ -203,7 +238,8 @@ def build_sections(model: Any, X: Any = None, *, labels: Sequence[Any] | None = 
                    max_rows: int | None = 5000) -> tuple[list[ReportSection], list[tuple[str, str]]]:
     """Compute every figure of a report.
 
-    Parameters are those of :func:`render_report`.
+    Parameters are those of :func:`render_report`; ``model`` is a FittedVAE or a
+    fitted estimator.
 
     Returns
     -------
@@ -212,14 +248,15 @@ def build_sections(model: Any, X: Any = None, *, labels: Sequence[Any] | None = 
         Extra header rows (data size, mean ELBO, bytes per row).
     """
     F.require_matplotlib()
-    is_detector = hasattr(model, "threshold_")
-    is_image = model.input_kind_ == "image"
+    fitted = F.fitted_model(model)
+    is_detector = fitted.decision_scores is not None  # kept training scores: a detector
+    is_image = fitted.input_kind == "image"
     sections = [ReportSection("Training", [ReportFigure(
         "fig-training-curves",
         "Per-epoch means in nats per row, ELBO with beta = 1. Validation curves appear when "
         "training held out a validation split. The KL weight ramps up during warm-up, so the "
         "early ELBO is not a loss the optimizer saw.",
-        F.training_curves(model.history_))])]
+        F.training_curves(fitted.history))])]
     summary: list[tuple[str, str]] = []
 
     if X is None:
@@ -228,9 +265,9 @@ def build_sections(model: Any, X: Any = None, *, labels: Sequence[Any] | None = 
                 "fig-score-distribution",
                 "Anomaly scores of the training rows (stored in the model file); the dashed "
                 "line is the threshold. Give DATA to score other rows.",
-                F.score_distribution(model.decision_scores_, model.threshold_))]))
+                F.score_distribution(fitted.decision_scores, fitted.threshold()))]))
         if is_image:
-            sections.append(ReportSection("Images", [_prior_figure(model)]))
+            sections.append(ReportSection("Images", [_prior_figure(fitted)]))
         return sections, summary
 
     n_total = len(X)
@@ -243,26 +280,28 @@ def build_sections(model: Any, X: Any = None, *, labels: Sequence[Any] | None = 
             f"{len(rows):,} of {n_total:,} rows, drawn at random with a fixed seed; every "
             "figure and the top anomalies use this sample")))
 
-    means = model._encode_means(X)[0]
+    tensors = fitted.prepare(X)  # the one conversion of the rows
+    means = fitted.encode_means(tensors)
     if is_detector:
-        contrib = model.explain(X)
+        threshold = fitted.threshold()
+        contrib = fitted.explain(tensors)
         scores = contrib.sum(axis=1).to_numpy()
         summary.append(("Mean ELBO on data", html.escape(
-            f"{-scores.mean():.3f} nats/row ({int(np.sum(scores > model.threshold_)):,} of "
+            f"{-scores.mean():.3f} nats/row ({int(np.sum(scores > threshold)):,} of "
             f"{len(scores):,} rows above the threshold)")))
         score_sec = ReportSection("Scores", [ReportFigure(
             "fig-score-distribution",
             "Anomaly scores (negative ELBO, nats) of the data rows, with the training rows' "
             "scores as an outline; the dashed line is the detector's threshold.",
-            F.score_distribution(scores, model.threshold_, labels,
-                                 reference=model.decision_scores_))])
+            F.score_distribution(scores, threshold, labels,
+                                 reference=fitted.decision_scores))])
         if is_image:
-            pix = _pixel_contributions(model, contrib)
+            pix = _pixel_contributions(fitted, contrib)
             score_sec.figures.append(ReportFigure(
                 "fig-top-anomalies",
                 "The highest-scoring images and where in the image their score comes from "
                 "(negative log-likelihood per pixel, nats).",
-                F.top_anomaly_images(F.to_unit_nchw(model, X), pix, scores, ids, k=top_k)))
+                F.top_anomaly_images(tensors["x"].numpy(), pix, scores, ids, k=top_k)))
         else:
             contrib.index = pd.Index(ids)
             score_sec.html = _top_table(contrib, ids, top_k)
@@ -276,25 +315,25 @@ def build_sections(model: Any, X: Any = None, *, labels: Sequence[Any] | None = 
         sections.append(score_sec)
         color_scores, score_label = scores, "anomaly score (nats)"
     else:
-        color_scores = -model._row_scores(X).elbo
+        color_scores = -fitted.score_terms(tensors).elbo
         score_label = "negative ELBO (nats)"
         summary.append(("Mean ELBO on data", html.escape(f"{-color_scores.mean():.3f} nats/row")))
 
     recon = None
     if not is_detector:
         # One codec pass serves both the size and the round trip.
-        blob = model.compress(X) if callable(getattr(model, "compress", None)) else None
-        bpr, how = compressed_size(model, X, blob)
+        blob = compress_rows(fitted, X) if fitted.quantizer is not None else None
+        bpr, how = compressed_size(fitted, X, blob)
         summary.append(("Bytes per row", f"<b>{bpr:.2f}</b> <span class=note>"
                                          f"({html.escape(how)})</span>"))
-        recon = reconstruct(model, X, blob)
+        recon = reconstruct(fitted, X, blob)
         if is_image:
-            err_fig = F.pixel_error_map(F.to_unit_nchw(model, X), F.to_unit_nchw(model, recon),
+            err_fig = F.pixel_error_map(tensors["x"].numpy(), F.to_unit_nchw(fitted, recon),
                                         bytes_per_row=bpr)
             caption = ("RMSE between the images and their decompressed versions at each pixel "
                        "position, in 8-bit gray levels.")
         else:
-            err_fig = F.reconstruction_error(X, recon, model.schema_, bytes_per_row=bpr)
+            err_fig = F.reconstruction_error(X, recon, fitted.schema, bytes_per_row=bpr)
             caption = ("Error of the decompressed rows, per column: numeric columns as RMSE in "
                        "robust standard deviations of the column (its IQR / 1.35), binary and "
                        "categorical columns as the percent of rows whose value changed.")
@@ -303,19 +342,19 @@ def build_sections(model: Any, X: Any = None, *, labels: Sequence[Any] | None = 
 
     if is_image:
         if recon is None:
-            recon = reconstruct(model, X)
+            recon = fitted.decode_means(means)  # reconstruct(), reusing the means
         sections.append(ReportSection("Images", [
             ReportFigure("fig-reconstructions",
                          "Top: the first sampled inputs. Bottom: what the model gives back"
                          + (" after compression." if not is_detector else
                             " (decoded posterior means)."),
                          F.image_reconstructions(
-                             F.to_unit_nchw(model, X[:N_GRID_IMAGES]),
-                             F.to_unit_nchw(model, recon[:N_GRID_IMAGES]), n=N_GRID_IMAGES,
+                             tensors["x"][:N_GRID_IMAGES].numpy(),
+                             F.to_unit_nchw(fitted, recon[:N_GRID_IMAGES]), n=N_GRID_IMAGES,
                              title="Inputs and their reconstructions" + (
                                  " (decoded posterior means)" if is_detector
                                  else " after compress + decompress"))),
-            _prior_figure(model)]))
+            _prior_figure(fitted)]))
 
     sections.append(ReportSection("Latent space", [ReportFigure(
         "fig-latent-space",
@@ -323,21 +362,21 @@ def build_sections(model: Any, X: Any = None, *, labels: Sequence[Any] | None = 
         "largest KL when at most two carry information, else the first two principal "
         "components. " + ("Colored by label." if labels is not None else
                           f"Colored by {score_label}."),
-        F.latent_space(model, means, scores=color_scores, labels=labels,
+        F.latent_space(fitted, means, scores=color_scores, labels=labels,
                        score_label=score_label))]))
     return sections, summary
 
 
-def _prior_figure(model: Any) -> ReportFigure:
+def _prior_figure(fitted: FittedVAE) -> ReportFigure:
     return ReportFigure("fig-prior-samples",
                         "Decoder mean images for random draws z ~ N(0, I): what the model "
                         "thinks a typical image looks like. Blurry samples are normal for a VAE.",
-                        F.prior_samples(model, n=N_PRIOR_SAMPLES))
+                        F.prior_samples(fitted, n=N_PRIOR_SAMPLES))
 
 
-def _pixel_contributions(model: Any, contrib: pd.DataFrame) -> np.ndarray:
+def _pixel_contributions(fitted: FittedVAE, contrib: pd.DataFrame) -> np.ndarray:
     """``explain`` output of an image model -> (n, H, W) nats, channels summed."""
-    c, h, w = model.schema_.shape
+    c, h, w = fitted.schema.shape
     pixels = contrib.drop(columns="kl").to_numpy(dtype=np.float64)
     return pixels.reshape(len(contrib), c, h, w).sum(axis=1)
 
@@ -370,8 +409,9 @@ def render_report(model: Any, X: Any = None, *, labels: Sequence[Any] | None = N
 
     Parameters
     ----------
-    model : VAEAnomalyDetector or VAECompressor
-        Fitted, or loaded with :func:`vaekit.load`.
+    model : FittedVAE, VAEAnomalyDetector or VAECompressor
+        A fitted model (e.g. :meth:`FittedVAE.load` of a ``.vaekit`` file) or a
+        fitted estimator (its ``fitted_`` is used).
     X : DataFrame, array or images, optional
         Rows to score and plot, with the model's columns only (no label or id
         columns).  Without data the report has the training curves, a detector's
@@ -386,7 +426,7 @@ def render_report(model: Any, X: Any = None, *, labels: Sequence[Any] | None = N
     max_rows : int or None
         At most this many rows are used (a fixed-seed random sample); None = all.
     title : str, optional
-        Page title (default: "vaekit report: <class name>").
+        Page title (default: "vaekit report: <estimator class name>").
     data_name : str, optional
         Where the data came from, shown in the header.
 
@@ -408,13 +448,14 @@ def render_report(model: Any, X: Any = None, *, labels: Sequence[Any] | None = N
         for name, values in (("labels", labels), ("ids", ids)):
             if values is not None and len(values) != len(X):
                 raise DataError(f"{name} has {len(values)} entries but the data has {len(X)} rows")
-    sections, summary = build_sections(model, X, labels=labels, ids=ids, top_k=top_k,
+    fitted = F.fitted_model(model)
+    sections, summary = build_sections(fitted, X, labels=labels, ids=ids, top_k=top_k,
                                        max_rows=max_rows)
     data_note = None
     if X is not None:
         data_note = f"{len(X):,} rows" + (f" from {data_name}" if data_name else "")
-    header = _summary_rows(model, data_note, summary)
-    return render_html(title or f"vaekit report: {type(model).__name__}", header, sections)
+    header = _summary_rows(fitted, data_note, summary)
+    return render_html(title or f"vaekit report: {fitted.estimator}", header, sections)
 
 
 def write_report(path: str | os.PathLike, model: Any, X: Any = None, **kwargs: Any) -> None:
@@ -430,6 +471,7 @@ __all__ = [
     "ReportFigure",
     "ReportSection",
     "build_sections",
+    "compress_rows",
     "compressed_size",
     "figure_to_data_uri",
     "reconstruct",

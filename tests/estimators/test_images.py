@@ -7,7 +7,7 @@ import pytest
 
 from vaekit import VAEAnomalyDetector, VAECompressor
 
-from .conftest import MNIST
+from ..conftest import MNIST
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 import vaekit
 from vaekit import VAEAnomalyDetector, VAECompressor
 
-from .conftest import adbench_table
+from ..conftest import adbench_table
 
 
 # Few epochs: the checks fit hundreds of times and test behaviour, not quality.

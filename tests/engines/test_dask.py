@@ -25,16 +25,14 @@ distributed = pytest.importorskip("distributed")
 dd = pytest.importorskip("dask.dataframe")
 
 from vaekit import DataError, FileFormatError, VAEAnomalyDetector  # noqa: E402
-from vaekit.batch import ScoreOptions, iter_compress_chunks, iter_scored  # noqa: E402
-from vaekit.codec.compressor import CompressedWriter, iter_decompressed  # noqa: E402
-from vaekit.codec.manifest import (  # noqa: E402
-    count_rows,
-    is_manifest,
-    iter_decompressed_any,
-    read_manifest,
-)
+from vaekit.codec.manifest import count_rows, is_manifest, read_manifest  # noqa: E402
+from vaekit.engines.local import iter_scored  # noqa: E402
+from vaekit.fitted.manifests import iter_decompressed_any  # noqa: E402
+from vaekit.fitted.streams import CompressedWriter, iter_decompressed  # noqa: E402
+from vaekit.jobs.read import iter_compress_chunks  # noqa: E402
+from vaekit.jobs.score import ScoreOptions  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "datasets" / "demo.csv"
 N_SHARDS = 6
 
@@ -90,7 +88,9 @@ def _tables(pieces) -> pa.Table:
 
 def test_core_never_imports_dask():
     code = """
-import sys, vaekit, vaekit.batch, vaekit.cli, vaekit.engines, vaekit.codec.manifest
+import sys, vaekit, vaekit.jobs.read, vaekit.jobs.score, vaekit.jobs.rank, vaekit.cli
+import vaekit.engines, vaekit.engines.local, vaekit.engines.ordered, vaekit.codec.manifest
+import vaekit.fitted.manifests
 bad = [m for m in ('dask', 'distributed') if m in sys.modules]
 assert not bad, bad
 assert vaekit.engines.dask_available()
@@ -298,6 +298,29 @@ def test_dataframe_api(cluster, model, shards, options, tmp_path):
                                   pd.concat(list(iter_decompressed(whole, model))))
 
 
+def test_partitions_read_text_levels_like_files(tmp_path):
+    """score_dataframe and compress_dataframe convert a partition as the readers do:
+    text "1" in a column with numeric levels is level 1, in both (no cluster needed)."""
+    from vaekit.engines.dask import _compress_partition, _score_partition, model_blob
+
+    rng = np.random.default_rng(0)
+    code = rng.integers(0, 3, 200)
+    train = pd.DataFrame({"x": code + 0.1 * rng.normal(size=200), "code": code})
+    est = VAEAnomalyDetector(random_state=0, epochs=2, hidden_dims=[8], n_samples=2,
+                             categorical_features=["code"]).fit(train)
+    blob = model_blob(est)
+    numbers = train.iloc[:30].assign(id=[f"r{i}" for i in range(30)])
+    text = numbers.astype({"code": str})
+    options = ScoreOptions(id_columns=("id",), threshold=1.0, n_samples=2)
+    scores = [_score_partition(f, blob, options, {"number": 0}) for f in (numbers, text)]
+    pd.testing.assert_frame_equal(scores[0], scores[1])
+    assert set(scores[1]["unseen"]) == {""}
+    parts = [_compress_partition(f, blob, ("id",), 1000) for f in (numbers, text)]
+    assert parts[0] == parts[1] and parts[0][1] == 30
+    with pytest.raises(DataError, match="not model columns"):
+        _compress_partition(numbers.assign(note=1), blob, ("id",), 1000)
+
+
 # --------------------------------------------------------------------------- clusters
 
 
@@ -323,16 +346,16 @@ def _slow_scoring(seconds: float) -> None:
     """Runs on a worker: make every chunk take ``seconds`` longer (test-only)."""
     import time as _time
 
-    import vaekit.batch as batch
+    import vaekit.engines.local as local
 
-    original = getattr(batch, "_test_original_score_chunk", batch.score_chunk)
-    batch._test_original_score_chunk = original
+    original = getattr(local, "_test_original_score_chunk", local.score_chunk)
+    local._test_original_score_chunk = original
 
     def slow(*args, **kwargs):
         _time.sleep(seconds)
         return original(*args, **kwargs)
 
-    batch.score_chunk = slow if seconds else original
+    local.score_chunk = slow if seconds else original
 
 
 def test_worker_killed_mid_run_loses_and_duplicates_nothing(cluster, model, shards, options):
@@ -368,7 +391,7 @@ def test_worker_killed_mid_run_loses_and_duplicates_nothing(cluster, model, shar
 
 
 def test_cli_engine_dask_matches_local_byte_for_byte(cluster, model, shards, tmp_path):
-    from .conftest import run_cli
+    from ..conftest import run_cli
 
     c, _ = cluster
     model_path = tmp_path / "m.vaekit"

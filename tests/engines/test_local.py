@@ -1,5 +1,5 @@
-"""The scoring pipeline: same bytes whatever the threads, the chunking, the read-ahead
-and the inference block size; errors in input order; no thread left behind."""
+"""The local engine: same bytes whatever the threads, the chunking and the read-ahead;
+errors in input order; no thread left behind."""
 
 from __future__ import annotations
 
@@ -7,20 +7,18 @@ import functools
 import threading
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
 import torch
 
-import vaekit.batch as batch
-from vaekit.batch import ScoreOptions, iter_scored
-from vaekit.core.batching import INFERENCE_BLOCK, padded_blocks
+import vaekit.jobs.read as read
+from vaekit.engines.local import iter_scored
 from vaekit.errors import DataError
 from vaekit.files.readers import iter_table
-from vaekit.fitted.scoring import score_rows, scoring_block
+from vaekit.jobs.score import ScoreOptions
 
-from .conftest import DEMO, run_cli
+from ..conftest import DEMO, run_cli
 
 
 @pytest.fixture(scope="session")
@@ -47,7 +45,7 @@ def big_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _scored(paths, est, options, *, block_bytes: int | None = None, monkeypatch=None,
             **kw) -> tuple[pa.Table, list]:
     if block_bytes is not None:
-        monkeypatch.setattr(batch, "iter_table",
+        monkeypatch.setattr(read, "iter_table",
                             functools.partial(iter_table, block_bytes=block_bytes))
     tables, bad = [], []
     for t, b in iter_scored([str(p) for p in paths], est, options, **kw):
@@ -76,45 +74,6 @@ def test_scores_identical_for_threads_chunking_and_pipeline(est, big_csv, monkey
             assert got.equals(ref), (block_bytes, kw)
 
 
-def test_larger_blocks_give_the_same_scores(est, demo_features) -> None:
-    # Determinism needs only a block size fixed by the model; that larger blocks match
-    # 256-row blocks is a property of the CPU's matmul kernels, so it is checked to
-    # float rounding (on the machines measured so far it held bit for bit).
-    tensors = est.schema_.encode(demo_features[est.schema_.names()])
-    for k in (1, 2, 4, 8, 16):
-        block = scoring_block(est.model_, k)
-        assert block % INFERENCE_BLOCK == 0 and block >= INFERENCE_BLOCK
-        ref = score_rows(est.model_, tensors, n_samples=k, seed=est.seed_, block=INFERENCE_BLOCK)
-        for b in {block, 4 * INFERENCE_BLOCK}:
-            got = score_rows(est.model_, tensors, n_samples=k, seed=est.seed_, block=b)
-            np.testing.assert_allclose(got.elbo, ref.elbo, rtol=1e-5, atol=1e-4)
-            np.testing.assert_allclose(got.recon_per_feature, ref.recon_per_feature,
-                                       rtol=1e-5, atol=1e-4)
-            np.testing.assert_allclose(got.kl, ref.kl, rtol=1e-5, atol=1e-4)
-            again = score_rows(est.model_, tensors, n_samples=k, seed=est.seed_, block=b)
-            np.testing.assert_array_equal(got.elbo, again.elbo)
-
-
-def test_scoring_block_depends_on_model_and_samples_only(est) -> None:
-    assert scoring_block(est.model_, 1) == 4 * INFERENCE_BLOCK
-    assert scoring_block(est.model_, 16) == INFERENCE_BLOCK
-    assert scoring_block(est.model_, 64) == INFERENCE_BLOCK
-    image_like = torch.nn.Module()
-    image_like.config = {"kind": "image", "architecture": "conv"}  # type: ignore[assignment]
-    assert scoring_block(image_like, 1) == INFERENCE_BLOCK  # type: ignore[arg-type]
-
-
-def test_padded_blocks_cover_every_row_once() -> None:
-    x = torch.arange(10 * 3, dtype=torch.float32).reshape(10, 3)
-    blocks = list(padded_blocks({"x": x}, torch.device("cpu"), block=4))
-    assert [n for _, n in blocks] == [4, 4, 2]
-    assert all(b["x"].shape == (4, 3) and b["x"].is_contiguous() for b, _ in blocks)
-    assert all(b["x"].data_ptr() != x.data_ptr() for b, _ in blocks)  # copies, not views
-    rows = torch.cat([b["x"][:n] for b, n in blocks])
-    assert torch.equal(rows, x)
-    assert torch.equal(blocks[-1][0]["x"][2:], x[[9, 9]])  # padded with the last row
-
-
 def _with_bad_rows(tmp_path: Path) -> Path:
     demo = pd.read_csv(DEMO)
     big = pd.concat([demo] * 2, ignore_index=True).astype({"quantity": object})
@@ -130,7 +89,7 @@ def _with_bad_rows(tmp_path: Path) -> Path:
 def test_bad_rows_fail_in_order_after_earlier_chunks(est, tmp_path, monkeypatch, kw) -> None:
     path = _with_bad_rows(tmp_path)
     options = ScoreOptions(id_columns=("row_id",), threshold=1.0, n_samples=1)
-    monkeypatch.setattr(batch, "iter_table", functools.partial(iter_table, block_bytes=20_000))
+    monkeypatch.setattr(read, "iter_table", functools.partial(iter_table, block_bytes=20_000))
     seen = 0
     with pytest.raises(DataError) as info:
         for table, _ in iter_scored([str(path)], est, options, **kw):
@@ -152,7 +111,7 @@ def _vaekit_threads() -> list[threading.Thread]:
 
 
 def test_stopping_early_stops_the_threads(est, big_csv, monkeypatch) -> None:
-    monkeypatch.setattr(batch, "iter_table", functools.partial(iter_table, block_bytes=7_000))
+    monkeypatch.setattr(read, "iter_table", functools.partial(iter_table, block_bytes=7_000))
     options = ScoreOptions(id_columns=("row_id",), threshold=1.0, n_samples=1)
     before = torch.get_num_threads()
     gen = iter_scored([str(big_csv)], est, options, threads=2)
@@ -195,53 +154,33 @@ def test_cli_threads_with_dask_is_a_usage_error(model) -> None:
     assert result.exit_code == 2
 
 
-@pytest.mark.parametrize("name", ["out.csv", "out.parquet"])
-def test_background_writer_writes_the_same_bytes(tmp_path, name) -> None:
-    from vaekit.files.writers import TableWriter
-
-    rng = np.random.default_rng(0)
-    tables = [pa.table({"id": pa.array([f"r{i}" for i in range(n)]),
-                        "score": pa.array(rng.normal(size=n))}) for n in (5, 0, 300, 1, 77)]
-    outs = []
-    for background in (False, True):
-        path = tmp_path / f"{background}-{name}"
-        with TableWriter(str(path), tables[0].schema, background=background) as w:
-            for t in tables:
-                w.write(t)
-        assert w.n_rows == 383
-        outs.append(path.read_bytes())
-    assert outs[0] == outs[1]
-
-
-def test_background_writer_error_reaches_the_caller_and_leaves_no_file(tmp_path) -> None:
-    from vaekit.files.writers import TableWriter
-
-    class Broken:
-        def write_table(self, table):
-            raise OSError(28, "No space left on device")
-
-        def close(self):
-            pass
-
-    path = tmp_path / "out.csv"
-    table = pa.table({"x": pa.array([1.0, 2.0])})
-    with pytest.raises(OSError, match="No space"):
-        with TableWriter(str(path), table.schema, background=True) as w:
-            w.write(table.slice(0, 0))  # opens the writer
-            w._writer = Broken()
-            for _ in range(10):
-                w.write(table)
-    assert not path.exists()
-    assert list(tmp_path.iterdir()) == []
-    assert not [t for t in threading.enumerate() if t.name == "vaekit-writer"]
-
-
 @pytest.mark.parametrize("pipeline", [True, False])
 def test_stopping_early_without_read_ahead(est, big_csv, monkeypatch, pipeline) -> None:
-    monkeypatch.setattr(batch, "iter_table", functools.partial(iter_table, block_bytes=7_000))
+    monkeypatch.setattr(read, "iter_table", functools.partial(iter_table, block_bytes=7_000))
     options = ScoreOptions(id_columns=("row_id",), threshold=1.0, n_samples=1)
     gen = iter_scored([str(big_csv)], est, options, threads=2, pipeline=pipeline)
     next(gen)
     next(gen)
     gen.close()
     assert not _vaekit_threads()
+
+
+def test_read_ahead_keeps_order_raises_in_order_and_stops() -> None:
+    from vaekit.engines.local import read_ahead
+
+    def items(fail_at: int | None = None):
+        for i in range(10):
+            if i == fail_at:
+                raise DataError("bad item", row=i)
+            yield i
+
+    assert list(read_ahead(items(), 2)) == list(range(10))
+    got: list[int] = []
+    with pytest.raises(DataError, match="bad item"):
+        for i in read_ahead(items(fail_at=6), 2):
+            got.append(i)
+    assert got == [0, 1, 2, 3, 4, 5]
+    gen = read_ahead(items(), 1, name="vaekit-reader-test")
+    assert next(gen) == 0
+    gen.close()
+    assert not [t for t in threading.enumerate() if t.name == "vaekit-reader-test"]

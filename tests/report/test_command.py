@@ -1,0 +1,103 @@
+"""The ``vaekit report`` click command (vaekit/cli/report.py; this file may move to
+tests/cli/test_report.py)."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")
+
+from click.testing import CliRunner  # noqa: E402
+
+from vaekit.cli.report import report  # noqa: E402
+
+from .conftest import (  # noqa: E402
+    IMAGE_DETECTOR_FIGURES,
+    TABULAR_DETECTOR_FIGURES,
+    assert_self_contained,
+    figure_ids,
+)
+
+
+@pytest.fixture(scope="module")
+def demo_with_labels(demo, tmp_path_factory) -> Path:
+    """demo.csv with the label column joined in (as a user would score it)."""
+    features, labels = demo
+    path = tmp_path_factory.mktemp("data") / "demo_labelled.csv"
+    features.assign(is_anomaly=labels["is_anomaly"]).to_csv(path, index=False)
+    return path
+
+
+def test_missing_matplotlib_says_how_to_install(monkeypatch, tabular_detector, tmp_path) -> None:
+    for name in ("matplotlib", "matplotlib.figure", "matplotlib.ticker"):
+        monkeypatch.setitem(sys.modules, name, None)
+    model = tmp_path / "m.vaekit"
+    tabular_detector.save(model)
+    result = CliRunner().invoke(report, [str(model), "-o", str(tmp_path / "r.html")])
+    assert result.exit_code == 1
+    assert "pip install 'vaekit[report]'" in result.output
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_command_writes_report(tabular_detector, demo_with_labels, tmp_path) -> None:
+    model = tmp_path / "det.vaekit"
+    tabular_detector.save(model)
+    out = tmp_path / "report.html"
+    result = CliRunner().invoke(report, [str(model), str(demo_with_labels), "-o", str(out),
+                                         "--labels", "is_anomaly", "--id-column", "row_id",
+                                         "--top", "3", "--max-rows", "1000"])
+    assert result.exit_code == 0, result.output
+    page = out.read_text(encoding="utf-8")
+    assert set(figure_ids(page)) == TABULAR_DETECTOR_FIGURES
+    assert_self_contained(page)
+    assert "1,000 of 3,000 rows" in page and "Colored by label." in page
+    # The loaded model's fingerprint (SHA-256 of the file's content) is in the header.
+    assert re.search(r"<code class=hash>[0-9a-f]{64}</code>", page)
+
+
+def test_command_image_npz(image_detector, digits_images, tmp_path) -> None:
+    model, data = tmp_path / "img.vaekit", tmp_path / "digits.npz"
+    image_detector.save(model)
+    np.savez(data, X=digits_images[:200], y=np.arange(200) % 10)
+    out = tmp_path / "img.html"
+    result = CliRunner().invoke(report, [str(model), str(data), "-o", str(out), "--labels", "y"])
+    assert result.exit_code == 0, result.output
+    assert set(figure_ids(out.read_text(encoding="utf-8"))) == IMAGE_DETECTOR_FIGURES
+
+
+@pytest.mark.parametrize(("case", "code", "message"), [
+    ("garbage model", 4, "not a vaekit model"),
+    ("missing model", 2, "does not exist"),
+    ("missing label column", 3, "--labels column 'nope' is not in the file"),
+    ("images for a table model", 3, "DATA must be a CSV or Parquet file"),
+    ("missing output folder", 2, "output folder"),
+])
+def test_command_fails_cleanly(case, code, message, tabular_detector, demo_with_labels,
+                               tmp_path) -> None:
+    model = tmp_path / "det.vaekit"
+    tabular_detector.save(model)
+    out = tmp_path / "r.html"
+    data = str(demo_with_labels)
+    extra: list[str] = []
+    if case == "garbage model":
+        model.write_bytes(b"this is not a model file at all")
+    elif case == "missing model":
+        model = tmp_path / "absent.vaekit"
+    elif case == "missing label column":
+        extra = ["--labels", "nope"]
+    elif case == "images for a table model":
+        data = str(tmp_path / "x.npz")
+        np.savez(data, X=np.zeros((3, 8, 8), dtype=np.uint8))
+    elif case == "missing output folder":
+        out = tmp_path / "no" / "such" / "r.html"
+    result = CliRunner().invoke(report, [str(model), data, "-o", str(out), *extra])
+    assert result.exit_code == code, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output and not isinstance(result.exception, (
+        ValueError, RuntimeError, KeyError))
+    assert not out.exists()

@@ -1,0 +1,121 @@
+"""``vaekit compress``: rows (or images) into a ``.vkc`` container, streaming."""
+
+from __future__ import annotations
+
+import click
+
+from .app import _EPILOG_CODES, app
+from .fit import _fit_estimator
+from .options import (
+    _bad_rows,
+    _check_engine,
+    _check_output,
+    _common_batch_options,
+    _engine_options,
+    _inputs,
+    _load_model,
+    _progress_bar,
+    _progress_enabled,
+    _split,
+    _total_rows,
+)
+
+_COMPRESS_EPILOG = """\b
+Examples:
+  vaekit compress datasets/demo.csv -m demo.vaekit --id-column row_id -o demo.vkc
+  vaekit compress datasets/demo.csv --fit --bytes-per-row 4 --id-column row_id \\
+      --embed-model -o demo.vkc
+
+Rows are stored as quantized latent codes (lossy); id columns are stored exactly.
+Columns that are neither model nor id columns are dropped with a warning. The
+.vkc file appears only when the whole run succeeded. With --fit, a model is
+trained on the inputs first (held in memory; see --max-rows) and written to
+--save-model if given.
+""" + _EPILOG_CODES
+
+
+@app.command(epilog=_COMPRESS_EPILOG)
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-m", "--model", default=None, help="Model file from `vaekit fit`.")
+@click.option("-o", "--output", required=True, help="Container file to write (.vkc).")
+@click.option("--id-column", "id_columns", multiple=True,
+              help="Column(s) stored losslessly beside the codes.")
+@click.option("--embed-model", is_flag=True,
+              help="Store the model in the .vkc file, so decompress needs no -m.")
+@click.option("--fit", "fit_first", is_flag=True,
+              help="Train a model on the inputs first, then compress them.")
+@click.option("--bytes-per-row", type=click.FloatRange(0, min_open=True), default=None,
+              help="With --fit: the compression budget (bytes per row) the model is tuned for.")
+@click.option("--bits", type=click.IntRange(0, 16), default=None,
+              help="With --fit: expert alternative to --bytes-per-row: bits per "
+                   "informative latent dimension.")
+@click.option("--save-model", default=None, help="With --fit: also write the model here.")
+@click.option("--kind", type=click.Choice(["auto", "tabular", "image"]), default="auto",
+              show_default=True, help="With --fit: tables or images.")
+@click.option("--categorical", multiple=True, help="With --fit: columns to treat as "
+              "categories.")
+@click.option("--latent-dim", type=click.IntRange(1), default=None, help="With --fit.")
+@click.option("--epochs", type=click.IntRange(1), default=None, help="With --fit.")
+@click.option("--seed", type=int, default=0, show_default=True, help="With --fit.")
+@click.option("--max-rows", type=click.IntRange(1), default=None,
+              help="With --fit: train on the first N rows (all rows are compressed).")
+@_engine_options
+@_common_batch_options
+def compress(inputs: tuple[str, ...], model: str | None, output: str,
+             id_columns: tuple[str, ...], embed_model: bool, fit_first: bool,
+             bytes_per_row: float | None, bits: int | None, save_model: str | None, kind: str,
+             categorical: tuple[str, ...], latent_dim: int | None, epochs: int | None,
+             seed: int, max_rows: int | None, engine: str, scheduler: str | None,
+             workers: int | None, on_bad_rows: str, bad_rows_path: str | None,
+             progress: bool, quiet: bool) -> None:
+    """Compress rows (or images) into a .vkc container, streaming.
+
+    With --engine dask, OUT.vkc is a small manifest and each input file becomes one
+    part in OUT.vkc.parts/; `vaekit decompress OUT.vkc` reads either form.
+    """
+    if fit_first == (model is not None):
+        raise click.UsageError("give either -m MODEL or --fit")
+    if not fit_first and (bytes_per_row is not None or bits is not None
+                          or save_model is not None):
+        raise click.UsageError("--bytes-per-row, --bits and --save-model go with --fit "
+                               "(a saved model's codec is fixed)")
+    _check_engine(engine, scheduler, workers)
+    paths = _inputs(inputs)
+    _check_output(output, allow_stdout=False)
+    ids = _split(id_columns)
+    if fit_first:
+        if save_model is not None:
+            _check_output(save_model, allow_stdout=False)
+        est = _fit_estimator(paths, kind=kind, columns=[], exclude=[], id_columns=ids,
+                             categorical=_split(categorical), latent_dim=latent_dim,
+                             epochs=epochs, seed=seed, contamination=None, samples=1,
+                             bytes_per_row=bytes_per_row, bits=bits, max_rows=max_rows,
+                             on_bad_rows=on_bad_rows, bad_rows_path=bad_rows_path,
+                             output=output, progress=progress, quiet=quiet,
+                             record_bad_rows=False)
+    else:
+        est = _load_model(model)  # type: ignore[arg-type]
+    show = _progress_enabled(progress, quiet)
+    with _bad_rows(on_bad_rows, bad_rows_path, output) as sink, \
+            _progress_bar(show, "compressing", _total_rows(paths)) as update:
+        if engine == "dask":
+            from ..engines.dask import compress_files_dask
+
+            manifest = compress_files_dask(paths, est, output, id_columns=ids,
+                                           embed_model=embed_model, scheduler=scheduler,
+                                           skip_bad_rows=on_bad_rows == "skip",
+                                           on_bad_rows=sink.add, progress=update,
+                                           n_workers=workers)
+            n_rows, size = manifest.n_rows, manifest.parts_bytes
+        else:
+            from ..jobs.compress import compress_files
+
+            n_rows, size = compress_files(paths, est, output, id_columns=ids,
+                                          embed_model=embed_model,
+                                          skip_bad_rows=on_bad_rows == "skip",
+                                          on_bad_rows=sink.add, progress=update)
+    if save_model is not None:
+        est.save(save_model)
+    if not quiet:
+        click.echo(f"vaekit: compressed {n_rows} rows into {output}: {size} bytes "
+                   f"({size / max(1, n_rows):.2f} bytes/row)", err=True)

@@ -1,0 +1,157 @@
+"""``vaekit fit``: train a model on files and write it to a ``.vaekit`` file.
+
+:func:`_fit_estimator` is shared with ``vaekit compress --fit``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import click
+
+from ..errors import DataError
+from .app import _EPILOG_CODES, app
+from .options import (
+    _bad_rows,
+    _check_output,
+    _common_batch_options,
+    _inputs,
+    _progress_bar,
+    _progress_enabled,
+    _split,
+    _total_rows,
+)
+
+_FIT_EPILOG = """\b
+Example:
+  vaekit fit datasets/demo.csv --id-column row_id --epochs 20 --seed 0 -o demo.vaekit
+
+Inputs: CSV (.csv, .csv.gz), Parquet, .npz image arrays or folders of PNG/JPEG
+images; several files are concatenated in the order given (globs allowed).
+Fitting holds the training rows in memory; use --max-rows to train on the first
+N rows only.
+""" + _EPILOG_CODES
+
+
+@app.command(epilog=_FIT_EPILOG)
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--output", required=True, help="Model file to write (.vaekit).")
+@click.option("--kind", type=click.Choice(["auto", "tabular", "image"]), default="auto",
+              show_default=True, help="Tables or images (auto: from the input files).")
+@click.option("--columns", multiple=True, help="Use only these columns (comma-separated or "
+              "repeated).")
+@click.option("--exclude", multiple=True, help="Leave these columns out.")
+@click.option("--id-column", "id_columns", multiple=True,
+              help="Identifier column(s): not modelled (pass them again to score/compress).")
+@click.option("--categorical", multiple=True,
+              help="Treat these columns as categories even if they hold numbers.")
+@click.option("--latent-dim", type=click.IntRange(1), default=None,
+              help="Latent dimensions (default: auto).")
+@click.option("--epochs", type=click.IntRange(1), default=None, help="Training epochs "
+              "(default: auto, from the number of rows).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Random seed: same data + same seed = same model file.")
+@click.option("--contamination", type=click.FloatRange(0, 0.5, min_open=True), default=None,
+              help="Expected share of anomalies in the training data; sets the model's "
+                   "threshold (default: Tukey fence of the training scores).")
+@click.option("--samples", type=click.IntRange(1), default=16, show_default=True,
+              help="Importance samples per row when scoring (accuracy vs. speed).")
+@click.option("--bytes-per-row", type=click.FloatRange(0, min_open=True), default=None,
+              help="Train a compressor tuned for this budget (bytes per row of stored "
+                   "codes) instead of a detector; scoring with it needs --threshold.")
+@click.option("--bits", type=click.IntRange(0, 16), default=None,
+              help="Expert alternative to --bytes-per-row: bits per informative latent "
+                   "dimension.")
+@click.option("--max-rows", type=click.IntRange(1), default=None,
+              help="Train on the first N rows only (bounds memory for huge inputs).")
+@_common_batch_options
+def fit(inputs: tuple[str, ...], output: str, kind: str, columns: tuple[str, ...],
+        exclude: tuple[str, ...], id_columns: tuple[str, ...], categorical: tuple[str, ...],
+        latent_dim: int | None, epochs: int | None, seed: int, contamination: float | None,
+        samples: int, bytes_per_row: float | None, bits: int | None, max_rows: int | None,
+        on_bad_rows: str, bad_rows_path: str | None, progress: bool, quiet: bool) -> None:
+    """Train a model on one or more files and write it to a .vaekit file.
+
+    The model works with both `vaekit score` and `vaekit compress`.
+    """
+    paths = _inputs(inputs)
+    _check_output(output, allow_stdout=False)
+    est = _fit_estimator(paths, kind=kind, columns=_split(columns), exclude=_split(exclude),
+                         id_columns=_split(id_columns), categorical=_split(categorical),
+                         latent_dim=latent_dim, epochs=epochs, seed=seed,
+                         contamination=contamination, samples=samples,
+                         bytes_per_row=bytes_per_row, bits=bits, max_rows=max_rows,
+                         on_bad_rows=on_bad_rows, bad_rows_path=bad_rows_path, output=output,
+                         progress=progress, quiet=quiet)
+    est.save(output)
+    if not quiet:
+        click.echo(f"vaekit: wrote {output} ({os.path.getsize(output)} bytes)", err=True)
+
+
+def _fit_estimator(paths: list[str], *, kind: str, columns: list[str], exclude: list[str],
+                   id_columns: list[str], categorical: list[str], latent_dim: int | None,
+                   epochs: int | None, seed: int, contamination: float | None, samples: int,
+                   bytes_per_row: float | None, bits: int | None, max_rows: int | None,
+                   on_bad_rows: str, bad_rows_path: str | None, output: str, progress: bool,
+                   quiet: bool, record_bad_rows: bool = True) -> Any:
+    from ..jobs.read import load_training_data
+
+    if bytes_per_row is not None and bits is not None:
+        raise click.UsageError("give --bytes-per-row or --bits, not both")
+    show = _progress_enabled(progress, quiet)
+    # compress --fit reads the same rows again and records the bad ones then.
+    policy = on_bad_rows if record_bad_rows else "fail"
+    with _bad_rows(policy, bad_rows_path, output) as sink:
+        with _progress_bar(show, "reading", _total_rows(paths)) as update:
+            data = load_training_data(paths, kind=kind, columns=columns or None,
+                                      exclude=exclude, id_columns=id_columns,
+                                      categorical=categorical, max_rows=max_rows, skip_bad_rows=on_bad_rows == "skip",
+                                      progress=update)
+        if record_bad_rows:
+            sink.add(data.bad)
+    params: dict[str, Any] = {
+        "kind": data.kind,
+        "random_state": seed,
+        "verbose": show,
+        "categorical_features": categorical or None,
+    }
+    if latent_dim is not None:
+        params["latent_dim"] = latent_dim
+    if epochs is not None:
+        params["epochs"] = epochs
+    if bytes_per_row is not None or bits is not None:
+        from ..estimators import VAECompressor
+
+        est = VAECompressor(bytes_per_row=bytes_per_row, bits=bits, **params)
+    else:
+        from ..estimators import VAEAnomalyDetector
+
+        est = VAEAnomalyDetector(n_samples=samples, contamination=contamination or "auto",
+                                 **params)
+    if categorical and data.kind == "tabular":
+        unknown = [c for c in categorical if c not in data.data.columns]
+        if unknown:
+            raise DataError(f"--categorical names column(s) {unknown} that are not in the "
+                            "training columns")
+    start = time.perf_counter()
+    try:
+        est.fit(data.data)
+    except DataError as exc:
+        if exc.file is not None:
+            raise
+        # The estimator sees one concatenated table; name the files it came from.
+        raise DataError(exc.reason, file=", ".join(paths), column=exc.column) from None
+    if not quiet:
+        rows = data.data.shape[0]
+        last = est.history_[-1] if est.history_ else {}
+        loss = last.get("val_elbo", last.get("train_elbo"))
+        summary = (f"vaekit: fitted {type(est).__name__} on {rows} rows in "
+                   f"{time.perf_counter() - start:.1f} s, {len(est.history_)} epochs")
+        if loss is not None:
+            summary += f", final ELBO {loss:.3f} nats/row"
+        if hasattr(est, "threshold_"):
+            summary += f", threshold {est.threshold_:.3f} nats"
+        click.echo(summary, err=True)
+    return est

@@ -1,0 +1,97 @@
+"""``vaekit info``: what a model (.vaekit) or container (.vkc) file holds.
+
+The facts come from :func:`vaekit.fitted.describe.describe`; this module renders
+them as text (or prints them as JSON).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import click
+
+from .app import _EPILOG_CODES, app
+
+
+@app.command(epilog="""\b
+Examples:
+  vaekit info demo.vaekit
+  vaekit info demo.vkc --json
+""" + _EPILOG_CODES)
+@click.argument("path")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")
+@click.option("--verify", is_flag=True,
+              help="For a .vkc file: also read every chunk and check its checksum.")
+def info(path: str, as_json: bool, verify: bool) -> None:
+    """Show what a model (.vaekit) or container (.vkc) file holds.
+
+    Models: estimator, columns and their kinds, network, training summary,
+    threshold, fingerprint. Containers: rows, chunks, sizes (bytes/row), the
+    model fingerprint they need and their header. Also reads the manifest of a
+    multi-part .vkc written by the Dask engine.
+    """
+    if not os.path.exists(path):
+        raise click.UsageError(f"{path!r} does not exist")
+    from ..fitted.describe import describe  # imports torch: after the usage checks
+
+    facts = describe(path, verify=verify)
+    if as_json:
+        click.echo(json.dumps(facts, indent=2, sort_keys=True, allow_nan=False))
+    else:
+        click.echo(render(facts))
+
+
+def render(facts: dict[str, Any]) -> str:
+    """Human-readable text of :func:`vaekit.fitted.describe.describe`'s dict."""
+    lines = [f"{facts['file']}: vaekit {facts['type']}, {facts['file_bytes']} bytes"]
+    if facts["type"] == "model":
+        arch = facts["architecture"]
+        tr = facts["training"]
+        lines += [
+            f"  estimator     {facts['estimator']} ({facts['input_kind']}), written by vaekit "
+            f"{facts['vaekit_version']}",
+            f"  fingerprint   {facts['fingerprint']}",
+            f"  network       {arch['architecture']}, latent {arch['latent_dim']}, "
+            f"hidden {arch['hidden']}, {arch['parameters']:,} parameters",
+            f"  training      {tr['rows']} rows, {tr['epochs']} epochs, seed {tr['seed']}",
+        ]
+        for key, label in (("final_train_elbo_nats", "train ELBO"),
+                           ("final_val_elbo_nats", "valid. ELBO")):
+            if tr.get(key) is not None:
+                lines.append(f"  {label:<13} {tr[key]:.4f} nats/row (last epoch)")
+        if "anomaly" in facts:
+            a = facts["anomaly"]
+            lines.append(f"  threshold     {a['threshold_nats']:.4f} nats (contamination "
+                         f"{a['contamination']}, {a['n_samples']} samples/row)")
+        if "columns" in facts:
+            lines.append(f"  columns       {len(facts['columns'])}")
+            for c in facts["columns"]:
+                extra = f", {c['levels']} levels" if "levels" in c else ""
+                lines.append(f"    {c['name']:<24} {c['kind']:<12} {c['dtype']}{extra}")
+        else:
+            img = facts["image"]
+            lines.append(f"  images        (C, H, W) = {tuple(img['shape'])}, layout "
+                         f"{img['layout']}, {img['dtype']}")
+    elif facts["type"] == "manifest":
+        lines += [
+            f"  rows          {facts['rows']} in {facts['parts']} part file(s), "
+            f"{facts['parts_bytes']} bytes, {facts['bytes_per_row']} bytes/row",
+            f"  model         {facts['model_fingerprint']} "
+            f"({'stored beside the parts' if facts['model_stored'] else 'not stored'})",
+        ]
+    else:
+        lines += [
+            f"  format        version {facts['format_version']}, "
+            f"{'complete' if facts['complete'] else 'INCOMPLETE (truncated or damaged)'}",
+            f"  rows          {facts['rows']} in {facts['chunks']} chunk(s), "
+            f"{facts['bytes_per_row']} bytes/row",
+            f"  embedded model {facts['embedded_model_bytes']} bytes",
+        ]
+        for key, value in facts["header"].items():
+            text = json.dumps(value, sort_keys=True)
+            if len(text) > 100:
+                text = text[:97] + "..."
+            lines.append(f"  {key:<13} {text}")
+    return "\n".join(lines)

@@ -1,0 +1,205 @@
+"""The local engine: read ahead in one thread, score chunks in a pool, results in order.
+
+The per-chunk work is :func:`vaekit.jobs.score.score_chunk`, the same function a
+Dask task runs, and the chunks come back in input order through the shared
+scheduler (:func:`vaekit.engines.ordered.ordered_map`), so the output is identical,
+bit for bit, whatever the number of threads: every chunk is scored by the same
+single-threaded kernels on the same fixed-shape blocks.
+
+pyarrow and torch release the GIL while they work, so parsing the next chunk and
+scoring the current ones overlap.  Memory stays bounded by a few chunks: the reader
+blocks when :data:`READ_AHEAD` chunks wait, and at most ``threads + 1`` chunks are
+submitted for scoring at once (one chunk is ~2 MB of CSV text, see
+:data:`vaekit.files.readers.DEFAULT_BLOCK_BYTES`), so about
+``threads + READ_AHEAD + 2`` chunks are held at once.  Ranking adds 8 bytes per row
+(:mod:`vaekit.jobs.rank`).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from queue import Full, Queue
+from typing import Any, TypeVar
+
+import pyarrow as pa
+import torch
+
+from .._runtime import n_threads
+from ..files.readers import BadRow, Chunk
+from ..fitted.model import FittedVAE, as_fitted
+from ..jobs.read import Progress, Tensors, WorkItem, work_items
+from ..jobs.score import ScoreOptions, empty_scores, score_chunk
+from .ordered import ordered_map
+
+__all__ = ["READ_AHEAD", "iter_scored", "read_ahead", "resolve_threads", "score_files"]
+
+T = TypeVar("T")
+
+# Chunks read ahead of the scorers.
+READ_AHEAD = 2
+
+
+def resolve_threads(threads: int | None, model: Any = None) -> int:
+    """Scoring threads: ``threads`` if given (0 or less = one per CPU core), else the
+    model's ``n_jobs`` read as everywhere else (:func:`vaekit._runtime.n_threads`)."""
+    if threads is None:
+        return n_threads(None if model is None else as_fitted(model).n_jobs)
+    if threads <= 0:
+        return max(1, os.cpu_count() or 1)
+    return int(threads)
+
+
+def iter_scored(inputs: Sequence[str], model: Any, options: ScoreOptions, *,
+                skip_bad_rows: bool = False, progress: Progress | None = None,
+                threads: int | None = None,
+                pipeline: bool = True) -> Iterator[tuple[pa.Table, list[BadRow]]]:
+    """The local engine: read each input in chunks and score them, in order.
+
+    Parameters
+    ----------
+    inputs : sequence of str
+        CSV, Parquet or image files.
+    model : FittedVAE or fitted estimator
+    options : ScoreOptions
+    skip_bad_rows : bool
+        Leave unusable rows out (yielded beside the scores) instead of raising.
+    progress : callable, optional
+        Called with the number of rows (good and bad) of each chunk handed out.
+    threads : int, optional
+        Chunks scored at the same time, each on one torch thread (0 = one per CPU
+        core; default: the model's ``n_jobs``, None meaning 1).
+    pipeline : bool
+        Read and prepare the next chunks in a background thread while the current
+        ones are scored (a bounded queue: a few chunks ahead at most).
+
+    Yields
+    ------
+    (table, bad_rows)
+        Scored rows of one chunk (see :func:`vaekit.jobs.score.score_chunk`;
+        anomaly scores in nats) and the rows of that chunk that were left out.
+        With ``skip_bad_rows=False`` the first bad row raises :class:`DataError`
+        instead (after the chunks before it).
+
+    Raises
+    ------
+    DataError
+        Also when a model column has no value at all in a file (an empty export
+        column would otherwise be silently marginalized out of every score).
+
+    Notes
+    -----
+    Results are identical, bit for bit, whatever ``threads`` and ``pipeline``.
+    """
+    model = as_fitted(model)
+    n_workers = resolve_threads(threads, model)
+    work = work_items(inputs, model, options.id_columns, skip_bad_rows=skip_bad_rows)
+    if not pipeline and n_workers == 1:
+        for chunk, tensors in work:
+            yield _score_item(model, options, chunk, tensors, True), chunk.bad
+            if progress:
+                progress(len(chunk) + len(chunk.bad))
+        return
+    yield from _pipelined(work, model, options, n_workers, pipeline, progress)
+
+
+score_files = iter_scored
+"""The local engine's ``score_files`` (the name :func:`vaekit.engines.get_engine` users call)."""
+
+
+def _score_item(model: FittedVAE, options: ScoreOptions, chunk: Chunk, tensors: Tensors | None,
+                set_threads: bool) -> pa.Table:
+    if tensors is None:
+        return empty_scores(model, options)
+    return score_chunk(model, chunk, options, tensors=tensors, set_threads=set_threads)
+
+
+def _init_worker() -> None:
+    torch.set_num_threads(1)
+
+
+def _pipelined(work: Iterator[WorkItem], model: FittedVAE, options: ScoreOptions,
+               n_workers: int, pipeline: bool, progress: Progress | None
+               ) -> Iterator[tuple[pa.Table, list[BadRow]]]:
+    """(Reader thread ->) ``n_workers`` scoring threads -> results in input order."""
+    pool = ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="vaekit-score",
+                              initializer=_init_worker)
+    items = read_ahead(work, READ_AHEAD) if pipeline else work
+
+    def submit(item: WorkItem) -> Any:
+        # Torch is single-threaded in the pool's threads (_init_worker): leave it so.
+        return pool.submit(_score_item, model, options, item[0], item[1], False)
+
+    before = torch.get_num_threads()
+    results = ordered_map(submit, items, n_workers + 1)
+    try:
+        for (chunk, _), table in results:
+            yield table, chunk.bad
+            if progress:
+                progress(len(chunk) + len(chunk.bad))
+    finally:
+        results.close()
+        pool.shutdown(wait=True, cancel_futures=True)
+        # Worker threads set torch's process-wide (MKL) thread count; restore it.
+        torch.set_num_threads(before)
+
+
+class _End:
+    pass
+
+
+class _Raised:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+def read_ahead(items: Iterator[T], depth: int, *, name: str = "vaekit-reader") -> Iterator[T]:
+    """``items``, produced in a background thread at most ``depth`` items ahead.
+
+    An exception raised by ``items`` is raised here, after the items before it.
+    Closing this generator stops the thread (and closes ``items``, in that thread).
+    """
+    stop = threading.Event()
+    queue: Queue[Any] = Queue(maxsize=depth)
+
+    def put(entry: Any) -> bool:
+        while not stop.is_set():
+            try:
+                queue.put(entry, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
+    def read() -> None:
+        # Preparing runs a few torch ops; a new thread would otherwise start an
+        # OpenMP team of one thread per core for them.
+        torch.set_num_threads(1)
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(_End())
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, in order
+            put(_Raised(exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    reader = threading.Thread(target=read, name=name, daemon=True)
+    reader.start()
+    try:
+        while True:
+            entry = queue.get()
+            if isinstance(entry, _End):
+                return
+            if isinstance(entry, _Raised):
+                raise entry.exc
+            yield entry
+    finally:
+        stop.set()
+        if reader.is_alive():
+            reader.join(timeout=30)

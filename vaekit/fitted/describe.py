@@ -1,0 +1,118 @@
+"""What a model (``.vaekit``) or container (``.vkc``) file holds, as a JSON-ready dict.
+
+The facts behind ``vaekit info``; the command line only renders them.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from ..codec.container import MAGIC, ContainerReader, read_info
+from ..codec.manifest import describe_manifest, is_manifest
+from .model_file import read_model
+from .scoring import threshold_from_scores
+
+__all__ = ["describe"]
+
+
+def describe(path: str, *, verify: bool = False) -> dict[str, Any]:
+    """What a model or container file holds, as a JSON-ready dict.
+
+    Parameters
+    ----------
+    path : str
+        A model (``.vaekit``), a container (``.vkc``) or the manifest of a
+        multi-part container written by the Dask engine.
+    verify : bool
+        For a container: also read every chunk and check its CRC (a model file's
+        checksum is always checked).
+
+    Returns
+    -------
+    dict
+        ``type`` is ``"model"``, ``"container"`` or ``"manifest"``; the other keys
+        depend on it (``vaekit info --json`` prints this dict).
+
+    Raises
+    ------
+    FileFormatError
+        A corrupt, truncated or foreign file.
+    """
+    if is_manifest(path):
+        return describe_manifest(path)
+    with open(path, "rb") as fh:
+        head = fh.read(len(MAGIC))
+    if head == MAGIC:
+        if verify:
+            with ContainerReader(path) as reader:
+                reader.verify()
+        return _describe_container(path)
+    return _describe_model(path)
+
+
+def _describe_model(path: str) -> dict[str, Any]:
+    """Facts of a ``.vaekit`` model file (read as data: no estimator is built)."""
+    tensors, meta = read_model(path)
+    fitted = meta.get("fitted", {})
+    schema = fitted.get("schema", {})
+    history = fitted.get("history") or []
+    last = history[-1] if history else {}
+    facts: dict[str, Any] = {
+        "file": path,
+        "type": "model",
+        "file_bytes": os.path.getsize(path),
+        "vaekit_version": meta.get("vaekit_version"),
+        "estimator": meta.get("estimator"),
+        "fingerprint": meta.get("fingerprint"),
+        "input_kind": fitted.get("input_kind"),
+        "architecture": {**{k: fitted.get("config", {}).get(k)
+                            for k in ("architecture", "latent_dim", "hidden")},
+                         "parameters": int(sum(t.numel() for t in tensors.values()))},
+        "training": {
+            "rows": schema.get("n_rows_fit"),
+            "epochs": len(history),
+            "final_train_elbo_nats": last.get("train_elbo"),
+            "final_val_elbo_nats": last.get("val_elbo"),
+            "seed": meta.get("params", {}).get("random_state"),  # as given to fit --seed
+        },
+    }
+    if schema.get("type") == "tabular":
+        facts["columns"] = [
+            {"name": c["name"], "kind": c["kind"], "dtype": c["dtype"],
+             **({"levels": len(c.get("levels", []))} if c["kind"] != "numeric" else {})}
+            for c in schema.get("columns", [])
+        ]
+    else:
+        facts["image"] = {k: schema.get(k) for k in ("shape", "layout", "dtype")}
+    scores = fitted.get("decision_scores")
+    if scores:
+        params = meta.get("params", {})
+        facts["anomaly"] = {
+            "contamination": params.get("contamination"),
+            "n_samples": params.get("n_samples"),
+            "threshold_nats": threshold_from_scores(np.asarray(scores),
+                                                    params.get("contamination", "auto")),
+        }
+    return facts
+
+
+def _describe_container(path: str) -> dict[str, Any]:
+    """Facts of a single ``.vkc`` container (its footer and header)."""
+    ci = read_info(path)
+    header = dict(ci.header)
+    facts: dict[str, Any] = {
+        "file": path,
+        "type": "container",
+        "file_bytes": ci.file_bytes,
+        "format_version": ci.format_version,
+        "complete": ci.complete,
+        "rows": ci.n_rows,
+        "chunks": ci.n_chunks,
+        "embedded_model_bytes": ci.embedded_model_bytes,
+        "bytes_per_row": (round(ci.file_bytes / ci.n_rows, 3) if ci.n_rows else None),
+        "header": header,
+    }
+    return facts

@@ -1,0 +1,1 @@
+"""Chunked work over files: read, score, compress, fit input, rank."""

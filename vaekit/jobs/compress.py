@@ -1,0 +1,77 @@
+"""Compressing files into one ``.vkc`` container in this process, chunk by chunk.
+
+The local counterpart of :func:`vaekit.engines.dask.compress_files_dask`: rows are
+read and validated by :func:`vaekit.jobs.read.iter_compress_chunks` and written by a
+:class:`~vaekit.fitted.streams.CompressedWriter`, so the bytes depend only on the
+rows, the model and the options, not on how the inputs were split into files.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..errors import DataError
+from ..files.readers import BadRow
+from ..fitted.streams import CompressedWriter
+from .read import iter_compress_chunks
+
+__all__ = ["compress_files"]
+
+
+def compress_files(inputs: Sequence[str], model: Any, output: str, *,
+                   id_columns: Sequence[str] = (), embed_model: bool = False,
+                   skip_bad_rows: bool = False,
+                   on_bad_rows: Callable[[list[BadRow]], None] | None = None,
+                   progress: Callable[[int], None] | None = None) -> tuple[int, int]:
+    """Compress the rows of ``inputs``, in order, into the container ``output``.
+
+    Parameters
+    ----------
+    inputs : sequence of str
+        CSV, Parquet or image files (already expanded: no globs).
+    model : fitted VAECompressor or VAEAnomalyDetector
+        The model whose codes are stored.
+    output : str
+        The ``.vkc`` file to write; it appears (atomically) only when every row
+        was compressed.
+    id_columns : sequence of str
+        Columns stored losslessly beside the codes.
+    embed_model : bool
+        Store the model in the container, so decompression needs none.
+    skip_bad_rows : bool
+        Leave unusable rows out (reported through ``on_bad_rows``) instead of failing.
+    on_bad_rows : callable, optional
+        Called, in input order, with the rows left out of each chunk (possibly none).
+    progress : callable, optional
+        Called with the number of rows (good and bad) of each chunk once it is written.
+
+    Returns
+    -------
+    (n_rows, n_bytes) : tuple of int
+        Rows stored and the size of ``output`` in bytes.
+
+    Raises
+    ------
+    DataError
+        A bad row (without ``skip_bad_rows``), or no rows at all to compress.
+    """
+    writer = CompressedWriter(output, model, id_columns=list(id_columns),
+                              embed_model=embed_model)
+    try:
+        for frame, bad in iter_compress_chunks(inputs, model, list(id_columns),
+                                               skip_bad_rows=skip_bad_rows):
+            if on_bad_rows is not None:
+                on_bad_rows(bad)
+            if len(frame):
+                writer.write(frame)
+            if progress is not None:
+                progress(len(frame) + len(bad))
+        if writer.n_rows == 0:
+            raise DataError("no rows to compress")
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close()
+    return writer.n_rows, os.path.getsize(output)
