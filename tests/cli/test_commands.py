@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from vaekit.cli import EXIT_FILE, EXIT_USAGE, app
 
-from .conftest import DEMO, REPO, run_cli
+from ..conftest import DEMO, REPO, run_cli
 
 LABELS = REPO / "datasets" / "demo_labels.csv"
 

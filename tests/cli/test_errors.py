@@ -14,9 +14,9 @@ import pytest
 
 from vaekit.cli import EXIT_DATA, EXIT_FILE, EXIT_USAGE
 
-from .conftest import run_cli
+from ..conftest import run_cli
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "datasets" / "demo.csv"
 
 

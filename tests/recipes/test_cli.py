@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from vaekit.cli import app
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RECIPES = REPO / "recipes"
 DEMO = REPO / "datasets" / "demo.csv"
 
