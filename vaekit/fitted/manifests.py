@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import closing
 from typing import IO, Any
 
 import pandas as pd
 
-from ..codec.manifest import Manifest, checked_file, is_manifest, read_manifest
+from ..codec.manifest import Manifest, is_manifest, open_checked, read_manifest
 from ..errors import FileFormatError
 from .model import FittedVAE, as_fitted
 from .streams import iter_decompressed, resolve_model
@@ -28,8 +29,9 @@ def manifest_model(manifest: Manifest, model: Any = None,
     blob = None
     if manifest.model is not None and (model is None or
                                        _fingerprint(model) != manifest.model_fingerprint):
-        with open(checked_file(manifest, manifest.model, "model file"), "rb") as fh:
-            blob = fh.read()
+        # the checked handle: its size and SHA-256 were verified, so read exactly that
+        with open_checked(manifest, manifest.model, "model file") as fh:
+            blob = fh.read(manifest.model.bytes)
     return resolve_model(manifest.model_fingerprint, blob, model, device, manifest.path)
 
 
@@ -62,21 +64,37 @@ def iter_decompressed_manifest(path: str | os.PathLike[str], model: Any = None,
     FileFormatError
         Damaged or missing part, a part replaced by another file, or wrong model.
     """
-    manifest = read_manifest(path)
+    manifest = read_manifest(path)  # every part a regular file of its recorded size
     fitted = manifest_model(manifest, model, device)
     offset = 0
     for i, part in enumerate(manifest.parts):
-        file = checked_file(manifest, part, f"part {i + 1} of {len(manifest.parts)}")
-        rows = 0
-        for values in iter_decompressed(file, fitted, device=device):
-            if isinstance(values, pd.DataFrame):
-                values.index = pd.RangeIndex(offset + rows, offset + rows + len(values))
-            rows += len(values)
-            yield values
+        label = f"part {i + 1} of {len(manifest.parts)}"
+        # Decode from the handle whose bytes were hashed: a part swapped for a FIFO,
+        # a device or another file after the check is never read.
+        with open_checked(manifest, part, label) as fh, \
+                closing(_decoded(iter_decompressed(fh, fitted, device=device),
+                                 f"{manifest.path}: {label}")) as chunks:
+            rows = 0
+            for values in chunks:
+                if isinstance(values, pd.DataFrame):
+                    values.index = pd.RangeIndex(offset + rows, offset + rows + len(values))
+                rows += len(values)
+                if rows > part.rows:  # stop at once, not after decoding the rest
+                    break
+                yield values
         if rows != part.rows:
-            raise FileFormatError(f"{manifest.path}: part {i + 1} holds {rows} rows, the manifest "
-                                  f"says {part.rows}")
+            raise FileFormatError(f"{manifest.path}: part {i + 1} holds "
+                                  f"{'at least ' if rows > part.rows else ''}{rows} rows, "
+                                  f"the manifest says {part.rows}")
         offset += rows
+
+
+def _decoded(chunks: Iterator[Any], where: str) -> Iterator[Any]:
+    """``chunks``, with a format error from decoding prefixed by the manifest and part."""
+    try:
+        yield from chunks
+    except FileFormatError as exc:
+        raise FileFormatError(f"{where}: {exc}") from exc
 
 
 def iter_decompressed_any(source: str | os.PathLike[str] | IO[bytes], model: Any = None, *,
