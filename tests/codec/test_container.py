@@ -266,14 +266,25 @@ def _with_valid_crc(prefix: bytes) -> bytes:
 def test_huge_lengths_do_not_allocate(small, seekable):
     # Lengths with *valid* CRCs (a crafted file): must fail as truncated, quickly,
     # without trying to allocate petabytes.
+    # Over the format's bounds: refused from the lengths alone.
     prefix = small[:12] + struct.pack("<IQ", 2**31, 2**50)
+    message = error_of(_with_valid_crc(prefix) + b"x" * 100, seekable)
+    assert "header JSON of 2147483648 bytes; the limit is" in message
+    prefix = small[:12] + struct.pack("<IQ", 100, 2**50)
+    message = error_of(_with_valid_crc(prefix) + b"x" * 100, seekable)
+    assert "embedded model of 1125899906842624 bytes; the limit is" in message
+    # Within the bounds, but more than the file holds: truncated.
+    prefix = small[:12] + struct.pack("<IQ", 2**20, 2**29)
     message = error_of(_with_valid_crc(prefix) + b"x" * 100, seekable)
     assert "truncated: header ends early" in message
 
     start = small.index(b"CHNK")
     head = b"CHNK" + struct.pack("<IQQ", 0, 1, 2**60)
     message = error_of(small[:start] + _with_valid_crc(head) + b"y" * 100, seekable)
-    assert "truncated: chunk 1" in message and "ends early" in message
+    assert "chunk 1" in message and "payload of 1152921504606846976 bytes" in message
+    head = b"CHNK" + struct.pack("<IQQ", 0, 1, 2**29)
+    message = error_of(small[:start] + _with_valid_crc(head) + b"y" * 100, seekable)
+    assert "chunk 1" in message and ("ends early" in message or "runs into" in message)
 
 
 # ------------------------------------------------------------------------- atomicity

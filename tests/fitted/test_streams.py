@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -110,11 +109,9 @@ def test_embedded_model_decodes_without_the_model_file(model, other_model, table
     expected = model.decompress(plain)
     alone = pd.concat(list(iter_decompressed(io.BytesIO(data))))
     pd.testing.assert_frame_equal(alone, expected)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        via_other = other_model.decompress(data)
-    assert any("embedded" in str(w.message) for w in caught)
-    pd.testing.assert_frame_equal(via_other, expected)
+    # A model the caller names is never swapped for the embedded one.
+    with pytest.raises(FileFormatError, match="wrong model.*leave out the model"):
+        other_model.decompress(data)
 
 
 @pytest.fixture(scope="module")

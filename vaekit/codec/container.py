@@ -18,7 +18,6 @@ from 1 for people ("chunk 1 of 40" is the chunk with index 0).
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import struct
@@ -29,6 +28,7 @@ from typing import IO, Any
 
 from ..errors import FileFormatError
 from ..files.atomic import AtomicFile
+from .guards import MAX_HEADER_JSON_BYTES, Source, load_json, open_regular
 
 __all__ = [
     "MAGIC",
@@ -49,12 +49,16 @@ END_MAGIC = b"\x89VKCEND\n"
 FORMAT_VERSION = 1
 # The header's "codec" and "codec_version" for rows stored as quantized latent codes.
 CODEC_NAME = "vaekit-latent-codes"
-CODEC_VERSION = 1
+# 2: a chunk may carry a missing mask (payload flag bit 1); version-1 files still read.
+CODEC_VERSION = 2
 # Rows per chunk a writer uses by default.  4096 rows keep a chunk's working set small
 # (a chunk of 28x28 images is 12.8 MB of float32 pixels) while the per-chunk framing
 # (32-byte chunk record, 6-byte payload head, layout byte, zstd frame header and
 # checksum: about 50 bytes) costs about 0.01 bytes per row.
 DEFAULT_CHUNK_ROWS = 4096
+# Most rows a chunk (and the header's "chunk_rows") may declare: a reader refuses
+# more before decoding anything, so a chunk's working set stays bounded.
+MAX_CHUNK_ROWS = 2**20
 
 _CHUNK_TAG = b"CHNK"
 _TRAILER_TAG = b"TRLR"
@@ -74,11 +78,11 @@ TRAILER_SIZE = _TRAILER_HEAD.size + _CRC.size + len(END_MAGIC)  # 28 bytes
 
 _MAX_CHUNKS = 2**32 - 1
 _MAX_ROWS = 2**64 - 1
-_MAX_JSON = 2**32 - 1
-# Reads from non-seekable streams are done in pieces of at most this many bytes, so
-# a damaged length field can never make the reader allocate more than the stream
-# actually delivers (plus one piece).
-_READ_PIECE = 8 * 2**20
+# Sizes a reader refuses before reading (FORMAT.md, "Bounds"), and a writer before
+# writing (the header JSON: guards.MAX_HEADER_JSON_BYTES): a model file holds a
+# small network, a chunk at most MAX_CHUNK_ROWS rows.
+MAX_EMBEDDED_MODEL_BYTES = 2**30
+MAX_CHUNK_PAYLOAD_BYTES = 2**30
 
 
 def _crc(*parts: bytes | memoryview) -> int:
@@ -113,8 +117,10 @@ def _encode_header(header: dict[str, Any]) -> bytes:
     except (TypeError, ValueError) as exc:
         raise ValueError(f"header must be JSON-serializable (no NaN/inf): {exc}") from exc
     data = text.encode("utf-8")
-    if len(data) > _MAX_JSON:
-        raise ValueError(f"header JSON is {len(data)} bytes; the limit is {_MAX_JSON}")
+    try:
+        load_json(data)  # what a reader refuses, a writer does not write
+    except ValueError as exc:
+        raise ValueError(f"header JSON: {exc}") from None
     return data
 
 
@@ -164,6 +170,9 @@ class ContainerWriter:
         embedded_model: bytes = b"",
     ) -> None:
         header_json = _encode_header(header)  # validate before touching the disk
+        if len(embedded_model) > MAX_EMBEDDED_MODEL_BYTES:
+            raise ValueError(f"embedded model of {len(embedded_model)} bytes; the limit "
+                             f"is {MAX_EMBEDDED_MODEL_BYTES}")
         block = _header_block(header_json, bytes(embedded_model))
         self._atomic: AtomicFile | None = None
         self._n_chunks = 0
@@ -218,6 +227,9 @@ class ContainerWriter:
         if self._n_chunks >= _MAX_CHUNKS:
             raise ValueError(f"a container holds at most {_MAX_CHUNKS} chunks")
         data = memoryview(payload).cast("B")
+        if len(data) > MAX_CHUNK_PAYLOAD_BYTES:
+            raise ValueError(f"chunk payload of {len(data)} bytes; the limit is "
+                             f"{MAX_CHUNK_PAYLOAD_BYTES}")
         head = _CHUNK_HEAD.pack(_CHUNK_TAG, self._n_chunks, n_rows, len(data))
         head += _CRC.pack(_crc(head))
         try:
@@ -273,77 +285,6 @@ class ContainerWriter:
 
 
 # --------------------------------------------------------------------------- reading
-
-
-class _Source:
-    """Byte source that tracks its position and, when seekable, its size.
-
-    Parameters
-    ----------
-    f : binary file object
-    name : str
-        Used to prefix error messages.
-    """
-
-    def __init__(self, f: IO[bytes], name: str) -> None:
-        self.f = f
-        self.name = name
-        self.pos = 0
-        self.end: int | None = None  # bytes from the start position to EOF
-        self.start = 0
-        try:
-            seekable = bool(f.seekable())
-        except (AttributeError, OSError, ValueError):
-            seekable = False
-        if seekable:
-            self.start = f.tell()
-            self.end = f.seek(0, io.SEEK_END) - self.start
-            f.seek(self.start)
-
-    @property
-    def seekable(self) -> bool:
-        return self.end is not None
-
-    def error(self, message: str) -> FileFormatError:
-        return FileFormatError(f"{self.name}: {message}")
-
-    def seek(self, pos: int) -> None:
-        self.f.seek(self.start + pos)
-        self.pos = pos
-
-    def read_upto(self, n: int) -> bytes:
-        """Read up to ``n`` bytes, fewer only at end of file; never over-allocates.
-
-        For a seekable file ``n`` is first clipped to the bytes left, so one read
-        of at most the largest chunk does it.  A stream is read in pieces of
-        ``_READ_PIECE`` bytes, so a damaged length costs at most one piece.
-        """
-        if self.end is not None:
-            n = min(n, self.end - self.pos)
-            piece = n
-        else:
-            piece = _READ_PIECE
-        parts: list[bytes] = []
-        got = 0
-        while got < n:
-            data = self.f.read(min(n - got, piece))
-            if not data:
-                break
-            parts.append(data)
-            got += len(data)
-        out = parts[0] if len(parts) == 1 else b"".join(parts)
-        self.pos += len(out)
-        return out
-
-    def read_exact(self, n: int, truncated: str) -> bytes:
-        """Read exactly ``n`` bytes or raise ``FileFormatError("truncated: ...")``."""
-        data = self.read_upto(n)
-        if len(data) != n:
-            raise self.error(f"truncated: {truncated}")
-        return data
-
-    def remaining(self) -> int | None:
-        return None if self.end is None else self.end - self.pos
 
 
 @dataclass(frozen=True)
@@ -405,24 +346,26 @@ class ContainerReader:
             name = str(getattr(f, "name", "<stream>"))
         else:
             name = os.fspath(source)  # type: ignore[arg-type]
-            f = open(name, "rb")  # closed by close() / __exit__
+            f = open_regular(name)  # closed by close() / __exit__
             self._owns = True
         self._f = f
         self._trailer: tuple[int, int] | None = None
         self._consumed = False
         try:
-            self._src = _Source(f, name)
+            self._src = Source(f, name)
+            head = self._read_version()  # the magic first, before anything else
             if self._src.seekable:
                 self._trailer = self._probe_trailer()
-                self._src.seek(0)
-            self._read_header()
+                self._src.seek(_VERSION.size)
+            self._read_header(head)
         except BaseException:
             self.close()
             raise
 
     # -- header ------------------------------------------------------------------
 
-    def _read_header(self) -> None:
+    def _read_version(self) -> bytes:
+        """Read and check the magic and the format version; return those 12 bytes."""
         src = self._src
         head = src.read_upto(_VERSION.size)
         if len(head) < len(MAGIC):
@@ -445,11 +388,21 @@ class ContainerReader:
             )
         if version < 1:
             raise src.error(f"header is corrupt (unknown format version {version})")
+        return head
+
+    def _read_header(self, head: bytes) -> None:
+        src = self._src
+        version = _VERSION.unpack(head)[1]
         rest = src.read_exact(_LENGTHS.size + _CRC.size, "header ends early (in the lengths)")
         (prefix_crc,) = _CRC.unpack_from(rest, _LENGTHS.size)
         if prefix_crc != _crc(head, rest[: _LENGTHS.size]):
             raise src.error("header is corrupt (CRC mismatch in the header lengths)")
         json_len, model_len = _LENGTHS.unpack_from(rest)
+        for size, limit, what in ((json_len, MAX_HEADER_JSON_BYTES, "header JSON"),
+                                  (model_len, MAX_EMBEDDED_MODEL_BYTES, "embedded model")):
+            if size > limit:
+                raise src.error(f"header is corrupt ({what} of {size} bytes; "
+                                f"the limit is {limit})")
         self._check_fits(json_len + model_len + _CRC.size, "header ends early")
         header_json = src.read_exact(json_len, "header ends early (in the JSON)")
         model = src.read_exact(model_len, "header ends early (in the embedded model)")
@@ -463,9 +416,9 @@ class ContainerReader:
 
     def _parse_header_json(self, data: bytes, version: int) -> dict[str, Any]:
         try:
-            header = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise self._src.error(f"header is corrupt (invalid JSON: {exc})") from exc
+            header = load_json(data)
+        except ValueError as exc:  # (UnicodeDecodeError is a ValueError)
+            raise self._src.error(f"header is corrupt (invalid JSON: {exc})") from None
         if not isinstance(header, dict) or header.get("format_version") != version:
             raise self._src.error("header is corrupt (JSON lacks a matching 'format_version')")
         return header
@@ -594,6 +547,9 @@ class ContainerReader:
         _, index, n_rows, length = _CHUNK_HEAD.unpack(head)
         if index != k:
             raise src.error(f"{label} is corrupt (its header says index {index})")
+        if length > MAX_CHUNK_PAYLOAD_BYTES:
+            raise src.error(f"{label} is corrupt (payload of {length} bytes; the limit is "
+                            f"{MAX_CHUNK_PAYLOAD_BYTES})")
         if self._trailer is not None:
             if k >= self._trailer[0]:
                 raise src.error(

@@ -74,9 +74,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import zstandard as zstd
 
 from ..errors import FileFormatError
+from .guards import load_json
 
 __all__ = [
     "MAX_BITS",
@@ -89,6 +91,11 @@ __all__ = [
     "raw_packed_size",
     "pack_table",
     "unpack_table",
+    "table_size_limit",
+    "pack_mask",
+    "unpack_mask",
+    "mask_size_limit",
+    "MAX_ID_BYTES",
 ]
 
 MAX_BITS = 16
@@ -102,6 +109,16 @@ LAYOUT_PACKED = 1
 LAYOUT_BYTES = 2
 _TABLE_FORMAT = 1  # version of the metadata pack_table adds to the Arrow schema
 _TABLE_META_KEY = b"vaekit.table"
+# Bounds a reader enforces on a passthrough table before decompressing it (and a
+# writer on what it writes, so it never makes a file a reader refuses): each value
+# of a text / binary id column holds at most MAX_ID_BYTES bytes, and the Arrow
+# stream of a chunk at most TABLE_BASE_BYTES + TABLE_CELL_BYTES per cell (ids
+# averaging ~4 KB, with Arrow's offsets, validity bits and padding), never more
+# than MAX_TABLE_BYTES.  A 17 KB frame cannot declare 0.9 GB of ids.
+MAX_ID_BYTES = 2**16
+TABLE_BASE_BYTES = 2**20
+TABLE_CELL_BYTES = 2**12
+MAX_TABLE_BYTES = 2**28
 # Decompressed output is produced in pieces of this size, so a damaged length
 # field in a frame header cannot trigger a huge allocation up front.
 _DECOMPRESS_PIECE = 2**20
@@ -249,14 +266,19 @@ def _compress(raw: bytes, level: int = ZSTD_LEVEL) -> bytes:
     return cctx.compress(raw)
 
 
-def _decompress(frame: bytes, expected: int | None, what: str) -> bytes:
+def _decompress(frame: bytes, expected: int | None, what: str, limit: int | None = None) -> bytes:
     """Decompress exactly one zstd frame; ``expected`` is the content size if known.
+
+    The frame's declared content size is checked (equal to ``expected``, at most
+    ``limit``) *before* anything is decompressed, and output is read in pieces up
+    to that size only: a frame that declares 1 KB and inflates to 1 GB (a
+    decompression bomb) costs at most the declared size plus one piece.
 
     Raises
     ------
     FileFormatError
         If the frame is damaged, has trailing data, lacks its content size, or its
-        content size differs from ``expected``.
+        content size differs from ``expected`` or exceeds ``limit``.
     """
     try:
         params = zstd.get_frame_parameters(frame)
@@ -267,14 +289,48 @@ def _decompress(frame: bytes, expected: int | None, what: str) -> bytes:
         raise FileFormatError(f"{what} is corrupt (unexpected zstd frame parameters)")
     if expected is not None and size != expected:
         raise FileFormatError(f"{what} is corrupt (holds {size} bytes, expected {expected})")
-    dobj = zstd.ZstdDecompressor().decompressobj(write_size=_DECOMPRESS_PIECE)
+    if limit is not None and size > limit:
+        raise FileFormatError(f"{what} is corrupt (declares {size} bytes decompressed; "
+                              f"the limit for this chunk is {limit})")
+    # The frame must end exactly at the end of ``frame`` (block headers walked, not
+    # decompressed): catches a cut-off checksum and trailing bytes.
+    if _frame_length(frame) != len(frame):
+        raise FileFormatError(f"{what} is corrupt (zstd frame incomplete or followed by data)")
+    parts: list[bytes] = []
+    got = 0
     try:
-        raw = dobj.decompress(frame)
+        reader = zstd.ZstdDecompressor().stream_reader(frame, read_across_frames=False)
+        while got <= size:  # one byte past the declared size proves the frame lies
+            piece = reader.read(min(size + 1 - got, _DECOMPRESS_PIECE))
+            if not piece:
+                break
+            parts.append(piece)
+            got += len(piece)
     except zstd.ZstdError as exc:
         raise FileFormatError(f"{what} is corrupt ({exc})") from exc
-    if not dobj.eof or dobj.unused_data or len(raw) != size:
-        raise FileFormatError(f"{what} is corrupt (zstd frame incomplete or followed by data)")
-    return raw
+    if got != size:
+        raise FileFormatError(f"{what} is corrupt (holds {got} bytes, declares {size})")
+    return b"".join(parts)
+
+
+def _frame_length(frame: bytes) -> int:
+    """Bytes of the checksummed zstd frame starting ``frame``, -1 if it is cut short.
+
+    Walks the 3-byte block headers (RFC 8878, 3.1.1.2): no data is decompressed.
+    """
+    try:
+        pos = zstd.frame_header_size(frame)
+    except zstd.ZstdError:
+        return -1
+    while pos + 3 <= len(frame):
+        head = int.from_bytes(frame[pos:pos + 3], "little")
+        kind, size = (head >> 1) & 3, head >> 3
+        if kind == 3:  # reserved block type
+            return -1
+        pos += 3 + (1 if kind == 1 else size)  # an RLE block stores one byte
+        if head & 1:  # last block; then the 4-byte content checksum
+            return pos + 4
+    return -1
 
 
 # --------------------------------------------------------------------------- codes
@@ -459,6 +515,7 @@ def pack_table(df: pd.DataFrame) -> bytes:
         batch = _record_batch(frame)
     except (pa.ArrowException, TypeError, ValueError) as exc:
         raise ValueError(f"pack_table: {_culprit(frame, names)}: {exc}") from exc
+    _check_id_lengths(batch, names)
     meta = {
         "version": _TABLE_FORMAT,
         "names": names,
@@ -472,43 +529,143 @@ def pack_table(df: pd.DataFrame) -> bytes:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, batch.schema) as writer:
         writer.write_batch(batch)
-    return _compress(sink.getvalue().to_pybytes(), TABLE_ZSTD_LEVEL)
+    raw = sink.getvalue().to_pybytes()
+    limit = table_size_limit(len(df), df.shape[1])
+    if len(raw) > limit:
+        raise ValueError(f"the id columns of these {len(df)} rows take {len(raw)} bytes; "
+                         f"a chunk's id table may take at most {limit} (about "
+                         f"{TABLE_CELL_BYTES} bytes per value)")
+    return _compress(raw, TABLE_ZSTD_LEVEL)
 
 
 def _restore_object(column: pa.ChunkedArray, nulls: int | list[int] | None) -> pd.Series:
     values = column.to_pylist()
     if nulls is not None:
-        kinds = iter([nulls] * len(values) if isinstance(nulls, int) else nulls)
+        n_null = sum(v is None for v in values)
+        codes = [nulls] * n_null if type(nulls) is int else nulls
+        if (not isinstance(codes, list) or len(codes) != n_null
+                or any(type(c) is not int or not 0 <= c < len(_NULL_KINDS) for c in codes)):
+            raise ValueError("null spellings disagree with the column")
+        kinds = iter(codes)
         values = [_NULL_KINDS[next(kinds)] if v is None else v for v in values]
     return pd.Series(values, dtype=object)
 
 
-def unpack_table(data: bytes) -> pd.DataFrame:
+def unpack_table(data: bytes, max_bytes: int | None = None) -> pd.DataFrame:
     """Inverse of :func:`pack_table`.
+
+    Parameters
+    ----------
+    data : bytes
+    max_bytes : int, optional
+        Refuse a table that declares more decompressed bytes than this, before
+        decompressing it (:func:`table_size_limit` of the chunk's rows and columns).
 
     Raises
     ------
     FileFormatError
-        If ``data`` is damaged or was not made by :func:`pack_table`.
+        If ``data`` is damaged, too large or was not made by :func:`pack_table`.
     """
-    raw = _decompress(bytes(data), None, "passthrough table")
+    raw = _decompress(bytes(data), None, "passthrough table", max_bytes)
     try:
         table = pa.ipc.open_stream(pa.BufferReader(raw)).read_all()
         table.validate(full=True)
-        meta = json.loads((table.schema.metadata or {})[_TABLE_META_KEY])
-        if meta.get("version") != _TABLE_FORMAT:
+        meta = load_json((table.schema.metadata or {})[_TABLE_META_KEY])
+        if not isinstance(meta, dict) or meta.get("version") != _TABLE_FORMAT:
             raise ValueError(f"unknown table metadata version {meta.get('version')!r}")
         names, n_rows, objects = meta["names"], meta["rows"], meta["object"]
         # (a table without columns has no rows in Arrow: the count comes from meta)
         if len(names) != table.num_columns or (names and n_rows != table.num_rows):
             raise ValueError("table metadata disagrees with the table")
+        _check_id_lengths(table, names)
         df = table.to_pandas()
         for key, nulls in objects.items():
             i = int(key)
             df.isetitem(i, _restore_object(table.column(i), nulls))
-    except (pa.ArrowException, KeyError, IndexError, TypeError, ValueError) as exc:
+    except (pa.ArrowException, AttributeError, KeyError, IndexError, TypeError,
+            ValueError) as exc:
         raise FileFormatError(f"passthrough table is corrupt ({exc})") from exc
     if not names:
         return pd.DataFrame(index=pd.RangeIndex(n_rows))
     df.columns = pd.Index(names, dtype=object if meta.get("names_object") else None)
     return df
+
+
+def table_size_limit(n_rows: int, n_cols: int) -> int:
+    """Most bytes the Arrow stream of an ``n_rows`` x ``n_cols`` id table may hold."""
+    return min(MAX_TABLE_BYTES, TABLE_BASE_BYTES + n_rows * n_cols * TABLE_CELL_BYTES)
+
+
+def _check_id_lengths(table: pa.Table | pa.RecordBatch, names: list[Any]) -> None:
+    """Refuse a text / binary value longer than :data:`MAX_ID_BYTES` (``ValueError``)."""
+    for i, column in enumerate(table.columns):
+        kind = column.type
+        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)
+                or pa.types.is_binary(kind) or pa.types.is_large_binary(kind)):
+            continue
+        lengths = pc.binary_length(column)
+        longest = pc.max(lengths).as_py()
+        if longest is not None and longest > MAX_ID_BYTES:
+            row = pc.index(lengths, longest).as_py()
+            raise ValueError(f"column {names[i]!r}, row {row}: a value of {longest} bytes; "
+                             f"id values may hold at most {MAX_ID_BYTES} bytes")
+
+
+# --------------------------------------------------------------------------- missing mask
+
+
+def mask_size_limit(n_rows: int, n_cols: int, n_planes: int | None = None) -> int:
+    """Raw bytes of a missing mask: column bitmap + ``n_planes`` row bit planes."""
+    planes = n_cols if n_planes is None else n_planes
+    return (n_cols + 7) // 8 + (n_rows * planes + 7) // 8
+
+
+def pack_mask(mask: np.ndarray) -> bytes:
+    """Which cells of a chunk were missing, as one zstd frame (``FORMAT.md``).
+
+    Parameters
+    ----------
+    mask : ndarray of bool, shape (n_rows, n_cols)
+        True where a cell was missing; at least one must be.
+
+    Returns
+    -------
+    bytes
+        A zstd frame holding a column bitmap (``ceil(n_cols / 8)`` bytes, MSB
+        first: bit set = the column has missing cells in the chunk) followed by the
+        row bits of those columns only, column after column as one bit stream
+        (MSB first, zero-padded to a byte).  A few bits per row where anything is
+        missing, nothing for complete columns.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if mask.ndim != 2 or not mask.any():
+        raise ValueError("pack_mask needs a 2-D mask with at least one missing cell")
+    planes = mask.any(axis=0)
+    raw = np.packbits(planes).tobytes() + np.packbits(mask[:, planes].T.reshape(-1)).tobytes()
+    return _compress(raw)
+
+
+def unpack_mask(data: bytes, n_rows: int, n_cols: int) -> np.ndarray:
+    """Inverse of :func:`pack_mask`; the size is checked before decompressing.
+
+    Raises
+    ------
+    FileFormatError
+        If the section is damaged, larger than ``n_rows`` x ``n_cols`` bits allow,
+        or not in the canonical form :func:`pack_mask` writes.
+    """
+    raw = _decompress(bytes(data), None, "missing mask", mask_size_limit(n_rows, n_cols))
+    head = (n_cols + 7) // 8
+    bits = np.unpackbits(np.frombuffer(raw, dtype=np.uint8))
+    planes = bits[:n_cols * (len(raw) >= head)].astype(bool)
+    k = int(planes.sum())
+    if len(raw) != mask_size_limit(n_rows, n_cols, k) or not k or bits[n_cols:head * 8].any():
+        raise FileFormatError("missing mask is corrupt (its size disagrees with its columns)")
+    cells = bits[head * 8:]
+    if cells[n_rows * k:].any():
+        raise FileFormatError("missing mask is corrupt (padding bits set)")
+    out = np.zeros((n_rows, n_cols), dtype=bool)
+    out[:, planes] = cells[:n_rows * k].reshape(k, n_rows).T.astype(bool)
+    if not out[:, planes].any(axis=0).all():
+        raise FileFormatError("missing mask is corrupt (a listed column has no missing cell)")
+    return out

@@ -164,20 +164,31 @@ class LatentQuantizer:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LatentQuantizer:
-        """Inverse of :meth:`to_dict`; raises ``ValueError`` on unknown or bad params."""
+        """Inverse of :meth:`to_dict`; raises ``ValueError`` on unknown or bad params.
+
+        The dict may come from a stranger's file: every field is type-checked (ints
+        are ints, floats are finite JSON numbers, never strings or booleans), so a
+        damaged file is a ``ValueError`` naming the field, never a ``TypeError``.
+        """
+        if not isinstance(d, dict):
+            raise ValueError(f"quantizer must be an object, not {type(d).__name__}")
         if d.get("version") != QUANTIZER_VERSION or d.get("method") != "uniform":
             raise ValueError(
                 f"unknown quantizer (version {d.get('version')!r}, method {d.get('method')!r})"
             )
-        try:
-            return cls(
-                bits=tuple(int(b) for b in d["bits"]),
-                lo=tuple(float(v) for v in d["lo"]),
-                step=tuple(float(v) for v in d["step"]),
-                center=tuple(float(v) for v in d["center"]),
-            )
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"quantizer parameters are incomplete: {exc}") from None
+        fields = {}
+        for key in ("bits", "lo", "step", "center"):
+            values = d.get(key)
+            if not isinstance(values, list):
+                raise ValueError(f"quantizer parameters are incomplete: {key!r} is not a list")
+            for j, v in enumerate(values):
+                ok = isinstance(v, int) if key == "bits" else (
+                    isinstance(v, (int, float)) and math.isfinite(v))
+                if isinstance(v, bool) or not ok:
+                    kind = "an int" if key == "bits" else "a finite number"
+                    raise ValueError(f"quantizer {key}[{j}] = {v!r} is not {kind}")
+            fields[key] = tuple(int(v) if key == "bits" else float(v) for v in values)
+        return cls(**fields)
 
     @classmethod
     def from_bits(cls, bits: Sequence[int], center: np.ndarray,

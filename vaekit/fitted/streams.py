@@ -24,8 +24,8 @@ Header keys and the chunk payload layout are specified in ``FORMAT.md`` (section
 from __future__ import annotations
 
 import os
+import re
 import struct
-import warnings
 from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
@@ -37,10 +37,19 @@ from ..codec.container import (
     CODEC_NAME,
     CODEC_VERSION,
     DEFAULT_CHUNK_ROWS,
+    MAX_CHUNK_ROWS,
     ContainerReader,
     ContainerWriter,
 )
-from ..codec.packing import pack_codes, pack_table, unpack_codes, unpack_table
+from ..codec.packing import (
+    pack_codes,
+    pack_mask,
+    pack_table,
+    table_size_limit,
+    unpack_codes,
+    unpack_mask,
+    unpack_table,
+)
 from ..codec.quantize import LatentQuantizer
 from ..errors import DataError, FileFormatError
 from .model import FittedVAE, as_fitted
@@ -63,6 +72,14 @@ __all__ = [
 _PAYLOAD_HEAD = struct.Struct("<BBI")
 _PAYLOAD_VERSION = 1
 _FLAG_PASSTHROUGH = 1
+# Codec version 2: a missing mask (u32 length, then pack_mask's frame) follows the
+# codes when a chunk had missing cells.  Codec-1 files never set this flag.
+_FLAG_MASK = 2
+_MASK_LENGTH = struct.Struct("<I")
+# A chunk's working set: rows x (model columns or pixels + latent dims) at most this
+# many cells (256 MB of float32), so a chunk_rows far above DEFAULT_CHUNK_ROWS is
+# refused for wide rows by the writer and by the reader before decoding.
+MAX_CHUNK_CELLS = 2**26
 
 
 # --------------------------------------------------------------------------- model side
@@ -182,9 +199,24 @@ def compress_chunk(X: Any, model: FittedVAE, quantizer: LatentQuantizer,
     else:
         codes = quantizer.encode(model.encode_means(model.prepare(X)))
     packed = pack_codes(codes, quantizer.bits)
-    table = pack_table(ids) if ids is not None else b""
-    flags = _FLAG_PASSTHROUGH if ids is not None else 0
-    return _PAYLOAD_HEAD.pack(_PAYLOAD_VERSION, flags, len(packed)) + packed + table
+    flags = 0
+    mask = b""
+    if model.input_kind == "tabular" and n:
+        # The same test the schema uses for "missing" (isna), so exactly the cells
+        # the encoder saw as missing come back blank.
+        missing = (X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X))).isna()
+        if missing.to_numpy().any():
+            frame = pack_mask(missing.to_numpy())
+            mask = _MASK_LENGTH.pack(len(frame)) + frame
+            flags |= _FLAG_MASK
+    table = b""
+    if ids is not None:
+        try:
+            table = pack_table(ids)
+        except ValueError as exc:  # an id too long, a column Arrow cannot hold
+            raise DataError(f"id columns: {exc}") from None
+        flags |= _FLAG_PASSTHROUGH
+    return _PAYLOAD_HEAD.pack(_PAYLOAD_VERSION, flags, len(packed)) + packed + mask + table
 
 
 def decompress_chunk(payload: bytes, n_rows: int, model: FittedVAE,
@@ -209,16 +241,28 @@ def decompress_chunk(payload: bytes, n_rows: int, model: FittedVAE,
     FileFormatError
         If the payload is damaged or disagrees with the header.
     """
-    quantizer = LatentQuantizer.from_dict(header["quantizer"])
+    quantizer = _quantizer(header, "container")
+    _check_rows(n_rows, header)
     if len(payload) < _PAYLOAD_HEAD.size:
         raise FileFormatError("chunk payload is corrupt (shorter than its head)")
     version, flags, n_codes = _PAYLOAD_HEAD.unpack_from(payload)
-    if version != _PAYLOAD_VERSION or flags & ~_FLAG_PASSTHROUGH:
+    known = _FLAG_PASSTHROUGH | (_FLAG_MASK if header.get("codec_version", 1) >= 2 else 0)
+    if version != _PAYLOAD_VERSION or flags & ~known:
         raise FileFormatError(f"chunk payload is corrupt (version {version}, flags {flags})")
     end = _PAYLOAD_HEAD.size + n_codes
     if end > len(payload):
         raise FileFormatError("chunk payload is corrupt (codes run past its end)")
     codes = unpack_codes(payload[_PAYLOAD_HEAD.size:end], n_rows, quantizer.bits)
+    missing = None
+    if flags & _FLAG_MASK:
+        names = model.column_names
+        if n_rows == 0 or not names or end + _MASK_LENGTH.size > len(payload):
+            raise FileFormatError("chunk payload is corrupt (a missing mask where none fits)")
+        (size,) = _MASK_LENGTH.unpack_from(payload, end)
+        start, end = end + _MASK_LENGTH.size, end + _MASK_LENGTH.size + size
+        if end > len(payload):
+            raise FileFormatError("chunk payload is corrupt (missing mask runs past its end)")
+        missing = unpack_mask(payload[start:end], n_rows, len(names))
     passthrough = list(header.get("passthrough") or [])
     has_table = bool(flags & _FLAG_PASSTHROUGH)
     if has_table != bool(passthrough) or (not has_table and end != len(payload)):
@@ -226,12 +270,12 @@ def decompress_chunk(payload: bytes, n_rows: int, model: FittedVAE,
     if n_rows == 0:
         values = model.empty_output()
     else:
-        values = model.decode_means(quantizer.decode(codes))
+        values = _blank(model.decode_means(quantizer.decode(codes)), missing, model)
     if not isinstance(values, pd.DataFrame):
         return values
     values.index = pd.RangeIndex(row_offset, row_offset + n_rows)
     if has_table:
-        ids = unpack_table(payload[end:])
+        ids = unpack_table(payload[end:], table_size_limit(n_rows, len(passthrough)))
         if len(ids) != n_rows or _names(ids.columns) != passthrough:
             raise FileFormatError("chunk's passthrough table disagrees with the header")
         ids.index = values.index
@@ -239,6 +283,29 @@ def decompress_chunk(payload: bytes, n_rows: int, model: FittedVAE,
             values[name] = ids.iloc[:, i]  # exact values win over reconstructions
     columns = header.get("columns")
     return values[columns] if columns is not None else values
+
+
+def _blank(values: Any, missing: np.ndarray | None, model: FittedVAE) -> Any:
+    """Put the blanks back: cells missing on input are NaN / null on output.
+
+    Integer and boolean columns become pandas' nullable ``Int64`` / ``boolean``
+    (still int / bool in Arrow, CSV and Parquet); others keep their dtype.
+    """
+    if missing is None:
+        return values
+    if not isinstance(values, pd.DataFrame):
+        out = np.asarray(values, dtype=np.float64).copy()
+        out[missing] = np.nan
+        return out
+    for j in np.flatnonzero(missing.any(axis=0)):
+        name = model.column_names[j]
+        col = values[name]
+        if col.dtype.kind in "iu":
+            col = col.astype(str(col.dtype).capitalize().replace("Ui", "UI"))
+        elif col.dtype.kind == "b":
+            col = col.astype("boolean")
+        values[name] = col.mask(missing[:, j])
+    return values
 
 
 # --------------------------------------------------------------------------- streaming
@@ -283,9 +350,8 @@ class CompressedWriter:
     def __init__(self, target: str | os.PathLike[str] | IO[bytes], model: Any, *,
                  id_columns: Sequence[str] = (), embed_model: bool = False,
                  chunk_rows: int = DEFAULT_CHUNK_ROWS, n_rows: int | None = None) -> None:
-        if int(chunk_rows) < 1:
-            raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
         model = as_fitted(model)
+        _check_chunk_rows(int(chunk_rows), model, ValueError, "chunk_rows")
         if id_columns and model.input_kind != "tabular":
             raise DataError("id columns need tabular (DataFrame) input")
         self._target = target
@@ -428,8 +494,11 @@ def _concat(pieces: list[Any]) -> Any:
 
 def resolve_model(want: str, blob: bytes | None, model: Any, device: str | None,
                   name: str) -> FittedVAE:
-    """The model to decode a file with: the given one if it wrote the file, else the
-    embedded one.  The one model resolver of containers and manifests.
+    """The model to decode a file with: the given one, which must have written the
+    file, or else the embedded one.  The one model resolver of containers and manifests.
+
+    A model the user names is never silently replaced by the one embedded in the file
+    (a stranger's file must not choose the model that runs): a mismatch is an error.
 
     Parameters
     ----------
@@ -446,16 +515,14 @@ def resolve_model(want: str, blob: bytes | None, model: Any, device: str | None,
         have = model.fingerprint()
         if have == want:
             return model
-        if not blob:
-            raise FileFormatError(
-                f"{name}: wrong model: the file was written by model "
-                f"{want[:16]}..., this model is {have[:16]}.... Decompress with the "
-                "model that compressed it (or compress with embed_model=True)."
-            )
-        warnings.warn(
-            f"the given model ({have[:16]}...) did not write this file; using the model "
-            "embedded in it", UserWarning, stacklevel=3)
-    elif not blob:
+        hint = ("leave out the model to use the one embedded in it" if blob else
+                "decompress with the model that compressed it (or compress with "
+                "embed_model=True)")
+        raise FileFormatError(
+            f"{name}: wrong model: the file was written by model {want[:16]}..., the "
+            f"given model is {have[:16]}...; {hint}"
+        )
+    if not blob:
         raise FileFormatError(
             f"{name}: no model is embedded in or stored with this file; pass the model "
             f"that compressed it (fingerprint {want[:16]}...)"
@@ -467,17 +534,107 @@ def resolve_model(want: str, blob: bytes | None, model: Any, device: str | None,
     return embedded
 
 
+# Header keys (FORMAT.md) and the JSON type each must have; ints are never booleans.
+_HEADER_TYPES: dict[str, tuple[type, ...]] = {
+    "codec_version": (int,), "vaekit_version": (str,), "model_fingerprint": (str,),
+    "model_embedded": (bool,), "input_kind": (str,), "input_form": (str,),
+    "schema": (dict,), "latent_dim": (int,), "quantizer": (dict,),
+    "columns": (list, type(None)), "passthrough": (list,), "chunk_rows": (int,),
+    "n_rows": (int, type(None)),
+}
+_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
+
+
 def _check_header(header: dict[str, Any], source: str) -> None:
+    """Refuse a header that lacks a key, has a wrong type or an impossible value.
+
+    Every key is checked before anything is built from the header, so a damaged or
+    crafted file (with valid CRCs) is a :class:`FileFormatError` naming the file and
+    the key, never a traceback.
+    """
     if header.get("codec") != CODEC_NAME:
         raise FileFormatError(f"{source}: not a vaekit compressed file "
-                              f"(codec {header.get('codec')!r})")
+                              f"(codec {str(header.get('codec'))[:40]!r})")
     version = header.get("codec_version")
-    if not isinstance(version, int) or version > CODEC_VERSION or version < 1:
-        raise FileFormatError(f"{source}: codec version {version!r}; this vaekit "
+    if type(version) is int and version > CODEC_VERSION:
+        raise FileFormatError(f"{source}: codec version {version}; this vaekit "
                               f"{__version__} reads up to {CODEC_VERSION}. Upgrade vaekit.")
-    for key in ("model_fingerprint", "quantizer", "passthrough", "input_kind"):
-        if key not in header:
-            raise FileFormatError(f"{source}: header lacks {key!r}")
+    for key, kinds in _HEADER_TYPES.items():
+        value = header.get(key, ...)
+        if value is ... or not isinstance(value, kinds) or (
+                isinstance(value, bool) and bool not in kinds):
+            what = "missing" if value is ... else f"a {type(value).__name__}"
+            raise FileFormatError(f"{source}: header key {key!r} is {what}, not "
+                                  f"{' or '.join(k.__name__ for k in kinds)}")
+
+    def bad(key: str, why: str) -> FileFormatError:
+        return FileFormatError(f"{source}: header key {key!r} {why}")
+
+    if version < 1:
+        raise bad("codec_version", f"is {version}; versions start at 1")
+    if not _FINGERPRINT.fullmatch(header["model_fingerprint"]):
+        raise bad("model_fingerprint", "is not 64 lowercase hex digits")
+    if header["input_kind"] not in ("tabular", "image"):
+        raise bad("input_kind", f"is {header['input_kind'][:40]!r}, not 'tabular' or 'image'")
+    if header["input_form"] not in ("frame", "array"):
+        raise bad("input_form", f"is {header['input_form'][:40]!r}, not 'frame' or 'array'")
+    if not 1 <= header["chunk_rows"] <= MAX_CHUNK_ROWS:
+        raise bad("chunk_rows", f"is {header['chunk_rows']}; it must be in 1..{MAX_CHUNK_ROWS}")
+    if header["n_rows"] is not None and header["n_rows"] < 0:
+        raise bad("n_rows", "is negative")
+    for key in ("columns", "passthrough"):
+        names = header[key] or []
+        if not all(isinstance(c, str) for c in names) or len(set(names)) != len(names):
+            raise bad(key, "must list distinct strings")
+    if header["columns"] is not None and not set(header["passthrough"]) <= set(header["columns"]):
+        raise bad("passthrough", "names a column that 'columns' lacks")
+    quantizer = _quantizer(header, source)
+    if quantizer.n_dims != header["latent_dim"]:
+        raise bad("quantizer", f"has {quantizer.n_dims} dimensions; 'latent_dim' says "
+                  f"{header['latent_dim']}")
+
+
+def _quantizer(header: dict[str, Any], source: str) -> LatentQuantizer:
+    try:
+        return LatentQuantizer.from_dict(header.get("quantizer"))  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise FileFormatError(f"{source}: header key 'quantizer': {exc}") from None
+
+
+def _check_model(header: dict[str, Any], model: FittedVAE, source: str) -> None:
+    """Refuse a header that does not describe ``model``'s rows (it would decode wrongly)."""
+    for key, have in (("input_kind", model.input_kind), ("input_form", model.input_form),
+                      ("latent_dim", model.latent_dim)):
+        if header[key] != have:
+            raise FileFormatError(f"{source}: header key {key!r} is {header[key]!r}; the "
+                                  f"model has {have!r}")
+    columns = header["columns"]
+    if columns is not None:
+        want = set(model.column_names) | set(header["passthrough"])
+        if model.input_form != "frame" or set(columns) != want:
+            raise FileFormatError(f"{source}: header key 'columns' does not list the "
+                                  "model's columns and the passthrough columns")
+    elif header["passthrough"]:
+        raise FileFormatError(f"{source}: header key 'passthrough' needs 'columns'")
+    _check_chunk_rows(header["chunk_rows"], model, FileFormatError, f"{source}: header key "
+                      "'chunk_rows'")
+
+
+def _check_chunk_rows(rows: int, model: FittedVAE, error: type[Exception], what: str) -> None:
+    width = model.n_features + model.latent_dim
+    if not 1 <= rows <= MAX_CHUNK_ROWS or rows * width > MAX_CHUNK_CELLS:
+        raise error(f"{what} is {rows}; with {width} values per row it must be in "
+                    f"1..{min(MAX_CHUNK_ROWS, MAX_CHUNK_CELLS // width)}")
+
+
+def _check_rows(n_rows: int, header: dict[str, Any]) -> None:
+    """A chunk may hold at most ``chunk_rows`` rows: checked before anything is decoded."""
+    limit = header.get("chunk_rows")
+    if type(limit) is not int or not 1 <= limit <= MAX_CHUNK_ROWS:
+        raise FileFormatError(f"header key 'chunk_rows' is {limit!r}, not in 1..{MAX_CHUNK_ROWS}")
+    if n_rows > limit:
+        raise FileFormatError(f"chunk is corrupt: it declares {n_rows} rows, more than "
+                              f"the header's chunk_rows ({limit})")
 
 
 def iter_decompressed(source: str | os.PathLike[str] | IO[bytes],
@@ -492,8 +649,7 @@ def iter_decompressed(source: str | os.PathLike[str] | IO[bytes],
     model : FittedVAE or fitted estimator, optional
         The model that compressed the file.  ``None``: use the model embedded in
         the file.  A model that did not write the file is refused
-        (:class:`~vaekit.errors.FileFormatError` naming both fingerprints), unless
-        the file embeds its model, which is then used instead (with a warning).
+        (:class:`~vaekit.errors.FileFormatError` naming both fingerprints).
     device : str, optional
         Device for an embedded model (default: its saved setting, CPU if absent).
 
@@ -510,14 +666,27 @@ def iter_decompressed(source: str | os.PathLike[str] | IO[bytes],
         Damaged, truncated or foreign file, or wrong model.
     """
     with ContainerReader(source) as reader:
-        name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "container"
+        name = (os.fspath(source) if isinstance(source, (str, os.PathLike))
+                else str(getattr(source, "name", "container")))
         header = reader.header
         _check_header(header, name)
+        if header["model_embedded"] != bool(reader.embedded_model):
+            raise FileFormatError(f"{name}: header key 'model_embedded' disagrees with the "
+                                  "file's embedded model")
         model = resolve_model(header["model_fingerprint"], reader.embedded_model, model,
                               device, name)
-        offset = 0
-        for _, n_rows, payload in reader.iter_chunks():
-            yield decompress_chunk(payload, n_rows, model, header, row_offset=offset)
+        _check_model(header, model, name)
+        offset, short = 0, None
+        for k, n_rows, payload in reader.iter_chunks():
+            # Every chunk but the last holds exactly chunk_rows rows; none holds more.
+            if short is not None:
+                raise FileFormatError(f"{name}: chunk {k + 1} is corrupt: it follows chunk "
+                                      f"{short}, which holds fewer than chunk_rows rows")
+            short = k + 1 if n_rows < header["chunk_rows"] else None
+            try:
+                yield decompress_chunk(payload, n_rows, model, header, row_offset=offset)
+            except FileFormatError as exc:
+                raise FileFormatError(f"{name}: chunk {k + 1}: {exc}") from None
             offset += n_rows
         # (the container already checked the trailer's count against the chunks)
         if header.get("n_rows") is not None and header["n_rows"] != offset:
