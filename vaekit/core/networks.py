@@ -188,7 +188,9 @@ class FeatureWarp(nn.Module):
         self.register_buffer("offset", off.clone(), persistent=False)
         self.register_buffer("scale", sc.clone(), persistent=False)
         self.register_buffer("asinh", flags, persistent=False)
-        self.any_asinh = bool(flags.any())
+        # From the config, not the tensor: the module can then be built on the "meta"
+        # device (no memory), which model-file checks do to learn its tensor shapes.
+        self.any_asinh = asinh is not None and any(bool(a) for a in asinh)
 
     def to_metric(self, t: torch.Tensor) -> torch.Tensor:
         """Model values of the first ``k`` features (..., k) -> metric values."""

@@ -43,6 +43,12 @@ def estimator_for(fitted: FittedVAE) -> _VAEBase:
         raise FileFormatError(f"unknown estimator {fitted.estimator!r} in model file")
     valid = cls().get_params()
     est = cls(**{k: v for k, v in fitted.params.items() if k in valid})
+    try:
+        # The saved parameters are a stranger's data too: the estimator's own
+        # constraints apply, as they would at fit.
+        est._validate_params()
+    except (ValueError, TypeError) as exc:  # sklearn's InvalidParameterError is both
+        raise FileFormatError(f"model file holds an invalid estimator parameter: {exc}") from None
     est._adopt(fitted)
     return est
 

@@ -1,52 +1,397 @@
-"""Structural checks of a model file's metadata before anything is built from it.
+"""Checks of a model file's contents before anything is built from it.
 
-A model file from a stranger is data: after its checksum is verified, the JSON must
-still have the shape vaekit wrote, or loading stops with a
-:class:`~vaekit.errors.FileFormatError` instead of a Python traceback.
+A model file from a stranger is data, and its checksum is no signature: anyone can
+write a file with a valid one.  So after :func:`.model_file.parse_model` has verified
+the checksum (and refused non-finite numbers, 64-bit-overflowing integers and deep
+nesting in the JSON), :func:`check_model` checks
+
+1. the whole metadata against the schema vaekit writes (types, allowed values, the
+   bounds below), naming the key path of the first thing that is wrong;
+2. that the architecture config agrees with the preprocessing schema (column counts,
+   level counts, image shape) and with the latent statistics and quantizer;
+3. the stored tensors against the shapes the config implies, computed by building the
+   network on PyTorch's ``meta`` device (which allocates nothing): the same names,
+   the same shapes, so the parameter count implied by the config equals the stored
+   one; and every weight finite.
+
+Only then does :class:`~vaekit.fitted.FittedVAE` build the network for real, so a
+20 KB file claiming a hidden layer of 8e6 units is refused without allocating it.
+Every failure is a :class:`~vaekit.errors.FileFormatError`.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import Any
 
+import pandas as pd
+import torch
+
+from ..codec.quantize import QUANTIZER_VERSION, LatentQuantizer
+from ..core import build_vae
+from ..data.images import LAYOUTS
+from ..data.tabular import KINDS, MAX_CATEGORIES
 from ..errors import FileFormatError
 
-# Keys of the "fitted" object and the JSON type each must have.
-_FITTED_KEYS: dict[str, type | tuple[type, ...]] = {
-    "input_kind": str,
-    "input_form": str,
-    "schema": dict,
-    "config": dict,
-    "seed": int,
-    "history": list,
-    "latent_stats": dict,
-    "n_features_in": int,
-}
+# Bounds a reader enforces (vaekit/codec/FORMAT.md lists them with the container's).
+MAX_WIDTH = 2**20        # a layer width, the encoder input, the latent size, columns
+MAX_LAYERS = 64          # hidden layers
+MAX_IMAGE_SIDE = 2**15   # image height or width
+MAX_PIXELS = 2**24       # C * H * W
+MAX_CONV_BASE = 1024     # channels of the first convolution
+MAX_SAMPLES = 10_000     # importance samples per row
+MAX_THREADS = 4096       # |n_jobs|
+MAX_ROWS = 2**40         # rows a model was fitted on / training scores it kept
+MAX_TEXT = 4096          # characters of a name, dtype or other short string
+IMAGE_DTYPES = ("uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64",
+                "float16", "float32", "float64")
+_DEVICE = re.compile(r"(auto|cpu|mps|cuda(:[0-9]{1,3})?)")
 
 
-def check_model_meta(meta: Any, source: str) -> None:
-    """Refuse metadata that lacks a key or has a value of the wrong JSON type.
+class _Meta:
+    """Typed reads of a stranger's JSON that fail with the key path named."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, path: str, what: str) -> FileFormatError:
+        return FileFormatError(f"{self.source}: model metadata '{path}' {what}")
+
+    def obj(self, value: Any, path: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(path, "is missing or not an object")
+        return value
+
+    def int(self, value: Any, path: str, lo: int, hi: int) -> int:
+        # bool is an int in Python, not in a model file.
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self.fail(path, f"is {_shown(value)}, not an integer")
+        if not lo <= value <= hi:
+            raise self.fail(path, f"is {value}, outside [{lo}, {hi}]")
+        return value
+
+    def num(self, value: Any, path: str, lo: float | None = None, *,
+            positive: bool = False) -> float:
+        """A finite number (finiteness is checked at parse time), ``>= lo`` / ``> 0``."""
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise self.fail(path, f"is {_shown(value)}, not a number")
+        if positive and not value > 0:
+            raise self.fail(path, f"is {value}, not a positive number")
+        if lo is not None and value < lo:
+            raise self.fail(path, f"is {value}, below {lo}")
+        return float(value)
+
+    def str(self, value: Any, path: str, choices: Sequence[str] | None = None) -> str:
+        if not isinstance(value, str) or len(value) > MAX_TEXT:
+            raise self.fail(path, f"is {_shown(value)}, not a string")
+        if choices is not None and value not in choices:
+            what = path.rsplit(".", 1)[-1].split("[")[0].replace("_", " ")
+            raise self.fail(path, f"is {value!r}: unknown {what}, expected one of "
+                                  f"{list(choices)}")
+        return value
+
+    def list(self, value: Any, path: str, lo: int = 0, hi: int = MAX_WIDTH) -> list[Any]:
+        if not isinstance(value, list):
+            raise self.fail(path, f"is {_shown(value)}, not a list")
+        if not lo <= len(value) <= hi:
+            raise self.fail(path, f"has {len(value)} entries, not {lo}..{hi}")
+        return value
+
+    def nums(self, value: Any, path: str, length: int, lo: float | None = None, *,
+             positive: bool = False) -> list[float]:
+        items = self.list(value, path, length, length)
+        return [self.num(v, f"{path}[{i}]", lo, positive=positive) for i, v in enumerate(items)]
+
+
+def _shown(value: Any) -> str:
+    text = "missing" if value is None else f"{type(value).__name__} {value!r}"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_model(tensors: dict[str, torch.Tensor], meta: Any, source: str) -> None:
+    """All checks of parsed model-file contents (see the module docstring).
 
     Raises
     ------
     FileFormatError
-        Naming ``source`` and the offending key.
+        Naming ``source`` and the key path or tensor name at fault.
     """
-    if not isinstance(meta, dict):
-        raise FileFormatError(f"{source}: model metadata is not a JSON object")
-    if not isinstance(meta.get("params", {}), dict):
-        raise FileFormatError(f"{source}: model metadata 'params' is not an object")
-    fitted = meta.get("fitted")
-    if not isinstance(fitted, dict):
+    check_model_meta(meta, source)
+    check_weights(tensors, meta["fitted"]["config"], source)
+
+
+def check_model_meta(meta: Any, source: str) -> None:
+    """Refuse metadata that differs from the schema vaekit writes or breaks a bound.
+
+    Raises
+    ------
+    FileFormatError
+        Naming ``source`` and the offending key path.
+    """
+    m = _Meta(source)
+    meta = m.obj(meta, "(top level)")
+    if "vaekit_version" in meta:
+        m.str(meta["vaekit_version"], "vaekit_version")
+    m.str(meta.get("estimator", ""), "estimator")
+    _check_params(m, m.obj(meta.get("params", {}), "params"))
+    if not isinstance(meta.get("fitted"), dict):
         raise FileFormatError(f"{source}: model metadata lacks the 'fitted' object")
-    for key, kind in _FITTED_KEYS.items():
-        value = fitted.get(key)
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise FileFormatError(f"{source}: model metadata 'fitted.{key}' is missing or "
-                                  f"not a {getattr(kind, '__name__', kind)}")
-    if fitted["input_kind"] not in ("tabular", "image"):
-        raise FileFormatError(f"{source}: unknown input kind {fitted['input_kind']!r}")
-    if fitted["input_form"] not in ("frame", "array"):
-        raise FileFormatError(f"{source}: unknown input form {fitted['input_form']!r}")
-    if fitted["schema"].get("type") not in ("tabular", "image"):
-        raise FileFormatError(f"{source}: model schema has an unknown type")
+    fitted = meta["fitted"]
+    kind = m.str(fitted.get("input_kind"), "fitted.input_kind", ("tabular", "image"))
+    m.str(fitted.get("input_form"), "fitted.input_form", ("frame", "array"))
+    m.int(fitted.get("seed"), "fitted.seed", 0, 2**63 - 1)
+    n_in = m.int(fitted.get("n_features_in"), "fitted.n_features_in", 1, MAX_PIXELS)
+    names = fitted.get("feature_names_in")
+    if names is not None:
+        for i, name in enumerate(m.list(names, "fitted.feature_names_in", n_in, n_in)):
+            m.str(name, f"fitted.feature_names_in[{i}]")
+    _check_history(m, fitted.get("history"))
+    schema = m.obj(fitted.get("schema"), "fitted.schema")
+    m.str(schema.get("type"), "fitted.schema.type", (kind,))
+    config = m.obj(fitted.get("config"), "fitted.config")
+    latent = _check_config(m, config, kind)
+    # What the estimators check new rows against must be what the schema encodes.
+    if kind == "tabular":
+        columns = _check_tabular(m, schema, config)
+        if n_in != len(columns):
+            raise m.fail("fitted.n_features_in", f"is {n_in}, but the schema has "
+                                                 f"{len(columns)} columns")
+        if names is not None and names != columns:
+            raise m.fail("fitted.feature_names_in", "differs from the schema's column names")
+    else:
+        pixels = _check_image(m, schema, config)
+        if n_in != pixels:
+            raise m.fail("fitted.n_features_in", f"is {n_in}, but the images have {pixels} "
+                                                 "values")
+        if names is not None:
+            raise m.fail("fitted.feature_names_in", "is set for an image model")
+    stats = m.obj(fitted.get("latent_stats"), "fitted.latent_stats")
+    m.nums(stats.get("kl"), "fitted.latent_stats.kl", latent)
+    for key in ("posterior_sd", "mean_sd"):
+        m.nums(stats.get(key), f"fitted.latent_stats.{key}", latent, lo=0.0)
+    if fitted.get("quantizer") is not None:
+        _check_quantizer(m, m.obj(fitted["quantizer"], "fitted.quantizer"), latent)
+    if fitted.get("decision_scores") is not None:
+        scores = m.list(fitted["decision_scores"], "fitted.decision_scores", 1, MAX_ROWS)
+        if not set(map(type, scores)) <= {float, int}:  # one per training row: bulk first
+            for i, v in enumerate(scores):
+                m.num(v, f"fitted.decision_scores[{i}]")
+    if "beta_used" in fitted:
+        m.num(fitted["beta_used"], "fitted.beta_used", lo=0.0)
+
+
+def _check_params(m: _Meta, params: dict[str, Any]) -> None:
+    """The parameters a loaded model uses at once; the estimator validates the rest."""
+    if "n_samples" in params:
+        m.int(params["n_samples"], "params.n_samples", 1, MAX_SAMPLES)
+    if "device" in params:
+        device = m.str(params["device"], "params.device")
+        if not _DEVICE.fullmatch(device):
+            raise m.fail("params.device", f"is {device!r}, not auto, cpu, mps, cuda or cuda:N")
+    if params.get("n_jobs") is not None:
+        m.int(params["n_jobs"], "params.n_jobs", -MAX_THREADS, MAX_THREADS)
+    if "contamination" in params and params["contamination"] != "auto":
+        c = m.num(params["contamination"], "params.contamination", positive=True)
+        if c > 0.5:
+            raise m.fail("params.contamination", f"is {c}, not 'auto' or in (0, 0.5]")
+    if params.get("random_state") is not None:
+        m.int(params["random_state"], "params.random_state", 0, 2**63 - 1)
+
+
+def _check_history(m: _Meta, history: Any) -> None:
+    for i, record in enumerate(m.list(history, "fitted.history", 0, MAX_ROWS)):
+        record = m.obj(record, f"fitted.history[{i}]")
+        for key, v in record.items():
+            path = f"fitted.history[{i}].{key}"
+            if isinstance(v, str):
+                m.str(v, path)
+            elif v is not None:
+                m.num(v, path)
+
+
+def _check_config(m: _Meta, config: dict[str, Any], kind: str) -> int:
+    """Types and bounds of the architecture config; returns its latent size."""
+    m.str(config.get("kind"), "fitted.config.kind", (kind,))
+    arch = m.str(config.get("architecture"), "fitted.config.architecture",
+                 ("mlp", "conv") if kind == "image" else ("mlp",))
+    latent = m.int(config.get("latent_dim"), "fitted.config.latent_dim", 1, MAX_WIDTH)
+    hidden = m.list(config.get("hidden"), "fitted.config.hidden", 0, MAX_LAYERS)
+    for i, h in enumerate(hidden):
+        m.int(h, f"fitted.config.hidden[{i}]", 1, MAX_WIDTH)
+    if arch == "conv" or "conv_base" in config:
+        m.int(config.get("conv_base"), "fitted.config.conv_base", 1, MAX_CONV_BASE)
+    m.num(config.get("min_scale"), "fitted.config.min_scale", positive=True)
+    lp = config.get("linear_path")
+    if lp not in (None, False):
+        lp = m.obj(lp, "fitted.config.linear_path")
+        if arch != "mlp":
+            raise m.fail("fitted.config.linear_path", "needs architecture 'mlp'")
+        n = m.int(lp.get("n_in"), "fitted.config.linear_path.n_in", 1, MAX_PIXELS)
+        if lp.get("offset") is not None:
+            m.nums(lp["offset"], "fitted.config.linear_path.offset", n)
+        if lp.get("scale") is not None:
+            m.nums(lp["scale"], "fitted.config.linear_path.scale", n, positive=True)
+        if lp.get("asinh") is not None:
+            for i, flag in enumerate(m.list(lp["asinh"], "fitted.config.linear_path.asinh", 0, n)):
+                if not isinstance(flag, bool):
+                    raise m.fail(f"fitted.config.linear_path.asinh[{i}]", "is not true/false")
+        m.num(lp.get("asinh_width"), "fitted.config.linear_path.asinh_width", positive=True)
+    return latent
+
+
+def _check_tabular(m: _Meta, schema: dict[str, Any], config: dict[str, Any]) -> list[str]:
+    """A tabular schema, and the config's layout agreeing with it; returns the names."""
+    m.int(schema.get("n_rows_fit", 0), "fitted.schema.n_rows_fit", 0, MAX_ROWS)
+    columns = m.list(schema.get("columns"), "fitted.schema.columns", 1, MAX_WIDTH)
+    counts = {k: 0 for k in KINDS}
+    cat_sizes: list[int] = []
+    seen: set[str] = set()
+    for i, col in enumerate(columns):
+        path = f"fitted.schema.columns[{i}]"
+        col = m.obj(col, path)
+        name = m.str(col.get("name"), f"{path}.name")
+        if name in seen:
+            raise m.fail(f"{path}.name", f"repeats the column name {name!r}")
+        seen.add(name)
+        kind = m.str(col.get("kind"), f"{path}.kind", KINDS)
+        _check_dtype(m, col.get("dtype"), f"{path}.dtype", numeric=kind == "numeric")
+        counts[kind] += 1
+        if kind == "numeric":
+            _check_numeric_column(m, col, path)
+            continue
+        n = 2 if kind == "binary" else None
+        levels = m.list(col.get("levels"), f"{path}.levels", n or 1, n or MAX_CATEGORIES)
+        keys = set()
+        for j, level in enumerate(levels):
+            if not isinstance(level, (str, int, float)):  # bool is an int
+                raise m.fail(f"{path}.levels[{j}]", f"is {_shown(level)}, not a level value")
+            if isinstance(level, str):
+                m.str(level, f"{path}.levels[{j}]")
+            # The schema's own level identity: 1 and 1.0 are one level, "1" another.
+            keys.add(("b", level) if isinstance(level, bool) else
+                     ("s", level) if isinstance(level, str) else ("n", float(level)))
+        if len(keys) != len(levels):
+            raise m.fail(f"{path}.levels", "repeats a level")
+        if kind == "categorical":
+            cat_sizes.append(len(levels))
+    c = "fitted.config"
+    n_num = m.int(config.get("n_numeric"), f"{c}.n_numeric", counts["numeric"], counts["numeric"])
+    n_bin = m.int(config.get("n_binary"), f"{c}.n_binary", counts["binary"], counts["binary"])
+    sizes = m.list(config.get("cat_sizes"), f"{c}.cat_sizes", len(cat_sizes), len(cat_sizes))
+    for j, (k, want) in enumerate(zip(sizes, cat_sizes, strict=True)):
+        m.int(k, f"{c}.cat_sizes[{j}]", want, want)
+    # The encoder input: values, one-hot levels, then one observed-mask per column.
+    d_in = 2 * (n_num + n_bin) + sum(cat_sizes) + len(cat_sizes)
+    m.int(config.get("d_in"), f"{c}.d_in", d_in, d_in)
+    if "num_min_scale" in config:
+        m.nums(config["num_min_scale"], f"{c}.num_min_scale", n_num, positive=True)
+    lp = config.get("linear_path")
+    if isinstance(lp, dict):
+        m.int(lp["n_in"], f"{c}.linear_path.n_in", max(1, n_num), d_in)
+    return [col["name"] for col in columns]
+
+
+def _check_dtype(m: _Meta, dtype: Any, path: str, *, numeric: bool) -> None:
+    """A dtype pandas knows (outputs are cast to it); numbers or booleans for numeric."""
+    text = m.str(dtype, path)
+    try:
+        kind = pd.api.types.pandas_dtype(text).kind if len(text) <= 64 else None
+    except (TypeError, ValueError):
+        kind = None
+    if kind is None or (numeric and kind not in "biuf"):
+        raise m.fail(path, f"is {text[:64]!r}, not a "
+                           f"{'numeric ' if numeric else ''}dtype")
+
+
+def _check_numeric_column(m: _Meta, col: dict[str, Any], path: str) -> None:
+    m.num(col.get("center"), f"{path}.center")
+    m.num(col.get("scale"), f"{path}.scale", positive=True)
+    m.str(col.get("transform"), f"{path}.transform", ("affine", "asinh"))
+    m.num(col.get("resolution"), f"{path}.resolution", lo=0.0)
+    low, high = col.get("low"), col.get("high")
+    if low is not None or high is not None:
+        lo = m.num(low, f"{path}.low")
+        if m.num(high, f"{path}.high") < lo:
+            raise m.fail(f"{path}.high", "is below its 'low'")
+
+
+def _check_image(m: _Meta, schema: dict[str, Any], config: dict[str, Any]) -> int:
+    """An image schema, and the config's shape agreeing with it; returns C * H * W."""
+    path = "fitted.schema"
+    shape = m.list(schema.get("shape"), f"{path}.shape", 3, 3)
+    c = m.int(shape[0], f"{path}.shape[0]", 1, 4)
+    if c == 2:
+        raise m.fail(f"{path}.shape[0]", "is 2; images have 1, 3 or 4 channels")
+    h = m.int(shape[1], f"{path}.shape[1]", 1, MAX_IMAGE_SIDE)
+    w = m.int(shape[2], f"{path}.shape[2]", 1, MAX_IMAGE_SIDE)
+    if c * h * w > MAX_PIXELS:
+        raise m.fail(f"{path}.shape", f"has {c * h * w} values per image, over {MAX_PIXELS}")
+    layout = m.str(schema.get("layout"), f"{path}.layout", LAYOUTS)
+    if layout == "NHW" and c != 1:
+        raise m.fail(f"{path}.layout", f"is NHW (grayscale) for {c} channels")
+    m.str(schema.get("dtype"), f"{path}.dtype", IMAGE_DTYPES)
+    if config.get("shape") != shape:
+        raise m.fail("fitted.config.shape", f"is {_shown(config.get('shape'))}, not the "
+                     f"schema's {shape}")
+    lp = config.get("linear_path")
+    if isinstance(lp, dict):
+        m.int(lp["n_in"], "fitted.config.linear_path.n_in", c * h * w, c * h * w)
+    return c * h * w
+
+
+def _check_quantizer(m: _Meta, q: dict[str, Any], latent: int) -> None:
+    path = "fitted.quantizer"
+    m.int(q.get("version"), f"{path}.version", QUANTIZER_VERSION, QUANTIZER_VERSION)
+    m.str(q.get("method"), f"{path}.method", ("uniform",))
+    for i, b in enumerate(m.list(q.get("bits"), f"{path}.bits", latent, latent)):
+        m.int(b, f"{path}.bits[{i}]", 0, 16)
+    for key in ("lo", "step", "center"):
+        m.nums(q.get(key), f"{path}.{key}", latent)
+    try:
+        LatentQuantizer.from_dict(q)
+    except ValueError as exc:
+        raise m.fail(path, f"is unusable: {exc}") from None
+
+
+def check_weights(tensors: dict[str, torch.Tensor], config: dict[str, Any],
+                  source: str) -> None:
+    """The stored tensors are exactly those ``config`` implies, and finite.
+
+    ``config`` must have passed :func:`check_model_meta`.  The expected shapes come
+    from building the network on the ``meta`` device: no memory is allocated, however
+    large the config claims the network to be.
+    """
+    try:
+        with torch.device("meta"):
+            expected = {k: tuple(v.shape) for k, v in build_vae(config).state_dict().items()}
+    except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as exc:
+        raise FileFormatError(f"{source}: model metadata 'fitted.config' does not describe "
+                              f"a network ({exc})") from None
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    wrong = [n for n in sorted(expected) if n in tensors and tuple(tensors[n].shape) != expected[n]]
+    if missing or unexpected or wrong:
+        implied = sum(_numel(s) for s in expected.values())
+        stored = sum(v.numel() for v in tensors.values())
+        detail = "; ".join(part for part in (
+            f"missing tensors {missing[:5]}" if missing else "",
+            f"unexpected tensors {unexpected[:5]}" if unexpected else "",
+            f"tensor {wrong[0]!r} has shape {tuple(tensors[wrong[0]].shape)}, not "
+            f"{expected[wrong[0]]}" if wrong else "") if part)
+        raise FileFormatError(
+            f"{source}: model weights do not match its architecture config: {detail} (the "
+            f"config implies {implied} parameters in all, the file stores {stored})")
+    for name in sorted(expected):
+        t = tensors[name]
+        if t.dtype != torch.float32:
+            raise FileFormatError(f"{source}: tensor {name!r} is {t.dtype}, not float32")
+        if not bool(torch.isfinite(t).all()):
+            raise FileFormatError(f"{source}: tensor {name!r} holds NaN or infinite weights")
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n

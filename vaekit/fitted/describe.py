@@ -6,12 +6,15 @@ The facts behind ``vaekit info``; the command line only renders them.
 from __future__ import annotations
 
 import os
+import stat
 from typing import Any
 
 import numpy as np
 
 from ..codec.container import MAGIC, ContainerReader, read_info
 from ..codec.manifest import describe_manifest, is_manifest
+from ..errors import FileFormatError
+from .checks import check_model
 from .model_file import read_model
 from .scoring import threshold_from_scores
 
@@ -41,6 +44,16 @@ def describe(path: str, *, verify: bool = False) -> dict[str, Any]:
     FileFormatError
         A corrupt, truncated or foreign file.
     """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise FileFormatError(f"{path}: file not found") from None
+    if stat.S_ISDIR(mode):
+        raise FileFormatError(f"{path}: is a folder, not a model or .vkc file")
+    if not stat.S_ISREG(mode):
+        # Opening a FIFO would wait for a writer, and a device never ends.
+        raise FileFormatError(f"{path}: not a regular file (a FIFO, socket or device), so "
+                              "not a model or .vkc file")
     if is_manifest(path):
         return describe_manifest(path)
     with open(path, "rb") as fh:
@@ -54,8 +67,10 @@ def describe(path: str, *, verify: bool = False) -> dict[str, Any]:
 
 
 def _describe_model(path: str) -> dict[str, Any]:
-    """Facts of a ``.vaekit`` model file (read as data: no estimator is built)."""
+    """Facts of a ``.vaekit`` model file (read as data: no estimator is built, but the
+    file gets the same checks as one that is loaded)."""
     tensors, meta = read_model(path)
+    check_model(tensors, meta, path)
     fitted = meta.get("fitted", {})
     schema = fitted.get("schema", {})
     history = fitted.get("history") or []

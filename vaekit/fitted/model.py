@@ -34,7 +34,7 @@ from ..data import ImageSchema, TabularSchema
 from ..errors import DataError, FileFormatError
 from ..files.atomic import atomic_write_bytes
 from . import model_file
-from .checks import check_model_meta
+from .checks import check_model
 from .scoring import RowScores, score_rows, threshold_from_scores
 
 Schema = TabularSchema | ImageSchema
@@ -360,13 +360,18 @@ class FittedVAE:
     @classmethod
     def from_parsed(cls, tensors: dict[str, torch.Tensor], meta: dict[str, Any],
                     device: str | None = None, source: str = "<bytes>") -> FittedVAE:
-        """Build from :func:`.model_file.parse_model` output."""
-        check_model_meta(meta, source)
+        """Build from :func:`.model_file.parse_model` output.
+
+        Nothing is built before :func:`.checks.check_model` has checked the metadata's
+        schema and bounds and the tensors' names, shapes and values against the
+        architecture, so a stranger's file cannot make this allocate on its say-so.
+        """
+        check_model(tensors, meta, source)
         fitted = meta["fitted"]
         params = dict(meta.get("params", {}))
         if device is not None:
             params["device"] = device
-        elif params.get("device", "auto") != "auto" and not device_available(params["device"]):
+        elif params.get("device", "auto") != "auto" and not _device_present(params["device"]):
             params["device"] = "auto"
         schema_dict = fitted["schema"]
         schema: Schema = (ImageSchema.from_dict(schema_dict) if schema_dict["type"] == "image"
@@ -394,6 +399,14 @@ class FittedVAE:
         )
         model.network.to(model.device)
         return model
+
+
+def _device_present(device: str) -> bool:
+    """False for a CUDA device this machine lacks (a model saved on a bigger GPU box)."""
+    if not device_available(device):
+        return False
+    index = device.partition(":")[2]
+    return not (device.startswith("cuda") and index and int(index) >= torch.cuda.device_count())
 
 
 def as_fitted(model: Any) -> FittedVAE:

@@ -15,18 +15,26 @@ Layout: a standard safetensors file.  Its header's ``__metadata__`` holds three 
     fingerprint by the codec.
 
 Loading parses only JSON and raw tensor bytes, so a model file from a stranger
-cannot run code.
+cannot run code.  Nor can it make the reader allocate on its say-so: the file must be
+a regular file of at most :data:`MAX_MODEL_BYTES`, its first 9 bytes (header length,
+then ``{``) are checked before the rest is read, every tensor must be float32, the JSON
+may not nest deeper than :data:`MAX_JSON_DEPTH` nor hold ``NaN``, ``Infinity`` or
+integers beyond 64 bits; :mod:`.checks` then checks the metadata's schema and the
+tensors' shapes against the architecture before anything is built.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import stat
 import struct
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as st_load
@@ -38,6 +46,11 @@ from ..errors import FileFormatError
 FORMAT_NAME = "vaekit-model"
 FORMAT_VERSION = 1
 MAX_HEADER_BYTES = 100 * 2**20
+# Bounds a reader enforces before it reads or allocates more (see the module docstring).
+MAX_MODEL_BYTES = 4 * 2**30
+MAX_TENSORS = 4096
+MAX_JSON_DEPTH = 32
+MAX_JSON_INT = 2**63
 
 
 def fingerprint(tensors: dict[str, torch.Tensor], meta_json: str) -> str:
@@ -47,7 +60,8 @@ def fingerprint(tensors: dict[str, torch.Tensor], meta_json: str) -> str:
     for name in sorted(tensors):
         t = tensors[name].detach().cpu().contiguous()
         h.update(f"\0{name}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        # reshape(-1): a 0-dim tensor cannot be viewed as bytes directly.
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()
 
 
@@ -83,69 +97,184 @@ def _canonical_header(blob: bytes) -> bytes:
 def parse_model(data: bytes, source: str = "<bytes>") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Parse and verify model bytes; return ``(tensors, meta)``.
 
-    ``meta`` gains the key ``"fingerprint"`` (the verified SHA-256).
+    ``meta`` gains the key ``"fingerprint"`` (the verified SHA-256).  Only the file's
+    own integrity is checked here; :func:`vaekit.fitted.checks.check_model` checks the
+    metadata's schema and the tensors against the architecture.
 
     Raises
     ------
     FileFormatError
-        Not a vaekit model, truncated, tampered with, or from a newer format version.
+        Not a vaekit model, truncated, tampered with, from a newer format version,
+        tensors that are not float32, or JSON with non-finite numbers, integers beyond
+        64 bits or nesting deeper than :data:`MAX_JSON_DEPTH`.
     """
+    check_model_prefix(data[:9], len(data), source)
     header = _read_header(data, source)
     md = header.get("__metadata__") or {}
-    if md.get("vaekit_format") != FORMAT_NAME:
+    if not isinstance(md, dict) or md.get("vaekit_format") != FORMAT_NAME:
         raise FileFormatError(f"{source}: a safetensors file, but not a vaekit model")
-    try:
-        version = int(md.get("vaekit_format_version", ""))
-    except ValueError:
-        raise FileFormatError(f"{source}: model file has no valid format version") from None
+    version_text = md.get("vaekit_format_version")
+    if not (isinstance(version_text, str) and version_text.isdigit() and len(version_text) < 10):
+        raise FileFormatError(f"{source}: model file has no valid format version")
+    version = int(version_text)
     if version > FORMAT_VERSION:
         raise FileFormatError(
             f"{source}: written by a newer vaekit (model format {version}; this vaekit "
             f"{__version__} reads up to {FORMAT_VERSION}). Upgrade vaekit to load it."
         )
+    if version < 1:
+        raise FileFormatError(f"{source}: unknown model format version {version}")
+    _check_tensor_entries(header, source)
     try:
         tensors = st_load(data)
-    except (SafetensorError, ValueError, RuntimeError) as exc:
+    except (SafetensorError, ValueError, RuntimeError, TypeError) as exc:
         raise FileFormatError(f"{source}: model weights are unreadable ({exc})") from None
-    meta_json = md.get("vaekit_meta", "")
+    meta_json = md.get("vaekit_meta")
+    if not isinstance(meta_json, str):
+        raise FileFormatError(f"{source}: model file has no metadata")
     digest = fingerprint(tensors, meta_json)
     if digest != md.get("vaekit_sha256"):
         raise FileFormatError(
             f"{source}: checksum mismatch: the model file is corrupt or was modified"
         )
-    try:
-        meta = json.loads(meta_json)
-    except json.JSONDecodeError:
-        raise FileFormatError(f"{source}: model metadata is not valid JSON") from None
+    meta = load_json(meta_json, f"{source}: model metadata")
+    if not isinstance(meta, dict):
+        raise FileFormatError(f"{source}: model metadata is not a JSON object")
     meta["fingerprint"] = digest
     return tensors, meta
 
 
-def _read_header(data: bytes, source: str) -> dict[str, Any]:
-    if len(data) < 8:
-        raise FileFormatError(f"{source}: not a vaekit model (file is {len(data)} bytes)")
-    (n,) = struct.unpack("<Q", data[:8])
-    if n > MAX_HEADER_BYTES or 8 + n > len(data):
+class _NonFinite:
+    """Stands in for a ``NaN`` / ``Infinity`` literal until :func:`load_json` names its key."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def load_json(text: str | bytes, what: str) -> Any:
+    """``json.loads`` for a stranger's JSON: every failure is a :class:`FileFormatError`.
+
+    Refuses nesting deeper than :data:`MAX_JSON_DEPTH`, ``NaN`` / ``Infinity`` (which
+    Python's json accepts) and numbers that overflow to infinity, and integers beyond
+    +-2**63, naming the key path (``what`` starts the message).
+    """
+    try:
+        value = json.loads(text, parse_constant=_NonFinite)
+    except RecursionError:
+        raise FileFormatError(f"{what} is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError; ints over 4300 digits
+        raise FileFormatError(f"{what} is not valid JSON ({exc})") from None
+    # Walk with an explicit stack: no recursion, whatever the nesting.
+    stack: list[tuple[Any, str, int]] = [(value, "", 0)]
+    while stack:
+        item, path, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise FileFormatError(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels "
+                                  f"(at '{path}')")
+        # Pushed in reverse, so the first offender in document order is the one named.
+        if isinstance(item, dict):
+            stack.extend(reversed([(v, f"{path}.{k}" if path else str(k), depth + 1)
+                                   for k, v in item.items()]))
+        elif isinstance(item, list):
+            if len(item) > 64 and _finite_floats(item):
+                continue  # the fast path for long score lists
+            stack.extend(reversed([(v, f"{path}[{i}]", depth + 1)
+                                   for i, v in enumerate(item)]))
+        elif isinstance(item, _NonFinite) or (isinstance(item, float)
+                                                and not math.isfinite(item)):
+            shown = item.text if isinstance(item, _NonFinite) else item
+            raise FileFormatError(f"{what} '{path}' is {shown}, not a finite number")
+        elif isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_JSON_INT:
+            raise FileFormatError(f"{what} '{path}' is an integer beyond 64 bits")
+    return value
+
+
+def _finite_floats(items: list[Any]) -> bool:
+    """True if ``items`` are all finite floats (checked in bulk; False: look closer)."""
+    if set(map(type, items)) != {float}:
+        return False
+    return bool(np.isfinite(np.fromiter(items, dtype=np.float64, count=len(items))).all())
+
+
+def check_model_prefix(head: bytes, size: int, source: str) -> None:
+    """Refuse a file from its first 9 bytes and its size, before reading the rest.
+
+    A safetensors file starts with its header length (8 bytes, little-endian), which
+    must fit in the file and in :data:`MAX_HEADER_BYTES`, then the header's ``{``.
+    """
+    if size > MAX_MODEL_BYTES:
+        raise FileFormatError(f"{source}: {size} bytes is larger than any vaekit model "
+                              f"(at most {MAX_MODEL_BYTES} bytes)")
+    if size < 10 or len(head) < 9:
+        raise FileFormatError(f"{source}: not a vaekit model (file is {size} bytes)")
+    (n,) = struct.unpack("<Q", head[:8])
+    if n < 2 or n > MAX_HEADER_BYTES or 8 + n > size:
         raise FileFormatError(
             f"{source}: not a vaekit model, or truncated (header of {n} bytes does not fit "
-            f"in {len(data)} bytes)"
+            f"in {size} bytes)"
         )
+    if head[8:9] != b"{":
+        raise FileFormatError(f"{source}: not a vaekit model (unreadable header)")
+
+
+def _read_header(data: bytes, source: str) -> dict[str, Any]:
+    (n,) = struct.unpack("<Q", data[:8])
     try:
-        header = json.loads(data[8 : 8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        text = data[8 : 8 + n].decode("utf-8")
+    except UnicodeDecodeError:
         raise FileFormatError(f"{source}: not a vaekit model (unreadable header)") from None
+    header = load_json(text, f"{source}: model file header")
     if not isinstance(header, dict):
         raise FileFormatError(f"{source}: not a vaekit model (unexpected header)")
     return header
 
 
+def _check_tensor_entries(header: dict[str, Any], source: str) -> None:
+    """Every tensor is float32 (what vaekit writes), and there are not too many."""
+    names = [k for k in header if k != "__metadata__"]
+    if len(names) > MAX_TENSORS:
+        raise FileFormatError(f"{source}: {len(names)} tensors; a vaekit model has at most "
+                              f"{MAX_TENSORS}")
+    for name in names:
+        entry = header[name]
+        if not isinstance(entry, dict) or entry.get("dtype") != "F32":
+            dtype = entry.get("dtype") if isinstance(entry, dict) else None
+            raise FileFormatError(f"{source}: tensor {name!r} has dtype {dtype!r}; vaekit "
+                                  "models hold float32 (F32) tensors only")
+
+
 def read_model(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Read and verify a ``.vaekit`` file; see :func:`parse_model`."""
+    """Read and verify a ``.vaekit`` file; see :func:`parse_model`.
+
+    Refuses, before reading past its first 9 bytes, anything that is not a regular
+    file (a FIFO or device would hang or never end), a file over
+    :data:`MAX_MODEL_BYTES` and one whose header length or first header byte is wrong.
+    """
     path = Path(path)
+    source = str(path)
     try:
-        data = path.read_bytes()
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         raise FileFormatError(f"{path}: model file not found") from None
     except IsADirectoryError:
         raise FileFormatError(f"{path}: is a folder, not a model file") from None
-    return parse_model(data, str(path))
+    except OSError as exc:
+        raise FileFormatError(f"{path}: cannot open the model file ({exc.strerror})") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise FileFormatError(f"{path}: is a folder, not a model file")
+        if not stat.S_ISREG(st.st_mode):
+            raise FileFormatError(f"{path}: not a regular file (a FIFO, socket or device), "
+                                  "so not a model file")
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as fh:
+        head = fh.read(9)
+        check_model_prefix(head, st.st_size, source)
+        data = head + fh.read(st.st_size - len(head))
+    if len(data) != st.st_size:
+        raise FileFormatError(f"{path}: the file changed size while it was read")
+    return parse_model(data, source)
