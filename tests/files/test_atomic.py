@@ -55,3 +55,65 @@ def test_table_writer_close_failure_leaves_no_file(tmp_path, monkeypatch, fail_a
     with pytest.raises(OSError, match="disk full"):
         writer.close()
     assert os.listdir(tmp_path) == []
+
+
+# ---------------------------------------------------------- FIFOs and devices (issue 15)
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX FIFOs")
+@pytest.mark.parametrize("ok", [True, False])
+def test_a_fifo_is_written_in_place_and_never_replaced(tmp_path, ok) -> None:
+    import threading
+
+    from vaekit.files.atomic import writes_in_place
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    assert writes_in_place(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    out = AtomicFile(fifo)
+    assert out.in_place
+    out.fh.write(b"streamed")
+    out.commit() if ok else out.abort()
+    reader.join(timeout=30)
+    assert got == [b"streamed"]  # written through, also when aborted: it cannot be taken back
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert os.listdir(tmp_path) == ["pipe"]  # no temp file beside it
+
+
+def test_devices_and_dev_entries_are_written_in_place(tmp_path) -> None:
+    from vaekit.files.atomic import writes_in_place
+
+    assert not writes_in_place(tmp_path / "new.csv")
+    (tmp_path / "old.csv").write_bytes(b"x")
+    assert not writes_in_place(tmp_path / "old.csv")
+    if os.path.exists("/dev/null"):
+        assert writes_in_place("/dev/null")
+    if os.path.exists("/dev/stdout"):
+        assert writes_in_place("/dev/stdout")  # even when it resolves to a regular file
+    if os.path.isdir("/dev/shm"):
+        assert not writes_in_place("/dev/shm/vaekit-test-not-there.csv")  # a plain tmpfs
+
+
+def test_dev_null_stays_a_device(monkeypatch) -> None:
+    if not os.path.exists("/dev/null") or not stat.S_ISCHR(os.stat("/dev/null").st_mode):
+        pytest.skip("no /dev/null")
+    real = os.replace
+
+    def guarded(src: object, dst: object) -> None:
+        # Run as root the old code renamed a regular file onto /dev/null: never here.
+        assert not os.fspath(dst).startswith("/dev/"), dst
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", guarded)
+    before = os.stat("/dev/null")
+    atomic_write_bytes("/dev/null", b"gone")
+    after = os.stat("/dev/null")
+    assert stat.S_ISCHR(after.st_mode) and after.st_ino == before.st_ino
+
+
+def test_a_folder_is_refused_before_anything_is_written(tmp_path) -> None:
+    with pytest.raises(IsADirectoryError):
+        AtomicFile(tmp_path)
+    assert os.listdir(tmp_path) == []

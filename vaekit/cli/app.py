@@ -12,7 +12,9 @@ register themselves on :data:`app` when the package is imported.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -29,7 +31,8 @@ EXIT_USAGE = 2  # wrong options or arguments, an input file that does not exist
 EXIT_DATA = 3  # the input data cannot be used as given
 EXIT_FILE = 4  # a model or .vkc file that is corrupt, foreign or the wrong one
 EXIT_TRAINING = 5  # training diverged
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT): 128 + 2, as shells report it
+EXIT_TERMINATED = 143  # SIGTERM (kill, a scheduler's timeout): 128 + 15
 EXIT_CODES = {
     EXIT_OK: "success",
     EXIT_FAILURE: "unexpected failure (I/O error)",
@@ -37,7 +40,8 @@ EXIT_CODES = {
     EXIT_DATA: "bad input data (message names file, line and column)",
     EXIT_FILE: "bad model or .vkc file",
     EXIT_TRAINING: "training failed",
-    EXIT_INTERRUPTED: "interrupted",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C); temporary files removed",
+    EXIT_TERMINATED: "terminated (SIGTERM); temporary files removed",
 }
 
 _EPILOG_CODES = "\nExit codes: " + ", ".join(f"{k} {v}" for k, v in EXIT_CODES.items()) + "."
@@ -54,10 +58,43 @@ def _show_warning(message: Any, category: Any, filename: str, lineno: int,
     click.echo(f"vaekit: warning: {message}", err=True)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so the same ``finally`` blocks remove temp files."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    # A second SIGTERM must not cut the cleanup short (SIGKILL still works).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise _Terminated()
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """While a command runs, SIGTERM raises :class:`_Terminated` in the main thread.
+
+    Python's default for SIGTERM is to die at once, skipping every ``finally``:
+    temporary outputs and the rank spool were left behind.  Only the main thread can
+    install handlers (the CLI may be invoked from another thread, e.g. in tests);
+    the previous handler is restored afterwards.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError):  # no SIGTERM here, or not allowed
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @contextmanager
 def _mapped_errors() -> Iterator[None]:
     """vaekit's exceptions -> one-line messages and exit codes; warnings -> one line each."""
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _sigterm_as_interrupt():
         # Show vaekit's own warnings (extra columns, ...) but not the interpreter's
         # resource or deprecation notices from third-party libraries.
         warnings.simplefilter("ignore")
@@ -82,6 +119,8 @@ def _mapped_errors() -> Iterator[None]:
             except (OSError, ValueError, AttributeError):
                 pass
             raise click.exceptions.Exit(EXIT_FAILURE) from None
+        except _Terminated:
+            _fail("terminated (SIGTERM); no output was written", EXIT_TERMINATED)
         except KeyboardInterrupt:
             _fail("interrupted; no output was written", EXIT_INTERRUPTED)
         except OSError as exc:
@@ -129,4 +168,4 @@ def main(argv: Sequence[str] | None = None) -> None:
     app.main(args=list(argv) if argv is not None else None, prog_name="vaekit")
 
 
-__all__ = ["EXIT_CODES", "app", "main"]
+__all__ = ["EXIT_CODES", "EXIT_TERMINATED", "app", "main"]

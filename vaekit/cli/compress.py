@@ -7,13 +7,21 @@ import click
 from .app import _EPILOG_CODES, app
 from .fit import _fit_estimator
 from .options import (
+    MAX_EPOCHS,
+    MAX_LATENT_DIM,
+    SEED,
+    FiniteFloat,
     _bad_rows,
+    _bad_rows_output,
+    _check_distinct,
     _check_engine,
+    _check_not_under,
     _check_output,
     _common_batch_options,
     _engine_options,
     _inputs,
     _load_model,
+    _named_inputs,
     _progress_bar,
     _progress_enabled,
     _split,
@@ -44,7 +52,7 @@ trained on the inputs first (held in memory; see --max-rows) and written to
               help="Store the model in the .vkc file, so decompress needs no -m.")
 @click.option("--fit", "fit_first", is_flag=True,
               help="Train a model on the inputs first, then compress them.")
-@click.option("--bytes-per-row", type=click.FloatRange(0, min_open=True), default=None,
+@click.option("--bytes-per-row", type=FiniteFloat(0, min_open=True), default=None,
               help="With --fit: the compression budget (bytes per row) the model is tuned for.")
 @click.option("--bits", type=click.IntRange(0, 16), default=None,
               help="With --fit: expert alternative to --bytes-per-row: bits per "
@@ -54,9 +62,10 @@ trained on the inputs first (held in memory; see --max-rows) and written to
               show_default=True, help="With --fit: tables or images.")
 @click.option("--categorical", multiple=True, help="With --fit: columns to treat as "
               "categories.")
-@click.option("--latent-dim", type=click.IntRange(1), default=None, help="With --fit.")
-@click.option("--epochs", type=click.IntRange(1), default=None, help="With --fit.")
-@click.option("--seed", type=int, default=0, show_default=True, help="With --fit.")
+@click.option("--latent-dim", type=click.IntRange(1, MAX_LATENT_DIM), default=None,
+              help="With --fit.")
+@click.option("--epochs", type=click.IntRange(1, MAX_EPOCHS), default=None, help="With --fit.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="With --fit.")
 @click.option("--max-rows", type=click.IntRange(1), default=None,
               help="With --fit: train on the first N rows (all rows are compressed).")
 @_engine_options
@@ -82,10 +91,15 @@ def compress(inputs: tuple[str, ...], model: str | None, output: str,
     _check_engine(engine, scheduler, workers)
     paths = _inputs(inputs)
     _check_output(output, allow_stdout=False)
+    if save_model is not None:
+        _check_output(save_model, allow_stdout=False)
+    named = _named_inputs(paths, model)
+    _check_distinct(named, [("-o", output), ("--save-model", save_model),
+                            _bad_rows_output(on_bad_rows, bad_rows_path, output)])
+    if engine == "dask":  # the parts of OUT.vkc go there; an earlier run's are replaced
+        _check_not_under(output + ".parts", named)
     ids = _split(id_columns)
     if fit_first:
-        if save_model is not None:
-            _check_output(save_model, allow_stdout=False)
         est = _fit_estimator(paths, kind=kind, columns=[], exclude=[], id_columns=ids,
                              categorical=_split(categorical), latent_dim=latent_dim,
                              epochs=epochs, seed=seed, contamination=None, samples=1,

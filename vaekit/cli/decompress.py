@@ -9,9 +9,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..files.writers import STDOUT, TableWriter
+from ..files.writers import STDOUT, TableWriter, table_npz_arrays, write_npz
 from .app import _EPILOG_CODES, app
-from .options import _check_output, _load_model, _progress_bar, _progress_enabled
+from .options import (
+    _check_distinct,
+    _check_output,
+    _load_model,
+    _progress_bar,
+    _progress_enabled,
+)
 
 _DECOMPRESS_EPILOG = """\b
 Example:
@@ -19,8 +25,10 @@ Example:
 
 Rows come back in the original order with the original columns; id columns are
 exact, model columns are reconstructions. Output: CSV or Parquet by suffix, '-'
-for stdout; images go to an .npz file (key X). Without -m the model embedded in
-the file is used (compress --embed-model).
+for stdout, or .npz: images under key X; a table as one array per column, keyed
+by column name (numbers as int64/float64 with NaN for missing, text as
+fixed-width unicode with '' for missing; loads with allow_pickle=False). Without
+-m the model embedded in the file is used (compress --embed-model).
 """ + _EPILOG_CODES
 
 
@@ -41,6 +49,7 @@ def decompress(source: str, model: str | None, output: str, progress: bool,
     if not os.path.exists(source):
         raise click.UsageError(f"input {source!r} does not exist")
     _check_output(output)
+    _check_distinct(_container_files(source) + [("-m", model)], [("-o", output)])
     est = _load_model(model) if model is not None else None
     total = count_rows(source)  # also checks that the file is a container or manifest
     show = _progress_enabled(progress, quiet)
@@ -49,13 +58,18 @@ def decompress(source: str, model: str | None, output: str, progress: bool,
         if output.lower().endswith(".npz"):
             pieces = []
             for part in iter_decompressed(source, est):
-                pieces.append(np.asarray(part))
+                pieces.append(part)
                 update(len(part))
-            images = np.concatenate(pieces) if pieces else np.zeros((0,))
-            n = len(images)
-            from ..files.atomic import atomic_write
-
-            atomic_write(output, lambda fh: np.savez_compressed(fh, X=images))
+            if pieces and isinstance(pieces[0], pd.DataFrame):
+                # Never np.asarray(frame): that is a pickled object array, names lost.
+                table = pd.concat(pieces, ignore_index=True)
+                n = len(table)
+                write_npz(output, table_npz_arrays(table, file=output))
+            else:
+                images = (np.concatenate([np.asarray(p) for p in pieces]) if pieces
+                          else np.zeros((0,)))
+                n = len(images)
+                write_npz(output, {"X": images})
         else:
             with TableWriter(output) as writer:
                 for part in iter_decompressed(source, est):
@@ -67,3 +81,16 @@ def decompress(source: str, model: str | None, output: str, progress: bool,
                     update(len(part))
     if not quiet:
         click.echo(f"vaekit: restored {n} rows to {output}", err=True)
+
+
+def _container_files(source: str) -> list[tuple[str, str | None]]:
+    """The files decompression reads: the ``.vkc`` file, or a manifest and its parts
+    (so ``-o`` cannot replace a part either)."""
+    from ..codec.manifest import is_manifest, read_manifest
+
+    files: list[tuple[str, str | None]] = [("input", source)]
+    if is_manifest(source):
+        manifest = read_manifest(source, check_files=False)
+        entries = list(manifest.parts) + ([manifest.model] if manifest.model else [])
+        files += [("a part of the input", manifest.resolve(e)) for e in entries]
+    return files

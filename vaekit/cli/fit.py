@@ -14,10 +14,18 @@ import click
 from ..errors import DataError
 from .app import _EPILOG_CODES, app
 from .options import (
+    MAX_EPOCHS,
+    MAX_LATENT_DIM,
+    MAX_SAMPLES,
+    SEED,
+    FiniteFloat,
     _bad_rows,
+    _bad_rows_output,
+    _check_distinct,
     _check_output,
     _common_batch_options,
     _inputs,
+    _named_inputs,
     _progress_bar,
     _progress_enabled,
     _split,
@@ -47,18 +55,19 @@ N rows only.
               help="Identifier column(s): not modelled (pass them again to score/compress).")
 @click.option("--categorical", multiple=True,
               help="Treat these columns as categories even if they hold numbers.")
-@click.option("--latent-dim", type=click.IntRange(1), default=None,
+@click.option("--latent-dim", type=click.IntRange(1, MAX_LATENT_DIM), default=None,
               help="Latent dimensions (default: auto).")
-@click.option("--epochs", type=click.IntRange(1), default=None, help="Training epochs "
+@click.option("--epochs", type=click.IntRange(1, MAX_EPOCHS), default=None,
+              help="Training epochs "
               "(default: auto, from the number of rows).")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=SEED, default=0, show_default=True,
               help="Random seed: same data + same seed = same model file.")
-@click.option("--contamination", type=click.FloatRange(0, 0.5, min_open=True), default=None,
+@click.option("--contamination", type=FiniteFloat(0, 0.5, min_open=True), default=None,
               help="Expected share of anomalies in the training data; sets the model's "
                    "threshold (default: Tukey fence of the training scores).")
-@click.option("--samples", type=click.IntRange(1), default=16, show_default=True,
+@click.option("--samples", type=click.IntRange(1, MAX_SAMPLES), default=16, show_default=True,
               help="Importance samples per row when scoring (accuracy vs. speed).")
-@click.option("--bytes-per-row", type=click.FloatRange(0, min_open=True), default=None,
+@click.option("--bytes-per-row", type=FiniteFloat(0, min_open=True), default=None,
               help="Train a compressor tuned for this budget (bytes per row of stored "
                    "codes) instead of a detector; scoring with it needs --threshold.")
 @click.option("--bits", type=click.IntRange(0, 16), default=None,
@@ -78,6 +87,8 @@ def fit(inputs: tuple[str, ...], output: str, kind: str, columns: tuple[str, ...
     """
     paths = _inputs(inputs)
     _check_output(output, allow_stdout=False)
+    _check_distinct(_named_inputs(paths),
+                    [("-o", output), _bad_rows_output(on_bad_rows, bad_rows_path, output)])
     est = _fit_estimator(paths, kind=kind, columns=_split(columns), exclude=_split(exclude),
                          id_columns=_split(id_columns), categorical=_split(categorical),
                          latent_dim=latent_dim, epochs=epochs, seed=seed,
@@ -87,7 +98,8 @@ def fit(inputs: tuple[str, ...], output: str, kind: str, columns: tuple[str, ...
                          progress=progress, quiet=quiet)
     est.save(output)
     if not quiet:
-        click.echo(f"vaekit: wrote {output} ({os.path.getsize(output)} bytes)", err=True)
+        size = f" ({os.path.getsize(output)} bytes)" if os.path.isfile(output) else ""
+        click.echo(f"vaekit: wrote {output}{size}", err=True)
 
 
 def _fit_estimator(paths: list[str], *, kind: str, columns: list[str], exclude: list[str],

@@ -3,9 +3,11 @@ the bad-row side file, and the options several commands take."""
 
 from __future__ import annotations
 
+import math
 import os
+import stat
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -45,7 +47,8 @@ def _inputs(patterns: Sequence[str]) -> list[str]:
 
 
 def _check_output(path: str, *, allow_stdout: bool = True) -> None:
-    """Refuse an output whose folder does not exist (or ``-`` where stdout cannot be).
+    """Refuse an output whose folder does not exist, a folder as output, or ``-``
+    where stdout cannot be.
 
     Raises
     ------
@@ -55,9 +58,102 @@ def _check_output(path: str, *, allow_stdout: bool = True) -> None:
         if not allow_stdout:
             raise click.UsageError("this output cannot go to standard output")
         return
+    if os.path.isdir(path):
+        raise click.UsageError(f"output {path!r} is a folder; name a file in it")
     parent = Path(path).parent
     if not parent.is_dir():
         raise click.UsageError(f"output folder {str(parent)!r} does not exist")
+
+
+def _is_char_device(path: str) -> bool:
+    """``/dev/null``, a terminal: reading and writing it twice destroys nothing."""
+    try:
+        return stat.S_ISCHR(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _same_file(a: str, b: str) -> bool:
+    """Whether two names reach the same file: by inode when both exist, else by the
+    resolved real path (so symlinks, ``./x`` and ``x``, and ``..`` are caught)."""
+    if os.path.exists(a) and os.path.exists(b):
+        try:
+            return os.path.samefile(a, b)
+        except OSError:
+            pass
+    return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
+
+
+def _check_distinct(inputs: Iterable[tuple[str, str | None]],
+                    outputs: Iterable[tuple[str, str | None]]) -> None:
+    """Refuse an output that is one of the inputs or another output.
+
+    Outputs are written atomically (read everything, then rename onto the name), so
+    ``-o INPUT`` would replace the input with exit 0.  Every output is compared with
+    every input (already expanded from globs and folders), the model file and the
+    outputs before it.  Standard output and character devices (``/dev/null``) are
+    exempt: writing them destroys no file.
+
+    Parameters
+    ----------
+    inputs, outputs : iterable of (label, path)
+        ``label`` names the option in the message (``"input"``, ``"-m"``,
+        ``"--bad-rows"``); a ``None`` path is skipped.
+
+    Raises
+    ------
+    click.UsageError
+        Naming both options and both paths.
+    """
+    ins = [(label, p) for label, p in inputs if p is not None and p != STDOUT]
+    seen: list[tuple[str, str]] = []
+    for label, out in outputs:
+        if out is None or out == STDOUT or _is_char_device(out):
+            continue
+        for other_label, other in ins + seen:
+            if _same_file(out, other):
+                verb = "would replace" if (other_label, other) in ins else "is the same file as"
+                raise click.UsageError(f"{label} {out!r} {verb} {other_label} {other!r}; "
+                                       "choose another output name")
+        seen.append((label, out))
+
+
+def _check_not_under(folder: str, paths: Iterable[tuple[str, str | None]]) -> None:
+    """Refuse inputs inside ``folder`` (the parts folder an output run rewrites)."""
+    root = os.path.realpath(folder)
+    for label, p in paths:
+        if p is None or p == STDOUT:
+            continue
+        if (os.path.realpath(p) + os.sep).startswith(root + os.sep):
+            raise click.UsageError(f"{label} {p!r} is inside {folder!r}, which this run "
+                                   "writes; move it or choose another output name")
+
+
+class FiniteFloat(click.FloatRange):
+    """A float option that refuses ``nan`` and ``inf`` (click's float accepts both).
+
+    ``--threshold nan`` flagged nothing, and NaN passes every range check (all its
+    comparisons are false), so a range alone does not keep it out.
+    """
+
+    name = "finite float"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return super().convert(number, param, ctx)
+
+
+# Upper bounds of integer options, so a typo cannot ask for terabytes: a network
+# wider or a sample count larger than these is never useful on one machine.
+MAX_LATENT_DIM = 4096
+MAX_SAMPLES = 10_000
+MAX_EPOCHS = 1_000_000
+MAX_THREADS = 4096
+MAX_SEED = 2**32 - 1  # numpy / scikit-learn random_state range
+SEED = click.IntRange(0, MAX_SEED)
 
 
 def _load_model(path: str) -> Any:
@@ -138,12 +234,30 @@ class _BadRowSink:
             click.echo(f"vaekit: skipped {self.count} bad row(s); see {self.path}", err=True)
 
 
+def _bad_rows_target(on_bad_rows: str, bad_rows_path: str | None, output: str) -> str | None:
+    """The side file ``--on-bad-rows skip`` may write (None: no side file)."""
+    if on_bad_rows != "skip":
+        return None
+    return bad_rows_path or default_bad_rows_path(output)
+
+
+def _bad_rows_output(on_bad_rows: str, bad_rows_path: str | None,
+                     output: str) -> tuple[str, str | None]:
+    """``(label, path)`` of the bad-rows side file for :func:`_check_distinct`."""
+    label = "--bad-rows" if bad_rows_path else "the bad-rows file (set it with --bad-rows)"
+    return label, _bad_rows_target(on_bad_rows, bad_rows_path, output)
+
+
+def _named_inputs(paths: Sequence[str], model: str | None = None) -> list[tuple[str, str | None]]:
+    """Inputs (and the model) as ``(label, path)`` for :func:`_check_distinct`."""
+    return [("input", p) for p in paths] + [("model", model)]
+
+
 @contextmanager
 def _bad_rows(on_bad_rows: str, bad_rows_path: str | None, output: str) -> Iterator[_BadRowSink]:
     """The sink for ``--on-bad-rows``: its file appears only if the run succeeds."""
-    path = None
-    if on_bad_rows == "skip":
-        path = bad_rows_path or default_bad_rows_path(output)
+    path = _bad_rows_target(on_bad_rows, bad_rows_path, output)
+    if path is not None:
         _check_output(path, allow_stdout=False)
     sink = _BadRowSink(path)
     try:
@@ -185,7 +299,7 @@ def _engine_options(f: Callable) -> Callable:
         click.option("--scheduler", default=None,
                      help="With --engine dask: scheduler address (tcp://HOST:PORT); default: "
                           "start a local cluster for this run."),
-        click.option("--workers", type=click.IntRange(1), default=None,
+        click.option("--workers", type=click.IntRange(1, MAX_THREADS), default=None,
                      help="With --engine dask and no --scheduler: worker processes "
                           "(default: one per CPU core)."),
     ]

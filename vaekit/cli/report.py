@@ -8,12 +8,11 @@ command (:mod:`vaekit.cli.app`).
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import click
 
 from .app import _EPILOG_CODES, EXIT_FAILURE, _fail, app
-from .options import _load_model
+from .options import _check_distinct, _check_output, _load_model
 
 _REPORT_EPILOG = """\b
 Examples:
@@ -65,9 +64,8 @@ def report(model: str, data: str | None, output: str, label_column: str | None,
         raise click.UsageError(f"data file {data!r} does not exist")
     if data is None and (label_column or id_column):
         raise click.UsageError("--labels and --id-column need DATA")
-    parent = Path(output).parent
-    if not parent.is_dir():
-        raise click.UsageError(f"output folder {str(parent)!r} does not exist")
+    _check_output(output, allow_stdout=False)
+    _check_distinct([("model", model), ("DATA", data)], [("-o", output)])
 
     from ..report.data import read_data
     from ..report.html import write_report
@@ -78,5 +76,8 @@ def report(model: str, data: str | None, output: str, label_column: str | None,
         X, labels, ids = read_data(data, est, label_column, id_column)
     write_report(output, est, X, labels=labels, ids=ids, top_k=top_k, max_rows=max_rows,
                  title=title, data_name=os.path.basename(data) if data else None)
-    size = os.path.getsize(output)
-    click.echo(f"vaekit: wrote {output} ({size / 1024:.0f} kB)", err=True)
+    if os.path.isfile(output):
+        size = os.path.getsize(output)
+        click.echo(f"vaekit: wrote {output} ({size / 1024:.0f} kB)", err=True)
+    else:  # a FIFO or device, written in place
+        click.echo(f"vaekit: wrote {output}", err=True)

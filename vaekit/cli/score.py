@@ -8,16 +8,23 @@ from pathlib import Path
 import click
 
 from ..errors import DataError
+from ..files.atomic import writes_in_place
 from ..files.writers import STDOUT, TableWriter
 from .app import _EPILOG_CODES, app
 from .options import (
+    MAX_SAMPLES,
+    MAX_THREADS,
+    FiniteFloat,
     _bad_rows,
+    _bad_rows_output,
+    _check_distinct,
     _check_engine,
     _check_output,
     _common_batch_options,
     _engine_options,
     _inputs,
     _load_model,
+    _named_inputs,
     _progress_bar,
     _progress_enabled,
     _split,
@@ -47,22 +54,22 @@ appears only when the whole run succeeded.
               help="Output file (.csv or .parquet) or '-' for stdout.")
 @click.option("--id-column", "id_columns", multiple=True,
               help="Column(s) copied to the output to identify rows (default: file, line).")
-@click.option("--contamination", type=click.FloatRange(0, 0.5, min_open=True), default=None,
+@click.option("--contamination", type=FiniteFloat(0, 0.5, min_open=True), default=None,
               help="Flag as anomalies the scores above this upper share of the TRAINING "
                    "scores (overrides the model's threshold).")
-@click.option("--threshold", type=float, default=None,
+@click.option("--threshold", type=FiniteFloat(), default=None,
               help="Flag rows whose anomaly score exceeds T nats.")
 @click.option("--top", type=click.IntRange(1), default=None,
               help="Write only the K highest-scoring rows, sorted by rank.")
 @click.option("--explain", type=click.IntRange(0), default=0, show_default=True,
               help="Add the K columns that contribute most to each row's score.")
-@click.option("--samples", type=click.IntRange(1), default=None,
+@click.option("--samples", type=click.IntRange(1, MAX_SAMPLES), default=None,
               help="Importance samples per row (default: the model's, 16). Fewer is faster; "
                    "1 = plain ELBO, a slightly higher score than the model's threshold "
                    "was set for.")
 @click.option("--no-rank", is_flag=True,
               help="Leave out the rank column: one pass, constant memory.")
-@click.option("--threads", type=click.IntRange(0), default=None,
+@click.option("--threads", type=click.IntRange(0, MAX_THREADS), default=None,
               help="CPU threads scoring chunks at once (0 = one per core; default: the "
                    "model's n_jobs, else 1). Reading always overlaps scoring in one more "
                    "thread. Scores are bit-identical for any value.")
@@ -88,6 +95,8 @@ def score(inputs: tuple[str, ...], model: str, output: str, id_columns: tuple[st
         raise click.UsageError("--threads goes with --engine local (Dask: --workers)")
     paths = _inputs(inputs)
     _check_output(output)
+    _check_distinct(_named_inputs(paths, model),
+                    [("-o", output), _bad_rows_output(on_bad_rows, bad_rows_path, output)])
     est = _load_model(model)
     model_samples = int(getattr(est, "n_samples", 16))
     if samples is not None and samples != model_samples and threshold is None:
@@ -108,11 +117,14 @@ def score(inputs: tuple[str, ...], model: str, output: str, id_columns: tuple[st
     schema = score_schema(est, options, rank=rank)
     show = _progress_enabled(progress, quiet)
     n_rows = n_flagged = 0
+    # The rank spool goes beside the output (same disk), but never into /dev or next
+    # to a FIFO: there, and for stdout, it goes to the temp folder ($TMPDIR).
+    spool_dir = None if output == STDOUT or writes_in_place(output) else str(Path(output).parent)
     with _bad_rows(on_bad_rows, bad_rows_path, output) as sink, \
             _progress_bar(show, "scoring", _total_rows(paths)) as update, \
             TableWriter(output, schema, background=True) as writer, \
             RankedOutput(schema, top=top,
-                         tmp_dir=None if output == STDOUT else str(Path(output).parent)) as ranked:
+                         tmp_dir=spool_dir) as ranked:
         if engine == "dask":
             from ..engines.dask import score_files_dask
 

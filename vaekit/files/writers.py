@@ -17,14 +17,19 @@ from __future__ import annotations
 
 import sys
 import threading
+import zipfile
+from collections.abc import Mapping
 from queue import Queue
 from typing import IO, Any
 
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from .atomic import AtomicFile
+from ..errors import DataError
+from .atomic import AtomicFile, atomic_write, writes_in_place
 from .readers import BadRow
 
 STDOUT = "-"
@@ -186,9 +191,14 @@ def default_bad_rows_path(output: str) -> str:
     """Where skipped rows go when no ``--bad-rows`` file is named.
 
     Next to the output (``scores.csv`` -> ``scores.bad-rows.csv``); for standard
-    output, ``vaekit-bad-rows.csv`` in the current folder.
+    output, a FIFO or a device (``/dev/null``), ``vaekit-bad-rows.csv`` in the
+    current folder (never a new file in ``/dev``).
     """
-    if output == STDOUT:
+    try:
+        special = output == STDOUT or writes_in_place(output)
+    except IsADirectoryError:
+        special = False  # refused as an output elsewhere
+    if special:
         return "vaekit-bad-rows.csv"
     name = output
     for suffix in (".csv.gz", ".parquet", ".csv", ".pq", ".vkc", ".vaekit"):
@@ -196,3 +206,90 @@ def default_bad_rows_path(output: str) -> str:
             name = name[: -len(suffix)]
             break
     return name + ".bad-rows.csv"
+
+
+# ---------------------------------------------------------------------------- .npz
+
+# Largest fixed-width text array written to an .npz file: a ``<U`` array takes 4
+# bytes per character of its *longest* value on every row, so one 1 MB id in a
+# million rows would need 4 TB.  Checked before the array is made.
+MAX_NPZ_TEXT_BYTES = 2 * 1024**3
+
+
+def write_npz(path: str, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write arrays to a pickle-free, byte-reproducible ``.npz`` file.
+
+    Like :func:`numpy.savez_compressed` (DEFLATE, one ``KEY.npy`` member per array,
+    in the given order) but with ``allow_pickle=False`` (an object array is an
+    error, so ``np.load(path, allow_pickle=False)`` always reads the file) and
+    fixed member timestamps, so the same arrays give the same bytes.  Written
+    atomically (see :class:`vaekit.files.atomic.AtomicFile`).
+    """
+
+    def write(fh: IO[bytes]) -> None:
+        with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for key, array in arrays.items():
+                info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                with zf.open(info, "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, np.asanyarray(array),
+                                              allow_pickle=False)
+
+    atomic_write(path, write)
+
+
+def table_npz_arrays(frame: pd.DataFrame, *, file: str | None = None) -> dict[str, np.ndarray]:
+    """A table as ``.npz`` arrays: one array per column, keyed by the column name.
+
+    Layout (in column order; ``np.load(path, allow_pickle=False).files`` lists it):
+
+    - boolean columns: ``bool``;
+    - integer columns without missing values: ``int64`` (ids stay exact);
+    - other numeric columns (floats, integers with missing values): ``float64``,
+      missing = NaN;
+    - every other column (text, categories, dates): fixed-width unicode ``<U``,
+      missing = ``""``.
+
+    Never an object array.
+
+    Raises
+    ------
+    DataError
+        A text column whose fixed-width array would exceed
+        :data:`MAX_NPZ_TEXT_BYTES` (checked before it is allocated).
+    """
+    out: dict[str, np.ndarray] = {}
+    for name in frame.columns:
+        col = frame[name]
+        key = str(name)
+        if pd.api.types.is_bool_dtype(col.dtype) and not col.isna().any():
+            out[key] = col.to_numpy(dtype=bool)
+        elif pd.api.types.is_integer_dtype(col.dtype) and not col.isna().any():
+            out[key] = col.to_numpy(dtype=np.int64)
+        elif pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(
+                col.dtype):
+            out[key] = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            text = col.astype("string").fillna("")
+            width = max(1, int(text.str.len().max()) if len(text) else 1)
+            size = 4 * width * len(text)
+            if size > MAX_NPZ_TEXT_BYTES:
+                raise DataError(f"column {key!r} would take {size / 1024**3:.1f} GiB as a "
+                                f"fixed-width .npz text array (longest value {width} "
+                                "characters); write CSV or Parquet instead", file=file,
+                                column=key)
+            out[key] = text.to_numpy(dtype=f"<U{width}")
+    return out
+
+
+__all__ = [
+    "BAD_ROWS_SCHEMA",
+    "MAX_NPZ_TEXT_BYTES",
+    "STDOUT",
+    "TableWriter",
+    "bad_rows_table",
+    "default_bad_rows_path",
+    "output_format",
+    "table_npz_arrays",
+    "write_npz",
+]

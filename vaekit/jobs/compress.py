@@ -74,4 +74,6 @@ def compress_files(inputs: Sequence[str], model: Any, output: str, *,
         writer.abort()
         raise
     writer.close()
-    return writer.n_rows, os.path.getsize(output)
+    # A FIFO or device (written in place) has no size to ask for.
+    size = os.path.getsize(output) if os.path.isfile(output) else writer.bytes_written
+    return writer.n_rows, size

@@ -53,6 +53,8 @@ class RankedOutput:
             self._best = _top_rows(both, self.top)
             return
         if self._spool_writer is None:
+            # The spool is removed by close() (the context manager's exit) whatever
+            # happens, so a failed run (disk full, SIGTERM) leaves no hidden file.
             fd, self._spool_path = tempfile.mkstemp(prefix=".vaekit-rank-", suffix=".arrow",
                                                     dir=self._tmp_dir)
             self._spool = os.fdopen(fd, "wb")
@@ -74,7 +76,7 @@ class RankedOutput:
             return
         self._spool_writer.close()
         self._spool.close()
-        self._spool_writer = None
+        self._spool_writer = self._spool = None
         ordered = np.concatenate(self._scores)
         self._scores = []
         ordered.sort()
@@ -94,17 +96,26 @@ class RankedOutput:
         return table.add_column(pos, self.schema.field("rank"), pa.array(ranks, type=pa.int64()))
 
     def close(self) -> None:
-        """Remove the temporary spool file."""
-        if self._spool_writer is not None:
-            self._spool_writer.close()
-            self._spool.close()
-            self._spool_writer = None
-        if self._spool_path is not None:
+        """Remove the temporary spool file, also when closing it fails (disk full)."""
+        writer, spool, path = self._spool_writer, self._spool, self._spool_path
+        self._spool_writer = self._spool = self._spool_path = None
+        try:
+            if writer is not None:
+                writer.close()  # flushes: may fail again with the disk full
+        except (OSError, pa.ArrowException):
+            pass  # the file is deleted below; the caller already has the first error
+        finally:
             try:
-                os.unlink(self._spool_path)
-            except FileNotFoundError:
+                if spool is not None:
+                    spool.close()
+            except OSError:
                 pass
-            self._spool_path = None
+            finally:
+                if path is not None:
+                    try:
+                        os.unlink(path)
+                    except FileNotFoundError:
+                        pass
 
     def __enter__(self) -> RankedOutput:
         return self

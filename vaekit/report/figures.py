@@ -51,6 +51,16 @@ INFORMATIVE_KL = 0.05
 MAX_BARS = 12
 
 
+def _plain(value: Any) -> str:
+    """Data (ids, labels, column names) as literal matplotlib text.
+
+    Matplotlib reads text between two ``$`` as math (mathtext): an id ``$x^2$`` was
+    drawn as a formula and ``a$b^$c`` crashed the report.  An escaped ``\\$`` is
+    drawn as a plain dollar sign.
+    """
+    return str(value).replace("$", r"\$")
+
+
 def _figure(height: float, width: float = WIDTH_IN) -> Figure:
     """A new, unattached Figure (see the module docstring for why not pyplot)."""
     try:
@@ -225,7 +235,7 @@ def _label_groups(labels: Sequence[Any] | None, n: int,
     values = sorted(lab.unique())
     if len(values) > max_groups or len(lab) != n:
         return None
-    return [(str(v), (lab == v).to_numpy()) for v in values]
+    return [(_plain(v), (lab == v).to_numpy()) for v in values]
 
 
 def top_anomalies(contributions: pd.DataFrame, ids: Sequence[Any] | None = None, *,
@@ -266,9 +276,10 @@ def top_anomalies(contributions: pd.DataFrame, ids: Sequence[Any] | None = None,
                              pd.Series({f"other {len(rest)} columns": rest.sum()})])
         top = top.iloc[::-1]  # largest at the top of a horizontal bar chart
         colors = [VAL_COLOR if v > 0 else TRAIN_COLOR for v in top.to_numpy()]
-        ax.barh([str(c) for c in top.index], top.to_numpy(), color=colors)
+        ax.barh([_plain(c) for c in top.index], top.to_numpy(), color=colors)
         ax.axvline(0, color="0.4", linewidth=0.8)
-        ax.set_title(f"row {ids[pos]}: score {total[pos]:.1f} nats", fontsize="medium")
+        ax.set_title(f"row {_plain(ids[pos])}: score {total[pos]:.1f} nats",
+                     fontsize="medium")
         ax.set_xlabel("contribution (nats)")
         ax.tick_params(axis="y", labelsize="small")
         ax.grid(axis="x", alpha=0.3)
@@ -307,7 +318,7 @@ def top_anomaly_images(images: np.ndarray, pixel_contributions: np.ndarray,
     heat = None
     for j, pos in enumerate(order):
         _show_image(axes[0, j], images[pos])
-        axes[0, j].set_title(f"{ids[pos]}\n{scores[pos]:.0f} nats", fontsize="small")
+        axes[0, j].set_title(f"{_plain(ids[pos])}\n{scores[pos]:.0f} nats", fontsize="small")
         heat = axes[1, j].imshow(pixel_contributions[pos], cmap="magma", vmin=0, vmax=vmax)
         axes[1, j].set_axis_off()
     axes[0, 0].text(-0.15, 0.5, "image", transform=axes[0, 0].transAxes, rotation=90,
@@ -396,7 +407,7 @@ def _error_bars(ax: Any, values: pd.Series, xlabel: str, title: str) -> None:
         ax.set_axis_off()
         return
     values = values.iloc[::-1]
-    ax.barh(list(values.index), values.to_numpy(), color=TRAIN_COLOR)
+    ax.barh([_plain(c) for c in values.index], values.to_numpy(), color=TRAIN_COLOR)
     ax.set_xlabel(xlabel)
     ax.set_title(title, fontsize="medium")
     ax.grid(axis="x", alpha=0.3)
