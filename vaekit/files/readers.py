@@ -2,8 +2,10 @@
 
 Every reader yields :class:`Chunk` objects of bounded size, so a file of any size
 is processed in constant memory.  Problems are reported as :class:`DataError`
-naming the file, the line (CSV: physical line, header = line 1; other formats: the
-1-based row) and the column.
+naming the file, the line (CSV: the physical line a record starts on, header =
+line 1, blank lines and line breaks inside quoted fields counted; other formats: the
+1-based row) and the column.  CSV records are found by
+:mod:`vaekit.files.csv_records`, which also bounds the length of one record.
 
 Rows that cannot be used (wrong number of fields, text in a numeric column, an
 infinite value) are never dropped here: they are returned in ``Chunk.bad`` and the
@@ -14,26 +16,32 @@ Column types
 A reader is told how to read each column it needs (see :data:`COLUMN_TYPES`):
 
 ``"float"``
-    A number; empty / ``NA`` / ``NaN`` are missing.  Anything else is a bad row.
+    A number; the spellings of :data:`NULL_SPELLINGS` (empty, ``NA``, ``NaN``, ...) are
+    missing.  Anything else is a bad row.
 ``"level"``
     A category whose training levels were numbers: parsed as a number where it is
     one and kept as text where it is not (an unseen category, not a bad row).
 ``"text"``
-    Kept as text (ids, categories with text levels).
+    Kept as text (ids, categories with text levels); only an empty field is missing,
+    so an id or a level ``NA`` (Namibia), ``null`` or ``N/A`` is kept as written.
 
 CSV files are first read with every ``"float"`` column parsed natively by Arrow,
-the fast path.  The first value that does not parse switches the rest of that
-file to reading those columns as text and converting them here, which is slower
-but can name every bad line.
+the fast path.  The first value that does not parse switches that block and the rest
+of the file to reading those columns as text and converting them here, which is
+slower but can name every bad line.
+
+Parquet columns holding dates, times or nested values (lists, structs, maps) are
+refused by name.  Images are checked against :data:`MAX_IMAGE_PIXELS` (and, when
+scoring, the model's size) from the file's header, before any pixel is decoded.
 """
 
 from __future__ import annotations
 
 import csv
 import glob
-import gzip
 import io
 import os
+import warnings
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +54,13 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ..errors import DataError
+from .csv_records import (
+    check_regular_file,
+    first_record,
+    open_input,
+    read_bytes,
+    record_blocks,
+)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -56,8 +71,16 @@ COLUMN_TYPES = ("float", "level", "text")
 DEFAULT_BLOCK_BYTES = 2 * 2**20
 # Rows per chunk for Parquet and image inputs.
 DEFAULT_CHUNK_ROWS = 50_000
-# Bytes read at the start of a file to check that it is text and find its header.
+# Largest image read (pixels per image, 4096 x 4096): the size is read from the file's
+# header and checked before any pixel is decoded.
+MAX_IMAGE_PIXELS = 4096 * 4096
+# Bytes read at the start of a file to check that it is text.
 SNIFF_BYTES = 64 * 2**10
+# How a missing number may be spelled in a "float" or "level" column (pandas'
+# read_csv list).  In "text" columns (ids, categories) only the empty field is missing.
+NULL_SPELLINGS = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
+                  "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a",
+                  "nan", "null")
 # During fit, a text column counts as numeric when at least this share of its
 # values parse as numbers; the others are then reported as bad values (a typo in a
 # numeric column is a bad value, not a reason to make the column a category).
@@ -152,6 +175,8 @@ def expand_inputs(patterns: Sequence[str]) -> list[str]:
 def estimate_rows(path: str | os.PathLike) -> int | None:
     """Rough number of rows in a file, for a progress bar's ETA (``None`` if unknown)."""
     fmt = input_format(path)
+    if fmt != "images" and not os.path.isfile(path):
+        return None  # a pipe or a device: opening it could wait for ever
     try:
         if fmt == "parquet":
             return int(pq.ParquetFile(path).metadata.num_rows)
@@ -173,42 +198,29 @@ def estimate_rows(path: str | os.PathLike) -> int | None:
 # --------------------------------------------------------------------------- CSV
 
 
-def _open_text_sample(path: str) -> bytes:
-    """The first bytes of a (possibly gzip-compressed) file, decompressed."""
-    try:
-        if path.lower().endswith(".gz"):
-            with gzip.open(path, "rb") as fh:
-                return fh.read(SNIFF_BYTES)
-        with open(path, "rb") as fh:
-            return fh.read(SNIFF_BYTES)
-    except (gzip.BadGzipFile, EOFError, zipfile.BadZipFile) as exc:
-        raise DataError(f"not a valid gzip file ({exc})", file=path) from None
-    except IsADirectoryError:
-        raise DataError("is a folder, not a CSV file", file=path) from None
-
-
 def csv_header(path: str) -> list[str]:
-    """Column names from the first line of a CSV file, after checking it is text.
+    """Column names from the first record of a CSV file, after checking it is text.
 
     Raises
     ------
     DataError
         Empty file, binary (non-text) content, or an unusable header.
     """
-    sample = _open_text_sample(path)
+    with open_input(path) as fh:
+        sample = read_bytes(fh, SNIFF_BYTES, path)
     if not sample.strip():
         raise DataError("the file is empty (a header line with column names is needed)",
                         file=path)
-    if b"\0" in sample:
+    first = first_record(path)
+    if b"\0" in sample or b"\0" in first:
         raise DataError("not a text (CSV) file: it contains binary data", file=path)
     try:
         # A sample cut inside a multi-byte character is still text: allow 3 bytes.
         sample.decode("utf-8") if len(sample) < SNIFF_BYTES else sample[:-3].decode("utf-8")
+        text = first.decode("utf-8").lstrip("\ufeff")
     except UnicodeDecodeError:
         raise DataError("not a UTF-8 text (CSV) file", file=path) from None
-    text = sample.decode("utf-8", errors="ignore").lstrip("\ufeff")
-    first = text.splitlines()[0] if text.splitlines() else ""
-    names = next(csv.reader(io.StringIO(first)), [])
+    names = next(csv.reader(io.StringIO(text, newline="")), [])
     if not names or all(not n.strip() for n in names):
         raise DataError("the first line holds no column names", file=path, row=1)
     blank = [i + 1 for i, n in enumerate(names) if not n.strip()]
@@ -220,62 +232,41 @@ def csv_header(path: str) -> list[str]:
     return names
 
 
-class _LineMap:
-    """Physical line numbers of the valid rows of a CSV file.
+def _parse_block(data: bytes, header: Sequence[str], types: Mapping[str, pa.DataType],
+                 starts: np.ndarray, path: str) -> tuple[pa.Table, np.ndarray, list[BadRow]]:
+    """Arrow's parse of one block of whole records: (rows, their lines, invalid rows)."""
+    invalid: list[int] = []
+    bad: list[BadRow] = []
 
-    Arrow skips rows with the wrong number of fields (we ask it to, to report them);
-    the valid rows are then numbered by skipping those lines.  This assumes one
-    record per line (no line breaks inside quoted fields) and no blank lines.
-
-    Attributes
-    ----------
-    pending : list of int
-        Invalid lines at or after :attr:`next_line` (reported by Arrow, which parses
-        a block before it is handed out).
-    passed : int
-        Invalid lines before :attr:`next_line`; only their count is kept, so memory
-        does not grow with the number of bad rows.
-    """
-
-    def __init__(self) -> None:
-        self.pending: list[int] = []
-        self.passed = 0
-        self.next_line = 2  # line 1 is the header
-
-    def take(self, n: int) -> np.ndarray:
-        """Line numbers of the next ``n`` valid rows."""
-        skip = sorted(self.pending)
-        lines = np.arange(self.next_line, self.next_line + n + len(skip), dtype=np.int64)
-        if skip:
-            lines = lines[~np.isin(lines, skip)]
-        lines = lines[:n]
-        if n:
-            self.next_line = int(lines[-1]) + 1
-        self.passed += sum(1 for x in self.pending if x < self.next_line)
-        self.pending = [x for x in self.pending if x >= self.next_line]
-        return lines
-
-
-def _csv_reader(path: str, types: Mapping[str, pa.DataType], skip_rows: int,
-                block_bytes: int, line_map: _LineMap, file_label: str,
-                bad: list[BadRow]) -> pacsv.CSVStreamingReader:
     def on_invalid(row: pacsv.InvalidRow) -> str:
-        # With use_threads=False Arrow knows the physical line of every row.
-        line = int(row.number) if row.number is not None else line_map.next_line
-        line_map.pending.append(line)
-        bad.append(BadRow(file_label, line, None,
+        # With use_threads=False Arrow numbers the records of the block (blank lines
+        # not counted), which index ``starts``.
+        k = int(row.number) - 1 if row.number is not None else -1
+        line = int(starts[k]) if 0 <= k < len(starts) else int(starts[0])
+        invalid.append(k)
+        bad.append(BadRow(path, line, None,
                           f"expected {row.expected_columns} fields, found {row.actual_columns}"))
         return "skip"
 
-    return pacsv.open_csv(
-        path,
-        read_options=pacsv.ReadOptions(block_size=block_bytes, use_threads=False,
-                                       skip_rows_after_names=skip_rows),
+    table = pacsv.read_csv(
+        pa.py_buffer(data),
+        read_options=pacsv.ReadOptions(column_names=list(header), use_threads=False,
+                                       block_size=len(data) + 1),
         parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
+        # Text columns: nothing is null here (the empty field becomes missing after);
+        # number columns: the spellings of NULL_SPELLINGS are missing.
         convert_options=pacsv.ConvertOptions(column_types=dict(types),
                                              include_columns=list(types),
-                                             strings_can_be_null=True),
+                                             null_values=list(NULL_SPELLINGS),
+                                             strings_can_be_null=False),
     )
+    keep = np.ones(len(starts), dtype=bool)
+    keep[[k for k in invalid if k >= 0]] = False
+    if -1 in invalid or table.num_rows != int(keep.sum()):
+        # Arrow saw other records than vaekit did: refuse rather than misnumber rows.
+        raise DataError("cannot tell the line numbers of this file's rows (unusual quoting?)",
+                        file=path, row=int(starts[0]))
+    return table, starts[keep], bad
 
 
 def iter_csv(path: str, types: Mapping[str, str], *,
@@ -289,13 +280,13 @@ def iter_csv(path: str, types: Mapping[str, str], *,
     types : mapping of column name to one of :data:`COLUMN_TYPES`
         Columns to read.  Other columns are skipped.
     block_bytes : int
-        Bytes of CSV text per chunk.
+        Bytes of CSV text per chunk (more when one record is longer).
 
     Raises
     ------
     DataError
-        Not a text file, empty, header only, a column of ``types`` missing, or a
-        malformed file.
+        Not a text file, empty, header only, a column of ``types`` missing, a record
+        longer than :data:`~vaekit.files.csv_records.MAX_RECORD_BYTES`, or a malformed file.
     """
     header = csv_header(path)
     missing = [c for c in types if c not in header]
@@ -303,46 +294,31 @@ def iter_csv(path: str, types: Mapping[str, str], *,
         raise DataError(f"missing column(s) {missing}; the file has {header}", file=path, row=1)
     fast = {c: pa.float64() if t in ("float", "level") else pa.string() for c, t in types.items()}
     slow = dict.fromkeys(types, pa.string())
-    line_map = _LineMap()
-    rows_read = 0  # valid rows already yielded
-    bad: list[BadRow] = []
     arrow_types = fast
-    reader = None
-    while True:
+    rows = 0
+    for data, starts in record_blocks(path, block_bytes):
         try:
-            if reader is None:
-                # Arrow parses the first block on open, so opening can fail too.
-                skip = rows_read + line_map.passed
-                reader = _csv_reader(path, arrow_types, skip, block_bytes, line_map, path, bad)
-            batch = reader.read_next_batch()
-        except StopIteration:
-            break
-        except pa.ArrowInvalid as exc:
-            if arrow_types is fast and "conversion error" in str(exc):
-                # Some value is not a number: re-read the rest of the file as text,
-                # starting after the rows (valid or not) already handled.
+            try:
+                table, lines, bad = _parse_block(data, header, arrow_types, starts, path)
+            except pa.ArrowInvalid as exc:
+                if arrow_types is not fast or "conversion error" not in str(exc):
+                    raise
+                # Some value is not a number: read this block and the rest of the file
+                # as text and convert here, which can name every bad value.
                 arrow_types = slow
-                # Rows from here on are read again and reported again.
-                line_map.pending = []
-                bad[:] = [b for b in bad if b.line < line_map.next_line]
-                reader = None
-                continue
-            raise DataError(f"cannot parse the file: {exc}", file=path) from None
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            raise DataError(f"cannot read the file: {exc}", file=path) from None
-        n = batch.num_rows
-        lines = line_map.take(n)
-        frame = batch.to_pandas()
-        here = [b for b in bad if b.line < line_map.next_line]
-        bad[:] = [b for b in bad if b.line >= line_map.next_line]
+                table, lines, bad = _parse_block(data, header, arrow_types, starts, path)
+        except pa.ArrowInvalid as exc:
+            raise DataError(f"cannot parse the file near this line: {exc}", file=path,
+                            row=int(starts[0])) from None
+        frame = table.to_pandas()
+        for c, t in types.items():
+            if t == "text":  # only the empty field is a missing text (ids like "NA" stay)
+                frame[c] = frame[c].where(frame[c] != "", None)
         good, good_lines, converted_bad = coerce_frame(frame, types, lines, path)
-        rows_read += n
-        if n or here:
-            yield Chunk(good, path, good_lines, sorted(here + converted_bad, key=_bad_key))
-    if bad:  # invalid rows after the last valid one
-        yield Chunk(pd.DataFrame({c: pd.Series(dtype="float64") for c in types}), path,
-                    np.zeros(0, dtype=np.int64), sorted(bad, key=_bad_key))
-    if rows_read == 0 and not line_map.passed and not line_map.pending:
+        rows += len(starts)
+        if len(lines) or bad:
+            yield Chunk(good, path, good_lines, sorted(bad + converted_bad, key=_bad_key))
+    if rows == 0:
         raise DataError("the file has a header but no data rows", file=path)
 
 
@@ -383,8 +359,11 @@ def coerce_frame(frame: pd.DataFrame, types: Mapping[str, str], lines: np.ndarra
             values = s.to_numpy(dtype="float64", na_value=np.nan)
             not_number = np.zeros(n, dtype=bool)
         else:
-            values = pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-            not_number = np.isnan(values) & s.notna().to_numpy()
+            # Text read for a number column: the null spellings are missing values.
+            word = s.isin(NULL_SPELLINGS).to_numpy()
+            values = pd.to_numeric(s.mask(word), errors="coerce").to_numpy(dtype="float64",
+                                                                          na_value=np.nan)
+            not_number = np.isnan(values) & s.notna().to_numpy() & ~word
         infinite = np.isinf(values)
         if kind == "level":
             # Text in a category column is just a level the model has not seen.
@@ -434,6 +413,7 @@ def infer_types(frame: pd.DataFrame, text_columns: Sequence[str] = ()) -> dict[s
             types[str(name)] = "text"
             continue
         observed = s.dropna()
+        observed = observed[~observed.isin(NULL_SPELLINGS)]
         if len(observed) == 0:
             types[str(name)] = "float"  # all missing: the schema reports it
             continue
@@ -472,6 +452,7 @@ def iter_parquet(path: str, types: Mapping[str, str] | None, *,
         if missing:
             raise DataError(f"missing column(s) {missing}; the file has {names}", file=path)
     columns = list(types) if types is not None else names
+    _check_parquet_types(path, pf.schema_arrow, columns)
     start = 0
     try:
         for batch in pf.iter_batches(batch_size=chunk_rows, columns=columns):
@@ -487,29 +468,83 @@ def iter_parquet(path: str, types: Mapping[str, str] | None, *,
         raise DataError("the file has no rows", file=path)
 
 
+def _check_parquet_types(path: str, schema: pa.Schema, columns: Sequence[str]) -> None:
+    """Refuse columns vaekit cannot model: nested values, dates and times.
+
+    Arrow would hand a timestamp over as nanoseconds, a number the model would fit
+    without anyone noticing, and a list or struct column crashes later; both are
+    refused here, by name, before any row is read.
+    """
+    for name in columns:
+        t = schema.field(name).type
+        if pa.types.is_nested(t):
+            raise DataError(f"nested values ({t}): vaekit reads flat "
+                            "columns only: flatten it into columns of numbers or text, or "
+                            "leave it out (vaekit fit --exclude)", file=path, column=name)
+        if pa.types.is_temporal(t):
+            raise DataError(f"dates or times ({t}), which vaekit does not "
+                            "model yet: convert it to a number (e.g. days since a date) or to "
+                            "text, or leave it out (vaekit fit --exclude)", file=path, column=name)
+
+
 # --------------------------------------------------------------------------- images
 
 
-def read_images(path: str) -> np.ndarray:
-    """All images of an ``.npz`` file (key ``X`` or ``data``) or an image folder."""
+def read_images(path: str, size: tuple[int, int] | None = None) -> np.ndarray:
+    """All images of an ``.npz`` file (key ``X`` or ``data``) or an image folder.
+
+    ``size`` (height, width), when known (a fitted model's), is checked from the
+    file's header before any pixel is read; so is :data:`MAX_IMAGE_PIXELS`.
+    """
     if input_format(path) == "images":
-        return load_image_folder(path)
+        return load_image_folder(path, size=size)
+    check_regular_file(path, ".npz")
     try:
         with np.load(path, allow_pickle=False) as f:
             key = "X" if "X" in f.files else "data" if "data" in f.files else None
             if key is None:
                 raise DataError(f"no array named 'X' or 'data' (found {f.files})", file=path)
+            _check_npz_shape(path, f.zip, key, size)
             images = f[key]
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+    except DataError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, MemoryError) as exc:
         raise DataError(f"not a readable .npz array file ({exc})", file=path) from None
     if images.ndim not in (3, 4) or images.shape[0] == 0:
         raise DataError(f"expected images shaped (N, H, W[, C]), got {images.shape}", file=path)
     return images
 
 
-def iter_images(path: str, *, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[Chunk]:
+def _check_npz_shape(path: str, archive: zipfile.ZipFile, key: str,
+                     size: tuple[int, int] | None) -> None:
+    """Refuse an array whose header declares other or oversized images, before loading it."""
+    fmt = np.lib.format
+    with archive.open(key + ".npy") as fh:
+        version = fmt.read_magic(fh)
+        read_header = fmt.read_array_header_1_0 if version == (1, 0) else \
+            fmt.read_array_header_2_0
+        shape, _, dtype = read_header(fh)
+    if len(shape) not in (3, 4) or not shape[0]:
+        return  # reported after loading, with the same message as before
+    per_image = tuple(int(v) for v in shape[1:])
+    if np.prod(per_image, dtype=np.float64) > 4 * MAX_IMAGE_PIXELS:
+        raise DataError(f"images of shape {per_image} are over the bound of {MAX_IMAGE_PIXELS} "
+                        "pixels (4 channels) per image", file=path)
+    declared = np.prod(shape, dtype=np.float64) * dtype.itemsize
+    if declared > archive.getinfo(key + ".npy").file_size:
+        raise DataError(f"array {key!r} declares {shape} ({declared:.0f} bytes), more than "
+                        "the file holds", file=path)
+    # (H, W) under each layout the shape allows: NHW, NHWC, NCHW.
+    sizes = {per_image[:2]} if len(per_image) == 2 else {per_image[:2], per_image[1:]}
+    if size is not None and tuple(size) not in sizes:
+        raise DataError(f"images of shape {per_image}; the model expects {size[0]}x{size[1]} "
+                        "(height x width)", file=path)
+
+
+def iter_images(path: str, *, chunk_rows: int = DEFAULT_CHUNK_ROWS,
+                size: tuple[int, int] | None = None) -> Iterator[Chunk]:
     """Images of an ``.npz`` file or a folder, in chunks (the whole set is loaded once)."""
-    images = read_images(path)
+    images = read_images(path, size)
     for start in range(0, len(images), chunk_rows):
         block = images[start:start + chunk_rows]
         yield Chunk(block, path, np.arange(start + 1, start + 1 + len(block), dtype=np.int64))
@@ -524,6 +559,7 @@ def iter_table(path: str, types: Mapping[str, str], *, block_bytes: int = DEFAUL
     if not os.path.exists(path):
         raise DataError("file not found", file=path)
     if input_format(path) == "parquet":
+        check_regular_file(path, "Parquet")
         return iter_parquet(path, types, chunk_rows=chunk_rows)
     if input_format(path) in ("npz", "images"):
         raise DataError("expected a table (CSV or Parquet), got images", file=path)
@@ -533,6 +569,7 @@ def iter_table(path: str, types: Mapping[str, str], *, block_bytes: int = DEFAUL
 def table_columns(path: str) -> list[str]:
     """Column names of a CSV or Parquet file."""
     if input_format(path) == "parquet":
+        check_regular_file(path, "Parquet")
         try:
             return list(pq.ParquetFile(path).schema_arrow.names)
         except (pa.ArrowException, OSError) as exc:
@@ -540,7 +577,8 @@ def table_columns(path: str) -> list[str]:
     return csv_header(path)
 
 
-def load_image_folder(folder: str | os.PathLike, mode: str | None = None) -> np.ndarray:
+def load_image_folder(folder: str | os.PathLike, mode: str | None = None,
+                      size: tuple[int, int] | None = None) -> np.ndarray:
     """Read every PNG/JPEG file of a folder (sorted by name) into one uint8 array.
 
     Parameters
@@ -550,10 +588,20 @@ def load_image_folder(folder: str | os.PathLike, mode: str | None = None) -> np.
     mode : {"L", "RGB"}, optional
         Pillow mode to convert to; by default the first image's mode decides
         (grayscale stays grayscale, everything else becomes RGB).
+    size : (height, width), optional
+        The size every image must have (a fitted model's); by default the first
+        image's.
 
     Returns
     -------
     ndarray of uint8, shape (N, H, W) for grayscale or (N, H, W, 3)
+
+    Raises
+    ------
+    DataError
+        An unreadable image, or one whose header declares another size or more than
+        :data:`MAX_IMAGE_PIXELS` pixels: checked before its pixels are decoded, so a
+        small file declaring a huge image allocates nothing.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -563,14 +611,33 @@ def load_image_folder(folder: str | os.PathLike, mode: str | None = None) -> np.
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise DataError(f"no PNG or JPEG files in {folder}")
+    expected = None if size is None else (int(size[1]), int(size[0]))  # Pillow: (w, h)
     images = []
     for path in files:
+        if not path.is_file():  # a pipe or a device would hang or never end
+            raise DataError("not a regular file", file=str(path))
         try:
-            with Image.open(path) as im:
+            with warnings.catch_warnings():
+                # Pillow only warns below twice its own bound; ours is checked below.
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                im_ctx = Image.open(path)
+            with im_ctx as im:  # Pillow reads the header only; pixels are decoded below
+                w, h = im.size
+                if w * h > MAX_IMAGE_PIXELS:
+                    raise DataError(f"the image declares {w}x{h} pixels, over the bound of "
+                                    f"{MAX_IMAGE_PIXELS} pixels per image", file=str(path))
+                if expected is not None and (w, h) != expected:
+                    other = f"{files[0].name} is" if images else "the model expects"
+                    raise DataError(f"image is {w}x{h} (width x height), but {other} "
+                                    f"{expected[0]}x{expected[1]}; all images must have the "
+                                    "same size", file=str(path))
+                expected = (w, h)
                 if mode is None:
                     mode = "L" if im.mode in ("L", "1", "I;16", "I") else "RGB"
                 arr = np.asarray(im.convert(mode))
-        except (UnidentifiedImageError, OSError) as exc:
+        except Image.DecompressionBombError as exc:
+            raise DataError(f"the image is too large to read ({exc})", file=str(path)) from None
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
             raise DataError(f"cannot read image: {exc}", file=str(path)) from None
         if images and arr.shape != images[0].shape:
             raise DataError(

@@ -183,7 +183,8 @@ def file_items(path: str, model: Any, id_columns: Sequence[str] = (), *,
     schema = model.schema
     if isinstance(schema, ImageSchema):
         _check_image_input(path, id_columns)
-        chunks: Iterable[Chunk] = iter_images(path)
+        # The model's size is checked from each file's header, before pixels are read.
+        chunks: Iterable[Chunk] = iter_images(path, size=(schema.shape[1], schema.shape[2]))
         observed = None
     else:
         if input_format(path) in ("npz", "images"):
@@ -296,7 +297,7 @@ def iter_compress_chunks(inputs: Sequence[str], model: Any, id_columns: Sequence
     for path in inputs:
         if isinstance(schema, ImageSchema):  # images need no per-row conversion
             _check_image_input(path, id_columns)
-            for chunk in iter_images(path):
+            for chunk in iter_images(path, size=(schema.shape[1], schema.shape[2])):
                 yield chunk.data, []
             continue
         order: list[str] | None = None
