@@ -222,3 +222,15 @@ def test_auto_hidden_width_counts_values_not_masks(demo_features) -> None:
     assert mixed.schema_.value_width == 21 and mixed.config_["hidden"] == [64, 64]
     # An explicit hidden_dims is used as given.
     assert VAEAnomalyDetector(hidden_dims=[8], epochs=1).fit(X).config_["hidden"] == [8]
+
+
+def test_compressor_round_trips_nullable_and_narrow_dtypes():
+    # pandas' nullable Int64 is not a numpy dtype name: decoding used to crash on it
+    df = pd.DataFrame({
+        "a": pd.array(np.arange(300) % 7, dtype="Int64"),
+        "b": np.random.default_rng(0).normal(size=300).astype("float32"),
+        "c": (np.arange(300) % 5).astype("int8"),
+    })
+    model = VAECompressor(epochs=2, random_state=0).fit(df)
+    out = model.inverse_transform(model.transform(df))
+    assert out.dtypes.to_dict() == df.dtypes.to_dict()

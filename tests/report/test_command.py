@@ -101,3 +101,17 @@ def test_command_fails_cleanly(case, code, message, tabular_detector, demo_with_
     assert "Traceback" not in result.output and not isinstance(result.exception, (
         ValueError, RuntimeError, KeyError))
     assert not out.exists()
+
+
+def test_report_reads_ids_that_look_like_nulls_as_written(tabular_detector, demo, tmp_path):
+    from vaekit.report.data import read_data
+
+    features, labels = demo
+    spellings = ["NA", "N/A", "nan", "null", "#N/A", "None"]
+    ids = [spellings[i % len(spellings)] for i in range(len(features))]
+    path = tmp_path / "ids.csv"
+    features.assign(row_id=ids, is_anomaly=labels["is_anomaly"]).to_csv(path, index=False)
+    X, got_labels, got_ids = read_data(str(path), tabular_detector, "is_anomaly", "row_id")
+    assert list(got_ids) == ids
+    assert list(got_labels) == list(labels["is_anomaly"])
+    assert list(X.columns) == tabular_detector.feature_names_in_.tolist()

@@ -564,11 +564,15 @@ def _safe_dtype(dtype: str, values: list) -> Any:
 
 
 def _restore_dtype(values: np.ndarray, dtype: str) -> pd.Series:
-    s = pd.Series(values)
-    kind = np.dtype(dtype).kind if dtype in np.sctypeDict else ""
-    if kind in "iu":
-        info = np.iinfo(np.dtype(dtype))
-        return pd.Series(np.clip(np.rint(values), info.min, info.max).astype(dtype))
-    if kind == "f":
-        return s.astype(dtype)
-    return s
+    """Decoded numbers in the column's fitted dtype (numpy or pandas nullable)."""
+    try:
+        target = pd.api.types.pandas_dtype(dtype)
+    except TypeError:  # a dtype this pandas does not know: keep float64
+        return pd.Series(values)
+    if pd.api.types.is_integer_dtype(target):
+        # rounded and clipped first: a decoded 3.7 in an int8 column is 4, never wraps
+        info = np.iinfo(getattr(target, "numpy_dtype", target))
+        return pd.Series(np.clip(np.rint(values), info.min, info.max)).astype(target)
+    if pd.api.types.is_float_dtype(target):
+        return pd.Series(values).astype(target)
+    return pd.Series(values)

@@ -20,8 +20,9 @@ def read_data(path: str, model: Any, label_column: str | None, id_column: str | 
               ) -> tuple[Any, np.ndarray | None, np.ndarray | None]:
     """Read DATA for ``model``: ``(X, labels, ids)``.
 
-    Tables are read whole with pandas and restricted to the model's columns (the
-    label and id columns are split off first; other extra columns are ignored).
+    Tables are read whole by :func:`vaekit.files.readers.iter_table` with the types
+    ``vaekit score`` uses and restricted to the model's columns (the label and id
+    columns are split off first; other extra columns are ignored).
     Image files go through :func:`vaekit.files.readers.read_images`.
 
     Parameters
@@ -59,40 +60,47 @@ def read_data(path: str, model: Any, label_column: str | None, id_column: str | 
         return images, extra.get(label_column), extra.get(id_column)
     if fmt in ("npz", "images"):
         raise DataError("the model reads tables, so DATA must be a CSV or Parquet file", file=path)
-    frame = _read_table(path, fmt)
-    take: dict[str, np.ndarray | None] = {}
+    frame = _read_table(path, fitted, label_column, id_column)
+    return (frame[fitted.column_names],
+            None if label_column is None else frame[label_column].to_numpy(dtype=object),
+            None if id_column is None else frame[id_column].to_numpy(dtype=object))
+
+
+def _read_table(path: str, fitted: Any, label_column: str | None,
+                id_column: str | None) -> Any:
+    """The model's columns and the label and id columns of a CSV or Parquet file,
+    read by the readers that ``vaekit score`` uses (the same types, null spellings
+    and bad-row messages: an id ``NA`` stays ``"NA"``)."""
+    import pandas as pd
+
+    from ..files.readers import iter_table, table_columns
+    from ..jobs.read import reading_types
+
+    available = table_columns(path)
     for option, name in (("--labels", label_column), ("--id-column", id_column)):
-        if name is None:
-            take[option] = None
-        elif name not in frame.columns:
+        if name is not None and name not in available:
             raise DataError(f"{option} column {name!r} is not in the file "
-                            f"(columns: {list(map(str, frame.columns))})", file=path)
-        else:
-            take[option] = frame[name].to_numpy(dtype=object)
+                            f"(columns: {available})", file=path)
     wanted = fitted.column_names
-    missing = [c for c in wanted if c not in frame.columns]
+    missing = [c for c in wanted if c not in available]
     if missing:
         raise DataError(f"missing column(s) {missing}; the model was fitted on {wanted}",
                         file=path)
     if label_column in wanted or id_column in wanted:
         raise DataError("a --labels or --id-column column is one the model was fitted on; "
                         "it cannot be both scored and excluded", file=path)
-    return frame[wanted], take["--labels"], take["--id-column"]
-
-
-def _read_table(path: str, fmt: str) -> Any:
-    """A whole CSV or Parquet file as a DataFrame (a DataError if it cannot be read)."""
-    import pandas as pd
-    import pyarrow as pa
-
-    try:
-        if fmt == "parquet":
-            return pd.read_parquet(path)
-        return pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
-            pa.ArrowException, ValueError) as exc:
-        raise DataError(f"cannot read the table ({str(exc).splitlines()[0]})",
-                        file=path) from None
+    # labels: numbers where they are numbers (0/1), text otherwise; ids: always text
+    types = {**({label_column: "level"} if label_column else {}),
+             **({id_column: "text"} if id_column else {}),
+             **reading_types(fitted.schema)}
+    frames = []
+    for chunk in iter_table(path, types):
+        if chunk.bad:
+            raise chunk.bad[0].error()
+        frames.append(chunk.data)
+    if not frames:
+        raise DataError("the table has no rows", file=path)
+    return pd.concat(frames, ignore_index=True)
 
 
 def _npz_arrays(path: str, names: tuple[str | None, ...]) -> dict[str, np.ndarray]:
