@@ -295,7 +295,7 @@ def test_bad_manifest_objects(written: Path, case):
 BAD_TEXTS = {
     "truncated": (lambda t: t[: len(t) // 2], "not valid JSON"),
     "trailing garbage": (lambda t: t + b"}", "not valid JSON"),
-    "not UTF-8": (lambda t: t.replace(b'"version"', b'"\xff\xfe"', 1), "not valid JSON"),
+    "not UTF-8": (lambda t: t.replace(b'"version"', b'"\xff\xfe"', 1), "not UTF-8"),
     "other format": (lambda t: t.replace(b"vaekit-manifest", b"vaekit-manifesto", 1),
                      "not a vaekit manifest"),
     "prefix spacing": (lambda t: t.replace(b'{"format": ', b'{"format":', 1),

@@ -340,6 +340,16 @@ MALFORMED: list[tuple[str, Callable[[dict[str, Any]], Any], str]] = [
     ("estimator number", setting("estimator", 5), "estimator"),
     ("input form null", setting("fitted.input_form", None), "fitted.input_form"),
     ("n_jobs huge", setting("params.n_jobs", 10**9), "params.n_jobs"),
+    ("negative n_missing", setting("fitted.schema.columns[0].n_missing", -1),
+     "fitted.schema.columns[0].n_missing"),
+    ("n_missing above rows", setting("fitted.schema.columns[0].n_missing", 10**9),
+     "fitted.schema.columns[0].n_missing"),
+    ("n_missing float", setting("fitted.schema.columns[2].n_missing", 1.5),
+     "fitted.schema.columns[2].n_missing"),
+    ("missing_cost text", setting("fitted.schema.columns[0].missing_cost", "1.0"),
+     "fitted.schema.columns[0].missing_cost"),
+    ("missing_cost huge", setting("fitted.schema.columns[1].missing_cost", 1e300),
+     "fitted.schema.columns[1].missing_cost"),
 ]
 
 
@@ -402,8 +412,8 @@ def test_deep_nesting_and_huge_integers_are_refused(detector_bytes: bytes) -> No
     text = json.dumps(meta, sort_keys=True)
     cases = {
         "[" * 100_000 + "]" * 100_000: "nested too deeply",   # RecursionError in json
-        "[" * 200 + "]" * 200: "nested deeper than",          # parses; the walk refuses
-        "9" * 5000: "not valid JSON",                         # over Python's int limit
+        "[" * 200 + "]" * 200: "nested too deeply",           # parses, but over the bound
+        "9" * 5000: "integer of 5000 digits",                 # over Python's int limit
     }
     for value, message in cases.items():
         blob = raw_model(tensors, text.replace('"PLACEHOLDER"', value))

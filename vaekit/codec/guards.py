@@ -9,15 +9,10 @@ reader or feed it without end.  The bounds are listed in ``FORMAT.md`` ("Bounds"
 from __future__ import annotations
 
 import io
-import json
-import math
-import os
-import stat
 from typing import IO, Any
 
-import numpy as np
-
 from ..errors import FileFormatError
+from ..files import untrusted
 
 __all__ = [
     "MAX_HEADER_JSON_BYTES",
@@ -43,101 +38,25 @@ MAX_JSON_INT_DIGITS = 40
 _READ_PIECE = 8 * 2**20
 
 
-def _depth(data: bytes, piece: int = 2**20) -> int:
-    """Deepest ``[`` / ``{`` nesting of JSON text, strings skipped.
-
-    Vectorized over pieces of ``piece`` bytes (a few MB of scratch memory for any
-    size), carrying the open depth, whether a string is open and the length of a
-    trailing run of backslashes from piece to piece.
-    """
-    codes_all = np.frombuffer(data, dtype=np.uint8)
-    depth, inside, run_in, deepest = 0, False, 0, 0
-    for start in range(0, len(codes_all), piece):
-        codes = codes_all[start:start + piece]
-        slash = codes == ord("\\")
-        count = np.cumsum(slash, dtype=np.int64)
-        # run of backslashes ending at each byte (continuing the previous piece's run)
-        run = count - np.maximum.accumulate(np.where(slash, 0, count))
-        first_other = int(np.argmin(slash)) if not slash.all() else len(codes)
-        run[:first_other] += run_in
-        quote = codes == ord('"')
-        escaped = np.zeros_like(quote)
-        escaped[0] = run_in % 2 == 1
-        escaped[1:] = run[:-1] % 2 == 1
-        opens = np.cumsum(quote & ~escaped, dtype=np.int64) + int(inside)
-        strings = (opens % 2 == 1) | (quote & ~escaped)  # quotes themselves count as inside
-        step = np.zeros(len(codes), dtype=np.int64)
-        step[(codes == ord("[")) | (codes == ord("{"))] = 1
-        step[(codes == ord("]")) | (codes == ord("}"))] = -1
-        step[strings] = 0
-        levels = np.cumsum(step) + depth
-        deepest = max(deepest, int(levels.max(initial=depth)))
-        depth, inside, run_in = int(levels[-1]), bool(opens[-1] % 2), int(run[-1])
-    return deepest
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"non-finite number {name} (NaN and Infinity are not JSON)")
-
-
-def _int(text: str) -> int:
-    if len(text.lstrip("-")) > MAX_JSON_INT_DIGITS:
-        raise ValueError(f"an integer of {len(text)} digits (at most {MAX_JSON_INT_DIGITS})")
-    return int(text)
-
-
-def _float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"number {text[:20]} overflows a double")
-    return value
-
-
-def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out = dict(pairs)
-    if len(out) != len(pairs):
-        raise ValueError("an object repeats a key")
-    return out
-
-
 def load_json(data: bytes, max_bytes: int = MAX_HEADER_JSON_BYTES) -> Any:
-    """Parse untrusted UTF-8 JSON within bounds; ``ValueError`` says what is wrong.
+    """Parse a container's JSON within its bounds; ``ValueError`` says what is wrong.
 
-    Refused: more than ``max_bytes`` bytes, nesting deeper than
-    :data:`MAX_JSON_DEPTH`, integers of more than :data:`MAX_JSON_INT_DIGITS`
-    digits, ``NaN`` / ``Infinity`` and numbers that overflow a double, repeated
-    keys, invalid UTF-8.  (Python's parser would raise ``RecursionError`` on deep
-    nesting and spend quadratic time on huge integers.)
+    :func:`vaekit.files.untrusted.load_json` with this format's limits: nesting
+    :data:`MAX_JSON_DEPTH`, integers of :data:`MAX_JSON_INT_DIGITS` digits.
     """
-    if len(data) > max_bytes:
-        raise ValueError(f"{len(data)} bytes of JSON (at most {max_bytes})")
-    if _depth(data) > MAX_JSON_DEPTH:
-        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
-    try:
-        return json.loads(data.decode("utf-8"), parse_constant=_no_constant, parse_int=_int,
-                          parse_float=_float, object_pairs_hook=_pairs)
-    except RecursionError:  # (the depth check above should make this unreachable)
-        raise ValueError("JSON nested too deeply") from None
+    return untrusted.load_json(data, max_bytes=max_bytes, max_depth=MAX_JSON_DEPTH,
+                               max_int_digits=MAX_JSON_INT_DIGITS)
 
 
 def open_regular(name: str) -> IO[bytes]:
     """Open a path for reading only if it is a regular file (``FileFormatError``).
 
-    Opened non-blocking and checked with ``fstat`` (no race with a swapped path), so
-    a FIFO, a device (``/dev/zero``) or a symlink to one is refused at once instead
-    of blocking forever or streaming without end.
+    A FIFO, a device (``/dev/zero``) or a symlink to one is refused at once instead
+    of blocking forever or streaming without end (see
+    :func:`vaekit.files.untrusted.open_regular`).
     """
-    fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise FileFormatError(f"{name}: not a regular file (a FIFO, device or "
-                                  "folder cannot be a vaekit container)")
-        if hasattr(os, "set_blocking"):
-            os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
+    return untrusted.open_regular(
+        name, lambda why: FileFormatError(f"{name}: {why}, so not a vaekit container"))
 
 
 class Source:

@@ -61,6 +61,7 @@ from typing import Any, BinaryIO
 from .._version import __version__
 from ..errors import DataError, FileFormatError
 from ..files.atomic import atomic_write_bytes
+from ..files.untrusted import load_json, open_regular
 from .container import CODEC_NAME, read_info
 
 __all__ = [
@@ -96,6 +97,8 @@ MAX_PARTS = 100_000
 MAX_JSON_TOKENS = 24 * MAX_PARTS + 1024
 # Digits of any JSON integer, and the largest count (rows, bytes) accepted.
 MAX_INT_DIGITS = 19
+# A valid manifest nests 3 deep (manifest > parts > entry).
+MAX_JSON_DEPTH = 16
 MAX_COUNT = 2**63 - 1
 # The model file beside the parts: as for a model embedded in a container.
 MAX_MODEL_FILE_BYTES = 2**30
@@ -221,31 +224,6 @@ def sha256_file(path: str) -> str:
     return h.hexdigest()
 
 
-class _Refused(Exception):
-    """Raised inside the JSON parser's hooks; becomes a FileFormatError naming the file."""
-
-
-def _no_constant(token: str) -> Any:
-    raise _Refused(f"non-finite number {token}")
-
-
-def _bounded_int(text: str) -> int:
-    # Checked on the digits, before int() is called: no 5,000-digit integers, and
-    # every count fits a signed 64-bit integer in any reader.
-    if len(text.lstrip("-")) > MAX_INT_DIGITS:
-        raise _Refused(f"an integer of {len(text.lstrip('-'))} digits")
-    return int(text)
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:  # json.loads would keep the last one silently
-            raise _Refused(f"key {key!r} appears twice in one object")
-        obj[key] = value
-    return obj
-
-
 def _parse(name: str, data: bytes) -> dict[str, Any]:
     """The manifest's JSON object, every parser failure as a FileFormatError."""
     # Each '{', '[', ',' and ':' can make one Python object: counting them (also
@@ -256,14 +234,10 @@ def _parse(name: str, data: bytes) -> dict[str, Any]:
         raise FileFormatError(f"{name}: manifest is corrupt ({tokens} JSON separators, more "
                               f"than the {MAX_JSON_TOKENS} that {MAX_PARTS} parts need)")
     try:
-        obj = json.loads(data.decode("utf-8"), parse_int=_bounded_int,
-                         parse_constant=_no_constant, object_pairs_hook=_unique_keys)
-    except _Refused as exc:
+        obj = load_json(data, max_bytes=MAX_MANIFEST_BYTES, max_depth=MAX_JSON_DEPTH,
+                        max_int_digits=MAX_INT_DIGITS)
+    except ValueError as exc:
         raise FileFormatError(f"{name}: manifest is corrupt ({exc})") from None
-    except RecursionError:
-        raise FileFormatError(f"{name}: manifest is corrupt (JSON nested too deeply)") from None
-    except (UnicodeDecodeError, ValueError):  # JSONDecodeError is a ValueError
-        raise FileFormatError(f"{name}: manifest is corrupt (not valid JSON)") from None
     if not isinstance(obj, dict) or obj.get("format") != MANIFEST_FORMAT:
         raise FileFormatError(f"{name}: not a vaekit manifest")
     return obj
@@ -389,9 +363,8 @@ def read_manifest(path: str | os.PathLike[str], *, check_files: bool = True) -> 
     """
     name = os.fspath(path)
     limit = MAX_MANIFEST_BYTES
-    with open(name, "rb", opener=_opener) as fh:
-        if not _is_regular(os.fstat(fh.fileno())):
-            raise FileFormatError(f"{name}: not a regular file, so not a vaekit manifest")
+    with open_regular(name, lambda why: FileFormatError(
+            f"{name}: {why}, so not a vaekit manifest")) as fh:
         data = fh.read(limit + 1)  # bounded: a huge or endless file is not read whole
     if not data.startswith(MANIFEST_PREFIX):
         raise FileFormatError(f"{name}: not a vaekit manifest")
@@ -418,17 +391,6 @@ def read_manifest(path: str | os.PathLike[str], *, check_files: bool = True) -> 
     return manifest
 
 
-def _opener(path: str, flags: int) -> int:
-    # O_NONBLOCK: opening a FIFO returns at once instead of waiting for a writer,
-    # so the fstat that follows can refuse it.  (No effect on regular files.)
-    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
-
-
-def _opener_nofollow(path: str, flags: int) -> int:
-    # O_NOFOLLOW: a part swapped for a symbolic link after the lstat is refused too.
-    return _opener(path, flags | getattr(os, "O_NOFOLLOW", 0))
-
-
 def open_checked(manifest: Manifest, entry: ManifestFile, label: str) -> BinaryIO:
     """Open a manifest's file for reading, after checking it against the manifest.
 
@@ -445,16 +407,14 @@ def open_checked(manifest: Manifest, entry: ManifestFile, label: str) -> BinaryI
     file = manifest.resolve(entry)
     _check_file(manifest.path, label, file, entry)
     try:
-        fh = open(file, "rb", opener=_opener_nofollow)  # noqa: SIM115 -- returned open
-    except OSError as exc:
-        raise FileFormatError(f"{manifest.path}: {label} ({file}) cannot be opened "
-                              f"({exc.strerror})") from None
+        fh = open_regular(file, lambda why: FileFormatError(
+            f"{manifest.path}: {label} ({file}) {why}"), follow_symlinks=False)
+    except FileNotFoundError:
+        raise FileFormatError(f"{manifest.path}: {label} ({file}) is missing") from None
     try:
-        st = os.fstat(fh.fileno())
-        if not _is_regular(st) or st.st_size != entry.bytes:
+        if os.fstat(fh.fileno()).st_size != entry.bytes:
             raise FileFormatError(f"{manifest.path}: {label} ({file}) changed while it was "
-                                  "opened (not a regular file of the recorded size)")
-        os.set_blocking(fh.fileno(), True)
+                                  "opened (not of the recorded size)")
         h = hashlib.sha256()
         left = entry.bytes
         while left and (block := fh.read(min(left, _HASH_BLOCK))):

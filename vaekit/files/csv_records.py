@@ -18,8 +18,6 @@ unquoted field is a literal character.
 from __future__ import annotations
 
 import gzip
-import os
-import stat
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -28,11 +26,24 @@ from typing import BinaryIO
 import numpy as np
 
 from ..errors import DataError
+from .untrusted import open_regular
 
 # Longest CSV record (the header included) read whole; a longer one is refused.
 MAX_RECORD_BYTES = 64 * 2**20
 
 _QUOTE, _COMMA, _LF, _CR = 34, 44, 10, 13
+
+
+def _open_regular(path: str, kind: str) -> BinaryIO:
+    def error(why: str) -> DataError:
+        if why.startswith("is a folder"):
+            return DataError(f"is a folder, not a {kind} file", file=path)
+        return DataError(f"{why}; save the data to a file first", file=path)
+
+    try:
+        return open_regular(path, error)
+    except FileNotFoundError:
+        raise DataError("file not found", file=path) from None
 
 
 def check_regular_file(path: str, kind: str = "CSV") -> None:
@@ -41,23 +52,29 @@ def check_regular_file(path: str, kind: str = "CSV") -> None:
     Each input is read more than once (header, then rows): a pipe would hang (or
     lose its start), and a device never ends.
     """
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        raise DataError("file not found", file=path) from None
-    if stat.S_ISDIR(mode):
-        raise DataError(f"is a folder, not a {kind} file", file=path)
-    if not stat.S_ISREG(mode):
-        raise DataError("not a regular file (a pipe or a device); save the data to a file "
-                        "first", file=path)
+    _open_regular(path, kind).close()
+
+
+class _GzipInput(gzip.GzipFile):
+    """A ``GzipFile`` over a checked handle that it also closes (GzipFile does not)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        super().__init__(fileobj=raw, mode="rb")
+        self._raw = raw
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._raw.close()
 
 
 def open_input(path: str) -> BinaryIO:
     """The file's bytes (decompressed for ``.gz``), refusing pipes and devices."""
-    check_regular_file(path)
+    fh = _open_regular(path, "CSV")
     if path.lower().endswith(".gz"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return open(path, "rb")
+        return _GzipInput(fh)  # type: ignore[return-value]
+    return fh
 
 
 def read_bytes(fh: BinaryIO, n: int, path: str) -> bytes:

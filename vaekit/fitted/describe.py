@@ -6,7 +6,6 @@ The facts behind ``vaekit info``; the command line only renders them.
 from __future__ import annotations
 
 import os
-import stat
 from typing import Any
 
 import numpy as np
@@ -14,6 +13,7 @@ import numpy as np
 from ..codec.container import MAGIC, ContainerReader, read_info
 from ..codec.manifest import describe_manifest, is_manifest
 from ..errors import FileFormatError
+from ..files.untrusted import open_regular
 from .checks import check_model
 from .model_file import read_model
 from .scoring import threshold_from_scores
@@ -44,19 +44,15 @@ def describe(path: str, *, verify: bool = False) -> dict[str, Any]:
     FileFormatError
         A corrupt, truncated or foreign file.
     """
+    if is_manifest(path):  # (False, without opening it, for anything but a regular file)
+        return describe_manifest(path)
     try:
-        mode = os.stat(path).st_mode
+        # a FIFO would wait for a writer, a device never ends: refused unread
+        fh = open_regular(path, lambda why: FileFormatError(
+            f"{path}: {why}, so not a model or .vkc file"))
     except FileNotFoundError:
         raise FileFormatError(f"{path}: file not found") from None
-    if stat.S_ISDIR(mode):
-        raise FileFormatError(f"{path}: is a folder, not a model or .vkc file")
-    if not stat.S_ISREG(mode):
-        # Opening a FIFO would wait for a writer, and a device never ends.
-        raise FileFormatError(f"{path}: not a regular file (a FIFO, socket or device), so "
-                              "not a model or .vkc file")
-    if is_manifest(path):
-        return describe_manifest(path)
-    with open(path, "rb") as fh:
+    with fh:
         head = fh.read(len(MAGIC))
     if head == MAGIC:
         if verify:

@@ -27,14 +27,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
-import stat
 import struct
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as st_load
@@ -42,6 +39,7 @@ from safetensors.torch import save as st_save
 
 from .._version import __version__
 from ..errors import FileFormatError
+from ..files import untrusted
 
 FORMAT_NAME = "vaekit-model"
 FORMAT_VERSION = 1
@@ -50,7 +48,6 @@ MAX_HEADER_BYTES = 100 * 2**20
 MAX_MODEL_BYTES = 4 * 2**30
 MAX_TENSORS = 4096
 MAX_JSON_DEPTH = 32
-MAX_JSON_INT = 2**63
 
 
 def fingerprint(tensors: dict[str, torch.Tensor], meta_json: str) -> str:
@@ -144,56 +141,14 @@ def parse_model(data: bytes, source: str = "<bytes>") -> tuple[dict[str, torch.T
     return tensors, meta
 
 
-class _NonFinite:
-    """Stands in for a ``NaN`` / ``Infinity`` literal until :func:`load_json` names its key."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-
 def load_json(text: str | bytes, what: str) -> Any:
-    """``json.loads`` for a stranger's JSON: every failure is a :class:`FileFormatError`.
-
-    Refuses nesting deeper than :data:`MAX_JSON_DEPTH`, ``NaN`` / ``Infinity`` (which
-    Python's json accepts) and numbers that overflow to infinity, and integers beyond
-    +-2**63, naming the key path (``what`` starts the message).
-    """
+    """Parse a stranger's JSON (:func:`vaekit.files.untrusted.load_json`) with this
+    format's bounds; every failure is a :class:`FileFormatError` (``what`` starts the
+    message, which names the key path of a non-finite number or a 65-bit integer)."""
     try:
-        value = json.loads(text, parse_constant=_NonFinite)
-    except RecursionError:
-        raise FileFormatError(f"{what} is nested too deeply") from None
-    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError; ints over 4300 digits
-        raise FileFormatError(f"{what} is not valid JSON ({exc})") from None
-    # Walk with an explicit stack: no recursion, whatever the nesting.
-    stack: list[tuple[Any, str, int]] = [(value, "", 0)]
-    while stack:
-        item, path, depth = stack.pop()
-        if depth > MAX_JSON_DEPTH:
-            raise FileFormatError(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels "
-                                  f"(at '{path}')")
-        # Pushed in reverse, so the first offender in document order is the one named.
-        if isinstance(item, dict):
-            stack.extend(reversed([(v, f"{path}.{k}" if path else str(k), depth + 1)
-                                   for k, v in item.items()]))
-        elif isinstance(item, list):
-            if len(item) > 64 and _finite_floats(item):
-                continue  # the fast path for long score lists
-            stack.extend(reversed([(v, f"{path}[{i}]", depth + 1)
-                                   for i, v in enumerate(item)]))
-        elif isinstance(item, _NonFinite) or (isinstance(item, float)
-                                                and not math.isfinite(item)):
-            shown = item.text if isinstance(item, _NonFinite) else item
-            raise FileFormatError(f"{what} '{path}' is {shown}, not a finite number")
-        elif isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_JSON_INT:
-            raise FileFormatError(f"{what} '{path}' is an integer beyond 64 bits")
-    return value
-
-
-def _finite_floats(items: list[Any]) -> bool:
-    """True if ``items`` are all finite floats (checked in bulk; False: look closer)."""
-    if set(map(type, items)) != {float}:
-        return False
-    return bool(np.isfinite(np.fromiter(items, dtype=np.float64, count=len(items))).all())
+        return untrusted.load_json(text, max_bytes=MAX_HEADER_BYTES, max_depth=MAX_JSON_DEPTH)
+    except ValueError as exc:
+        raise FileFormatError(f"{what}: {exc}") from None
 
 
 def check_model_prefix(head: bytes, size: int, source: str) -> None:
@@ -253,25 +208,12 @@ def read_model(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[s
     path = Path(path)
     source = str(path)
     try:
-        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        fh = untrusted.open_regular(
+            path, lambda why: FileFormatError(f"{path}: {why}, so not a model file"))
     except FileNotFoundError:
         raise FileFormatError(f"{path}: model file not found") from None
-    except IsADirectoryError:
-        raise FileFormatError(f"{path}: is a folder, not a model file") from None
-    except OSError as exc:
-        raise FileFormatError(f"{path}: cannot open the model file ({exc.strerror})") from None
-    try:
-        st = os.fstat(fd)
-        if stat.S_ISDIR(st.st_mode):
-            raise FileFormatError(f"{path}: is a folder, not a model file")
-        if not stat.S_ISREG(st.st_mode):
-            raise FileFormatError(f"{path}: not a regular file (a FIFO, socket or device), "
-                                  "so not a model file")
-    except BaseException:
-        os.close(fd)
-        raise
-    with os.fdopen(fd, "rb") as fh:
+    with fh:
+        st = os.fstat(fh.fileno())
         head = fh.read(9)
         check_model_prefix(head, st.st_size, source)
         data = head + fh.read(st.st_size - len(head))
