@@ -93,16 +93,6 @@ class VAECompressor(TransformerMixin, _VAEBase):
         :func:`budget_beta`).  With the linear path the budget fixes the rate
         through the quantizer and no KL weight is used (``beta_`` = 0).
 
-    Convolutional image models with a budget (``architecture="conv"``) follow the
-    older route: VAE training with ``beta``, quantizer with precision = posterior
-    SD, tuning for the codes (:meth:`_tune_for_codes`), refit, and decoder
-    refinement (:meth:`_refine_decoder`).
-
-    Other parameters are those of :class:`VAEAnomalyDetector` without the
-    scoring ones (``n_samples`` is used by :meth:`score`, the mean ELBO in nats
-    per row), except that ``hidden_dims="auto"`` for tables is twice as wide: 2x
-    the whole encoder input, observed-masks included.
-
     Attributes
     ----------
     quantizer_ : LatentQuantizer
@@ -117,6 +107,18 @@ class VAECompressor(TransformerMixin, _VAEBase):
     tune_history_ : list of float
         Mean training loss per row of each pass of the codec training (set by
         ``fit`` when a budget or bits are given; not stored in the model file).
+
+    Notes
+    -----
+    Convolutional image models with a budget (``architecture="conv"``) follow the
+    older route: VAE training with ``beta``, quantizer with precision = posterior
+    SD, tuning for the codes (:meth:`_tune_for_codes`), refit, and decoder
+    refinement (:meth:`_refine_decoder`).
+
+    Other parameters are those of :class:`VAEAnomalyDetector` without the
+    scoring ones (``n_samples`` is used by :meth:`score`, the mean ELBO in nats
+    per row), except that ``hidden_dims="auto"`` for tables is twice as wide: 2x
+    the whole encoder input, observed-masks included.
     """
 
     _parameter_constraints: dict = {
