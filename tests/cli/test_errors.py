@@ -160,6 +160,7 @@ def test_wrong_model_and_corrupt_container(small: pd.DataFrame, model: Path,
                other, "-q").exit_code == 0
     result = run("decompress", vkc, "-m", other, "-o", tmp_path / "r.csv")
     assert result.exit_code == EXIT_FILE and "wrong model" in result.stderr
+    assert "--embed-model" in result.stderr  # the CLI's spelling, not only Python's
     data = bytearray(vkc.read_bytes())
     data[len(data) // 2] ^= 0xFF
     broken = tmp_path / "broken.vkc"

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import re
-import struct
 from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
@@ -53,6 +52,7 @@ from ..codec.packing import (
 from ..codec.quantize import LatentQuantizer
 from ..errors import DataError, FileFormatError
 from .model import FittedVAE, as_fitted
+from .payload import FLAG_MASK, FLAG_PASSTHROUGH, MASK_LENGTH, PAYLOAD_HEAD, PAYLOAD_VERSION
 
 __all__ = [
     "CODEC_NAME",
@@ -68,14 +68,9 @@ __all__ = [
     "quantizer_for",
 ]
 
-# Payload head: payload version, flags, length of the packed codes (bytes).
-_PAYLOAD_HEAD = struct.Struct("<BBI")
-_PAYLOAD_VERSION = 1
-_FLAG_PASSTHROUGH = 1
-# Codec version 2: a missing mask (u32 length, then pack_mask's frame) follows the
-# codes when a chunk had missing cells.  Codec-1 files never set this flag.
-_FLAG_MASK = 2
-_MASK_LENGTH = struct.Struct("<I")
+# The payload layout (FORMAT.md, "Chunk payload") lives in .payload.
+_PAYLOAD_HEAD, _PAYLOAD_VERSION, _MASK_LENGTH = PAYLOAD_HEAD, PAYLOAD_VERSION, MASK_LENGTH
+_FLAG_PASSTHROUGH, _FLAG_MASK = FLAG_PASSTHROUGH, FLAG_MASK
 # A chunk's working set: rows x (model columns or pixels + latent dims) at most this
 # many cells (256 MB of float32), so a chunk_rows far above DEFAULT_CHUNK_ROWS is
 # refused for wide rows by the writer and by the reader before decoding.
@@ -515,9 +510,9 @@ def resolve_model(want: str, blob: bytes | None, model: Any, device: str | None,
         have = model.fingerprint()
         if have == want:
             return model
-        hint = ("leave out the model to use the one embedded in it" if blob else
-                "decompress with the model that compressed it (or compress with "
-                "embed_model=True)")
+        hint = ("leave out the model (-m) to use the one embedded in it" if blob else
+                "decompress with the model that compressed it, or compress with the "
+                "model embedded (vaekit compress --embed-model; embed_model=True in Python)")
         raise FileFormatError(
             f"{name}: wrong model: the file was written by model {want[:16]}..., the "
             f"given model is {have[:16]}...; {hint}"
