@@ -17,10 +17,12 @@ model of the joint distribution can learn:
 * ``channel`` depends on ``region`` and ``is_weekend``; two region/channel pairs
   (``west``/``store`` and ``east``/``phone``) never occur in normal rows.
 
-A small fraction of rows is then corrupted in three labelled ways (see
+A small fraction of rows is then corrupted in five labelled ways (see
 :func:`make_demo_table`), about 1 % of three columns is blanked completely at random,
 and the rows are shuffled before ids are assigned, so neither position nor id leaks
-the label.
+the label.  The two data-quality kinds (``unusual_blanks``, ``unseen_category``) draw
+from their own random stream, so the rows of the three original kinds and the normal
+rows are exactly those of the earlier three-kind generator.
 
 Run as a script to (re)write the two CSV files::
 
@@ -44,7 +46,8 @@ import pandas as pd
 
 __all__ = ["ANOMALY_KINDS", "FEATURE_COLUMNS", "LABEL_COLUMNS", "make_demo_table", "main"]
 
-ANOMALY_KINDS = ("extreme_value", "broken_correlation", "rare_combination")
+ANOMALY_KINDS = ("extreme_value", "broken_correlation", "rare_combination",
+                 "unusual_blanks", "unseen_category")
 FEATURE_COLUMNS = (
     "row_id",
     "region",
@@ -130,6 +133,12 @@ EXTREME_COLUMNS = ("unit_price", "amount", "quantity")
 EXTREME_MARGIN = 2.0
 # Extreme delivery times are back-orders / placeholder dates rather than slips.
 EXTREME_DELIVERY_DAYS = (90, 400)
+# Unusual blanks: several cells left empty in columns that are never blank otherwise
+# (an order saved half-filled); unseen categories: one label mistyped (two adjacent
+# letters swapped), so the value occurs nowhere else.
+BLANK_COLUMNS = ("quantity", "unit_price", "discount_rate", "amount", "delivery_days")
+BLANKS_PER_ROW = 3
+MISTYPED_COLUMNS = ("region", "channel", "product_line")
 NUMERIC_COLUMNS = (
     "quantity",
     "unit_price",
@@ -415,6 +424,20 @@ def _inject_rare(cols: dict[str, np.ndarray], picker: _RowPicker, k: int) -> np.
     return np.concatenate(rows_all)
 
 
+def _mistype(rng: np.random.Generator, names: dict[str, np.ndarray], rows: np.ndarray) -> None:
+    """Swap two adjacent letters of one label per row (cycling through
+    :data:`MISTYPED_COLUMNS`), so that each new value occurs exactly once in the table."""
+    used = {v for col in names.values() for v in col}
+    for i, row in enumerate(rows):
+        col = MISTYPED_COLUMNS[i % len(MISTYPED_COLUMNS)]
+        word = str(names[col][row])
+        starts = [int(j) for j in rng.permutation(len(word) - 1)]
+        swaps = [word[:j] + word[j + 1] + word[j] + word[j + 2:] for j in starts]
+        new = next((w for w in swaps if w not in used), word.upper() + str(i))
+        used.add(new)
+        names[col][row] = new
+
+
 def make_demo_table(
     n_rows: int = 3000, anomaly_fraction: float = 0.03, seed: int = 0
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -427,7 +450,9 @@ def make_demo_table(
     anomaly_fraction : float, default 0.03
         Share of rows turned into anomalies, in ``[0, 0.2]``.  The count
         ``round(n_rows * anomaly_fraction)`` is split as evenly as possible across
-        ``"extreme_value"``, ``"broken_correlation"`` and ``"rare_combination"``.
+        ``"extreme_value"``, ``"broken_correlation"`` and ``"rare_combination"``; as
+        many rows as the largest of those three shares are added (from normal rows)
+        for each of ``"unusual_blanks"`` and ``"unseen_category"``.
     seed : int, default 0
         Seed of the numpy random generator; equal arguments give identical tables.
 
@@ -460,6 +485,12 @@ def make_demo_table(
     ``rare_combination``
         A ``region``/``channel`` pair absent from normal rows (``west``/``store``,
         ``east``/``phone``), with numerics taken from an order that matches neither.
+    ``unusual_blanks``
+        Three of ``quantity``, ``unit_price``, ``discount_rate``, ``amount`` and
+        ``delivery_days`` left blank (columns that are never blank otherwise).
+    ``unseen_category``
+        One of ``region``, ``channel``, ``product_line`` mistyped (two adjacent
+        letters swapped): a value that occurs nowhere else.
     """
     n_rows = int(n_rows)
     if n_rows < 100:
@@ -489,21 +520,44 @@ def make_demo_table(
     # Extreme values last: their rows were reserved first, but corrupting them earlier
     # would drag the quantiles the other injectors use.
     _inject_extreme(rng, cols, extreme_rows, clean_max)
+    # The data-quality kinds come from their own stream (the main one is untouched, so
+    # every other row is what the three-kind generator made) and from normal rows.
+    extra = np.random.default_rng([seed, 18])
+    picker.rng = extra
+    n_quality = _split(round(n_rows * anomaly_fraction), 3)[0]
+    blanked = {c: np.zeros(n_rows, dtype=bool) for c in BLANK_COLUMNS}
+    rows = picker.take(np.ones(n_rows, dtype=bool), n_quality, "unusual_blanks")
+    kind[rows] = "unusual_blanks"
+    for row in rows:
+        for c in extra.choice(BLANK_COLUMNS, size=BLANKS_PER_ROW, replace=False):
+            blanked[str(c)][row] = True
+    rows = picker.take(np.ones(n_rows, dtype=bool), n_quality, "unseen_category")
+    kind[rows] = "unseen_category"
+    names = {
+        "region": np.asarray(REGIONS, dtype=object)[cols["region"]],
+        "channel": np.asarray(CHANNELS, dtype=object)[cols["channel"]],
+        "product_line": np.asarray(PRODUCT_LINES, dtype=object)[cols["product_line"]],
+    }
+    _mistype(extra, names, rows)
 
     # String columns are built without an explicit dtype: pandas 3 infers its ``str``
     # dtype (missing = NaN), pandas 2 keeps object with None; the CSV is the same.
-    product_names = np.asarray(PRODUCT_LINES, dtype=object)[cols["product_line"]]
+    product_names = names["product_line"]
     features = pd.DataFrame(
         {
-            "region": pd.Series(np.asarray(REGIONS, dtype=object)[cols["region"]]),
-            "channel": pd.Series(np.asarray(CHANNELS, dtype=object)[cols["channel"]]),
+            "region": pd.Series(names["region"]),
+            "channel": pd.Series(names["channel"]),
             "product_line": pd.Series(np.where(observed["product_line"], product_names, None)),
             "is_weekend": cols["is_weekend"].astype(np.int64),
-            "quantity": cols["quantity"].astype(np.int64),
-            "unit_price": cols["unit_price"].astype(np.float64),
-            "discount_rate": cols["discount_rate"].astype(np.float64),
-            "amount": cols["amount"].astype(np.float64),
-            "delivery_days": cols["delivery_days"].astype(np.int64),
+            # Nullable integers where cells are blank, so the CSV keeps writing integers.
+            "quantity": pd.Series(cols["quantity"], dtype="Int64").mask(blanked["quantity"]),
+            "unit_price": pd.Series(cols["unit_price"], dtype=np.float64).mask(
+                blanked["unit_price"]),
+            "discount_rate": pd.Series(cols["discount_rate"], dtype=np.float64).mask(
+                blanked["discount_rate"]),
+            "amount": pd.Series(cols["amount"], dtype=np.float64).mask(blanked["amount"]),
+            "delivery_days": pd.Series(cols["delivery_days"], dtype="Int64").mask(
+                blanked["delivery_days"]),
             # Nullable integers, so the blanked cells do not turn the column into floats.
             "tenure_days": pd.Series(cols["tenure_days"], dtype="Int64").mask(
                 ~observed["tenure_days"]

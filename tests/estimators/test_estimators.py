@@ -51,7 +51,8 @@ def test_contamination_fraction_sets_threshold() -> None:
 def test_explain_columns_sum_to_anomaly_score(demo_features, fitted_demo_detector) -> None:
     X = demo_features.iloc[100:140]
     e = fitted_demo_detector.explain(X)
-    assert list(e.columns) == list(demo_features.columns) + ["kl"]
+    names = list(demo_features.columns)
+    assert list(e.columns) == names + [f"{n} (missing)" for n in names] + ["kl"]
     np.testing.assert_allclose(e.sum(axis=1).to_numpy(), fitted_demo_detector.anomaly_score(X),
                                rtol=1e-12, atol=1e-9)
     assert (e.index == X.index).all()
@@ -86,7 +87,12 @@ def test_missing_values_and_unseen_categories_are_scored(demo_features, fitted_d
     s = fitted_demo_detector.score_samples(X)
     assert np.isfinite(s).all()
     e = fitted_demo_detector.explain(X)
-    assert e.loc[0, "unit_price"] == 0.0 and e.loc[1, "region"] == 0.0
+    # The blank value is marginalized; the blank itself costs nats (issue 18).
+    assert e.loc[0, "unit_price"] == 0.0 and e.loc[0, "unit_price (missing)"] > 0.0
+    assert (e.loc[1:, "unit_price (missing)"] == 0.0).all()
+    # An unseen category costs more than the seen levels of the other rows.
+    assert e.loc[1, "region"] > e.loc[[0, 2, 3, 4], "region"].max()
+    assert e.loc[1, "region (missing)"] == 0.0
 
 
 def test_pipeline_with_column_transformer_and_grid_search(demo, demo_features) -> None:
@@ -206,7 +212,7 @@ def test_extreme_values_in_heavy_tailed_columns() -> None:
     assert np.isfinite(comp.decompress(comp.compress(T))).all()
 
 
-def test_auto_hidden_width_counts_values_not_masks(demo_features) -> None:
+def test_auto_hidden_width_counts_values_not_masks(demo, demo_features) -> None:
     # 21 numeric columns: the encoder sees 42 inputs (values + observed-masks). The
     # detector sizes its layers on the 21 values (2x -> 64 units); the compressor keeps
     # 2x the whole encoder input (-> 128), which its rate-distortion benchmark prefers.
@@ -218,7 +224,9 @@ def test_auto_hidden_width_counts_values_not_masks(demo_features) -> None:
     assert comp.config_["hidden"] == [128, 128]
     # Mixed table: 7 numeric + 1 binary + 13 one-hot levels = 21 values -> 2x = 42 -> 64.
     assert det.schema_.value_width == 21
-    mixed = VAEAnomalyDetector(random_state=0, epochs=1).fit(demo_features)
+    # (The demo's mistyped one-off labels, kind "unseen_category", left out.)
+    clean = demo_features[demo[1]["anomaly_kind"].fillna("").ne("unseen_category").to_numpy()]
+    mixed = VAEAnomalyDetector(random_state=0, epochs=1).fit(clean)
     assert mixed.schema_.value_width == 21 and mixed.config_["hidden"] == [64, 64]
     # An explicit hidden_dims is used as given.
     assert VAEAnomalyDetector(hidden_dims=[8], epochs=1).fit(X).config_["hidden"] == [8]

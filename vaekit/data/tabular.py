@@ -17,11 +17,31 @@ Column kinds
     Two distinct values; Bernoulli.
 ``categorical``
     Non-numeric values; categorical (softmax).  Values not seen during ``fit`` are
-    flagged and treated as missing (left out of the likelihood), never a crash.
+    flagged (never a crash) and charged as an escape to an unseen level (below).
 
 Missing values (NaN / None / empty) are allowed in every column: the encoder sees a
-filled value plus a 0/1 "observed" mask, and the likelihood of a missing entry is
-marginalized out (contributes 0 nats).
+filled value plus a 0/1 "observed" mask, and the likelihood of a missing *value* is
+marginalized out (the decoder never scores an imputed value).
+
+Which cells are missing is data, though (:meth:`TabularSchema.cell_log_probs`).  Each
+column's missing rate is learned from the training counts with the
+Krichevsky-Trofimov estimate ``p_miss = (k + 1/2) / (n + 1)`` (``k`` of ``n`` rows
+blank): a cell costs ``-log p_miss`` when blank and ``-log(1 - p_miss)`` when present,
+in every row, so the mask has a proper code length.  Per-column rates rather than a
+decoder output for the mask: exact, no change to the network, and on a complete table
+they add the same constant to every row (ranking unchanged).  A column never blank in
+training makes a blank cost about ``log(2n)`` nats.  A blank cell also costs the
+column's typical (median training) value cost, ``missing_cost``, when the model learned
+one (detectors do, compressors keep the honest code length), so blanking a cell never
+makes a row look like it holds a perfectly typical value for free.
+
+A value never seen in training (a new category) escapes to an "other" level whose
+probability is the Witten-Bell escape estimate ``K / (n_obs + K)`` (``K`` levels seen in
+``n_obs`` present cells; the standard PPM "method C": the more distinct values were
+seen, the likelier a new one).  Since every level was seen, ``K <= n_obs`` and the
+escape probability is at most 1/2, so the escape costs at least what ``-log(1 - p_esc)``
+(a seen level's share) does; the scorer charges an unseen cell the decoder cost of the
+most expensive seen level for that row (see :mod:`vaekit.fitted.scoring`).
 """
 
 from __future__ import annotations
@@ -82,6 +102,13 @@ class ColumnSpec:
         Reconstructions are clipped to this range: the true value of a typical row
         lies inside it, so clipping can only bring a reconstruction closer.  ``None``
         in model files written before the range was recorded (no clipping).
+    n_missing : int or None
+        Training rows where the column was blank (the missingness model's count).
+        ``None`` in model files written before it was recorded: those score as they
+        always did (a blank cell and an unseen category add 0 nats).
+    missing_cost : float or None
+        Nats a blank cell is charged for its value besides ``-log p_miss``: the median
+        value cost of the column's present cells in training (detectors); ``None``: 0.
     """
 
     name: str
@@ -94,6 +121,8 @@ class ColumnSpec:
     levels: list = field(default_factory=list)
     low: float | None = None
     high: float | None = None
+    n_missing: int | None = None
+    missing_cost: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name, "kind": self.kind, "dtype": self.dtype}
@@ -104,6 +133,10 @@ class ColumnSpec:
                 d.update(low=self.low, high=self.high)
         else:
             d["levels"] = list(self.levels)
+        if self.n_missing is not None:
+            d["n_missing"] = int(self.n_missing)
+        if self.missing_cost is not None:
+            d["missing_cost"] = float(self.missing_cost)
         return d
 
     @classmethod
@@ -121,6 +154,8 @@ class ColumnSpec:
             levels=list(d.get("levels", [])),
             low=None if d.get("low") is None else float(d["low"]),
             high=None if d.get("high") is None else float(d["high"]),
+            n_missing=None if d.get("n_missing") is None else int(d["n_missing"]),
+            missing_cost=None if d.get("missing_cost") is None else float(d["missing_cost"]),
         )
 
 
@@ -266,6 +301,8 @@ class TabularSchema:
             if unknown:
                 raise DataError(f"columns {unknown} given as a kind override are not in the input")
         self.columns = [self._fit_column(str(name), df.iloc[:, i]) for i, name in enumerate(names)]
+        for i, spec in enumerate(self.columns):
+            spec.n_missing = int(_is_missing(df.iloc[:, i]).sum())
         self.n_rows_fit = int(df.shape[0])
         return self
 
@@ -358,6 +395,54 @@ class TabularSchema:
             "n_binary": len(self.specs("binary")),
             "cat_sizes": self.cat_sizes,
         }
+
+    # --------------------------------------------------------------- cell status
+    @property
+    def models_missingness(self) -> bool:
+        """Whether the schema holds the missing counts (models written before: no)."""
+        return bool(self.columns) and all(c.n_missing is not None for c in self.columns)
+
+    def missing_rates(self) -> np.ndarray:
+        """Krichevsky-Trofimov missing rate ``(k + 1/2) / (n + 1)`` per column, model order."""
+        n = max(self.n_rows_fit, 0)
+        by_name = {c.name: c for c in self.columns}
+        k = np.array([min(by_name[c].n_missing or 0, n) for c in self.model_order], dtype=float)
+        return (k + 0.5) / (n + 1.0)
+
+    def escape_rates(self) -> np.ndarray:
+        """Witten-Bell escape probability ``K / (n_obs + K)`` per binary and categorical
+        column (binary first, the ``unseen`` flags' order); at most 1/2."""
+        out = []
+        for spec in self.specs("binary") + self.specs("categorical"):
+            k = max(len(spec.levels), 1)
+            n_obs = max(self.n_rows_fit - (spec.n_missing or 0), k)
+            out.append(k / (n_obs + k))
+        return np.array(out, dtype=float)
+
+    def cell_log_probs(self, t: dict[str, torch.Tensor]) -> np.ndarray | None:
+        """Log-probability (nats) of each cell's status, (n, n_features), model order.
+
+        Present seen cell: ``log(1 - p_miss)`` (+ ``log(1 - p_esc)`` for levels);
+        blank cell: ``log p_miss - missing_cost``; unseen level: ``log(1 - p_miss) +
+        log p_esc``.  ``None`` when the schema predates the missing counts (old model
+        files score as before).
+        """
+        if not self.models_missingness:
+            return None
+        p_miss = self.missing_rates()
+        present = np.concatenate([t["num_mask"].numpy(), t["bin_mask"].numpy(),
+                                  t["cat_mask"].numpy()], axis=1).astype(bool)
+        n_num = len(self.specs("numeric"))
+        unseen = np.zeros_like(present)
+        unseen[:, n_num:] = t["unseen"].numpy().astype(bool)
+        escape = np.zeros(present.shape[1])
+        escape[n_num:] = self.escape_rates()
+        by_name = {c.name: c for c in self.columns}
+        value_cost = np.array([by_name[c].missing_cost or 0.0 for c in self.model_order])
+        seen = np.log1p(-p_miss) + np.log1p(-escape)
+        blank = np.log(p_miss) - value_cost
+        new = np.log1p(-p_miss) + np.log(np.where(escape > 0, escape, 1.0))
+        return np.where(present, seen, np.where(unseen, new, blank))
 
     # --------------------------------------------------------------- checking
     def check_columns(self, df: pd.DataFrame) -> pd.DataFrame:

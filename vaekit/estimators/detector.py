@@ -128,7 +128,8 @@ class VAEAnomalyDetector(OutlierMixin, _VAEBase):
         fitted, tensors = self._fit_elbo(X)
         # Score the training rows with the final model (not the training-time noise),
         # reusing their prepared tensors instead of validating and encoding X again.
-        fitted.extra["decision_scores"] = (-fitted.score_terms(tensors).elbo).tolist()
+        # Also learns each column's blank-cell value cost (tables) from the same pass.
+        fitted.extra["decision_scores"] = (-fitted.learn_missing_costs(tensors).elbo).tolist()
         self._adopt(fitted)
         return self
 
@@ -167,8 +168,11 @@ class VAEAnomalyDetector(OutlierMixin, _VAEBase):
             One column per input column (categoricals summed over their levels;
             pixels named ``pixel_c_h_w`` for images) with the negative
             reconstruction log-likelihood of that column, plus ``kl`` (the latent
-            term).  Each row sums to :meth:`anomaly_score` of that row.  Missing
-            entries and unseen categories contribute 0.
+            term).  Each row sums to :meth:`anomaly_score` of that row.  Tables also
+            get ``"<column> (missing)"`` per column (the cost of a blank cell: its
+            missing rate's ``-log p_miss`` plus the column's typical value cost); a
+            column's own term includes the cost of being present, or of an unseen
+            category (escape plus the most expensive seen level).
         """
         fitted = self._model()
         return fitted.explain(self._prepare(X), index=X.index if _is_dataframe(X) else None)

@@ -43,6 +43,7 @@ MAX_CONV_BASE = 1024     # channels of the first convolution
 MAX_SAMPLES = 10_000     # importance samples per row
 MAX_THREADS = 4096       # |n_jobs|
 MAX_ROWS = 2**40         # rows a model was fitted on / training scores it kept
+MAX_COST = 1e6           # |nats| a blank cell's typical value cost may be
 MAX_TEXT = 4096          # characters of a name, dtype or other short string
 IMAGE_DTYPES = ("uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64",
                 "float16", "float32", "float64")
@@ -242,7 +243,7 @@ def _check_config(m: _Meta, config: dict[str, Any], kind: str) -> int:
 
 def _check_tabular(m: _Meta, schema: dict[str, Any], config: dict[str, Any]) -> list[str]:
     """A tabular schema, and the config's layout agreeing with it; returns the names."""
-    m.int(schema.get("n_rows_fit", 0), "fitted.schema.n_rows_fit", 0, MAX_ROWS)
+    n_rows = m.int(schema.get("n_rows_fit", 0), "fitted.schema.n_rows_fit", 0, MAX_ROWS)
     columns = m.list(schema.get("columns"), "fitted.schema.columns", 1, MAX_WIDTH)
     counts = {k: 0 for k in KINDS}
     cat_sizes: list[int] = []
@@ -257,6 +258,14 @@ def _check_tabular(m: _Meta, schema: dict[str, Any], config: dict[str, Any]) -> 
         kind = m.str(col.get("kind"), f"{path}.kind", KINDS)
         _check_dtype(m, col.get("dtype"), f"{path}.dtype", numeric=kind == "numeric")
         counts[kind] += 1
+        # The missingness model (absent in files written before it: scored as then).
+        if col.get("n_missing") is not None:
+            m.int(col["n_missing"], f"{path}.n_missing", 0, n_rows)
+        if col.get("missing_cost") is not None:
+            cost = m.num(col["missing_cost"], f"{path}.missing_cost")
+            if abs(cost) > MAX_COST:
+                raise m.fail(f"{path}.missing_cost", f"is {cost}, outside "
+                                                     f"[-{MAX_COST:g}, {MAX_COST:g}] nats")
         if kind == "numeric":
             _check_numeric_column(m, col, path)
             continue

@@ -35,7 +35,7 @@ from ..errors import DataError, FileFormatError
 from ..files.atomic import atomic_write_bytes
 from . import model_file
 from .checks import check_model
-from .scoring import RowScores, score_rows, threshold_from_scores
+from .scoring import RowScores, score_rows, score_table_rows, threshold_from_scores
 
 Schema = TabularSchema | ImageSchema
 
@@ -218,7 +218,54 @@ class FittedVAE:
         """:meth:`score_terms` without touching torch's (process-wide) thread setting,
         for callers that manage threads themselves (a pool of single-threaded workers)."""
         k = self.n_samples if n_samples is None else int(n_samples)
+        if isinstance(self.schema, TabularSchema):
+            return score_table_rows(self.network, self.schema, tensors, n_samples=k,
+                                    seed=self.seed, device=self.device)
         return score_rows(self.network, tensors, n_samples=k, seed=self.seed, device=self.device)
+
+    def learn_missing_costs(self, tensors: dict[str, torch.Tensor]) -> RowScores:
+        """Learn each column's blank-cell value cost from the training rows; score them.
+
+        The cost is the median, over the training rows where the column is present, of
+        its value cost (nats, the negative per-column reconstruction term): a blank
+        cell is then charged what a typical value would have cost plus
+        ``-log p_miss``, so blanking never makes a row cheaper than a typical value
+        would.  The median, not the mean, so anomalies in the training rows do not
+        move it.  Returns the training rows' scores with the costs in place (one
+        network pass).  Images: plain scores.
+        """
+        with self.threads():
+            raw = score_rows(self.network, tensors, n_samples=self.n_samples, seed=self.seed,
+                             device=self.device)
+            if not isinstance(self.schema, TabularSchema):
+                return raw
+            present = np.concatenate([tensors["num_mask"].numpy(), tensors["bin_mask"].numpy(),
+                                      tensors["cat_mask"].numpy()], axis=1).astype(bool)
+            by_name = {c.name: c for c in self.schema.columns}
+            for j, name in enumerate(self.schema.model_order):
+                cost = -raw.recon_per_feature[present[:, j], j]
+                by_name[name].missing_cost = float(np.median(cost)) if cost.size else 0.0
+            return score_table_rows(self.network, self.schema, tensors, n_samples=self.n_samples,
+                                    seed=self.seed, device=self.device, raw=raw)
+
+    def contributions(self, scores: RowScores) -> tuple[list[str], np.ndarray]:
+        """Named per-row contributions (nats) to the anomaly score, latent term excluded.
+
+        Model order.  A table whose model prices missingness gets, per column, the
+        column's own term (value cost, plus the cost of being present or of an unseen
+        level) and ``"<column> (missing)"`` (the cost of a blank: ``-log p_miss`` plus
+        the typical value cost; 0 where the cell is present).  The contributions and
+        the latent term sum to the anomaly score.
+        """
+        names = list(self.feature_names)
+        own = 0.0 - scores.recon_per_feature  # 0.0 - x: no -0.0 for blank cells
+        status = scores.status_per_feature
+        if status is None:
+            return names, own
+        blank = scores.blank
+        missing = np.where(blank, 0.0 - status, 0.0)
+        own = own - np.where(blank, 0.0, status)
+        return names + [f"{n} (missing)" for n in names], np.concatenate([own, missing], axis=1)
 
     def explain(self, tensors: dict[str, torch.Tensor], n_samples: int | None = None,
                 index: Any = None) -> pd.DataFrame:
@@ -226,13 +273,21 @@ class FittedVAE:
 
         One column per input column (categoricals summed over their levels; pixels
         named ``pixel_c_h_w``) with the negative reconstruction log-likelihood, plus
-        ``kl`` (the latent term); each row sums to the row's anomaly score.  Missing
-        entries and unseen categories contribute 0.
+        ``kl`` (the latent term); each row sums to the row's anomaly score.  Tables
+        whose model prices missingness (see :meth:`contributions`) also carry the
+        cost of being present or an unseen level in the column's own term, and a
+        ``"<column> (missing)"`` column per input column with the cost of a blank
+        cell (0 where present).  Model files written before that: missing entries and
+        unseen categories contribute 0.
         """
         s = self.score_terms(tensors, n_samples)
-        frame = pd.DataFrame(-s.recon_per_feature, columns=self.feature_names)
+        names, values = self.contributions(s)
+        frame = pd.DataFrame(values, columns=names)
         if self.input_kind == "tabular":
-            frame = frame[self.column_names]
+            order = self.column_names
+            if len(names) > len(order):
+                order = order + [f"{n} (missing)" for n in order]
+            frame = frame[order]
         frame["kl"] = s.kl
         if index is not None:
             frame.index = index

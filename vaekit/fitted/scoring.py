@@ -5,6 +5,17 @@ generated from the model's seed and shared by every row (common random numbers).
 A row's score therefore depends only on the row and the model — not on the other
 rows in its batch, the batch size or how often it is scored.  ``k = n_samples``
 trades speed for a tighter (importance-weighted) bound.
+
+Tables add two terms to the network's bound (:func:`score_table_rows`): the code
+length of which cells are blank (per-column missing rates, see
+:meth:`vaekit.data.TabularSchema.cell_log_probs`), and, for a value never seen in
+training, an escape to an "other" level.  An unseen cell is charged exactly what the
+*most expensive seen level* would cost that row (the row is scored once per seen level
+with the network, and the worst is kept) plus the escape cost, which is at least a seen
+level's share since the escape probability is at most 1/2.  So turning one cell into
+an unseen category never lowers a row's score.  With several unseen cells in a row the
+worst level is chosen one column at a time (model order, the later ones still blank to
+the encoder): K extra network passes per unseen cell, only for the rows that have one.
 """
 
 from __future__ import annotations
@@ -17,6 +28,7 @@ import torch
 from ..core.batching import INFERENCE_BLOCK, map_blocks
 from ..core.objectives import iwae_terms
 from ..core.vae import VAE
+from ..data.tabular import TabularSchema, encoder_input
 
 
 def fixed_noise(latent_dim: int, n_samples: int, seed: int) -> torch.Tensor:
@@ -36,12 +48,21 @@ class RowScores:
     recon_per_feature : (n, n_features)
         Per-feature reconstruction log-likelihood in the model's feature order.
     kl : (n,)
-        Latent term; ``elbo = recon_per_feature.sum(1) - kl``.
+        Latent term.
+    status_per_feature : (n, n_features) or None
+        Tables: log-probability of each cell being blank, present or an unseen level
+        (minus a blank cell's typical value cost); ``None`` for images and model files
+        written before missingness was modelled.  ``elbo = recon_per_feature.sum(1) +
+        status_per_feature.sum(1) - kl`` (without the status term when ``None``).
+    blank : (n, n_features) bool or None
+        Where a cell is blank (with ``status_per_feature``).
     """
 
     elbo: np.ndarray
     recon_per_feature: np.ndarray
     kl: np.ndarray
+    status_per_feature: np.ndarray | None = None
+    blank: np.ndarray | None = None
 
 
 def scoring_block(model: VAE, n_samples: int) -> int:
@@ -82,6 +103,64 @@ def score_rows(model: VAE, data: dict[str, torch.Tensor], *, n_samples: int, see
     per_feature, kl = (t.numpy() for t in map_blocks(terms, data, device, block))
     # The total is summed here in float64 so that per-feature terms add up to it exactly.
     return RowScores(per_feature.sum(axis=1) - kl, per_feature, kl)
+
+
+def score_table_rows(model: VAE, schema: TabularSchema, data: dict[str, torch.Tensor], *,
+                     n_samples: int, seed: int, device: torch.device | str = "cpu",
+                     raw: RowScores | None = None) -> RowScores:
+    """Row scores of a table with the missingness and unseen-level terms added.
+
+    ``raw`` (the network's :func:`score_rows` of ``data``) is reused when given.
+    """
+    if raw is None:
+        raw = score_rows(model, data, n_samples=n_samples, seed=seed, device=device)
+    status = schema.cell_log_probs(data)
+    if status is None:
+        return raw
+    recon, kl = raw.recon_per_feature, raw.kl
+    unseen = data["unseen"].numpy().astype(bool)
+    rows = np.flatnonzero(unseen.any(axis=1))
+    if rows.size:
+        recon, kl = recon.copy(), kl.copy()
+        worst = _worst_seen_levels(model, schema, data, rows, unseen[rows],
+                                   n_samples=n_samples, seed=seed, device=device)
+        recon[rows], kl[rows] = worst.recon_per_feature, worst.kl
+    # Summed in float64 so that the named terms add up to the total exactly.
+    elbo = recon.sum(axis=1) + status.sum(axis=1) - kl
+    present = np.concatenate([data["num_mask"].numpy(), data["bin_mask"].numpy(),
+                              data["cat_mask"].numpy()], axis=1).astype(bool)
+    blank = ~present
+    blank[:, present.shape[1] - unseen.shape[1]:] &= ~unseen
+    return RowScores(elbo, recon, kl, status, blank)
+
+
+def _worst_seen_levels(model: VAE, schema: TabularSchema, data: dict[str, torch.Tensor],
+                       rows: np.ndarray, unseen: np.ndarray, *, n_samples: int, seed: int,
+                       device: torch.device | str) -> RowScores:
+    """Network scores of ``rows`` with each unseen cell set to its most expensive level."""
+    work = {k: v[torch.from_numpy(rows)].clone() for k, v in data.items()}
+    n_bin = len(schema.specs("binary"))
+    sizes = [2] * n_bin + schema.cat_sizes
+    for u, k in enumerate(sizes):
+        hit = np.flatnonzero(unseen[:, u])
+        if hit.size == 0:
+            continue
+        value, mask, col = ("bin", "bin_mask", u) if u < n_bin else ("cat", "cat_mask", u - n_bin)
+        rep = torch.from_numpy(np.repeat(hit, k))
+        cand = {key: t[rep].clone() for key, t in work.items()}
+        levels = torch.arange(k).repeat(hit.size)
+        cand[value][:, col] = levels.to(cand[value].dtype)
+        cand[mask][:, col] = 1.0
+        cand["x"] = encoder_input(cand, schema.cat_sizes)
+        s = score_rows(model, cand, n_samples=n_samples, seed=seed, device=device)
+        # The most expensive level: the lowest bound (the other cells' status terms are
+        # the same for every candidate).
+        best = s.elbo.reshape(hit.size, k).argmin(axis=1)
+        idx = torch.from_numpy(hit)
+        work[value][idx, col] = torch.from_numpy(best).to(work[value].dtype)
+        work[mask][idx, col] = 1.0
+        work["x"] = encoder_input(work, schema.cat_sizes)
+    return score_rows(model, work, n_samples=n_samples, seed=seed, device=device)
 
 
 def tukey_threshold(anomaly_scores: np.ndarray) -> float:

@@ -137,11 +137,12 @@ def score_chunk(model: Any, chunk: Chunk, options: ScoreOptions, *,
         out["unseen"] = pa.array(_unseen_names(model.schema, tensors["unseen"].numpy()),
                                  type=pa.string())
     if options.explain:
-        contrib = -scores.recon_per_feature  # nats per column, model order
-        k = min(options.explain, contrib.shape[1])
+        # nats per column (and per "<column> (missing)"), model order
+        names, contrib = model.contributions(scores)
+        k = min(options.explain, model.n_features)
         # Stable sort: ties keep the model's column order, so output is reproducible.
         order = np.argsort(-contrib, axis=1, kind="stable")[:, :k]
-        names_arr = np.asarray(model.feature_names, dtype=object)
+        names_arr = np.asarray(names, dtype=object)
         for j in range(k):
             idx = order[:, j]
             out[f"top{j + 1}_column"] = pa.array(names_arr[idx], type=pa.string())
