@@ -152,3 +152,16 @@ def test_model_files_without_the_counts_score_as_before(complete) -> None:
     ex = old.explain(tensors)
     assert list(ex.columns) == old.column_names + ["kl"]
     assert np.all(ex[["kind", "x"]].to_numpy() == 0)  # the old behaviour: 0 nats
+
+
+def test_unseen_levels_are_searched_in_bounded_blocks_with_the_same_result(
+        complete, monkeypatch) -> None:
+    from vaekit.fitted import scoring
+
+    det, frame = complete
+    changed = frame.copy()
+    changed["kind"] = "never-seen"
+    whole = det.anomaly_score(changed)
+    # 3 candidate rows per block: one row at a time for the 4-level column.
+    monkeypatch.setattr(scoring, "_CANDIDATE_ROWS", 3)
+    np.testing.assert_array_equal(det.anomaly_score(changed), whole)

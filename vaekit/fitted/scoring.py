@@ -134,6 +134,10 @@ def score_table_rows(model: VAE, schema: TabularSchema, data: dict[str, torch.Te
     return RowScores(elbo, recon, kl, status, blank)
 
 
+# Candidate rows scored at once when looking for an unseen cell's worst level.
+_CANDIDATE_ROWS = 16_384
+
+
 def _worst_seen_levels(model: VAE, schema: TabularSchema, data: dict[str, torch.Tensor],
                        rows: np.ndarray, unseen: np.ndarray, *, n_samples: int, seed: int,
                        device: torch.device | str) -> RowScores:
@@ -146,16 +150,22 @@ def _worst_seen_levels(model: VAE, schema: TabularSchema, data: dict[str, torch.
         if hit.size == 0:
             continue
         value, mask, col = ("bin", "bin_mask", u) if u < n_bin else ("cat", "cat_mask", u - n_bin)
-        rep = torch.from_numpy(np.repeat(hit, k))
-        cand = {key: t[rep].clone() for key, t in work.items()}
-        levels = torch.arange(k).repeat(hit.size)
-        cand[value][:, col] = levels.to(cand[value].dtype)
-        cand[mask][:, col] = 1.0
-        cand["x"] = encoder_input(cand, schema.cat_sizes)
-        s = score_rows(model, cand, n_samples=n_samples, seed=seed, device=device)
-        # The most expensive level: the lowest bound (the other cells' status terms are
-        # the same for every candidate).
-        best = s.elbo.reshape(hit.size, k).argmin(axis=1)
+        # One candidate row per (row, level): K network passes per unseen cell, in
+        # blocks of at most _CANDIDATE_ROWS rows so memory stays bounded whatever K
+        # and the chunk size are (a file full of unseen values is slow, not a crash).
+        best = np.empty(hit.size, dtype=np.int64)
+        step = max(1, _CANDIDATE_ROWS // k)
+        for start in range(0, hit.size, step):
+            part = hit[start:start + step]
+            rep = torch.from_numpy(np.repeat(part, k))
+            cand = {key: t[rep].clone() for key, t in work.items()}
+            cand[value][:, col] = torch.arange(k).repeat(part.size).to(cand[value].dtype)
+            cand[mask][:, col] = 1.0
+            cand["x"] = encoder_input(cand, schema.cat_sizes)
+            s = score_rows(model, cand, n_samples=n_samples, seed=seed, device=device)
+            # The most expensive level: the lowest bound (the other cells' status terms
+            # are the same for every candidate).
+            best[start:start + step] = s.elbo.reshape(part.size, k).argmin(axis=1)
         idx = torch.from_numpy(hit)
         work[value][idx, col] = torch.from_numpy(best).to(work[value].dtype)
         work[mask][idx, col] = 1.0
