@@ -51,6 +51,8 @@ JOBS = ("vaekit.jobs",)
 ENGINES = ("vaekit.engines",)
 REPORT = ("vaekit.report",)
 CLI = ("vaekit.cli", "vaekit.__main__")
+# Optional bridges to other libraries (PyOD): on top of the estimators, imported by nothing.
+INTEGRATIONS = ("vaekit.integrations",)
 
 # package (or module) -> what it must not import (dotted prefixes: vaekit modules or
 # third-party packages).  Imports inside the package itself are always allowed.
@@ -75,7 +77,16 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "vaekit.jobs": ("click", "dask", "distributed", *ESTIMATORS, *ENGINES, *CLI),
     "vaekit.engines": ("click", *CLI),
     "vaekit.report": ("click", *ESTIMATORS),
+    # Integrations sit on the public estimators, beside the jobs and the CLI.
+    "vaekit.integrations": ("click", *JOBS, *ENGINES, *REPORT, *CLI),
+    # Scorers for any detector (not only vaekit's): numpy and scikit-learn only.
+    "vaekit.metrics": ("vaekit", "torch", "pandas", "click", "pyod", "dask"),
+    "vaekit.cli": (),  # may import everything but the bridges (added below)
 }
+# Nothing in vaekit depends on an optional bridge: every other package must not import it.
+for _rule in FORBIDDEN:
+    if _rule not in INTEGRATIONS:
+        FORBIDDEN[_rule] += INTEGRATIONS
 # Exceptions to a FORBIDDEN prefix, per package.
 ALLOWED: dict[str, tuple[str, ...]] = {
     "vaekit.errors": ("vaekit._version",),
@@ -83,6 +94,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
 # Third-party package -> the only vaekit packages that may import it.
 ONLY_UNDER: dict[str, tuple[str, ...]] = {
     "click": ("vaekit.cli",),
+    "pyod": INTEGRATIONS,
 }
 # Exempt from rule 2 (not from rule 1): the top-level package lazily re-exports
 # the estimators and ``load``.
@@ -549,3 +561,21 @@ def test_self_long_module_and_missing_module():
     assert long_modules(sources) == ["vaekit/fitted/model.py: 701 lines (at most 700)"]
     stale = _with(vaekit__codec__container="from .compressor import Writer\n")
     assert len(missing_modules(stale)) == 1
+
+
+def test_self_integrations_and_metrics_rules():
+    sources = _with(
+        vaekit__integrations__pyod="from pyod.models.base import BaseDetector\n"
+                                   "from ..estimators import Base\n",
+        vaekit__metrics="import numpy\nimport sklearn.metrics\n",
+    )
+    for rule in ("vaekit.integrations", "vaekit.metrics", "pyod"):
+        assert forbidden_imports(rule, sources) == [], rule
+    # the core importing the bridge, or PyOD outside it; metrics importing vaekit or torch
+    bad = _with(vaekit__integrations__pyod="", vaekit__fitted__model=(
+        "def f():\n    from ..integrations import pyod\n    import pyod.models.base\n"),
+        vaekit__metrics="from .errors import __version__\nimport torch\n")
+    offenders = forbidden_imports("vaekit.fitted", bad)
+    assert len(offenders) == 1 and "must not import vaekit.integrations" in offenders[0]
+    assert len(forbidden_imports("pyod", bad)) == 1
+    assert len(forbidden_imports("vaekit.metrics", bad)) == 2
