@@ -52,7 +52,8 @@ def test_score_output_contract(scores: Path) -> None:
     assert (out["rank"] == expected).all()
     assert set(out["is_anomaly"]) <= {0, 1}
     assert (out["top1_nats"] >= out["top2_nats"]).all()
-    assert set(out["top1_column"]) <= set(demo.columns)
+    # a column, or its missingness term ("col (missing)")
+    assert {c.removesuffix(" (missing)") for c in out["top1_column"]} <= set(demo.columns)
     labels = pd.read_csv(LABELS)
     from sklearn.metrics import roc_auc_score
 
