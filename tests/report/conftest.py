@@ -18,6 +18,8 @@ TABULAR_COMPRESSOR_FIGURES = {"fig-training-curves", "fig-reconstruction-error",
                               "fig-latent-space"}
 IMAGE_COMPRESSOR_FIGURES = TABULAR_COMPRESSOR_FIGURES | {"fig-reconstructions",
                                                          "fig-prior-samples"}
+# What anomaly labels add to a detector's report.
+LABELLED_FIGURES = {"fig-precision-recall"}
 FAST = {"epochs": 2, "random_state": 0}
 
 

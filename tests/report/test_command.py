@@ -18,6 +18,7 @@ from vaekit.cli.report import report  # noqa: E402
 
 from .conftest import (  # noqa: E402
     IMAGE_DETECTOR_FIGURES,
+    LABELLED_FIGURES,
     TABULAR_DETECTOR_FIGURES,
     assert_self_contained,
     figure_ids,
@@ -53,7 +54,7 @@ def test_command_writes_report(tabular_detector, demo_with_labels, tmp_path) -> 
                                          "--top", "3", "--max-rows", "1000"])
     assert result.exit_code == 0, result.output
     page = out.read_text(encoding="utf-8")
-    assert set(figure_ids(page)) == TABULAR_DETECTOR_FIGURES
+    assert set(figure_ids(page)) == TABULAR_DETECTOR_FIGURES | LABELLED_FIGURES
     assert_self_contained(page)
     assert "1,000 of 3,000 rows" in page and "Colored by label." in page
     # The loaded model's fingerprint (SHA-256 of the file's content) is in the header.
@@ -63,11 +64,13 @@ def test_command_writes_report(tabular_detector, demo_with_labels, tmp_path) -> 
 def test_command_image_npz(image_detector, digits_images, tmp_path) -> None:
     model, data = tmp_path / "img.vaekit", tmp_path / "digits.npz"
     image_detector.save(model)
-    np.savez(data, X=digits_images[:200], y=np.arange(200) % 10)
+    np.savez(data, X=digits_images[:200], is_outlier=np.arange(200) % 10 == 0)
     out = tmp_path / "img.html"
-    result = CliRunner().invoke(report, [str(model), str(data), "-o", str(out), "--labels", "y"])
+    result = CliRunner().invoke(report, [str(model), str(data), "-o", str(out),
+                                         "--labels", "is_outlier"])
     assert result.exit_code == 0, result.output
-    assert set(figure_ids(out.read_text(encoding="utf-8"))) == IMAGE_DETECTOR_FIGURES
+    assert set(figure_ids(out.read_text(encoding="utf-8"))) == (IMAGE_DETECTOR_FIGURES
+                                                                | LABELLED_FIGURES)
 
 
 @pytest.mark.parametrize(("case", "code", "message"), [
@@ -113,5 +116,38 @@ def test_report_reads_ids_that_look_like_nulls_as_written(tabular_detector, demo
     features.assign(row_id=ids, is_anomaly=labels["is_anomaly"]).to_csv(path, index=False)
     X, got_labels, got_ids = read_data(str(path), tabular_detector, "is_anomaly", "row_id")
     assert list(got_ids) == ids
-    assert list(got_labels) == list(labels["is_anomaly"])
+    # A detector's labels come back as anomaly flags (True = anomaly).
+    assert list(got_labels) == list(labels["is_anomaly"] == 1)
     assert list(X.columns) == tabular_detector.feature_names_in_.tolist()
+
+
+def test_help_examples_run_as_written(tabular_detector, demo, tmp_path, monkeypatch) -> None:
+    """``report --help`` shows examples like the other commands, and the table ones run."""
+    import shlex
+    import subprocess
+
+    from tests.conftest import run_cli
+
+    proc = subprocess.run([sys.executable, "-m", "vaekit", "report", "--help"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    assert "Examples:" in text and "Exit codes" in text and "--labels is_anomaly" in text
+    commands = re.findall(r"^\s+(vaekit report .*?[^\\])$", text.replace("\\\n", " "), re.M)
+    table_examples = [c for c in commands if "demo.vaekit" in c]
+    assert len(table_examples) == 2, commands
+    # The files the examples name: the README's demo model and the labelled demo table.
+    features, labels = demo
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "datasets").mkdir()
+    features.to_csv(tmp_path / "datasets" / "demo.csv", index=False)
+    features.assign(is_anomaly=labels["is_anomaly"]).to_csv(tmp_path / "labelled.csv",
+                                                           index=False)
+    tabular_detector.save(tmp_path / "demo.vaekit")
+    for command in table_examples:
+        args = shlex.split(command)[1:]
+        result = run_cli(*args)
+        assert result.exit_code == 0, (command, result.output)
+        page = (tmp_path / "demo.html").read_text(encoding="utf-8")
+        assert ("ROC-AUC" in page) == ("--labels" in args)
+        (tmp_path / "demo.html").unlink()

@@ -22,6 +22,7 @@ from .conftest import (  # noqa: E402
     FAST,
     IMAGE_COMPRESSOR_FIGURES,
     IMAGE_DETECTOR_FIGURES,
+    LABELLED_FIGURES,
     TABULAR_COMPRESSOR_FIGURES,
     TABULAR_DETECTOR_FIGURES,
     assert_self_contained,
@@ -31,15 +32,17 @@ from .conftest import (  # noqa: E402
 
 def test_tabular_detector_report(tabular_detector, demo, demo_features) -> None:
     features, labels = demo
-    page = render_report(tabular_detector, demo_features, labels=labels["anomaly_kind"].fillna(
-        "normal"), ids=features["row_id"], top_k=5, data_name="demo.csv")
-    assert set(figure_ids(page)) == TABULAR_DETECTOR_FIGURES
+    page = render_report(tabular_detector, demo_features, labels=labels["is_anomaly"],
+                         ids=features["row_id"], top_k=5, data_name="demo.csv")
+    assert set(figure_ids(page)) == TABULAR_DETECTOR_FIGURES | LABELLED_FIGURES
     assert_self_contained(page)
-    # Header: kind, columns, latent size, final ELBO in nats, threshold.
+    # Header: kind, columns, latent size, final negative ELBO in nats (a cost: the sign
+    # of the anomaly score), threshold.
     assert "VAEAnomalyDetector (tabular input)" in page
     assert "Columns (11)" in page and "<code>delivery_days</code>" in page
     assert f"<th>Latent dimensions</th><td>{tabular_detector.model_.latent_dim} (" in page
-    assert re.search(r"final ELBO -?\d+\.\d+ nats/row \(training\)", page)
+    last = tabular_detector.history_[-1]
+    assert f"final negative ELBO {-last['train_elbo']:.3f} nats/row (training)" in page
     # The threshold is the model's own (its stored contamination), in nats.
     threshold = as_fitted(tabular_detector).threshold()
     assert f"<th>Threshold</th><td>{threshold:.3f} nats (anomaly score)</td>" in page
@@ -51,16 +54,18 @@ def test_tabular_detector_report(tabular_detector, demo, demo_features) -> None:
 
 
 def test_image_detector_report(image_detector, digits_images) -> None:
-    labels = np.arange(len(digits_images)) % 10
+    labels = np.arange(len(digits_images)) % 10 == 0  # anomaly labels: True = anomaly
     page = render_report(image_detector, digits_images, labels=labels, top_k=4)
-    assert set(figure_ids(page)) == IMAGE_DETECTOR_FIGURES
+    assert set(figure_ids(page)) == IMAGE_DETECTOR_FIGURES | LABELLED_FIGURES
     assert_self_contained(page)
     assert "images 1 x 8 x 8 (C x H x W)" in page
 
 
-def test_compressor_reports(tabular_compressor, demo_features, digits_images) -> None:
-    page = render_report(tabular_compressor, demo_features)
-    assert set(figure_ids(page)) == TABULAR_COMPRESSOR_FIGURES
+def test_compressor_reports(tabular_compressor, demo, demo_features, digits_images) -> None:
+    # A compressor's labels only color the latent plot: any values, no metrics.
+    kind = demo[1]["anomaly_kind"].fillna("normal")
+    page = render_report(tabular_compressor, demo_features, labels=kind)
+    assert set(figure_ids(page)) == TABULAR_COMPRESSOR_FIGURES and "ROC-AUC" not in page
     assert_self_contained(page)
     # Bytes per row is the measured container size per row, and the page says so.
     expected = len(tabular_compressor.compress(demo_features)) / len(demo_features)

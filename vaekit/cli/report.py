@@ -17,12 +17,19 @@ from .options import _check_distinct, _check_output, _load_model
 _REPORT_EPILOG = """\b
 Examples:
   vaekit report demo.vaekit datasets/demo.csv --id-column row_id -o demo.html
-  vaekit report digits.vaekit digits.npz --labels y -o digits.html
+  vaekit report demo.vaekit labelled.csv --id-column row_id --labels is_anomaly \\
+      --top 20 -o demo.html
+  vaekit report digits.vaekit digits.npz --labels is_outlier -o digits.html
 
-DATA is a CSV (.csv, .csv.gz) or Parquet table with the model's columns, or, for
-image models, an .npz file (images under key X or data) or a folder of PNG/JPEG
-images. For .npz files --labels and --id-column name arrays in the file. Needs
-matplotlib: pip install 'vaekit[report]'.
+(labelled.csv: datasets/demo.csv with the is_anomaly column of
+datasets/demo_labels.csv added.) DATA is a CSV (.csv, .csv.gz) or Parquet table with
+the model's columns, or, for image models, an .npz file (images under key X or
+data) or a folder of PNG/JPEG images. For .npz files --labels and --id-column name
+arrays in the file. A detector scores and ranks every row of DATA: the top
+anomalies are the rows vaekit score --top ranks first; only the latent-space plot
+uses the --max-rows sample. With --labels it adds ROC-AUC, average precision,
+precision@k and a precision-recall curve, computed on all rows. Needs matplotlib:
+pip install 'vaekit[report]'.
 """ + _EPILOG_CODES
 
 
@@ -32,16 +39,19 @@ matplotlib: pip install 'vaekit[report]'.
 @click.option("-o", "--output", required=True, metavar="FILE",
               help="HTML file to write (self-contained: opens offline in any browser).")
 @click.option("--labels", "label_column", metavar="COLUMN", default=None,
-              help="Column of DATA with known labels: colors the latent plot and splits the "
-                   "score histogram; not scored.")
+              help="Column of DATA with known labels; not scored. Detectors: anomaly labels, "
+                   "1/true = anomaly, 0/false = normal (other values are refused); adds "
+                   "ROC-AUC, average precision, precision@k and a precision-recall curve. "
+                   "Compressors: any values; they color the latent plot.")
 @click.option("--id-column", metavar="COLUMN", default=None,
               help="Column of DATA that identifies rows (shown for the top anomalies); not "
                    "scored.")
 @click.option("--top", "top_k", type=click.IntRange(1), default=10, show_default=True,
-              help="Number of top anomalies shown (detectors).")
+              help="Number of top anomalies shown, out of all rows (detectors).")
 @click.option("--max-rows", type=click.IntRange(1), default=5000, show_default=True,
-              help="Use at most this many rows of DATA for the plots (a random sample with a "
-                   "fixed seed, so the report is reproducible).")
+              help="Rows of DATA drawn for the latent-space plot (compressors: also the size "
+                   "and error figures); a random sample with a fixed seed, so the report is "
+                   "reproducible. Detectors score and rank all rows regardless.")
 @click.option("--title", default=None, help="Page title (default: 'vaekit report: <model class>').")
 def report(model: str, data: str | None, output: str, label_column: str | None,
            id_column: str | None, top_k: int, max_rows: int, title: str | None) -> None:

@@ -28,12 +28,15 @@ from .figures import (
     training_curves,
 )
 from .html import render_report, write_report
+from .metrics import label_metrics, precision_recall
 
 __all__ = [
     "figures",
     "image_reconstructions",
+    "label_metrics",
     "latent_space",
     "pixel_error_map",
+    "precision_recall",
     "prior_samples",
     "reconstruction_error",
     "render_report",

@@ -26,111 +26,28 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from .curves import best_epoch, stopping_note, training_curves
+from .style import (
+    _CATEGORY_COLORS,
+    INSTALL_HINT,
+    THRESHOLD_COLOR,
+    TRAIN_COLOR,
+    VAL_COLOR,
+    _figure,
+    _plain,
+    fitted_model,
+    require_matplotlib,
+)
+
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.figure import Figure
 
-    from ..fitted import FittedVAE
-
-INSTALL_HINT = "matplotlib is needed for reports: pip install 'vaekit[report]'"
-
-# One width for every figure so the report reads as one column; the dpi is set in
-# :mod:`vaekit.report.html` when the figures are rendered.
-WIDTH_IN = 10.0
-# Train and validation colors (colorblind-safe pair), reused across figures.
-TRAIN_COLOR = "#0072B2"
-VAL_COLOR = "#D55E00"
-THRESHOLD_COLOR = "#CC0000"
-# Colors for label groups (matplotlib's tab10, which separates up to 10 classes).
-_CATEGORY_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
-                    "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 # A latent dimension whose mean KL to the prior is below this (nats) carries
 # essentially nothing: it has collapsed to the prior.
 INFORMATIVE_KL = 0.05
 # Bars shown per anomaly in :func:`top_anomalies`; the rest are summed into one bar
 # so the bars still add up to the anomaly score.
 MAX_BARS = 12
-
-
-def _plain(value: Any) -> str:
-    """Data (ids, labels, column names) as literal matplotlib text.
-
-    Matplotlib reads text between two ``$`` as math (mathtext): an id ``$x^2$`` was
-    drawn as a formula and ``a$b^$c`` crashed the report.  An escaped ``\\$`` is
-    drawn as a plain dollar sign.
-    """
-    return str(value).replace("$", r"\$")
-
-
-def _figure(height: float, width: float = WIDTH_IN) -> Figure:
-    """A new, unattached Figure (see the module docstring for why not pyplot)."""
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ImportError(INSTALL_HINT) from None
-    return Figure(figsize=(width, height), layout="constrained")
-
-
-def fitted_model(model: Any) -> FittedVAE:
-    """The :class:`~vaekit.fitted.FittedVAE` behind ``model`` (:func:`vaekit.fitted.as_fitted`).
-
-    Imported on first use: :mod:`vaekit.fitted` pulls in torch, and importing the
-    report package (as the CLI does at start-up) stays fast without it.
-    """
-    from ..fitted import as_fitted
-
-    return as_fitted(model)
-
-
-def require_matplotlib() -> None:
-    """Raise :class:`ImportError` with the install hint if matplotlib is missing."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise ImportError(INSTALL_HINT) from None
-
-
-# --------------------------------------------------------------------------- training
-
-
-def training_curves(model_or_history: Any) -> Figure:
-    """ELBO, reconstruction term and KL per epoch, training vs validation.
-
-    Parameters
-    ----------
-    model_or_history : FittedVAE, fitted estimator or list of dict
-        A model (its ``history`` is used) or such a history: one dict per epoch
-        with ``train_elbo``, ``train_recon``, ``train_kl`` and optionally the
-        ``val_`` counterparts, all in nats per row (ELBO with beta = 1).
-
-    Returns
-    -------
-    Figure
-        Three panels sharing the epoch axis.
-    """
-    from matplotlib.ticker import MaxNLocator
-
-    history = (model_or_history if isinstance(model_or_history, Sequence)
-               else fitted_model(model_or_history).history)
-    frame = pd.DataFrame(list(history))
-    fig = _figure(3.4)
-    axes = fig.subplots(1, 3, sharex=True)
-    epoch = frame["epoch"] if "epoch" in frame else np.arange(1, len(frame) + 1)
-    panels = [("elbo", "ELBO (nats/row, higher is better)"),
-              ("recon", "Reconstruction log-lik. (nats/row)"),
-              ("kl", "KL to prior (nats/row)")]
-    for ax, (term, ylabel) in zip(axes, panels, strict=True):
-        for split, color in (("train", TRAIN_COLOR), ("val", VAL_COLOR)):
-            key = f"{split}_{term}"
-            if key in frame and frame[key].notna().any():
-                label = "training" if split == "train" else "validation"
-                ax.plot(epoch, frame[key], color=color, marker="o", markersize=3, label=label)
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
-    axes[0].legend()
-    fig.suptitle("Training curves")
-    return fig
 
 
 # --------------------------------------------------------------------------- scores
@@ -335,7 +252,8 @@ def top_anomaly_images(images: np.ndarray, pixel_contributions: np.ndarray,
 
 
 def reconstruction_error(original: pd.DataFrame, reconstructed: pd.DataFrame, schema: Any, *,
-                         bytes_per_row: float | None = None) -> Figure:
+                         bytes_per_row: float | None = None,
+                         rows_note: str | None = None) -> Figure:
     """Reconstruction error per column of a table.
 
     Parameters
@@ -347,6 +265,8 @@ def reconstruction_error(original: pd.DataFrame, reconstructed: pd.DataFrame, sc
         scale (``ColumnSpec.scale``) so columns in different units compare.
     bytes_per_row : float, optional
         Shown in the title (bytes/row).
+    rows_note : str, optional
+        Which rows were measured (e.g. "a sample of 5,000 of 20,000 rows"), in the title.
 
     Returns
     -------
@@ -363,6 +283,8 @@ def reconstruction_error(original: pd.DataFrame, reconstructed: pd.DataFrame, sc
     title = "Reconstruction error per column"
     if bytes_per_row is not None:
         title += f" at {bytes_per_row:.2f} bytes/row"
+    if rows_note:
+        title += f"\n({rows_note})"
     fig.suptitle(title)
     return fig
 
@@ -414,7 +336,7 @@ def _error_bars(ax: Any, values: pd.Series, xlabel: str, title: str) -> None:
 
 
 def pixel_error_map(original: np.ndarray, reconstructed: np.ndarray, *,
-                    bytes_per_row: float | None = None) -> Figure:
+                    bytes_per_row: float | None = None, rows_note: str | None = None) -> Figure:
     """Root-mean-square reconstruction error per pixel position, in 8-bit gray levels.
 
     Parameters
@@ -422,6 +344,8 @@ def pixel_error_map(original: np.ndarray, reconstructed: np.ndarray, *,
     original, reconstructed : array (n, C, H, W) in [0, 1]
     bytes_per_row : float, optional
         Shown in the title (bytes per image).
+    rows_note : str, optional
+        Which images were measured, in the title.
 
     Returns
     -------
@@ -436,6 +360,8 @@ def pixel_error_map(original: np.ndarray, reconstructed: np.ndarray, *,
     title = f"Reconstruction error per pixel (mean RMSE {err.mean():.1f})"
     if bytes_per_row is not None:
         title += f"\nat {bytes_per_row:.2f} bytes/image"
+    if rows_note:
+        title += f"\n({rows_note})"
     ax.set_title(title, fontsize="medium")
     return fig
 
@@ -567,7 +493,8 @@ def latent_projection(model: Any, means: np.ndarray, method: str = "auto"
 
 def latent_space(model: Any, means: np.ndarray, *, scores: np.ndarray | None = None,
                  labels: Sequence[Any] | None = None, method: str = "auto",
-                 score_label: str = "anomaly score (nats)") -> Figure:
+                 score_label: str = "anomaly score (nats)",
+                 rows_note: str | None = None) -> Figure:
     """Scatter plot of the latent means in 2-D, colored by label or by score.
 
     Parameters
@@ -584,6 +511,8 @@ def latent_space(model: Any, means: np.ndarray, *, scores: np.ndarray | None = N
         See :func:`latent_projection`.
     score_label : str
         Color bar label for ``scores``.
+    rows_note : str, optional
+        Which rows are drawn (e.g. "a sample of 5,000 of 20,000 rows"), in the title.
 
     Returns
     -------
@@ -621,13 +550,14 @@ def latent_space(model: Any, means: np.ndarray, *, scores: np.ndarray | None = N
             fig.colorbar(pts, ax=ax, label=cbar_label)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title("Latent space (posterior means)")
+    ax.set_title("Latent space (posterior means)" + (f"\n{rows_note}" if rows_note else ""))
     ax.grid(alpha=0.3)
     return fig
 
 
 __all__ = [
     "INSTALL_HINT",
+    "best_epoch",
     "column_errors",
     "fitted_model",
     "image_reconstructions",
@@ -638,6 +568,7 @@ __all__ = [
     "reconstruction_error",
     "require_matplotlib",
     "score_distribution",
+    "stopping_note",
     "to_unit_nchw",
     "top_anomalies",
     "top_anomaly_images",

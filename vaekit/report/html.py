@@ -27,6 +27,8 @@ import pandas as pd
 from .._version import __version__
 from ..files.atomic import atomic_write_bytes
 from . import figures as F
+from .data import anomaly_labels
+from .metrics import label_metrics, precision_recall
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from ..fitted import FittedVAE
@@ -39,6 +41,9 @@ SAMPLE_SEED = 0
 # Images shown in the reconstruction grid and drawn from the prior.
 N_GRID_IMAGES = 10
 N_PRIOR_SAMPLES = 20
+# Rows a detector scores at once when it scores every row of DATA (score_all_rows):
+# the tensors of one block (a few MB for tables) exist at a time, however long the data.
+SCORE_BLOCK_ROWS = 8192
 
 CSS = """
 body { font-family: -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
@@ -168,14 +173,19 @@ def reconstruct(model: Any, X: Any, blob: bytes | None = None) -> Any:
     return fitted.decode_means(fitted.encode_means(fitted.prepare(X)))
 
 
-def final_elbo(history: Sequence[dict[str, float]]) -> dict[str, float]:
-    """Last epoch's ELBO in nats per row: ``{"train": ..., "val": ...}`` (val if recorded)."""
-    if not history:
+def final_negative_elbo(history: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Last recorded negative ELBO in nats per row: ``{"train": ..., "val": ...}``.
+
+    The sign of the anomaly score and of the training figure (a cost, lower is
+    better); ``val`` only when a validation split was held out.
+    """
+    recorded = [h for h in history if h.get("train_elbo") is not None]
+    if not recorded:
         return {}
-    last = history[-1]
-    out = {"train": float(last["train_elbo"])}
+    last = recorded[-1]
+    out = {"train": -float(last["train_elbo"])}
     if last.get("val_elbo") is not None:
-        out["val"] = float(last["val_elbo"])
+        out["val"] = -float(last["val_elbo"])
     return out
 
 
@@ -204,9 +214,10 @@ def _summary_rows(fitted: FittedVAE, data_note: str | None, extra: list[tuple[st
     if fitted.sha256:  # the model file's checksum, when loaded from one
         rows.append(("Fingerprint (SHA-256)",
                      f"<code class=hash>{html.escape(str(fitted.sha256))}</code>"))
-    elbo = final_elbo(fitted.history)
+    elbo = final_negative_elbo(fitted.history)
     if elbo:
-        text = f"{len(fitted.history)} epochs; final ELBO {elbo['train']:.3f} nats/row (training)"
+        text = (f"{len(fitted.history)} epochs; final negative ELBO {elbo['train']:.3f} "
+                "nats/row (training)")
         if "val" in elbo:
             text += f", {elbo['val']:.3f} nats/row (validation)"
         rows.append(("Training", html.escape(text)))
@@ -219,17 +230,19 @@ def _summary_rows(fitted: FittedVAE, data_note: str | None, extra: list[tuple[st
     return rows
 
 
-def _top_table(contrib: pd.DataFrame, ids: list[Any], k: int) -> str:
-    """HTML table of the top-k rows: id, score and their three largest contributions."""
-    total = contrib.sum(axis=1).to_numpy()
-    order = np.argsort(-total, kind="stable")[:k]
+def _top_table(contrib: pd.DataFrame, ids: list[Any], scores: np.ndarray, ranks: np.ndarray,
+               n_rows: int) -> str:
+    """HTML table of the top rows (in rank order): rank among all ``n_rows``, id, score
+    and their three largest contributions."""
     body = []
-    for rank, pos in enumerate(order, start=1):
+    for pos, (rank, score) in enumerate(zip(ranks, scores, strict=True)):
         row = contrib.iloc[pos].sort_values(ascending=False).head(3)
         top = ", ".join(f"<code>{html.escape(str(c))}</code> {v:.1f}" for c, v in row.items())
-        body.append(f"<tr><td class=num>{rank}</td><td>{html.escape(str(ids[pos]))}</td>"
-                    f"<td class=num>{total[pos]:.2f}</td><td>{top}</td></tr>")
-    return ("<table><tr><th>rank</th><th>row</th><th>anomaly score (nats)</th>"
+        body.append(f"<tr><td class=num>{int(rank)}</td><td>{html.escape(str(ids[pos]))}</td>"
+                    f"<td class=num>{score:.2f}</td><td>{top}</td></tr>")
+    return (f"<p class=note>The {len(ids)} highest-scoring of all {n_rows:,} rows (the rows "
+            "vaekit score --top ranks first).</p>"
+            "<table><tr><th>rank</th><th>row</th><th>anomaly score (nats)</th>"
             "<th>largest contributions (nats)</th></tr>" + "".join(body) + "</table>")
 
 
@@ -239,13 +252,16 @@ def build_sections(model: Any, X: Any = None, *, labels: Sequence[Any] | None = 
     """Compute every figure of a report.
 
     Parameters are those of :func:`render_report`; ``model`` is a FittedVAE or a
-    fitted estimator.
+    fitted estimator.  A detector scores every row of ``X`` (block by block,
+    :func:`score_all_rows`): the score histogram, the top anomalies and the label
+    metrics use all rows; only the latent-space plot (and a compressor's size and
+    error figures) use the ``max_rows`` sample, and say so.
 
     Returns
     -------
     sections : list of ReportSection
     summary : list of (label, HTML)
-        Extra header rows (data size, mean ELBO, bytes per row).
+        Extra header rows (rows used, mean negative ELBO, bytes per row).
     """
     F.require_matplotlib()
     fitted = F.fitted_model(model)
@@ -253,10 +269,13 @@ def build_sections(model: Any, X: Any = None, *, labels: Sequence[Any] | None = 
     is_image = fitted.input_kind == "image"
     sections = [ReportSection("Training", [ReportFigure(
         "fig-training-curves",
-        "Per-epoch means in nats per row, ELBO with beta = 1. Validation curves appear when "
-        "training held out a validation split. The KL weight ramps up during warm-up, so the "
-        "early ELBO is not a loss the optimizer saw.",
-        F.training_curves(fitted.history))])]
+        "Per-epoch means in nats per row, all costs (lower is better): negative ELBO "
+        "(beta = 1) = reconstruction cost + KL, the sign of the anomaly score and of the "
+        "loss in the progress bar of vaekit fit. Validation curves appear when training held "
+        "out a validation split. The KL weight ramps up during warm-up, so early epochs are "
+        "not the loss the optimizer saw. The dotted line marks the epoch whose weights were "
+        "kept; the note under the panels says why training stopped where it did.",
+        F.training_curves(fitted))])]
     summary: list[tuple[str, str]] = []
 
     if X is None:
@@ -271,69 +290,56 @@ def build_sections(model: Any, X: Any = None, *, labels: Sequence[Any] | None = 
         return sections, summary
 
     n_total = len(X)
+    y = None
+    if labels is not None:
+        # A detector's labels are anomaly labels (metrics need them); others only color.
+        y = (anomaly_labels(labels).astype(np.int8) if is_detector
+             else np.asarray(labels, dtype=object))
+    all_ids = (list(np.asarray(ids, dtype=object)) if ids is not None
+               else list(range(1, n_total + 1)))
     rows = sample_rows(n_total, max_rows)
-    X = _take(X, rows)
-    labels = None if labels is None else np.asarray(labels, dtype=object)[rows]
-    ids = list(np.asarray(ids, dtype=object)[rows]) if ids is not None else [int(r) + 1 for r in rows]
-    if len(rows) < n_total:
-        summary.append(("Sample", html.escape(
-            f"{len(rows):,} of {n_total:,} rows, drawn at random with a fixed seed; every "
-            "figure and the top anomalies use this sample")))
-
-    tensors = fitted.prepare(X)  # the one conversion of the rows
+    rows_note = (f"a fixed-seed random sample of {len(rows):,} of {n_total:,} rows"
+                 if len(rows) < n_total else f"all {n_total:,} rows")
+    X_s = _take(X, rows)
+    tensors = fitted.prepare(X_s)  # the one conversion of the sampled rows
     means = fitted.encode_means(tensors)
     if is_detector:
         threshold = fitted.threshold()
-        contrib = fitted.explain(tensors)
-        scores = contrib.sum(axis=1).to_numpy()
-        summary.append(("Mean ELBO on data", html.escape(
-            f"{-scores.mean():.3f} nats/row ({int(np.sum(scores > threshold)):,} of "
-            f"{len(scores):,} rows above the threshold)")))
-        score_sec = ReportSection("Scores", [ReportFigure(
-            "fig-score-distribution",
-            "Anomaly scores (negative ELBO, nats) of the data rows, with the training rows' "
-            "scores as an outline; the dashed line is the detector's threshold.",
-            F.score_distribution(scores, threshold, labels,
-                                 reference=fitted.decision_scores))])
-        if is_image:
-            pix = _pixel_contributions(fitted, contrib)
-            score_sec.figures.append(ReportFigure(
-                "fig-top-anomalies",
-                "The highest-scoring images and where in the image their score comes from "
-                "(negative log-likelihood per pixel, nats).",
-                F.top_anomaly_images(tensors["x"].numpy(), pix, scores, ids, k=top_k)))
-        else:
-            contrib.index = pd.Index(ids)
-            score_sec.html = _top_table(contrib, ids, top_k)
-            score_sec.figures.append(ReportFigure(
-                "fig-top-anomalies",
-                "Each panel is one of the highest-scoring rows; bars are the per-column terms "
-                "of its score (negative log-likelihood of the column, plus the latent KL "
-                "term 'kl') and add up to the score. Continuous columns can contribute "
-                "negative nats.",
-                F.top_anomalies(contrib, ids, k=top_k)))
-        sections.append(score_sec)
-        color_scores, score_label = scores, "anomaly score (nats)"
+        scores = score_all_rows(fitted, X)
+        used = "scores, top anomalies" + (" and label metrics" if y is not None else "")
+        summary.append(("Rows used", html.escape(
+            f"{used}: all {n_total:,} rows; latent-space plot: {rows_note}")))
+        summary.append(("Mean negative ELBO on data", html.escape(
+            f"{scores.mean():.3f} nats/row ({int(np.sum(scores > threshold)):,} of "
+            f"{n_total:,} rows above the threshold)")))
+        sections.append(_score_section(fitted, X, scores, threshold, y, all_ids, top_k))
+        if y is not None:
+            sections.append(_label_section(scores, y.astype(bool), threshold, top_k))
+        color_scores, score_label = scores[rows], "anomaly score (nats)"
     else:
+        summary.append(("Rows used", html.escape(
+            f"bytes per row, reconstruction error and latent-space plot: {rows_note}")))
         color_scores = -fitted.score_terms(tensors).elbo
         score_label = "negative ELBO (nats)"
-        summary.append(("Mean ELBO on data", html.escape(f"{-color_scores.mean():.3f} nats/row")))
+        summary.append(("Mean negative ELBO on data", html.escape(
+            f"{color_scores.mean():.3f} nats/row ({rows_note})")))
 
     recon = None
     if not is_detector:
         # One codec pass serves both the size and the round trip.
-        blob = compress_rows(fitted, X) if fitted.quantizer is not None else None
-        bpr, how = compressed_size(fitted, X, blob)
+        blob = compress_rows(fitted, X_s) if fitted.quantizer is not None else None
+        bpr, how = compressed_size(fitted, X_s, blob)
         summary.append(("Bytes per row", f"<b>{bpr:.2f}</b> <span class=note>"
                                          f"({html.escape(how)})</span>"))
-        recon = reconstruct(fitted, X, blob)
+        recon = reconstruct(fitted, X_s, blob)
         if is_image:
             err_fig = F.pixel_error_map(tensors["x"].numpy(), F.to_unit_nchw(fitted, recon),
-                                        bytes_per_row=bpr)
+                                        bytes_per_row=bpr, rows_note=rows_note)
             caption = ("RMSE between the images and their decompressed versions at each pixel "
                        "position, in 8-bit gray levels.")
         else:
-            err_fig = F.reconstruction_error(X, recon, fitted.schema, bytes_per_row=bpr)
+            err_fig = F.reconstruction_error(X_s, recon, fitted.schema, bytes_per_row=bpr,
+                                             rows_note=rows_note)
             caption = ("Error of the decompressed rows, per column: numeric columns as RMSE in "
                        "robust standard deviations of the column (its IQR / 1.35), binary and "
                        "categorical columns as the percent of rows whose value changed.")
@@ -356,15 +362,115 @@ def build_sections(model: Any, X: Any = None, *, labels: Sequence[Any] | None = 
                                  else " after compress + decompress"))),
             _prior_figure(fitted)]))
 
+    sample_labels = None if y is None else y[rows]
     sections.append(ReportSection("Latent space", [ReportFigure(
         "fig-latent-space",
-        "Posterior means of the data rows projected to 2-D: the two latent dimensions with the "
+        f"Posterior means of {rows_note} projected to 2-D: the two latent dimensions with the "
         "largest KL when at most two carry information, else the first two principal "
-        "components. " + ("Colored by label." if labels is not None else
+        "components. " + ("Colored by label." if sample_labels is not None else
                           f"Colored by {score_label}."),
-        F.latent_space(fitted, means, scores=color_scores, labels=labels,
-                       score_label=score_label))]))
+        F.latent_space(fitted, means, scores=color_scores, labels=sample_labels,
+                       score_label=score_label, rows_note=rows_note))]))
     return sections, summary
+
+
+def score_all_rows(model: Any, X: Any, block_rows: int = SCORE_BLOCK_ROWS) -> np.ndarray:
+    """Anomaly scores (negative ELBO, nats) of every row of ``X``, ``block_rows`` at a time.
+
+    Only one block's tensors exist at a time, so memory beyond ``X`` itself is 8 bytes
+    per row.  The scores are those of ``vaekit score`` and ``anomaly_score``: a row's
+    score depends only on the row and the model, never on the block it is scored in
+    (:mod:`vaekit.fitted.scoring`).
+
+    Raises
+    ------
+    DataError
+        A value the model cannot use, naming its row in ``X``.
+    """
+    from ..errors import DataError
+
+    fitted = F.fitted_model(model)
+    n = len(X)
+    out = np.empty(n, dtype=np.float64)
+    for start in range(0, n, block_rows):
+        stop = min(n, start + block_rows)
+        block = X.iloc[start:stop] if isinstance(X, pd.DataFrame) else np.asarray(X)[start:stop]
+        try:
+            tensors = fitted.prepare(block)
+        except DataError as exc:
+            raise exc.located(row_offset=start) from None
+        out[start:stop] = -fitted.score_terms(tensors).elbo
+    return out
+
+
+def _ranks(scores: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Rank of each row at ``positions``: 1 + the rows scoring strictly higher (ties share)."""
+    ordered = np.sort(scores)
+    return 1 + len(scores) - np.searchsorted(ordered, scores[positions], side="right")
+
+
+def _score_section(fitted: FittedVAE, X: Any, scores: np.ndarray, threshold: float,
+                   y: np.ndarray | None, ids: list[Any], top_k: int) -> ReportSection:
+    """Score histogram and the top anomalies of all rows, with their contributions."""
+    n = len(scores)
+    sec = ReportSection("Scores", [ReportFigure(
+        "fig-score-distribution",
+        f"Anomaly scores (negative ELBO, nats) of all {n:,} data rows, with the training rows' "
+        "scores as an outline; the dashed line is the detector's threshold.",
+        F.score_distribution(scores, threshold, y, reference=fitted.decision_scores))])
+    top = np.argsort(-scores, kind="stable")[:top_k]  # ties: the earlier row first
+    top_ids = [ids[i] for i in top]
+    tensors = fitted.prepare(_take(X, top))
+    contrib = fitted.explain(tensors)  # only the top rows are explained
+    if fitted.input_kind == "image":
+        sec.figures.append(ReportFigure(
+            "fig-top-anomalies",
+            f"The highest-scoring of all {n:,} images and where in the image their score "
+            "comes from (negative log-likelihood per pixel, nats).",
+            F.top_anomaly_images(tensors["x"].numpy(), _pixel_contributions(fitted, contrib),
+                                 scores[top], top_ids, k=top_k)))
+        return sec
+    contrib.index = pd.Index(top_ids)
+    sec.html = _top_table(contrib, top_ids, scores[top], _ranks(scores, top), n)
+    sec.figures.append(ReportFigure(
+        "fig-top-anomalies",
+        f"Each panel is one of the highest-scoring of all {n:,} rows; bars are the per-column "
+        "terms of its score (negative log-likelihood of the column, plus the latent KL term "
+        "'kl') and add up to the score. Continuous columns can contribute negative nats.",
+        F.top_anomalies(contrib, top_ids, k=top_k)))
+    return sec
+
+
+def _label_section(scores: np.ndarray, y: np.ndarray, threshold: float,
+                   top_k: int) -> ReportSection:
+    """ROC-AUC, average precision, precision@k and the precision-recall curve, all rows."""
+    m = label_metrics(scores, y, (top_k,))
+    n_pos = m.n_anomalies
+
+    def num(v: float | None) -> str:
+        return "undefined (the labels hold one class only)" if v is None else f"{v:.3f}"
+
+    rows = [("ROC-AUC", num(m.roc_auc)), ("Average precision", num(m.average_precision))]
+    for k, p in m.precision_at.items():
+        why = " and ".join(w for w, kk in (("k = labelled anomalies", n_pos),
+                                           ("k = rows in the top-anomalies table", top_k))
+                           if kk == k)
+        rows.append((f"Precision@{k:,} ({why})", f"{p:.3f}"))
+    table = ("<table><tr><th>metric</th><th>value</th></tr>" + "".join(
+        f"<tr><td>{html.escape(a)}</td><td class=num>{html.escape(b)}</td></tr>"
+        for a, b in rows) + "</table>")
+    note = (f"<p class=note>Labels: {n_pos:,} of {m.n_rows:,} rows are anomalies (1/true). "
+            f"Every number is computed on all {m.n_rows:,} rows, ranked by anomaly score "
+            "(higher = more anomalous), with scikit-learn's definitions.</p>")
+    sec = ReportSection("Labels", html=table + note)
+    if m.roc_auc is not None:
+        sec.figures.append(ReportFigure(
+            "fig-precision-recall",
+            "Precision and recall of the rows ranked by anomaly score, over all rows; dots "
+            "mark precision@k, the diamond the detector's threshold, the dashed line what a "
+            "random ranking would give.",
+            precision_recall(scores, y, threshold=threshold, ks=(top_k,))))
+    return sec
 
 
 def _prior_figure(fitted: FittedVAE) -> ReportFigure:
@@ -417,14 +523,20 @@ def render_report(model: Any, X: Any = None, *, labels: Sequence[Any] | None = N
         columns).  Without data the report has the training curves, a detector's
         training-score histogram and an image model's prior samples.
     labels : sequence, optional
-        One label per row of ``X``; colors the latent plot and splits the score
-        histogram.  Not used for scoring.
+        One label per row of ``X``, not used for scoring.  For a detector these are
+        anomaly labels -- 1/true = anomaly, 0/false = normal (ints, bools or the
+        text "0"/"1"/"true"/"false"); the report then adds ROC-AUC, average
+        precision, precision@k (k = labelled anomalies and ``top_k``) and a
+        precision-recall curve, all on every row.  For a compressor any values;
+        they color the latent plot.
     ids : sequence, optional
         One identifier per row, shown for the top anomalies (default: 1-based row).
     top_k : int
-        Anomalies shown.
+        Anomalies shown: the highest-scoring of all rows.
     max_rows : int or None
-        At most this many rows are used (a fixed-seed random sample); None = all.
+        The latent-space plot (and a compressor's size and error figures) use at
+        most this many rows, a fixed-seed random sample; None = all.  A detector
+        always scores and ranks every row.
     title : str, optional
         Page title (default: "vaekit report: <estimator class name>").
     data_name : str, optional
@@ -440,7 +552,8 @@ def render_report(model: Any, X: Any = None, *, labels: Sequence[Any] | None = N
     ImportError
         matplotlib is missing.
     DataError
-        ``X`` does not fit the model, or ``labels``/``ids`` have the wrong length.
+        ``X`` does not fit the model, ``labels``/``ids`` have the wrong length, or a
+        detector's label is not 0/1/true/false.
     """
     from ..errors import DataError
 
@@ -478,5 +591,6 @@ __all__ = [
     "render_html",
     "render_report",
     "sample_rows",
+    "score_all_rows",
     "write_report",
 ]
