@@ -335,7 +335,7 @@ def test_decompress_table_to_npz_without_pickle(work: Path, tmp_path: Path) -> N
     assert list(arrays["row_id"]) == list(frame["row_id"])
     # id columns come back exactly (as the text they were stored as)
     assert list(arrays["row_num"]) == [str(v) for v in frame["row_num"]]
-    assert arrays["quantity"].dtype == np.int64  # an integer model column
+    assert arrays["is_weekend"].dtype == np.int64  # an integer model column (0/1)
     assert list(arrays["note"]) == [v if isinstance(v, str) else "" for v in frame["note"]]
     assert arrays["amount"].dtype == np.float64
     assert arrays["region"].dtype.kind == "U"

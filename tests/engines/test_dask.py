@@ -321,6 +321,39 @@ def test_partitions_read_text_levels_like_files(tmp_path):
         _compress_partition(numbers.assign(note=1), blob, ("id",), 1000)
 
 
+def test_fit_dataframe_on_a_uniform_sample_of_partitions(cluster, shards):
+    """One partition per file: exactly the rows ``vaekit fit`` samples from the files;
+    other partitions: the same size, the same rows on every run; the fit uses them."""
+    from vaekit.engines.dask import fit_dataframe, sample_dataframe
+    from vaekit.jobs.read import load_training_data
+
+    _, client = cluster
+    by_file = dd.read_csv(shards, blocksize=None, assume_missing=True, dtype={"row_id": str})
+    assert by_file.npartitions == N_SHARDS
+    sample = sample_dataframe(by_file, max_rows=300, random_state=5, client=client)
+    files = load_training_data(shards, max_rows=300, seed=5).data
+    assert sample["row_id"].tolist() == files["row_id"].astype(str).tolist()
+    ids = sample["row_id"].str[1:].astype(int)
+    assert ids.is_monotonic_increasing and ids.min() < 300 and ids.max() > 2700
+
+    halves = by_file.repartition(npartitions=2)
+    again = [sample_dataframe(halves, max_rows=300, random_state=5, client=client)
+             for _ in range(2)]
+    pd.testing.assert_frame_equal(again[0], again[1])
+    assert len(again[0]) == 300 and again[0]["row_id"].is_unique
+    assert again[0]["row_id"].tolist() != sample["row_id"].tolist()  # keys follow partitions
+    everything = sample_dataframe(by_file, client=client)  # "auto": 3,000 rows fit
+    pd.testing.assert_frame_equal(everything, by_file.compute().reset_index(drop=True))
+
+    est = VAEAnomalyDetector(random_state=0, epochs=1, hidden_dims=[8], n_samples=2)
+    fitted = fit_dataframe(by_file.drop(columns=["row_id"]), est, max_rows=300,
+                           random_state=5, client=client)
+    assert fitted is est and len(est.decision_scores_) == 300
+    local = VAEAnomalyDetector(random_state=0, epochs=1, hidden_dims=[8], n_samples=2)
+    local.fit(sample.drop(columns=["row_id"]))
+    np.testing.assert_array_equal(est.decision_scores_, local.decision_scores_)
+
+
 # --------------------------------------------------------------------------- clusters
 
 

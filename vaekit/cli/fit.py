@@ -5,8 +5,12 @@
 
 from __future__ import annotations
 
+import math
 import os
+import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -38,8 +42,9 @@ Example:
 
 Inputs: CSV (.csv, .csv.gz), Parquet, .npz image arrays or folders of PNG/JPEG
 images; several files are concatenated in the order given (globs allowed).
-Fitting holds the training rows in memory; use --max-rows to train on the first
-N rows only.
+Inputs larger than memory: one pass over all rows keeps a uniform sample, seeded
+by --seed (by default at most 1,000,000 rows and 128 MiB while reading, so a 10 GB
+CSV fits in well under 2 GB); --max-rows N samples N rows, --max-rows 0 keeps all.
 """ + _EPILOG_CODES
 
 
@@ -69,12 +74,16 @@ N rows only.
               help="Importance samples per row when scoring (accuracy vs. speed).")
 @click.option("--bytes-per-row", type=FiniteFloat(0, min_open=True), default=None,
               help="Train a compressor tuned for this budget (bytes per row of stored "
-                   "codes) instead of a detector; scoring with it needs --threshold.")
+                   "codes) instead of a detector; scoring with it needs --threshold. A "
+                   "progress bar (terminal or --progress) shows the training stage and "
+                   "the held-out error (the coded loss per held-out row).")
 @click.option("--bits", type=click.IntRange(0, 16), default=None,
               help="Expert alternative to --bytes-per-row: bits per informative latent "
                    "dimension.")
-@click.option("--max-rows", type=click.IntRange(1), default=None,
-              help="Train on the first N rows only (bounds memory for huge inputs).")
+@click.option("--max-rows", type=click.IntRange(0), default=None,
+              help="Train on a uniform sample of N rows of all inputs, seeded by --seed "
+                   "(0: every row; default: at most 1,000,000 rows and 128 MiB of memory "
+                   "while reading).")
 @_common_batch_options
 def fit(inputs: tuple[str, ...], output: str, kind: str, columns: tuple[str, ...],
         exclude: tuple[str, ...], id_columns: tuple[str, ...], categorical: tuple[str, ...],
@@ -107,7 +116,14 @@ def _fit_estimator(paths: list[str], *, kind: str, columns: list[str], exclude: 
                    epochs: int | None, seed: int, contamination: float | None, samples: int,
                    bytes_per_row: float | None, bits: int | None, max_rows: int | None,
                    on_bad_rows: str, bad_rows_path: str | None, output: str, progress: bool,
-                   quiet: bool, record_bad_rows: bool = True) -> Any:
+                   quiet: bool, record_bad_rows: bool = True,
+                   default_budget: bool = False) -> Any:
+    """Read the training rows and fit a detector, or a compressor with a budget.
+
+    ``default_budget`` (``compress --fit``): without ``bytes_per_row`` and ``bits``,
+    fit a compressor with :func:`vaekit.estimators.compressor.default_bytes_per_row`
+    instead of a detector.
+    """
     from ..jobs.read import load_training_data
 
     if bytes_per_row is not None and bits is not None:
@@ -117,10 +133,17 @@ def _fit_estimator(paths: list[str], *, kind: str, columns: list[str], exclude: 
     policy = on_bad_rows if record_bad_rows else "fail"
     with _bad_rows(policy, bad_rows_path, output) as sink:
         with _progress_bar(show, "reading", _total_rows(paths)) as update:
+            # --max-rows: unset = the default caps, 0 = every row, N = a sample of N.
             data = load_training_data(paths, kind=kind, columns=columns or None,
                                       exclude=exclude, id_columns=id_columns,
-                                      categorical=categorical, max_rows=max_rows, skip_bad_rows=on_bad_rows == "skip",
+                                      categorical=categorical,
+                                      max_rows="auto" if max_rows is None else (max_rows or None),
+                                      seed=seed, skip_bad_rows=on_bad_rows == "skip",
                                       progress=update)
+        if not quiet and data.sampled:
+            click.echo(f"vaekit: training on a uniform sample of {data.data.shape[0]:,} of "
+                       f"{data.rows_read:,} rows (--seed {seed}; --max-rows sets the size)",
+                       err=True)
         if record_bad_rows:
             sink.add(data.bad)
     params: dict[str, Any] = {
@@ -133,10 +156,23 @@ def _fit_estimator(paths: list[str], *, kind: str, columns: list[str], exclude: 
         params["latent_dim"] = latent_dim
     if epochs is not None:
         params["epochs"] = epochs
+    if default_budget and bytes_per_row is None and bits is None:
+        from ..estimators.compressor import default_bytes_per_row
+
+        shape = data.data.shape
+        n_values = math.prod(shape[1:]) if data.kind == "image" else shape[1]
+        bytes_per_row = default_bytes_per_row(data.kind, n_values)
+        if not quiet:
+            unit = "pixel value" if data.kind == "image" else "model column"
+            click.echo(f"vaekit: no --bytes-per-row given: budget {bytes_per_row:g} bytes/row "
+                       f"({'1 bit' if data.kind == 'image' else '1 byte'} per {unit}, "
+                       f"{n_values} {unit}s)", err=True)
+    codec_progress = None
     if bytes_per_row is not None or bits is not None:
         from ..estimators import VAECompressor
 
         est = VAECompressor(bytes_per_row=bytes_per_row, bits=bits, **params)
+        codec_progress = _codec_bar(show)
     else:
         from ..estimators import VAEAnomalyDetector
 
@@ -149,7 +185,11 @@ def _fit_estimator(paths: list[str], *, kind: str, columns: list[str], exclude: 
                             "training columns")
     start = time.perf_counter()
     try:
-        est.fit(data.data)
+        if codec_progress is None:
+            est.fit(data.data)
+        else:
+            with codec_progress as update:
+                est.fit(data.data, progress=update)
     except DataError as exc:
         if exc.file is not None:
             raise
@@ -159,11 +199,49 @@ def _fit_estimator(paths: list[str], *, kind: str, columns: list[str], exclude: 
         rows = data.data.shape[0]
         last = est.history_[-1] if est.history_ else {}
         loss = last.get("val_elbo", last.get("train_elbo"))
+        held = [h["val_distortion"] for h in est.history_ if "val_distortion" in h]
+        # A budgeted compressor's history is stages and passes, judged on held-out rows.
+        trained = (f"held-out error {min(held):.4g} (kept: {last['kept']})"
+                   if held and "kept" in last else f"{len(est.history_)} epochs")
         summary = (f"vaekit: fitted {type(est).__name__} on {rows} rows in "
-                   f"{time.perf_counter() - start:.1f} s, {len(est.history_)} epochs")
+                   f"{time.perf_counter() - start:.1f} s, {trained}")
         if loss is not None:
             summary += f", final ELBO {loss:.3f} nats/row"
         if hasattr(est, "threshold_"):
             summary += f", threshold {est.threshold_:.3f} nats"
         click.echo(summary, err=True)
     return est
+
+
+@contextmanager
+def _codec_bar(enabled: bool) -> Iterator[Callable[[str, int, int, float | None], None]]:
+    """The progress bar of a compressor's codec training (stderr; nothing if disabled).
+
+    Shows the stage ("training codec, pass 2/4"), gradient steps done of those
+    planned, and the held-out distortion: the mean coded loss per held-out row
+    (squared error in standard deviations, summed over numeric columns, plus nats
+    for binary and categorical ones), the number the fit keeps the best state by.
+    """
+    if not enabled:
+        yield lambda phase, done, total, held_out: None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(total=None, desc="codec", unit=" steps", file=sys.stderr, dynamic_ncols=True,
+               mininterval=0.5)
+
+    def update(phase: str, done: int, total: int, held_out: float | None) -> None:
+        if total and bar.total != total:
+            bar.total = total
+        new_stage = phase != bar.desc
+        bar.set_description_str(phase, refresh=False)
+        if held_out is not None:
+            bar.set_postfix_str(f"held-out error {held_out:.4g}", refresh=False)
+        bar.update(done - bar.n)  # redraws at most every mininterval ...
+        if new_stage:
+            bar.refresh()  # ... but a new stage (a pass, say) is drawn at once
+
+    try:
+        yield update
+    finally:
+        bar.close()

@@ -28,8 +28,10 @@ def info(path: str, as_json: bool, verify: bool) -> None:
     """Show what a model (.vaekit) or container (.vkc) file holds.
 
     Models: estimator, columns and their kinds, network, training summary,
-    threshold, fingerprint. Containers: rows, chunks, sizes (bytes/row), the
-    model fingerprint they need and their header. Also reads the manifest of a
+    threshold, fingerprint. Containers: rows, chunks, where the bytes go (embedded
+    model, header, ids, codes, missing mask, overhead; bytes/row of each, and of
+    the codes alone: what --bytes-per-row budgets), the model fingerprint they
+    need and their header. Also reads the manifest of a
     multi-part .vkc written by the Dask engine.
     """
     if not os.path.exists(path):
@@ -86,12 +88,35 @@ def render(facts: dict[str, Any]) -> str:
             f"  format        version {facts['format_version']}, "
             f"{'complete' if facts['complete'] else 'INCOMPLETE (truncated or damaged)'}",
             f"  rows          {facts['rows']} in {facts['chunks']} chunk(s), "
-            f"{facts['bytes_per_row']} bytes/row",
-            f"  embedded model {facts['embedded_model_bytes']} bytes",
+            f"{facts['bytes_per_row']} bytes/row for the whole file",
         ]
+        lines += _breakdown_lines(facts)
         for key, value in facts["header"].items():
             text = json.dumps(value, sort_keys=True)
             if len(text) > 100:
                 text = text[:97] + "..."
             lines.append(f"  {key:<13} {text}")
     return "\n".join(lines)
+
+
+# Rows of the size table, in the order `vaekit info` shows them.
+_SECTIONS = (("model", "model"), ("header", "header"), ("ids", "ids"), ("codes", "codes"),
+             ("missing_mask", "missing mask"), ("overhead", "overhead"))
+
+
+def _breakdown_lines(facts: dict[str, Any]) -> list[str]:
+    """The size table of a container: bytes, share of the file and bytes/row per part."""
+    sizes = facts.get("size_breakdown")
+    if sizes is None:
+        why = facts.get("size_breakdown_error", "the file is incomplete")
+        return [f"  sizes         not available ({why})"]
+    total, rows = facts["file_bytes"], facts["rows"] or 0
+    lines = [f"  codes         {facts['codes_bytes_per_row']} bytes/row (what "
+             "--bytes-per-row budgets)",
+             f"  {'sizes':<13} {'bytes':>12} {'share':>7} {'bytes/row':>10}"]
+    for key, label in _SECTIONS + (("total", "total"),):
+        n = total if key == "total" else sizes[key]
+        share = f"{100.0 * n / total:.1f} %" if total else "-"
+        per_row = f"{n / rows:.3f}" if rows else "-"
+        lines.append(f"    {label:<11} {n:>12,} {share:>7} {per_row:>10}")
+    return lines

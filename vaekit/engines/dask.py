@@ -27,6 +27,8 @@ Public API
 * :func:`compress_files_dask` -- files to ``OUT.vkc`` manifest + one part per file.
 * :func:`score_dataframe` -- a Dask DataFrame of scores from a Dask DataFrame.
 * :func:`compress_dataframe` -- one part per partition + manifest.
+* :func:`sample_dataframe`, :func:`fit_dataframe` -- fit on a uniform sample of a
+  Dask DataFrame's rows, gathered partition by partition.
 * :func:`dask_client` -- connect to a scheduler or start (and stop) a local cluster.
 """
 
@@ -53,7 +55,14 @@ from ..codec.manifest import Manifest, ManifestWriter
 from ..files.readers import BadRow
 from ..fitted.model import FittedVAE, as_fitted
 from ..fitted.streams import CompressedWriter
-from ..jobs.read import Progress, frame_chunk, iter_compress_chunks
+from ..jobs.read import (
+    DEFAULT_SAMPLE_BYTES,
+    Progress,
+    Reservoir,
+    frame_chunk,
+    iter_compress_chunks,
+    training_reservoir,
+)
 from ..jobs.score import ScoreOptions, default_options, empty_scores, score_chunk, score_schema
 from .dask_cluster import (
     ModelBlob,
@@ -76,8 +85,10 @@ __all__ = [
     "compress_dataframe",
     "compress_files_dask",
     "dask_client",
+    "fit_dataframe",
     "model_blob",
     "parse_count",
+    "sample_dataframe",
     "score_dataframe",
     "score_files",
     "score_files_dask",
@@ -398,3 +409,91 @@ def compress_dataframe(ddf: dd.DataFrame, model: Any,
     except BaseException:
         writer.abort()
         raise
+
+
+# --------------------------------------------------------------------------- fitting
+
+
+def _sample_partition(part: pd.DataFrame, k: int | None, seed: int, number: int
+                      ) -> tuple[pd.DataFrame | None, Any]:
+    """One partition's own sample: its ``k`` rows of smallest key, and their positions."""
+    reservoir = Reservoir(seed, k)
+    reservoir.add(part, stream=number, positions=range(len(part)))
+    rows, meta = reservoir.sample()
+    return rows, meta[:, 1]
+
+
+def sample_dataframe(ddf: dd.DataFrame, *, max_rows: int | str | None = "auto",
+                     sample_bytes: int | None = DEFAULT_SAMPLE_BYTES, random_state: int = 0,
+                     client: Client | None = None) -> pd.DataFrame:
+    """A uniform, seeded sample of a Dask DataFrame's rows, as a pandas DataFrame.
+
+    Each partition keeps its own sample on a worker (the rows of smallest key,
+    :class:`~vaekit.jobs.read.Reservoir`); the client merges them in partition
+    order into the sample of all rows.  A row's key depends on the seed, its
+    partition number and its position there, so the result is exactly the sample a
+    single pass over all rows would keep: every set of ``max_rows`` rows equally
+    likely, the same for the same partitions and seed (also after a worker is
+    lost), whatever the cluster.  The client holds the sample and, at most, a
+    window of partition samples.
+
+    Parameters
+    ----------
+    ddf : dask.dataframe.DataFrame
+    max_rows : "auto", int or None
+        As for :func:`vaekit.jobs.read.load_training_data`: ``"auto"`` keeps at most
+        1,000,000 rows and ``sample_bytes`` of memory (measured on the first rows),
+        an int that many rows, None every row.
+    sample_bytes : int or None
+        Memory bound of ``"auto"``.
+    random_state : int
+        Seeds the sample.
+    client : distributed.Client, optional
+        Default: the current client.
+
+    Returns
+    -------
+    DataFrame
+        The sampled rows in partition and row order, with a fresh 0..n-1 index.
+    """
+    client = client or get_client()
+    seed = int(random_state)
+    reservoir = training_reservoir(max_rows, sample_bytes, seed)
+    parts = ddf.to_delayed()
+
+    def submit(i: int) -> Future:
+        # A partition never needs more rows than the final sample can hold; once the
+        # sample size is known, later partitions send less (the result is the same).
+        k = reservoir.k if reservoir.sized else reservoir.max_rows
+        return client.compute(dask.delayed(_sample_partition, pure=True)(parts[i], k, seed, i))
+
+    for i, (rows, positions) in in_order(submit, len(parts), task_window(client)):
+        if rows is not None:
+            reservoir.add(rows, stream=i, positions=positions)
+    sample, _ = reservoir.sample()
+    return ddf._meta.iloc[:0].reset_index(drop=True) if sample is None else sample
+
+
+def fit_dataframe(ddf: dd.DataFrame, estimator: Any, *, max_rows: int | str | None = "auto",
+                  sample_bytes: int | None = DEFAULT_SAMPLE_BYTES, random_state: int = 0,
+                  client: Client | None = None) -> Any:
+    """Fit ``estimator`` here on a uniform sample of a Dask DataFrame's rows.
+
+    The sample is :func:`sample_dataframe`'s (the same parameters); the estimator
+    then fits on it locally, exactly as ``estimator.fit(sample)`` would.
+
+    Parameters
+    ----------
+    ddf : dask.dataframe.DataFrame
+        The columns to model (drop id columns first).
+    estimator : VAEAnomalyDetector or VAECompressor
+        Unfitted or fitted (fitted again).
+
+    Returns
+    -------
+    estimator
+        Fitted.
+    """
+    sample = sample_dataframe(ddf, max_rows=max_rows, sample_bytes=sample_bytes,
+                              random_state=random_state, client=client)
+    return estimator.fit(sample)

@@ -8,7 +8,11 @@ Three words, one meaning each: *network* (the ``nn.Module``), *fitted model*
 * :mod:`.scoring` -- negative-ELBO terms with fixed noise, thresholds;
 * :mod:`.streams` -- rows <-> ``.vkc`` containers (:class:`CompressedWriter`,
   :func:`iter_decompressed`) and the one model resolver;
-* :mod:`.manifests` -- decoding manifests of part containers.
+* :mod:`.payload` -- the chunk payload layout (head, codes, missing mask, ids);
+* :mod:`.digits` -- how many digits a restored float keeps;
+* :mod:`.manifests` -- decoding manifests of part containers;
+* :mod:`.checks` -- the metadata and tensor-shape checks a loaded model passes first;
+* :mod:`.describe` -- what ``vaekit info`` prints.
 """
 
 from .model import FittedVAE, as_fitted

@@ -10,15 +10,20 @@ from typing import Any
 
 import numpy as np
 
-from ..codec.container import MAGIC, ContainerReader, read_info
+from ..codec.container import MAGIC, TRAILER_SIZE, ContainerReader, read_info
 from ..codec.manifest import describe_manifest, is_manifest
 from ..errors import FileFormatError
 from ..files.untrusted import open_regular
 from .checks import check_model
 from .model_file import read_model
+from .payload import payload_sections
 from .scoring import threshold_from_scores
 
 __all__ = ["describe"]
+
+# A chunk record around its payload: tag, index, rows, length, head CRC (28 bytes)
+# and the chunk CRC (4 bytes) (FORMAT.md, "Chunk").
+CHUNK_RECORD_BYTES = 32
 
 
 def describe(path: str, *, verify: bool = False) -> dict[str, Any]:
@@ -111,7 +116,8 @@ def _describe_model(path: str) -> dict[str, Any]:
 
 
 def _describe_container(path: str) -> dict[str, Any]:
-    """Facts of a single ``.vkc`` container (its footer and header)."""
+    """Facts of a single ``.vkc`` container (its footer and header), with the size
+    breakdown of :func:`_size_breakdown` (``None`` for a truncated or damaged file)."""
     ci = read_info(path)
     header = dict(ci.header)
     facts: dict[str, Any] = {
@@ -123,7 +129,47 @@ def _describe_container(path: str) -> dict[str, Any]:
         "rows": ci.n_rows,
         "chunks": ci.n_chunks,
         "embedded_model_bytes": ci.embedded_model_bytes,
+        # The whole file per row, model and header included (see codes_bytes_per_row).
         "bytes_per_row": (round(ci.file_bytes / ci.n_rows, 3) if ci.n_rows else None),
+        "size_breakdown": None,
+        "codes_bytes_per_row": None,
         "header": header,
     }
+    if ci.complete:
+        try:
+            sizes = _size_breakdown(path, ci.file_bytes, ci.embedded_model_bytes)
+        except FileFormatError as exc:
+            # info without --verify still describes a file whose chunks are damaged
+            facts["size_breakdown_error"] = str(exc)
+        else:
+            facts["size_breakdown"] = sizes
+            if ci.n_rows:
+                facts["codes_bytes_per_row"] = round(sizes["codes"] / ci.n_rows, 3)
     return facts
+
+
+def _size_breakdown(path: str, file_bytes: int, model_bytes: int) -> dict[str, int]:
+    """Where a container's bytes go: ``model``, ``header``, ``ids``, ``codes``,
+    ``missing_mask``, ``overhead``; the six add up to ``file_bytes``.
+
+    ``codes`` is what ``bytes_per_row`` budgets (the packed codes alone);
+    ``missing_mask`` includes its 4-byte length field; ``header`` is the header block
+    without the embedded model (magic, lengths, JSON, CRCs); ``overhead`` is each
+    chunk's 32-byte record and payload head, and the 28-byte trailer.  Reads every
+    chunk (their CRCs are checked on the way).
+    """
+    sizes = {"codes": 0, "missing_mask": 0, "ids": 0}
+    overhead = TRAILER_SIZE
+    chunks_bytes = 0
+    with ContainerReader(path) as reader:
+        for _, _, payload in reader.iter_chunks():
+            parts = payload_sections(payload)
+            for key in sizes:
+                sizes[key] += parts[key]
+            overhead += CHUNK_RECORD_BYTES + parts["head"]
+            chunks_bytes += CHUNK_RECORD_BYTES + len(payload)
+    # The header block is what precedes the first chunk: file - chunks - trailer.
+    header = file_bytes - TRAILER_SIZE - chunks_bytes - model_bytes
+    return {"model": model_bytes, "header": header, "ids": sizes["ids"],
+            "codes": sizes["codes"], "missing_mask": sizes["missing_mask"],
+            "overhead": overhead}

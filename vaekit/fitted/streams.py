@@ -51,6 +51,7 @@ from ..codec.packing import (
 )
 from ..codec.quantize import LatentQuantizer
 from ..errors import DataError, FileFormatError
+from .digits import round_to_codec
 from .model import FittedVAE, as_fitted
 from .payload import FLAG_MASK, FLAG_PASSTHROUGH, MASK_LENGTH, PAYLOAD_HEAD, PAYLOAD_VERSION
 
@@ -265,7 +266,8 @@ def decompress_chunk(payload: bytes, n_rows: int, model: FittedVAE,
     if n_rows == 0:
         values = model.empty_output()
     else:
-        values = _blank(model.decode_means(quantizer.decode(codes)), missing, model)
+        z = quantizer.decode(codes)  # floats get the digits the codec keeps (.digits)
+        values = _blank(round_to_codec(model.decode_means(z), model, z), missing, model)
     if not isinstance(values, pd.DataFrame):
         return values
     values.index = pd.RangeIndex(row_offset, row_offset + n_rows)

@@ -15,7 +15,7 @@ column of text ``"1"`` and a column of numbers ``1`` give the same scores and th
 same codes whether they arrive in a file or in a frame.
 
 Also here: the rows to compress (:func:`iter_compress_chunks`) and the rows to fit
-on (:func:`load_training_data`).
+on (:func:`load_training_data`: one pass, a uniform seeded :class:`Reservoir` sample).
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import torch
 
 from ..data.images import ImageSchema
@@ -309,6 +311,211 @@ def iter_compress_chunks(inputs: Sequence[str], model: Any, id_columns: Sequence
             yield (chunk.data[order] if len(chunk) else chunk.data.iloc[:0][order]), chunk.bad
 
 
+# --------------------------------------------------------------------------- sampling
+
+DEFAULT_SAMPLE_BYTES = 128 * 2**20
+"""Memory the held rows may take while sampling.  ``vaekit fit`` peaks at about 4x this
+plus the runtime (compaction and typing copy the sample; training): ~1.1 GB, well under
+2 GB on any input (recipes/benchmark_fit_memory.py).  Rows are held as read (Arrow
+text, ~12 bytes a numeric cell): a 20-column numeric table keeps ~450,000 rows."""
+
+DEFAULT_SAMPLE_ROWS = 1_000_000
+"""Most rows trained on by default: the automatic schedule runs at least two
+epochs and scores every training row, so more rows cost minutes and no accuracy."""
+
+ESTIMATE_ROWS = 1_000
+"""The bytes of a row are measured on the input's first rows, this many, however
+the input is cut into chunks (so the sample size does not depend on chunk sizes)."""
+
+SLACK = 0.25
+"""Rows held beyond the sample size between two compactions, as a share of it."""
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_META_BYTES = 32  # key, stream, position and line of each held row
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finalizer: a bijection of uint64 arrays that mixes every bit."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * np.uint64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> np.uint64(27))
+    x = x * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def sample_keys(seed: int, stream: int, positions: np.ndarray) -> np.ndarray:
+    """The sampling key of each row: a pseudo-random uint64 of (seed, stream, position).
+
+    ``stream`` numbers the input (file or partition), ``positions`` are the rows'
+    0-based positions in it.  A key depends on nothing else, which makes a sample
+    independent of chunk sizes and lets partition samples merge exactly.
+    """
+    # One-element arrays, not numpy scalars: array arithmetic wraps without warnings.
+    head = _mix64(np.array([int(seed) % 2**64], dtype=np.uint64) + _GOLDEN)
+    head = _mix64(head + np.array([int(stream) + 1], dtype=np.uint64) * _GOLDEN)
+    pos = np.asarray(positions, dtype=np.int64).astype(np.uint64)
+    return _mix64(head + (pos + np.uint64(1)) * _GOLDEN)
+
+
+def rows_bytes(rows: pd.DataFrame | np.ndarray) -> int:
+    """Memory of ``rows``, counted so that it adds up over any split of the rows.
+
+    Arrow text counts its bytes plus a 4-byte offset per value (pandas' own count
+    adds one offset per array, so it would depend on the chunking); other columns
+    count what pandas counts (deep, so Python strings count their size).
+    """
+    if isinstance(rows, np.ndarray):
+        return int(rows.nbytes)
+    total = 0
+    for _, s in rows.items():
+        if isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow":
+            lengths = pc.binary_length(pa.array(s.array))
+            total += int(pc.sum(lengths).as_py() or 0) + 4 * len(s)
+        else:
+            total += int(s.memory_usage(deep=True, index=False))
+    return total
+
+
+def _take(rows: pd.DataFrame | np.ndarray, idx: np.ndarray) -> pd.DataFrame | np.ndarray:
+    return rows.iloc[idx] if isinstance(rows, pd.DataFrame) else rows[idx]
+
+
+def _concat(pieces: list[Any]) -> pd.DataFrame | np.ndarray:
+    if isinstance(pieces[0], pd.DataFrame):
+        if len(pieces) == 1:
+            return pieces[0].reset_index(drop=True)
+        return pd.concat(pieces, ignore_index=True)
+    return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+
+
+class Reservoir:
+    """A seeded, uniform sample of at most ``k`` rows of a stream, gathered chunk by chunk.
+
+    Every row gets a key from the seed, its stream (file or partition number) and
+    its position there (:func:`sample_keys`); the sample is the ``k`` rows with the
+    smallest keys (ties: the earlier row), returned in input order.  The keys act
+    as independent uniform draws, so every set of ``k`` rows is equally likely: a
+    uniform sample without replacement (reservoir sampling in its "bottom-k keys"
+    form).  As a row's key depends only on where the row is, the sample does not
+    depend on how the stream is cut into chunks, and samples merge exactly: the
+    bottom ``k`` of the union of each part's bottom ``k`` is the bottom ``k`` of all
+    rows (how :mod:`vaekit.engines.dask` samples partitions).
+
+    Once the sample is full, a row enters only when its key is below the ``k``-th
+    smallest so far (about ``k * ln(n / k)`` rows of ``n`` ever do), so a chunk costs
+    a hash and a comparison per row.  At most ``k * (1 + SLACK)`` rows plus one
+    chunk are held; then the ``k`` smallest keys are kept (a compaction).
+
+    Parameters
+    ----------
+    seed : int
+    max_rows : int or None
+        The sample size ``k``; None: no bound on rows (attribute ``k``, final once
+        ``sized``; ``rows_seen`` counts rows offered, ``held`` rows held).
+    max_bytes : int or None
+        Lowers ``k`` so that the held rows (slack included) take at most this much:
+        ``k <= max_bytes / ((1 + SLACK) * bytes per row)``, the bytes per row
+        (:func:`rows_bytes` plus 32 for the bookkeeping) measured on the first
+        :data:`ESTIMATE_ROWS` rows.  None: no bound on bytes.
+    """
+
+    def __init__(self, seed: int, max_rows: int | None = None,
+                 max_bytes: int | None = None) -> None:
+        self.seed = int(seed)
+        self.max_rows = max_rows
+        self.max_bytes = max_bytes
+        self.k: int | None = max_rows
+        self.sized = max_bytes is None  # k is final
+        self.rows_seen = 0
+        self._rows: list[Any] = []
+        self._meta: list[np.ndarray] = []  # (n, 3) int64: stream, position, line
+        self._keys: list[np.ndarray] = []
+        self.held = 0
+        self._threshold: np.uint64 | None = None
+
+    def add(self, rows: pd.DataFrame | np.ndarray, *, stream: int, positions: np.ndarray,
+            lines: np.ndarray | None = None) -> None:
+        """Offer ``rows`` (in input order, after all rows offered before).
+
+        ``lines`` (default ``positions + 1``) travel with the rows for messages.
+        """
+        n = len(rows)
+        if n == 0:
+            return
+        positions = np.asarray(positions, dtype=np.int64)
+        keys = sample_keys(self.seed, stream, positions)
+        self.rows_seen += n
+        meta = np.empty((n, 3), dtype=np.int64)
+        meta[:, 0] = stream
+        meta[:, 1] = positions
+        meta[:, 2] = positions + 1 if lines is None else lines
+        if self._threshold is not None:
+            enter = np.flatnonzero(keys <= self._threshold)
+            if len(enter) == 0:
+                return
+            if len(enter) < n:
+                rows, meta, keys = _take(rows, enter), meta[enter], keys[enter]
+        self._rows.append(rows)
+        self._meta.append(meta)
+        self._keys.append(keys)
+        self.held += len(keys)
+        if not self.sized and self.held >= ESTIMATE_ROWS:
+            self._size()
+        if self.sized and self.k is not None and \
+                self.held > self.k + max(1, int(SLACK * self.k)):
+            self._compact(self.k)
+
+    def _size(self) -> None:
+        """Fix ``k`` from the bytes of the first rows (no row was left out before)."""
+        assert self.max_bytes is not None
+        head, need = [], ESTIMATE_ROWS
+        for piece in self._rows:
+            if need <= 0:
+                break
+            head.append(piece[:need] if isinstance(piece, np.ndarray) else piece.iloc[:need])
+            need -= len(head[-1])
+        n = sum(len(p) for p in head)
+        per_row = sum(rows_bytes(p) for p in head) / max(n, 1) + _META_BYTES
+        fits = max(1, int(self.max_bytes / ((1 + SLACK) * per_row)))
+        self.k = fits if self.max_rows is None else min(self.max_rows, fits)
+        self.sized = True
+
+    def _compact(self, k: int) -> None:
+        keys = np.concatenate(self._keys)
+        meta = np.concatenate(self._meta)
+        rows = _concat(self._rows)
+        if len(keys) > k:
+            best = np.lexsort((meta[:, 1], meta[:, 0], keys))[:k]
+            self._threshold = keys[best[-1]]
+            keep = best[np.lexsort((meta[best, 1], meta[best, 0]))]  # back to input order
+            rows, meta, keys = _take(rows, keep), meta[keep], keys[keep]
+        self._rows, self._meta, self._keys = [rows], [meta], [keys]
+        self.held = len(keys)
+
+    def sample(self) -> tuple[pd.DataFrame | np.ndarray | None, np.ndarray]:
+        """The sample in input order and its ``(n, 3)`` stream, position, line.
+
+        Rows are None when no row was offered.
+        """
+        if not self._rows:
+            return None, np.empty((0, 3), dtype=np.int64)
+        if not self.sized:
+            self._size()
+        if self.k is not None and self.held > self.k:
+            self._compact(self.k)
+        return _concat(self._rows), np.concatenate(self._meta)
+
+
+def training_reservoir(max_rows: int | str | None, sample_bytes: int | None,
+                       seed: int) -> Reservoir:
+    """The reservoir of :func:`load_training_data` (see its ``max_rows``)."""
+    if max_rows == "auto":
+        return Reservoir(seed, DEFAULT_SAMPLE_ROWS, sample_bytes)
+    if max_rows is not None and (isinstance(max_rows, str) or int(max_rows) < 1):
+        raise ValueError(f"max_rows must be 'auto', None or a positive int, got {max_rows!r}")
+    return Reservoir(seed, max_rows, None)
+
+
 # --------------------------------------------------------------------------- fit input
 
 
@@ -323,22 +530,51 @@ class TrainingData:
     kind : {"tabular", "image"}
     bad : list of BadRow
         Rows left out (``--on-bad-rows skip``).
+    rows_read : int
+        Usable rows read from the inputs.
+    sampled : bool
+        True when ``data`` holds a sample of them, not all.
     """
 
     data: pd.DataFrame | np.ndarray
     kind: str
     bad: list[BadRow] = field(default_factory=list)
+    rows_read: int = 0
+    sampled: bool = False
 
 
 def load_training_data(inputs: Sequence[str], *, kind: str = "auto",
                        columns: Sequence[str] | None = None, exclude: Sequence[str] = (),
                        id_columns: Sequence[str] = (), categorical: Sequence[str] = (),
-                       max_rows: int | None = None, skip_bad_rows: bool = False,
+                       max_rows: int | str | None = "auto",
+                       sample_bytes: int | None = DEFAULT_SAMPLE_BYTES, seed: int = 0,
+                       skip_bad_rows: bool = False,
                        progress: Progress | None = None) -> TrainingData:
-    """Read every input into memory for fitting (the first ``max_rows`` rows at most).
+    """Read the rows to fit on: one streaming pass, keeping a uniform seeded sample.
 
-    Tables are read as text and each column's type is decided from all rows, so a
-    numeric column whose first rows happen to be empty is still numeric.
+    Every input is read in chunks, once; a :class:`Reservoir` keeps a uniform
+    sample of all their rows (not the first ones: exports sorted by time would
+    bias it), the same for the same inputs and seed however the files are chunked.
+    Inputs with no more rows than the sample size give all their rows, in input
+    order.
+
+    Tables are read as text and each column's type is decided from the kept rows
+    (so a numeric column whose first rows happen to be empty is still numeric);
+    values that do not fit the type are reported for the kept rows, rows the
+    reader cannot split (wrong field count) for all rows.  Every kept row keeps
+    its file and line for messages.
+
+    Parameters
+    ----------
+    max_rows : "auto", int or None
+        ``"auto"``: at most :data:`DEFAULT_SAMPLE_ROWS` (1,000,000) rows and at most
+        ``sample_bytes`` of memory while sampling (rows as read, measured on the
+        first rows), so a 10 GB CSV fits in well under 2 GB; an int: a sample of
+        exactly that many rows (memory is the caller's call); None: every row.
+    sample_bytes : int or None
+        Memory bound of ``max_rows="auto"`` (default 128 MiB).
+    seed : int
+        Seeds the sample (``vaekit fit --seed``).
 
     Raises
     ------
@@ -352,18 +588,16 @@ def load_training_data(inputs: Sequence[str], *, kind: str = "auto",
         raise DataError("cannot mix image inputs with tables in one call")
     if kind == "image" and not image_input:
         raise DataError("--kind image needs .npz files or folders of images")
+    reservoir = training_reservoir(max_rows, sample_bytes, seed)
     if image_input:
         if kind == "tabular":
             raise DataError("--kind tabular needs CSV or Parquet inputs")
-        return _training_images(inputs, max_rows, progress)
+        return _training_images(inputs, reservoir, progress)
 
-    frames: list[pd.DataFrame] = []
-    lines: list[np.ndarray] = []
-    files: list[str] = []
     bad: list[BadRow] = []
-    n = 0
     wanted: list[str] | None = None
-    for path in inputs:
+    empty: pd.DataFrame | None = None
+    for stream, path in enumerate(inputs):
         names = table_columns(path)
         if wanted is None:
             # The first file decides the columns; later files must have them too.
@@ -373,45 +607,52 @@ def load_training_data(inputs: Sequence[str], *, kind: str = "auto",
                        and c not in exclude]
             if dropped and not columns:
                 warn_extra_columns(path, dropped, [])
+        position = 0  # of the file's usable rows: what a row's sampling key depends on
         for chunk in iter_table(path, dict.fromkeys(wanted, "text")):
-            frames.append(chunk.data)
-            lines.append(chunk.lines)
-            files.extend([path] * len(chunk))
+            if chunk.bad and not skip_bad_rows:
+                raise chunk.bad[0].error()
             bad.extend(chunk.bad)
-            n += len(chunk)
+            if empty is None:
+                empty = chunk.data.iloc[:0]
+            reservoir.add(chunk.data, stream=stream,
+                          positions=np.arange(position, position + len(chunk)),
+                          lines=chunk.lines)
+            position += len(chunk)
             if progress:
                 progress(len(chunk))
-            if max_rows is not None and n >= max_rows:
-                break
-        if max_rows is not None and n >= max_rows:
-            break
-    if bad and not skip_bad_rows:
-        raise bad[0].error()
-    frame = pd.concat(frames, ignore_index=True)
-    all_lines = np.concatenate(lines)
-    if max_rows is not None:
-        frame, all_lines, files = frame.iloc[:max_rows], all_lines[:max_rows], files[:max_rows]
-    frame, bad_values = _typed_training_frame(frame, all_lines, files, categorical)
+    frame, meta = reservoir.sample()
+    if frame is None:
+        raise DataError("no usable rows in the input")
+    sampled = len(frame) < reservoir.rows_seen
+    files = list(np.asarray(inputs, dtype=object)[meta[:, 0]])
+    frame, bad_values = _typed_training_frame(frame, meta[:, 2], files, categorical)
     if bad_values and not skip_bad_rows:
         raise bad_values[0].error()
     bad.extend(bad_values)
     if len(frame) == 0:
         raise DataError("no usable rows in the input")
-    return TrainingData(frame, "tabular", bad)
+    return TrainingData(frame, "tabular", bad, reservoir.rows_seen, sampled)
 
 
-def _training_images(inputs: Sequence[str], max_rows: int | None,
+def _training_images(inputs: Sequence[str], reservoir: Reservoir,
                      progress: Progress | None) -> TrainingData:
-    arrays = [read_images(p) for p in inputs]
-    shapes = {a.shape[1:] for a in arrays}
-    if len(shapes) > 1:
-        raise DataError(f"the image inputs have different image shapes: {sorted(shapes)}")
-    images = np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
-    if max_rows is not None:
-        images = images[:max_rows]
-    if progress:
-        progress(len(images))
-    return TrainingData(images, "image")
+    # Each file is loaded whole by the reader; only the sample outlives it.
+    shape = None
+    for stream, path in enumerate(inputs):
+        images = read_images(path)
+        if shape is None:
+            shape = images.shape[1:]
+        elif images.shape[1:] != shape:
+            raise DataError(f"the image inputs have different image shapes: "
+                            f"{sorted({shape, images.shape[1:]})}")
+        reservoir.add(images, stream=stream, positions=np.arange(len(images)))
+        if progress:
+            progress(len(images))
+    sample, _ = reservoir.sample()
+    if sample is None:
+        raise DataError("no images in the input")
+    return TrainingData(sample, "image", [], reservoir.rows_seen,
+                        len(sample) < reservoir.rows_seen)
 
 
 def _select_columns(path: str, names: Sequence[str], columns: Sequence[str] | None,

@@ -15,6 +15,7 @@ Both work on a network and prepared tensors; the estimator assembles the fitted 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,14 @@ _CODEC_VAL_ROWS = 2000
 # ... and rows whose decoder Jacobian sizes the bit allocation.
 _SENSITIVITY_ROWS = {"tabular": 512, "image": 64}
 
+# A route's progress hook: progress(phase, steps_done, steps_planned, held_out) after
+# every gradient step and at every stage without steps.  ``phase`` names the stage for
+# people ("training codec, pass 2/4"); the step counts cover the whole route;
+# ``held_out`` is the last held-out distortion (mean loss per held-out row, see
+# LinearCodecFit._codec_loss), None where the route has none.  The CLI draws its bar
+# from this; training code stays free of any terminal.
+CodecProgress = Callable[[str, int, int, "float | None"], None]
+
 
 @dataclass(frozen=True)
 class CodecSettings:
@@ -68,7 +77,7 @@ class _CodecRoute:
     """What both routes share: the network, its codes and the budgeted quantizer fit."""
 
     def __init__(self, network: VAE, kind: str, settings: CodecSettings, seed: int,
-                 device: torch.device) -> None:
+                 device: torch.device, progress: CodecProgress | None = None) -> None:
         self.network = network
         self.kind = kind
         self.s = settings
@@ -77,6 +86,28 @@ class _CodecRoute:
         self.quantizer: LatentQuantizer | None = None
         self.history: list[dict[str, Any]] = []
         self.tune_history: list[float] = []
+        self._progress = progress
+        self._steps_done = 0
+        self._steps_planned = 0
+        self._held_out: float | None = None
+
+    def _tell(self, phase: str) -> None:
+        """Report progress (see :data:`CodecProgress`); nothing without a hook."""
+        if self._progress is not None:
+            self._progress(phase, self._steps_done, max(self._steps_planned,
+                                                        self._steps_done), self._held_out)
+
+    def _step_hook(self, phase: str) -> Any:
+        """An ``on_step`` hook for :func:`adam_passes` counting this route's steps."""
+        if self._progress is None:
+            return None
+        base = self._steps_done
+
+        def on_step(step: int) -> None:
+            self._steps_done = base + step
+            self._tell(phase)
+
+        return on_step
 
     @torch.no_grad()
     def means(self, tensors: dict[str, torch.Tensor]) -> np.ndarray:
@@ -122,10 +153,13 @@ class LinearCodecFit(_CodecRoute):
     def run(self, tensors: dict[str, torch.Tensor]) -> None:
         """Train ``network`` in place (see the class doc)."""
         self.network.eval()
+        self._tell("PCA start")
         self._init_from_pca(tensors)
         self._train_linear_codec(tensors)
+        self._tell("calibrating")
         self._standardize_latents(tensors)
         self._calibrate_scales(tensors)
+        self._tell("done")
 
     def _metric_values(self, b: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """(target values in the metric space, observed mask) of a prepared batch."""
@@ -291,15 +325,19 @@ class LinearCodecFit(_CodecRoute):
         else:
             passes = int(self.s.epochs)
 
+        self._steps_planned = (passes + max(1, passes // 3)) * steps_per_pass
+        self._tell("fitting quantizer")
         q = self._fit_codec_quantizer(self.means(tensors))
         history: list[dict[str, float]] = []
         best = {"loss": self._coded_distortion(held, q), "state": copy_state(model), "q": q,
                 "phase": "pca"}
         history.append({"epoch": 0, "phase": "pca", "val_distortion": best["loss"]})
+        self._held_out = best["loss"]
 
         def consider(phase: str, epoch: int, train_loss: float | None,
                      quant: LatentQuantizer) -> None:
             loss = self._coded_distortion(held, quant)
+            self._held_out = loss
             record = {"epoch": epoch, "phase": phase, "val_distortion": loss}
             if train_loss is not None:
                 record["train_loss"] = train_loss
@@ -335,6 +373,7 @@ class LinearCodecFit(_CodecRoute):
             mu = self.means(train)
             moved = LatentQuantizer.from_bits(quant.bits, mu.mean(axis=0), mu.std(axis=0))
             loss = self._coded_distortion(held, moved)
+            self._held_out = loss
             history.append({"epoch": epoch, "phase": name, "train_loss": train_loss,
                             "val_distortion": loss})
             if loss < phase["loss"]:
@@ -345,6 +384,7 @@ class LinearCodecFit(_CodecRoute):
         # 3. quantizers for the phase's best state: refitted (bits by sensitivity), and
         # the same bits at the means' new spread if that still fits the budget.
         if phase["state"] is not None:
+            self._tell("refitting quantizer")
             model.load_state_dict(phase["state"])
             mu = self.means(tensors)  # consider() leaves the model as it is
             consider("requantize", 0, None, self._fit_codec_quantizer(mu))
@@ -377,18 +417,27 @@ class LinearCodecFit(_CodecRoute):
         device = self.device
         n = len(data["x"])
         steps_per_pass = max(1, math.ceil(n / batch))
+        label = {"codes": "training codec", "decoder": "training decoder"}.get(phase, phase)
+        base = self._steps_done
 
         def step_loss(idx: torch.Tensor, _step: int) -> tuple[torch.Tensor, None]:
             return loss_fn(to_device(take(data, idx), device), idx, gen, quant), None
 
         def end_of_pass(epoch: int, mean_loss: float, _sums: Any) -> bool:
             after_pass(phase, epoch, mean_loss, quant)
+            self._tell(f"{label}, pass {epoch}/{passes}")
             return False
+
+        def on_step(step: int) -> None:
+            self._steps_done = base + step
+            self._tell(f"{label}, pass {min(passes, 1 + (step - 1) // steps_per_pass)}/"
+                       f"{passes}")
 
         adam_passes(self.network, params, step_loss, n_rows=n, batch_size=batch, passes=passes,
                     generator=gen, learning_rate=lr,
                     schedule=cosine_schedule(passes * steps_per_pass),
-                    on_pass_end=end_of_pass, what=f"codec training ({phase} passes)")
+                    on_pass_end=end_of_pass, what=f"codec training ({phase} passes)",
+                    on_step=None if self._progress is None else on_step)
 
     @torch.no_grad()
     def _standardize_latents(self, tensors: dict[str, torch.Tensor]) -> None:
@@ -496,8 +545,9 @@ class VAECodecTuning(_CodecRoute):
 
     def __init__(self, network: VAE, kind: str, settings: CodecSettings, seed: int,
                  device: torch.device, *, train_config: TrainConfig, vae_epochs: int,
-                 latent_stats: dict[str, list[float]]) -> None:
-        super().__init__(network, kind, settings, seed, device)
+                 latent_stats: dict[str, list[float]],
+                 progress: CodecProgress | None = None) -> None:
+        super().__init__(network, kind, settings, seed, device, progress)
         self.train_config = train_config
         self.vae_epochs = int(vae_epochs)
         self.latent_stats = latent_stats
@@ -555,10 +605,18 @@ class VAECodecTuning(_CodecRoute):
             return self._code_loss(model.decode(z), b, inv_var)
 
         # A third of the training steps, at most _TUNE_STEPS: a tune-up, not a second run.
-        return self._fine_tune(tensors, list(model.parameters()), loss, share=3, seed_offset=2)
+        return self._fine_tune(tensors, list(model.parameters()), loss, share=3, seed_offset=2,
+                               phase="tuning for the codes")
+
+    def _plan(self, n: int, share: int) -> tuple[int, int, int]:
+        """(batch size, steps per pass, passes) of a :meth:`_fine_tune` run on ``n`` rows."""
+        _, batch, _ = resolve_schedule(n, self.train_config)
+        steps = max(1, math.ceil(n / batch))
+        budget = min(_TUNE_STEPS, max(1, self.vae_epochs * steps // share))
+        return batch, steps, max(1, math.ceil(budget / steps))
 
     def _fine_tune(self, tensors: dict[str, torch.Tensor], params: list[torch.nn.Parameter],
-                   loss_fn: Any, *, share: int, seed_offset: int) -> list[float]:
+                   loss_fn: Any, *, share: int, seed_offset: int, phase: str) -> list[float]:
         """Adam passes over ``tensors`` minimising ``loss_fn(batch, index, generator)``.
 
         Runs ``1/share`` of the VAE training run's steps (at most ``_TUNE_STEPS``) at
@@ -566,10 +624,7 @@ class VAECodecTuning(_CodecRoute):
         """
         device = self.device
         n = len(tensors["x"])
-        _, batch, _ = resolve_schedule(n, self.train_config)
-        steps = max(1, math.ceil(n / batch))
-        budget = min(_TUNE_STEPS, max(1, self.vae_epochs * steps // share))
-        passes = max(1, math.ceil(budget / steps))
+        batch, _, passes = self._plan(n, share)
         gen = torch.Generator().manual_seed(self.seed + seed_offset)
 
         def step_loss(idx: torch.Tensor, _step: int) -> tuple[torch.Tensor, None]:
@@ -579,7 +634,7 @@ class VAECodecTuning(_CodecRoute):
             return adam_passes(self.network, params, step_loss, n_rows=n, batch_size=batch,
                                passes=passes, generator=gen,
                                learning_rate=float(self.s.learning_rate) / 2,
-                               what="codec tuning")
+                               what="codec tuning", on_step=self._step_hook(phase))
 
     def _code_loss(self, params: torch.Tensor, b: dict[str, torch.Tensor],
                    inv_var: torch.Tensor | None) -> torch.Tensor:
@@ -607,7 +662,7 @@ class VAECodecTuning(_CodecRoute):
             return self._code_loss(model.decode(z_hat[idx].to(device)), b, inv_var)
 
         return self._fine_tune(tensors, list(model.decoder.parameters()), loss, share=5,
-                               seed_offset=3)
+                               seed_offset=3, phase="training decoder")
 
     def run(self, tensors: dict[str, torch.Tensor], *, tune: bool,
             latent_statistics: Any) -> None:
@@ -616,14 +671,19 @@ class VAECodecTuning(_CodecRoute):
         ``latent_statistics(tensors)`` re-measures the statistics after the encoder
         moved (they size the refitted quantizer and are kept in ``latent_stats``).
         """
+        self._tell("fitting quantizer")
         self.quantizer = self._fit_quantizer(tensors)
         if not tune:
             return
+        n = len(tensors["x"])
+        self._steps_planned = sum(p * s for _, s, p in (self._plan(n, 3), self._plan(n, 5)))
         inv_var = self._numeric_inv_var(tensors)
         self.tune_history = self._tune_for_codes(tensors, inv_var)
         # The encoder moved: measure its statistics again and size the
         # quantizer for the tuned means.
         self.latent_stats = latent_statistics(tensors)
+        self._tell("refitting quantizer")
         self.quantizer = self._fit_quantizer(tensors)
         # Then teach the decoder the final quantizer's actual codes.
         self.tune_history += self._refine_decoder(tensors, inv_var)
+        self._tell("done")

@@ -25,6 +25,8 @@ CLIP_GRAD = 10.0
 StepLoss = Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor | None]]
 # on_pass_end(pass_number, mean_loss_per_row, sums or None) -> True to stop
 PassEnd = Callable[[int, float, torch.Tensor | None], bool | None]
+# on_step(steps_done): after every optimizer step (progress reporting only)
+StepDone = Callable[[int], None]
 
 
 def adam_passes(
@@ -42,6 +44,7 @@ def adam_passes(
     on_pass_end: PassEnd | None = None,
     what: str = "training",
     shuffle_device: torch.device | str | None = None,
+    on_step: StepDone | None = None,
 ) -> list[float]:
     """Run Adam over ``passes`` shuffled passes of ``n_rows`` rows.
 
@@ -66,6 +69,9 @@ def adam_passes(
         Names the route in the divergence message.
     shuffle_device : device, optional
         Where the permutation is moved before slicing.
+    on_step : callable, optional
+        ``on_step(steps_done)`` after every optimizer step (1-based count of this
+        call's steps): a progress hook; it cannot stop training.
 
     Returns
     -------
@@ -104,6 +110,8 @@ def adam_passes(
             if sched is not None:
                 sched.step()
             step += 1
+            if on_step is not None:
+                on_step(step)
             running += float(loss.detach()) * len(idx)
             if batch_sums is not None:
                 sums = batch_sums if sums is None else sums + batch_sums
