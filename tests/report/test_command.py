@@ -41,8 +41,32 @@ def test_missing_matplotlib_says_how_to_install(monkeypatch, tabular_detector, t
     tabular_detector.save(model)
     result = CliRunner().invoke(report, [str(model), "-o", str(tmp_path / "r.html")])
     assert result.exit_code == 1
-    assert "pip install 'vaekit[report]'" in result.output
+    from vaekit.report.style import install_hint
+
+    assert install_hint() in " ".join(result.output.split())
     assert not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.parametrize(("direct_url", "expected"), [
+    ('{"dir_info": {"editable": true}, "url": "file:///src/vaekit%20co"}',
+     "-m pip install -c /src/vaekit co/constraints.txt -e '/src/vaekit co[report]'"),
+    ('{"archive_info": {}, "url": "https://example.org/vaekit.whl"}',
+     "-m pip install 'vaekit[report]'"),
+    (None, "-m pip install 'vaekit[report]'"),
+])
+def test_install_hint_follows_how_vaekit_was_installed(monkeypatch, direct_url, expected):
+    from importlib import metadata
+
+    from vaekit.report.style import install_hint
+
+    class Dist:
+        def read_text(self, name):
+            return direct_url if name == "direct_url.json" else None
+
+    monkeypatch.setattr(metadata, "distribution", lambda name: Dist())
+    hint = install_hint()
+    assert hint.startswith("matplotlib is needed for reports: " + sys.executable)
+    assert hint.endswith(expected)
 
 
 def test_command_writes_report(tabular_detector, demo_with_labels, tmp_path) -> None:

@@ -16,6 +16,34 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 INSTALL_HINT = "matplotlib is needed for reports: pip install 'vaekit[report]'"
 
+
+def install_hint() -> str:
+    """How to get matplotlib, said the way this vaekit was installed.
+
+    A checkout installed with ``pip install -e`` (PEP 610's ``direct_url.json`` says
+    editable) gets the extra from that folder, with the constraints file that keeps
+    the pinned CPU torch; an installed wheel gets ``pip install 'vaekit[report]'``.
+    The pip is this interpreter's, so the line works in the venv vaekit runs in.
+    """
+    import json
+    import sys
+    from importlib import metadata
+    from urllib.parse import unquote, urlparse
+
+    pip = f"{sys.executable} -m pip install"
+    try:
+        direct = json.loads(metadata.distribution("vaekit").read_text("direct_url.json")
+                            or "{}")
+    except (metadata.PackageNotFoundError, ValueError):
+        direct = {}
+    url = direct.get("url", "") if isinstance(direct, dict) else ""
+    if (isinstance(direct, dict) and (direct.get("dir_info") or {}).get("editable")
+            and url.startswith("file://")):
+        folder = unquote(urlparse(url).path)
+        return (f"matplotlib is needed for reports: {pip} -c {folder}/constraints.txt "
+                f"-e '{folder}[report]'")
+    return f"matplotlib is needed for reports: {pip} 'vaekit[report]'"
+
 # One width for every figure so the report reads as one column; the dpi is set in
 # :mod:`vaekit.report.html` when the figures are rendered.
 WIDTH_IN = 10.0
@@ -43,7 +71,7 @@ def _figure(height: float, width: float = WIDTH_IN) -> Figure:
     try:
         from matplotlib.figure import Figure
     except ImportError:
-        raise ImportError(INSTALL_HINT) from None
+        raise ImportError(install_hint()) from None
     return Figure(figsize=(width, height), layout="constrained")
 
 
@@ -63,4 +91,4 @@ def require_matplotlib() -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise ImportError(INSTALL_HINT) from None
+        raise ImportError(install_hint()) from None
