@@ -16,8 +16,19 @@ Column kinds
 ``binary``
     Two distinct values; Bernoulli.
 ``categorical``
-    Non-numeric values; categorical (softmax).  Values not seen during ``fit`` are
-    flagged (never a crash) and charged as an escape to an unseen level (below).
+    Non-numeric values, and every pandas ``category`` column; categorical (softmax).
+    Values not seen during ``fit`` are flagged (never a crash) and charged as an
+    escape to an unseen level (below).
+
+Dates and times (a datetime dtype, or text holding only ISO 8601 dates / times) are
+``numeric`` columns whose value is days since 1970-01-01 and whose stored dtype is the
+datetime dtype, restored on the way out (:mod:`vaekit.data.columns`).  Dtypes
+round-trip: booleans, nullable ``Int64`` / ``boolean``, ``category``, ``float32``,
+``string`` and Arrow-backed (``pd.ArrowDtype``) columns come back as they went in.
+
+Identifiers are refused by name, not modelled: a text column whose values are all
+different, and an integer column of different values in row order or filling a
+range (:func:`~vaekit.data.columns.integer_id_reason`); pass them as id columns.
 
 Missing values (NaN / None / empty) are allowed in every column: the encoder sees a
 filled value plus a 0/1 "observed" mask, and the likelihood of a missing *value* is
@@ -57,6 +68,17 @@ import pandas as pd
 import torch
 
 from ..errors import DataError
+from .columns import (
+    dtype_name,
+    integer_id_reason,
+    is_time_dtype,
+    looks_like_times,
+    restore_dtype,
+    restore_times,
+    safe_dtype,
+    time_days,
+    time_dtype_name,
+)
 
 KINDS = ("numeric", "binary", "categorical")
 # Tail-compression width c of ``c * asinh(u / c)``, in robust standard deviations.
@@ -181,8 +203,9 @@ def _as_float(s: pd.Series, name: str) -> np.ndarray:
     if pd.api.types.is_numeric_dtype(s.dtype):
         values = pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
     else:
-        coerced = pd.to_numeric(s, errors="coerce")
-        bad = coerced.isna().to_numpy() & ~_is_missing(s)
+        # Through numpy: an Arrow-backed result holds a failed parse as NaN, not null.
+        coerced = _numbers(s)
+        bad = np.isnan(coerced) & ~_is_missing(s)
         if bad.any():
             pos = _first_position(bad)
             raise DataError(
@@ -190,7 +213,7 @@ def _as_float(s: pd.Series, name: str) -> np.ndarray:
                 row=pos,
                 column=name,
             )
-        values = coerced.to_numpy(dtype="float64", na_value=np.nan)
+        values = coerced
     inf = np.isinf(values)
     if inf.any():
         pos = _first_position(inf)
@@ -203,15 +226,22 @@ def _as_float(s: pd.Series, name: str) -> np.ndarray:
     return values
 
 
+def _numbers(s: pd.Series) -> np.ndarray:
+    """Values parsed as float64, NaN where missing or not a number."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        s = s.astype(object)
+    return pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+
+
 def _looks_numeric(s: pd.Series) -> bool:
-    if pd.api.types.is_bool_dtype(s.dtype):
-        return False
+    if pd.api.types.is_bool_dtype(s.dtype) or isinstance(s.dtype, pd.CategoricalDtype):
+        return False  # a pandas category is a category, whatever its values
     if pd.api.types.is_numeric_dtype(s.dtype):
         return True
     observed = s[~s.isna()]
     if len(observed) == 0:
         return False
-    return bool(pd.to_numeric(observed, errors="coerce").notna().all())
+    return bool(not np.isnan(_numbers(observed)).any())
 
 
 def _robust_center_scale(values: np.ndarray) -> tuple[float, float]:
@@ -312,13 +342,30 @@ class TabularSchema:
             raise DataError(
                 "every value is missing; drop this column or give it data", column=name
             )
-        dtype = str(s.dtype)
+        dtype = dtype_name(s.dtype)
         observed = s[~missing]
         if name in self.categorical:
             kind = "categorical"
         elif name in self.binary:
             kind = "binary"
+        elif is_time_dtype(s.dtype) or looks_like_times(s):
+            # Dates and times: days since 1970-01-01 (see vaekit.data.columns).
+            values = time_days(s, name)
+            center, scale = _robust_center_scale(values)
+            return ColumnSpec(
+                name, "numeric", time_dtype_name(s, name), center, scale,
+                _choose_transform(values, center, scale), _resolution(values),
+                low=float(np.nanmin(values)), high=float(np.nanmax(values)),
+            )
         elif name in self.numeric or _looks_numeric(s):
+            reason = None if name in self.numeric else integer_id_reason(s)
+            if reason is not None:
+                raise DataError(
+                    f"{reason}, so it looks like a row identifier, not a feature; pass it as "
+                    "an id column (vaekit --id-column) or drop it (vaekit fit --exclude); "
+                    "if it really is a measurement, give it a float dtype",
+                    column=name,
+                )
             values = _as_float(s, name)
             n_unique = len(np.unique(values[~np.isnan(values)]))
             kind = "binary" if n_unique == 2 and name not in self.numeric else "numeric"
@@ -528,7 +575,10 @@ class TabularSchema:
     def _encode_numeric(
         self, spec: ColumnSpec, s: pd.Series
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        values = _as_float(s, spec.name)
+        if is_time_dtype(spec.dtype):
+            values = time_days(s, spec.name)
+        else:
+            values = _as_float(s, spec.name)
         mask = ~np.isnan(values)
         u = (np.where(mask, values, spec.center) - spec.center) / spec.scale
         if spec.transform == "asinh":
@@ -576,7 +626,10 @@ class TabularSchema:
             x = u * spec.scale + spec.center
             if spec.low is not None and spec.high is not None:
                 x = np.clip(x, spec.low, spec.high)
-            out[spec.name] = _restore_dtype(x, spec.dtype)
+            if is_time_dtype(spec.dtype):
+                out[spec.name] = restore_times(x, spec.dtype, spec.low, spec.resolution)
+            else:
+                out[spec.name] = restore_dtype(x, spec.dtype)
         for j, spec in enumerate(self.specs("binary")):
             idx = (binary_p[:, j] >= 0.5).astype(np.int64)
             out[spec.name] = _levels_series(spec, idx)
@@ -637,27 +690,4 @@ def _levels_series(spec: ColumnSpec, idx: np.ndarray) -> pd.Series:
     values = [spec.levels[i] for i in idx]
     if spec.dtype == "category":
         return pd.Series(pd.Categorical(values, categories=spec.levels))
-    return pd.Series(values).astype(_safe_dtype(spec.dtype, values))
-
-
-def _safe_dtype(dtype: str, values: list) -> Any:
-    try:
-        pd.Series(values[:1]).astype(dtype)
-        return dtype
-    except (TypeError, ValueError):
-        return object
-
-
-def _restore_dtype(values: np.ndarray, dtype: str) -> pd.Series:
-    """Decoded numbers in the column's fitted dtype (numpy or pandas nullable)."""
-    try:
-        target = pd.api.types.pandas_dtype(dtype)
-    except TypeError:  # a dtype this pandas does not know: keep float64
-        return pd.Series(values)
-    if pd.api.types.is_integer_dtype(target):
-        # rounded and clipped first: a decoded 3.7 in an int8 column is 4, never wraps
-        info = np.iinfo(getattr(target, "numpy_dtype", target))
-        return pd.Series(np.clip(np.rint(values), info.min, info.max)).astype(target)
-    if pd.api.types.is_float_dtype(target):
-        return pd.Series(values).astype(target)
-    return pd.Series(values)
+    return pd.Series(values).astype(safe_dtype(spec.dtype, values))

@@ -24,20 +24,27 @@ A reader is told how to read each column it needs (see :data:`COLUMN_TYPES`):
 ``"text"``
     Kept as text (ids, categories with text levels); only an empty field is missing,
     so an id or a level ``NA`` (Namibia), ``null`` or ``N/A`` is kept as written.
+``"time"``
+    A date or a date and time: text in ISO 8601 (:data:`ISO_PATTERN`: ``2024-03-01``,
+    ``2024-03-01T12:00:00``, ``2024-03-01 12:00:00``, optionally ``Z`` / ``+01:00``,
+    then every value of the block is in UTC) becomes ``datetime64``; Parquet
+    timestamps and dates are kept as they are.  The null spellings are missing;
+    anything else is a bad row.
 
 CSV files are first read with every ``"float"`` column parsed natively by Arrow,
 the fast path.  The first value that does not parse switches that block and the rest
 of the file to reading those columns as text and converting them here, which is
 slower but can name every bad line.
 
-Parquet columns holding dates, times or nested values (lists, structs, maps) are
-refused by name.  Images are checked against :data:`MAX_IMAGE_PIXELS` (and, when
+Parquet columns holding nested values (lists, structs, maps), times of day or
+durations are refused by name (timestamps and dates are read).  Images are checked against :data:`MAX_IMAGE_PIXELS` (and, when
 scoring, the model's size) from the file's header, before any pixel is decoded.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as _dt
 import glob
 import io
 import os
@@ -61,10 +68,11 @@ from .csv_records import (
     read_bytes,
     record_blocks,
 )
+from .dates import ISO_PATTERN, coerce_times, is_time_dtype
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
-COLUMN_TYPES = ("float", "level", "text")
+COLUMN_TYPES = ("float", "level", "text", "time")
 # Bytes of CSV text per Arrow block; one block becomes one chunk.  2 MB is ~15 000
 # rows of a 20-column numeric table: large enough to amortize per-chunk overhead,
 # small enough that memory does not depend on the file size.
@@ -337,9 +345,10 @@ def coerce_frame(frame: pd.DataFrame, types: Mapping[str, str], lines: np.ndarra
     -------
     (good_frame, good_lines, bad_rows)
         ``float`` columns become float64; ``level`` columns hold floats where the value
-        is a number and text where not; ``text`` columns are unchanged.  A row is bad
-        when a ``float`` column holds text that is not a number, or any number is
-        infinite.
+        is a number and text where not; ``text`` columns are unchanged; ``time``
+        columns become datetimes.  A row is bad when a ``float`` column holds text
+        that is not a number, a ``time`` column text that is not an ISO date or
+        time, or any number is infinite.
     """
     # Parquet files written by pandas may restore their own index; rows are positional here.
     frame = frame.reset_index(drop=True)
@@ -351,6 +360,14 @@ def coerce_frame(frame: pd.DataFrame, types: Mapping[str, str], lines: np.ndarra
         s = frame[name]
         if kind == "text":
             out[name] = s
+            continue
+        if kind == "time":
+            out[name], not_time = coerce_times(s, NULL_SPELLINGS)
+            for pos in np.flatnonzero(not_time):
+                bad.append(BadRow(file, int(lines[pos]), name,
+                                  f"expected a date or time (ISO 8601, e.g. 2024-03-01 or "
+                                  f"2024-03-01T12:00:00), found {s.iloc[pos]!r}"))
+            bad_mask |= not_time
             continue
         if pd.api.types.is_bool_dtype(s.dtype):
             out[name] = s
@@ -393,12 +410,16 @@ def coerce_frame(frame: pd.DataFrame, types: Mapping[str, str], lines: np.ndarra
 
 
 def infer_types(frame: pd.DataFrame, text_columns: Sequence[str] = ()) -> dict[str, str]:
-    """Choose ``"float"`` or ``"text"`` for each column of a frame read as text (fit).
+    """Choose ``"float"``, ``"time"`` or ``"text"`` for each column of a frame read as
+    text (fit).
 
     A column is numeric when at least :data:`NUMERIC_SHARE` of its non-missing values
     parse as numbers; the rest of its values are then bad values, so a stray typo
-    in a numeric column is reported instead of turning it into a category.
-    ``text_columns`` (declared categorical) are always text.
+    in a numeric column is reported instead of turning it into a category.  It is
+    a date / time column when it has a datetime dtype (Parquet) or at least that
+    share of its values are ISO 8601 dates or times (:data:`ISO_PATTERN`; numbers
+    are tried first, so ``20240301`` stays a number).  ``text_columns`` (declared
+    categorical) are always text.
     """
     types: dict[str, str] = {}
     for name in frame.columns:
@@ -412,6 +433,9 @@ def infer_types(frame: pd.DataFrame, text_columns: Sequence[str] = ()) -> dict[s
         if pd.api.types.is_bool_dtype(s.dtype):
             types[str(name)] = "text"
             continue
+        if is_time_dtype(s.dtype):
+            types[str(name)] = "time"
+            continue
         observed = s.dropna()
         observed = observed[~observed.isin(NULL_SPELLINGS)]
         if len(observed) == 0:
@@ -419,7 +443,11 @@ def infer_types(frame: pd.DataFrame, text_columns: Sequence[str] = ()) -> dict[s
             continue
         parsed = pd.to_numeric(observed, errors="coerce")
         share = float(parsed.notna().mean())
-        types[str(name)] = "float" if share >= NUMERIC_SHARE else "text"
+        values = observed.tolist()
+        dates = sum(1 for v in values if isinstance(v, str) and ISO_PATTERN.match(v)
+                    or isinstance(v, (_dt.date, pd.Timestamp)))
+        types[str(name)] = ("float" if share >= NUMERIC_SHARE else
+                            "time" if dates >= NUMERIC_SHARE * len(values) else "text")
     return types
 
 
@@ -469,11 +497,12 @@ def iter_parquet(path: str, types: Mapping[str, str] | None, *,
 
 
 def _check_parquet_types(path: str, schema: pa.Schema, columns: Sequence[str]) -> None:
-    """Refuse columns vaekit cannot model: nested values, dates and times.
+    """Refuse columns vaekit cannot model: nested values, times of day, durations.
 
-    Arrow would hand a timestamp over as nanoseconds, a number the model would fit
-    without anyone noticing, and a list or struct column crashes later; both are
-    refused here, by name, before any row is read.
+    Timestamps and dates are read (modelled as dates, see
+    :mod:`vaekit.data.columns`); a time of day or a duration would reach the model as
+    a bare number, and a list or struct column crashes later: both are refused here,
+    by name, before any row is read.
     """
     for name in columns:
         t = schema.field(name).type
@@ -481,9 +510,9 @@ def _check_parquet_types(path: str, schema: pa.Schema, columns: Sequence[str]) -
             raise DataError(f"nested values ({t}): vaekit reads flat "
                             "columns only: flatten it into columns of numbers or text, or "
                             "leave it out (vaekit fit --exclude)", file=path, column=name)
-        if pa.types.is_temporal(t):
-            raise DataError(f"dates or times ({t}), which vaekit does not "
-                            "model yet: convert it to a number (e.g. days since a date) or to "
+        if pa.types.is_temporal(t) and not (pa.types.is_timestamp(t) or pa.types.is_date(t)):
+            raise DataError(f"times of day or durations ({t}), which vaekit does not "
+                            "model: convert it to a number (e.g. seconds) or to "
                             "text, or leave it out (vaekit fit --exclude)", file=path, column=name)
 
 

@@ -308,7 +308,7 @@ def _check_dtype(m: _Meta, dtype: Any, path: str, *, numeric: bool) -> None:
         kind = pd.api.types.pandas_dtype(text).kind if len(text) <= 64 else None
     except (TypeError, ValueError):
         kind = None
-    if kind is None or (numeric and kind not in "biuf"):
+    if kind is None or (numeric and kind not in "biufM"):
         raise m.fail(path, f"is {text[:64]!r}, not a "
                            f"{'numeric ' if numeric else ''}dtype")
 

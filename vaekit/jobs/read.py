@@ -34,6 +34,7 @@ import torch
 from ..data.images import ImageSchema
 from ..data.tabular import TabularSchema
 from ..errors import DataError
+from ..files.dates import is_time_dtype
 from ..files.readers import (
     BadRow,
     Chunk,
@@ -62,13 +63,13 @@ WorkItem = tuple[Chunk, dict[str, torch.Tensor] | None]
 def reading_types(schema: TabularSchema, id_columns: Sequence[str] = ()) -> dict[str, str]:
     """How to read each column a fitted tabular model needs (see :mod:`vaekit.files.readers`).
 
-    Numeric columns are numbers; binary and categorical columns whose training
-    levels were all numbers are read as numbers too (so ``"1"`` matches level ``1``),
-    otherwise as text.  Id columns are always text, so they pass through exactly.
+    Numeric columns are numbers (dates and times: ``"time"``); binary and categorical
+    columns whose training levels were all numbers are read as numbers too (so ``"1"``
+    matches level ``1``), otherwise as text.  Id columns are always text, so they pass through exactly.
 
     Returns
     -------
-    dict of str to {"float", "level", "text"}
+    dict of str to {"float", "level", "text", "time"}
         Id columns first, then the model's columns in fitted order.
 
     Raises
@@ -80,8 +81,8 @@ def reading_types(schema: TabularSchema, id_columns: Sequence[str] = ()) -> dict
     for spec in schema.columns:
         if spec.name in types:
             raise DataError(f"column {spec.name!r} is a model column and cannot be an id column")
-        if spec.kind == "numeric":
-            types[spec.name] = "float"
+        if spec.kind == "numeric":  # dates too: a numeric column with a datetime dtype
+            types[spec.name] = "time" if is_time_dtype(spec.dtype) else "float"
         elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in spec.levels):
             types[spec.name] = "level"
         else:
