@@ -1,4 +1,4 @@
-"""One-class anomaly detection on scikit-learn's 8x8 digits with vaekit's convolutional VAE.
+"""One-class anomaly detection on scikit-learn's 8x8 digits with vaekit's image detector.
 
 Protocol: for each digit class ``c`` in turn, the images of ``c`` are "normal" and all
 other digits are anomalies.  For each seed, a stratified 60/40 split of all 1,797
@@ -9,8 +9,8 @@ average precision per class, mean over classes and seeds.
 Detectors:
 
 * ``vaekit``: ``VAEAnomalyDetector`` with default parameters on ``X.reshape(-1, 8, 8)``
-  scaled to uint8 0..255, so vaekit treats the input as images (convolutional VAE,
-  8-bit pixel likelihood);
+  scaled to uint8 0..255, so vaekit treats the input as images (its image default:
+  an MLP VAE with a shared-scale pixel likelihood);
 * ``pca``: reconstruction error (squared, summed over pixels) of a PCA keeping 90 % of
   the variance of the training images;
 * ``iforest``: scikit-learn's IsolationForest on the 64 pixel values.

@@ -153,7 +153,8 @@ def test_image_detector_digits(digits_images) -> None:
     y = load_digits().target
     normal = digits_images[y == 0]
     det = VAEAnomalyDetector(epochs=60, random_state=0).fit(normal[:150])
-    assert det.config_["architecture"] == "conv"
+    # Images default to the MLP with the shared-scale pixel likelihood (issue 18).
+    assert det.config_["architecture"] == "mlp" and det.config_["image_scale"] == "shared"
     s = det.anomaly_score(digits_images[:400])
     assert roc_auc_score(y[:400] != 0, s) > 0.85
     e = det.explain(digits_images[:2])

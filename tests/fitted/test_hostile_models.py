@@ -394,6 +394,13 @@ MALFORMED_IMAGE = [
     ("config shape off", setting("fitted.config.shape", [1, 8, 9]), "fitted.config.shape"),
     ("2 channels", lambda m: (at("fitted.schema.shape")(m, [2, 8, 8])), "fitted.schema.shape[0]"),
     ("conv for tables kind", setting("fitted.config.kind", "tabular"), "fitted.config.kind"),
+    # The image detector's scoring rule (issue 18): only the values vaekit writes.
+    ("unknown pixel scale", setting("fitted.config.image_scale", "per-row"),
+     "fitted.config.image_scale"),
+    ("unknown complexity coder", setting("fitted.config.complexity", "gzip -9"),
+     "fitted.config.complexity"),
+    ("complexity not a string", setting("fitted.config.complexity", 1),
+     "fitted.config.complexity"),
 ]
 
 

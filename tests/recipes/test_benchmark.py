@@ -89,3 +89,27 @@ def test_digits_quick(tmp_path):
     df = pd.read_csv(out / "digits.csv")
     assert set(df["normal_class"]) == {0, 1}
     assert df["roc_auc"].between(0, 1).all()
+
+
+IMAGES = ROOT.parent / "shared" / "datasets" / "images"
+
+
+def test_images_skips_cleanly_without_data(tmp_path):
+    proc = _run("benchmark_images.py", "--data", str(tmp_path / "missing"), "--quick",
+                "--out", str(tmp_path / "out"))
+    assert "skipped" in proc.stdout
+    assert not (tmp_path / "out" / "images.md").exists()
+
+
+@pytest.mark.skipif(not any(IMAGES.glob("mnist_oneclass_*.npz")),
+                    reason="one-class image sets not available")
+def test_images_quick(tmp_path):
+    out = tmp_path / "out"
+    _run("benchmark_images.py", "--quick", "--out", str(out), "--detectors",
+         "vaekit,pca,iforest", "--vaekit-param", "epochs=2")
+    df = pd.read_csv(out / "images.csv")
+    assert set(df["detector"]) == {"vaekit", "pca", "iforest"}
+    assert len(df) == 2 * 3 and (df["seed"] == 0).all()  # 2 sets x 1 seed
+    assert df["roc_auc"].between(0, 1).all() and (df["fit_cpu_s"] >= 0).all()
+    md = (out / "images.md").read_text()
+    assert "Quick smoke run" in md and "| vaekit |" in md

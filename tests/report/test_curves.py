@@ -12,7 +12,7 @@ pytest.importorskip("matplotlib")
 from vaekit import VAEAnomalyDetector, VAECompressor  # noqa: E402
 from vaekit.fitted import as_fitted  # noqa: E402
 from vaekit.report import figures  # noqa: E402
-from vaekit.report.curves import SCHEDULES, best_epoch, stopping_note  # noqa: E402
+from vaekit.report.curves import best_epoch, stopping_note  # noqa: E402
 
 
 def _history(val: list[float], beta: list[float]) -> list[dict[str, float]]:
@@ -77,9 +77,18 @@ def test_note_says_why_the_detector_stops_early(tabular_detector) -> None:
     assert "Short on purpose" not in stopping_note(fitted.history)
 
 
-def test_schedules_match_the_estimators() -> None:
-    # The report may not import the estimators; this keeps its copy of their schedule true.
+def test_the_note_states_the_schedule_the_estimators_train_with(monkeypatch) -> None:
+    # One table (vaekit.training.schedules) for what an estimator trains for and what the
+    # report says it trained for: changing an entry changes both.
+    from vaekit.training import schedules
+
     for cls in (VAEAnomalyDetector, VAECompressor):
         for kind in ("tabular", "image"):
-            assert SCHEDULES[(cls.__name__, kind)] == (cls._target_steps[kind],
-                                                      cls._max_epochs[kind])
+            monkeypatch.setitem(schedules.AUTO_SCHEDULES, (cls.__name__, kind), (1234, 56))
+            config = cls()._train_config(kind)
+            assert (config.target_steps, config.max_epochs) == (1234, 56)
+
+    class Custom(VAEAnomalyDetector):  # a user's subclass keeps its parent's schedule
+        pass
+
+    assert Custom()._schedule("tabular") == (1234, 56)

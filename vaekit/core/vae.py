@@ -81,6 +81,10 @@ def build_vae(config: dict[str, Any]) -> VAE:
     ``min_scale`` (float), ``num_min_scale`` (per numeric column, tables), and the
     data layout: ``n_numeric``, ``n_binary``,
     ``cat_sizes``, ``d_in`` for tables; ``shape`` (C, H, W) for images.
+    Images may also carry ``image_scale`` ("pixel", the default when absent, or
+    "shared", see :class:`~vaekit.core.likelihoods.ImageLikelihood`) and
+    ``complexity`` ("zlib": scores subtract the image's zlib code length, see
+    :func:`vaekit.data.images.complexity_nats`; absent = plain bound).
 
     Optional ``linear_path`` (MLP models only; absent = off): a dict with ``n_in``
     (encoder features read linearly: the leading ``n_in`` entries of the encoder
@@ -101,16 +105,17 @@ def build_vae(config: dict[str, Any]) -> VAE:
         dec = nets.mlp_decoder(latent, hidden, lik.n_params)  # type: ignore[arg-type]
     else:
         shape = [int(v) for v in config["shape"]]
+        out_c = lik.out_channels  # type: ignore[union-attr]
         if config["architecture"] == "conv":
             enc = nets.conv_encoder(shape, latent, config["conv_base"])
-            dec = nets.conv_decoder(latent, shape, 2 * shape[0], config["conv_base"])
+            dec = nets.conv_decoder(latent, shape, out_c, config["conv_base"])
         else:
             hidden = config["hidden"]
             n_pix = shape[0] * shape[1] * shape[2]
             enc = nets.GaussianEncoder(nets.FlattenImage(nets.mlp([n_pix, *hidden, 2 * latent])),
                                        latent)
-            dec = nets.UnflattenImage(nets.mlp_decoder(latent, hidden, 2 * n_pix),
-                                      [2 * shape[0], shape[1], shape[2]])
+            dec = nets.UnflattenImage(nets.mlp_decoder(latent, hidden, out_c * n_pix // shape[0]),
+                                      [out_c, shape[1], shape[2]])
     return VAE(enc, dec, lik, config)
 
 
@@ -122,7 +127,8 @@ def _likelihood(config: dict[str, Any]) -> nn.Module:
             config.get("num_min_scale", config["min_scale"]),
         )
     if config["kind"] == "image":
-        return ImageLikelihood(int(config["shape"][0]), config["min_scale"])
+        return ImageLikelihood(int(config["shape"][0]), config["min_scale"],
+                               config.get("image_scale", "pixel"))
     raise ValueError(f"unknown model kind {config['kind']!r}")
 
 

@@ -26,6 +26,7 @@ from ..errors import DataError
 from ..fitted import FittedVAE, as_fitted
 from ..fitted.scoring import RowScores
 from ..training import TrainConfig, fit_elbo_network
+from ..training.schedules import auto_schedule
 from ..training.sizes import architecture_config
 
 Schema = TabularSchema | ImageSchema
@@ -75,10 +76,6 @@ class _VAEBase(BaseEstimator):
     _trim_fraction = 0.0
     # What hidden_dims="auto" sizes tables on (see vaekit.training.sizes.architecture_config).
     _hidden_on = "values"
-    # Gradient steps the automatic epoch count aims for, per input kind.
-    _target_steps: dict[str, int] = {"tabular": 3000, "image": 3000}
-    # Cap on the automatic epoch count, per input kind.
-    _max_epochs: dict[str, int] = {"tabular": 300, "image": 300}
 
     # Views of the fitted model, under the names scikit-learn users expect.
     model_ = _from_fitted("network", "The trained network (``nn.Module``).")
@@ -217,9 +214,18 @@ class _VAEBase(BaseEstimator):
             learning_rate=float(self.learning_rate),
             beta=self._resolved_beta(),
             trim_fraction=float(getattr(self, "trim_fraction", self._trim_fraction)),
-            target_steps=self._target_steps[kind],
-            max_epochs=self._max_epochs[kind],
+            target_steps=self._schedule(kind)[0],
+            max_epochs=self._schedule(kind)[1],
         )
+
+    def _schedule(self, kind: str) -> tuple[int, int]:
+        """(gradient steps, epoch cap) of ``epochs="auto"``: the table in
+        :mod:`vaekit.training.schedules`, for this class or the vaekit class it extends."""
+        for cls in type(self).__mro__:
+            found = auto_schedule(cls.__name__, kind)
+            if found is not None:
+                return found
+        raise TypeError(f"{type(self).__name__} has no automatic schedule for {kind} input")
 
     def _progress_callback(self) -> Any:
         if not self.verbose:

@@ -14,6 +14,13 @@ from ..errors import FileFormatError
 from ..fitted import FittedVAE
 from .base import _is_dataframe, _VAEBase
 
+# The image detector's defaults (architecture="auto", hidden_dims="auto", epochs="auto"):
+# an MLP with one hidden layer of 256 units, trained for about 1,500 steps
+# (vaekit.training.schedules), with the shared-scale pixel likelihood (see anomaly_score).  Chosen on
+# recipes/benchmark_images.py (recipes/results/images.md): ~10 CPU-s for 5,000 28x28
+# images on one thread, where the convolutional per-pixel-scale model took ~230.
+IMAGE_HIDDEN = [256]
+
 
 class VAEAnomalyDetector(OutlierMixin, _VAEBase):
     """Rank rows (or images) by how poorly a VAE explains them: negative ELBO, in nats.
@@ -35,11 +42,11 @@ class VAEAnomalyDetector(OutlierMixin, _VAEBase):
     hidden_dims : "auto" or list of int
         Hidden layer widths of the MLP (encoder; the decoder mirrors it).  Auto for
         tables = two layers of 2x the row's values (numeric and binary columns plus
-        one-hot levels) rounded up to a power of two, 32..256 units; images
-        (``architecture="mlp"``) use [512, 256].
+        one-hot levels) rounded up to a power of two, 32..256 units; images [256]
+        (the convolutional model sizes itself).
     epochs, batch_size : "auto" or int
         Auto scales with the number of rows (see ``vaekit.core.resolve_schedule``),
-        aiming at about 500 gradient steps (at most 50 epochs) for tables and 3000
+        aiming at about 500 gradient steps (at most 50 epochs) for tables and 1500
         for images.
     learning_rate : float
         Adam step size.
@@ -48,7 +55,9 @@ class VAEAnomalyDetector(OutlierMixin, _VAEBase):
     kind : {"auto", "tabular", "image"}
         Auto: 3-D/4-D arrays are images, everything else is a table.
     architecture : {"auto", "mlp", "conv"}
-        Auto: convolutional for images, MLP for tables.
+        Auto: MLP (tables, and images: one hidden layer of 256 units).  Image models
+        always use the shared-scale pixel likelihood and the complexity-corrected
+        score (see :meth:`anomaly_score`).
     categorical_features : list of str or int, optional
         Columns to treat as categorical even if they hold numbers.
     min_scale : "auto" or float
@@ -61,6 +70,14 @@ class VAEAnomalyDetector(OutlierMixin, _VAEBase):
         Seeds initialisation, shuffling, training noise and the scoring noise.
     verbose : bool
         Show a progress bar (stderr) with the running loss.
+    complexity : None or "zlib", default=None
+        Images only: ``"zlib"`` subtracts each image's zlib code length from its
+        anomaly score (the "input complexity" correction of Serra et al. 2020; see
+        :meth:`anomaly_score`).  Off by default: the shared-scale likelihood already
+        judges pixels on semantics, and the correction then credits complex images a
+        second time -- uniform noise can score as *more normal* than a digit.  On
+        one-class MNIST it raised ROC-AUC (recipes/results/images.md) by ranking plain
+        images as anomalous; use it only where anomalies are not the complex images.
 
     Attributes
     ----------
@@ -76,19 +93,13 @@ class VAEAnomalyDetector(OutlierMixin, _VAEBase):
         Per-epoch training and validation ELBO, reconstruction and KL (nats).
     """
 
-    # Tables rank best after a short fit: 500 steps beat 1000 and 3000 on mean ROC-AUC and
-    # AP over the 21 ADBench tables at ~1/3.5 of the CPU time (recipes/BENCHMARKS.md); a
-    # longer fit also learns the anomalies hidden in the training data.
-    _target_steps: dict[str, int] = {"tabular": 500, "image": 3000}
-    # Small tables would otherwise see each row 100-300 times and memorise it, anomalies
-    # included (45_wine: ROC-AUC 0.69 -> 0.85 with the cap).  One-class image sets are
-    # clean and underfit instead: the cap costs digits 0.90 -> 0.83, so images keep 300.
-    _max_epochs: dict[str, int] = {"tabular": 50, "image": 300}
+    # The automatic schedule (steps, epoch cap): vaekit.training.schedules.
 
     _parameter_constraints: dict = {
         **_VAEBase._parameter_constraints,
         "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
         "trim_fraction": [Interval(Real, 0, 0.5, closed="left")],
+        "complexity": [None, StrOptions({"zlib"})],
     }
 
     def __init__(self, *, contamination: float | str = "auto", n_samples: int = 16,
@@ -98,7 +109,8 @@ class VAEAnomalyDetector(OutlierMixin, _VAEBase):
                  kind: str = "auto", architecture: str = "auto",
                  categorical_features: list | None = None, min_scale: float | str = "auto",
                  device: str = "auto", n_jobs: int | None = None, random_state: Any = None,
-                 verbose: bool = False) -> None:
+                 verbose: bool = False, complexity: str | None = None) -> None:
+        self.complexity = complexity
         self.contamination = contamination
         self.n_samples = n_samples
         self.trim_fraction = trim_fraction
@@ -117,6 +129,23 @@ class VAEAnomalyDetector(OutlierMixin, _VAEBase):
         self.random_state = random_state
         self.verbose = verbose
 
+    def _architecture(self, kind: str, schema: Any, tensors: Any) -> dict:
+        if kind != "image":
+            return super()._architecture(kind, schema, tensors)
+        from ..training.sizes import architecture_config
+
+        config = architecture_config(
+            kind, schema, tensors,
+            architecture="mlp" if self.architecture == "auto" else self.architecture,
+            latent_dim=self.latent_dim,
+            hidden_dims=IMAGE_HIDDEN if self.hidden_dims == "auto" else self.hidden_dims,
+            min_scale=self.min_scale, hidden_on=self._hidden_on)
+        # Score on semantics, not pixel texture: one shared pixel scale (see anomaly_score).
+        config["image_scale"] = "shared"
+        if self.complexity is not None:
+            config["complexity"] = self.complexity
+        return config
+
     def fit(self, X: Any, y: Any = None) -> VAEAnomalyDetector:
         """Fit on ``X`` (unsupervised; ``y`` is ignored).
 
@@ -129,7 +158,7 @@ class VAEAnomalyDetector(OutlierMixin, _VAEBase):
         # Score the training rows with the final model (not the training-time noise),
         # reusing their prepared tensors instead of validating and encoding X again.
         # Also learns each column's blank-cell value cost (tables) from the same pass.
-        fitted.extra["decision_scores"] = (-fitted.learn_missing_costs(tensors).elbo).tolist()
+        fitted.extra["decision_scores"] = (-fitted.learn_missing_costs(tensors).score).tolist()
         self._adopt(fitted)
         return self
 
@@ -144,11 +173,51 @@ class VAEAnomalyDetector(OutlierMixin, _VAEBase):
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
 
     def score_samples(self, X: Any) -> np.ndarray:
-        """Bound on log p(x) per row, in nats (higher = more normal)."""
+        """``-anomaly_score(X)``, nats (higher = more normal).
+
+        The bound on log p(x) (:meth:`elbo`), except for image models fitted with
+        ``complexity="zlib"``: ``elbo(X) + L_zlib(x)``, a log-likelihood ratio against
+        zlib.
+        """
+        return self._row_scores(X).score
+
+    def elbo(self, X: Any) -> np.ndarray:
+        """The bound on log p(x) per row, nats: ELBO, or the IWAE bound for ``n_samples > 1``.
+
+        The model's own likelihood, without the (opt-in) complexity term of images;
+        :meth:`explain` splits its negative into per-pixel (per-column) terms and ``kl``.
+        """
         return self._row_scores(X).elbo
 
     def anomaly_score(self, X: Any) -> np.ndarray:
-        """Negative bound on log p(x) per row, in nats (higher = more anomalous)."""
+        """Anomaly score per row, nats (higher = more anomalous).
+
+        Tables: the negative bound on log p(x) (:meth:`elbo`), with blank cells and
+        unseen categories priced (see :meth:`explain`).
+
+        Images: the same negative bound, under the image detector's likelihood: an
+        MLP VAE whose decoder gives each pixel a mean and *one* standard deviation
+        shared by all pixels (:class:`vaekit.core.likelihoods.ImageLikelihood`,
+        ``image_scale="shared"``), so the score is a calibrated squared
+        reconstruction error plus the latent term.  Why not a sharper pixel model:
+        a likelihood that learns *per pixel* how sure to be mostly measures how
+        complex an image is -- a blank background costs nothing, so a plain digit
+        "1" is cheap under a model of "0"s (Nalisnick et al. 2019); vaekit's earlier
+        convolutional default with per-pixel scales ranked one-class MNIST at
+        ROC-AUC 0.42, below chance.  With one shared scale every pixel is judged on
+        the same footing and the score follows what the image shows.
+
+        With ``complexity="zlib"`` (opt-in)::
+
+            anomaly_score(x) = -elbo(x) - L_zlib(x)
+
+        where ``L_zlib(x) = 8 * len(zlib.compress(pixels, 9)) * ln 2`` is the code
+        length in nats of the image's 8-bit pixels (C, H, W order) under a generic
+        lossless coder (:func:`vaekit.data.images.complexity_nats`; Serra et al. 2020).
+
+        Image models saved before ``image_scale`` existed (per-pixel scales) score
+        ``-elbo(x)`` exactly as before.  :meth:`elbo` is always the bound alone.
+        """
         return -self.score_samples(X)
 
     def decision_function(self, X: Any) -> np.ndarray:
@@ -168,7 +237,9 @@ class VAEAnomalyDetector(OutlierMixin, _VAEBase):
             One column per input column (categoricals summed over their levels;
             pixels named ``pixel_c_h_w`` for images) with the negative
             reconstruction log-likelihood of that column, plus ``kl`` (the latent
-            term).  Each row sums to :meth:`anomaly_score` of that row.  Tables also
+            term), and for images fitted with ``complexity="zlib"`` a
+            ``"complexity (zlib)"`` column (minus the image's zlib code length).  Each row sums to :meth:`anomaly_score`
+            of that row; without the complexity column it sums to ``-elbo``.  Tables also
             get ``"<column> (missing)"`` per column (the cost of a blank cell: its
             missing rate's ``-log p_miss`` plus the column's typical value cost); a
             column's own term includes the cost of being present, or of an unseen

@@ -47,6 +47,8 @@ MAX_COST = 1e6           # |nats| a blank cell's typical value cost may be
 MAX_TEXT = 4096          # characters of a name, dtype or other short string
 IMAGE_DTYPES = ("uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64",
                 "float16", "float32", "float64")
+IMAGE_SCALES = ("pixel", "shared")   # fitted.config.image_scale
+COMPLEXITY_CODERS = ("zlib",)        # fitted.config.complexity
 _DEVICE = re.compile(r"(auto|cpu|mps|cuda(:[0-9]{1,3})?)")
 
 
@@ -196,6 +198,8 @@ def _check_params(m: _Meta, params: dict[str, Any]) -> None:
         c = m.num(params["contamination"], "params.contamination", positive=True)
         if c > 0.5:
             raise m.fail("params.contamination", f"is {c}, not 'auto' or in (0, 0.5]")
+    if params.get("complexity") is not None:
+        m.str(params["complexity"], "params.complexity", COMPLEXITY_CODERS)
     if params.get("random_state") is not None:
         m.int(params["random_state"], "params.random_state", 0, 2**63 - 1)
 
@@ -336,6 +340,12 @@ def _check_image(m: _Meta, schema: dict[str, Any], config: dict[str, Any]) -> in
     w = m.int(shape[2], f"{path}.shape[2]", 1, MAX_IMAGE_SIDE)
     if c * h * w > MAX_PIXELS:
         raise m.fail(f"{path}.shape", f"has {c * h * w} values per image, over {MAX_PIXELS}")
+    # The image detector's scoring rule (absent in files written before it: the
+    # per-pixel-scale likelihood and the plain bound, scored as then).
+    if "image_scale" in config:
+        m.str(config["image_scale"], "fitted.config.image_scale", IMAGE_SCALES)
+    if "complexity" in config:
+        m.str(config["complexity"], "fitted.config.complexity", COMPLEXITY_CODERS)
     layout = m.str(schema.get("layout"), f"{path}.layout", LAYOUTS)
     if layout == "NHW" and c != 1:
         raise m.fail(f"{path}.layout", f"is NHW (grayscale) for {c} channels")

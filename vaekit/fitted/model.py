@@ -31,6 +31,7 @@ from ..core.batching import map_blocks
 from ..core.objectives import kl_per_dimension
 from ..core.vae import VAE
 from ..data import ImageSchema, TabularSchema
+from ..data.images import complexity_nats
 from ..errors import DataError, FileFormatError
 from ..files.atomic import atomic_write_bytes
 from . import model_file
@@ -38,6 +39,8 @@ from .checks import check_model
 from .scoring import RowScores, score_rows, score_table_rows, threshold_from_scores
 
 Schema = TabularSchema | ImageSchema
+# The explain() column of complexity-corrected image scores (minus the zlib code length).
+COMPLEXITY_TERM = "complexity (zlib)"
 
 
 class FittedVAE:
@@ -221,7 +224,16 @@ class FittedVAE:
         if isinstance(self.schema, TabularSchema):
             return score_table_rows(self.network, self.schema, tensors, n_samples=k,
                                     seed=self.seed, device=self.device)
-        return score_rows(self.network, tensors, n_samples=k, seed=self.seed, device=self.device)
+        return self._with_complexity(
+            score_rows(self.network, tensors, n_samples=k, seed=self.seed, device=self.device),
+            tensors)
+
+    def _with_complexity(self, scores: RowScores, tensors: dict[str, torch.Tensor]) -> RowScores:
+        """Image scores with the complexity term attached when the config asks for it."""
+        rule = self.config.get("complexity") if self.input_kind == "image" else None
+        if rule == "zlib":
+            scores.complexity = complexity_nats(tensors["x"])
+        return scores
 
     def learn_missing_costs(self, tensors: dict[str, torch.Tensor]) -> RowScores:
         """Learn each column's blank-cell value cost from the training rows; score them.
@@ -238,7 +250,7 @@ class FittedVAE:
             raw = score_rows(self.network, tensors, n_samples=self.n_samples, seed=self.seed,
                              device=self.device)
             if not isinstance(self.schema, TabularSchema):
-                return raw
+                return self._with_complexity(raw, tensors)
             present = np.concatenate([tensors["num_mask"].numpy(), tensors["bin_mask"].numpy(),
                                       tensors["cat_mask"].numpy()], axis=1).astype(bool)
             by_name = {c.name: c for c in self.schema.columns}
@@ -254,11 +266,17 @@ class FittedVAE:
         Model order.  A table whose model prices missingness gets, per column, the
         column's own term (value cost, plus the cost of being present or of an unseen
         level) and ``"<column> (missing)"`` (the cost of a blank: ``-log p_miss`` plus
-        the typical value cost; 0 where the cell is present).  The contributions and
-        the latent term sum to the anomaly score.
+        the typical value cost; 0 where the cell is present).  Complexity-corrected
+        image models get one more column, ``"complexity (zlib)"``: minus the image's
+        zlib code length (nats).  The contributions and the latent term sum to the
+        anomaly score (``-scores.score``).
         """
         names = list(self.feature_names)
         own = 0.0 - scores.recon_per_feature  # 0.0 - x: no -0.0 for blank cells
+        if scores.complexity is not None:
+            # Complexity-corrected images: the generic coder's code length is credited.
+            return (names + [COMPLEXITY_TERM],
+                    np.concatenate([own, 0.0 - scores.complexity[:, None]], axis=1))
         status = scores.status_per_feature
         if status is None:
             return names, own

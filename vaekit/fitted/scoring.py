@@ -56,6 +56,13 @@ class RowScores:
         status_per_feature.sum(1) - kl`` (without the status term when ``None``).
     blank : (n, n_features) bool or None
         Where a cell is blank (with ``status_per_feature``).
+    complexity : (n,) or None
+        Images scored with a complexity correction (config ``complexity``): each
+        image's code length under a generic lossless coder, nats
+        (:func:`vaekit.data.images.complexity_nats`); ``None`` otherwise.
+
+    :attr:`score` is what ranks rows (higher = more normal): the bound ``elbo``, plus
+    ``complexity`` when present.
     """
 
     elbo: np.ndarray
@@ -63,6 +70,19 @@ class RowScores:
     kl: np.ndarray
     status_per_feature: np.ndarray | None = None
     blank: np.ndarray | None = None
+    complexity: np.ndarray | None = None
+
+    @property
+    def score(self) -> np.ndarray:
+        """The row's score, nats (higher = more normal; the anomaly score is its negative).
+
+        ``elbo`` for tables and plain image models; ``elbo + complexity`` for
+        complexity-corrected image models: the log-likelihood ratio of the image under
+        the model against the generic coder (Serra et al. 2020).
+        """
+        if self.complexity is None:
+            return self.elbo
+        return self.elbo + self.complexity
 
 
 def scoring_block(model: VAE, n_samples: int) -> int:

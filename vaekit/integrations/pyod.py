@@ -68,7 +68,7 @@ class VAEOD(BaseDetector):
         is applied by PyOD and the wrapped detector keeps ``"auto"``.
     n_samples, trim_fraction, latent_dim, hidden_dims, epochs, batch_size, \
 learning_rate, beta, kind, architecture, categorical_features, min_scale, \
-device, n_jobs, random_state, verbose
+device, n_jobs, random_state, verbose, complexity
         Passed unchanged to :class:`~vaekit.VAEAnomalyDetector`; see its docstring.
 
     Attributes
@@ -91,7 +91,7 @@ device, n_jobs, random_state, verbose
                  beta: float = 1.0, kind: str = "auto", architecture: str = "auto",
                  categorical_features: list | None = None, min_scale: float | str = "auto",
                  device: str = "auto", n_jobs: int | None = None, random_state: Any = None,
-                 verbose: bool = False) -> None:
+                 verbose: bool = False, complexity: str | None = None) -> None:
         # PyOD's base checks a numeric contamination here and stores it unchanged.
         super().__init__(contamination=contamination)
         self.n_samples = n_samples
@@ -110,6 +110,7 @@ device, n_jobs, random_state, verbose
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
+        self.complexity = complexity
 
     def _make_detector(self) -> VAEAnomalyDetector:
         """The scikit-learn estimator with this detector's parameters."""

@@ -107,7 +107,9 @@ def score_chunk(model: Any, chunk: Chunk, options: ScoreOptions, *,
     pyarrow.Table
         Columns of :func:`score_schema` without ``rank`` (added by the caller, which
         sees all rows), in input order.  ``anomaly_score`` is the negative ELBO
-        (importance-weighted bound for ``n_samples > 1``) in nats.
+        (importance-weighted bound for ``n_samples > 1``) in nats, minus the image's
+        zlib code length for complexity-corrected image models (the same number as
+        ``VAEAnomalyDetector.anomaly_score``).
 
     Raises
     ------
@@ -121,7 +123,7 @@ def score_chunk(model: Any, chunk: Chunk, options: ScoreOptions, *,
         scores = model.score_terms(tensors, options.n_samples)
     else:
         scores = model.score_terms_unthreaded(tensors, options.n_samples)
-    anomaly = -scores.elbo
+    anomaly = -scores.score  # negative bound; minus the zlib term for corrected images
     n = len(chunk)
     out: dict[str, Any] = {}
     if options.id_columns:

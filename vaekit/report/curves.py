@@ -78,15 +78,6 @@ def training_curves(model_or_history: Any, *, note: str | None = None) -> Figure
     return fig
 
 
-# Gradient steps and epoch cap of the automatic schedule, by (estimator, input kind);
-# they mirror ``_target_steps`` / ``_max_epochs`` of the estimators (which this
-# package may not import; tests/report/test_figures.py checks they agree).
-SCHEDULES: dict[tuple[str, str], tuple[int, int]] = {
-    ("VAEAnomalyDetector", "tabular"): (500, 50),
-    ("VAEAnomalyDetector", "image"): (3000, 300),
-    ("VAECompressor", "tabular"): (3000, 300),
-    ("VAECompressor", "image"): (3000, 300),
-}
 # Characters per line of the note under the training panels (small type, 10 in wide).
 NOTE_WIDTH = 150
 # Early stopping waits this many epochs at least (training/elbo.py: max(5, epochs // 10)).
@@ -144,7 +135,7 @@ def stopping_note(model_or_history: Any) -> str:
     """Two lines for the training figure: how long training ran, and why it stopped there.
 
     The first line is read off the history (epochs run, the epoch kept); the second
-    states the schedule of the model's estimator (see :data:`SCHEDULES`) and the
+    states the schedule of the model's estimator (:mod:`vaekit.training.schedules`) and the
     early-stopping rule of :func:`vaekit.training.elbo.train_vae`.
     """
     if isinstance(model_or_history, Sequence):
@@ -167,7 +158,10 @@ def stopping_note(model_or_history: Any) -> str:
     if fitted is None:
         return facts + "\n" + rule
     epochs = fitted.params.get("epochs", "auto")
-    steps = SCHEDULES.get((fitted.estimator, fitted.input_kind))
+    # imported here: vaekit.training pulls in torch, and the report package loads fast
+    from ..training.schedules import auto_schedule
+
+    steps = auto_schedule(fitted.estimator, fitted.input_kind)
     if epochs != "auto":
         why = f"The schedule was set by hand: epochs={epochs}."
     elif steps is None:
@@ -182,4 +176,4 @@ def stopping_note(model_or_history: Any) -> str:
     return facts + "\n" + why + " " + rule
 
 
-__all__ = ["SCHEDULES", "best_epoch", "stopping_note", "training_curves"]
+__all__ = ["best_epoch", "stopping_note", "training_curves"]

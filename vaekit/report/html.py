@@ -319,7 +319,7 @@ def build_sections(model: Any, X: Any = None, *, labels: Sequence[Any] | None = 
     else:
         summary.append(("Rows used", html.escape(
             f"bytes per row, reconstruction error and latent-space plot: {rows_note}")))
-        color_scores = -fitted.score_terms(tensors).elbo
+        color_scores = -fitted.score_terms(tensors).score
         score_label = "negative ELBO (nats)"
         summary.append(("Mean negative ELBO on data", html.escape(
             f"{color_scores.mean():.3f} nats/row ({rows_note})")))
@@ -399,7 +399,7 @@ def score_all_rows(model: Any, X: Any, block_rows: int = SCORE_BLOCK_ROWS) -> np
             tensors = fitted.prepare(block)
         except DataError as exc:
             raise exc.located(row_offset=start) from None
-        out[start:stop] = -fitted.score_terms(tensors).elbo
+        out[start:stop] = -fitted.score_terms(tensors).score
     return out
 
 
