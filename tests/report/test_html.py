@@ -126,7 +126,9 @@ def test_compression_helpers_run_the_codec_streams(tabular_compressor, tabular_d
 def test_missing_matplotlib_says_how_to_install(monkeypatch, tabular_detector) -> None:
     for name in ("matplotlib", "matplotlib.figure", "matplotlib.ticker"):
         monkeypatch.setitem(sys.modules, name, None)
-    with pytest.raises(ImportError, match=r"pip install 'vaekit\[report\]'"):
+    from vaekit.report.style import install_hint
+
+    with pytest.raises(ImportError, match=re.escape(install_hint())):
         render_report(tabular_detector)
 
 
