@@ -7,6 +7,10 @@ them to distinct exit codes.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable, Sequence
+from typing import Any
+
 
 class VaekitError(Exception):
     """Base class for all vaekit errors."""
@@ -72,3 +76,34 @@ class FileFormatError(VaekitError, ValueError):
 
 class TrainingError(VaekitError, RuntimeError):
     """Training diverged (NaN or inf loss) or could not start."""
+
+
+# ------------------------------------------------------------- messages about names
+
+def did_you_mean(name: str, choices: Iterable[Any]) -> str:
+    """``"; did you mean 'x'?"`` for the choice closest to a misspelled ``name``, else ``""``.
+
+    Appended to every message about a column name that is not there (``--id-column``,
+    ``--exclude``, ``--columns``, ``--labels``, a model column missing from an input).
+    """
+    match = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1)
+    return f"; did you mean {match[0]!r}?" if match else ""
+
+
+def missing_columns_message(missing: Sequence[str], model_columns: Sequence[str],
+                            available: Iterable[Any]) -> str:
+    """Why an input lacking model columns is refused, with the input's near misses.
+
+    ``available`` columns that are not model columns and look like a missing one
+    (:mod:`difflib`) are named: ``missing column(s) ['row_id'] ...; 'rowid' looks
+    like a misspelling of 'row_id'``.
+    """
+    model = set(model_columns)
+    spare = [str(c) for c in available if c not in model]
+    hints = []
+    for name in missing:
+        match = difflib.get_close_matches(str(name), spare, n=1)
+        if match:
+            hints.append(f"{match[0]!r} looks like a misspelling of {name!r}")
+    return (f"missing column(s) {list(missing)}; the model was fitted on columns "
+            f"{list(model_columns)}" + ("; " + ", ".join(hints) if hints else ""))

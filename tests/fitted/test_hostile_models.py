@@ -231,7 +231,7 @@ def test_cli_refuses_an_absurd_model_with_exit_4(detector_bytes: bytes, frame: p
 # ----------------------------------------------------------------- 2. NaN and inf in a model
 
 NON_FINITE = [
-    ("fitted.decision_scores[0]", math.nan, "NaN"),
+    ("fitted.score_quantiles.q[0]", math.nan, "NaN"),
     ("params.contamination", math.nan, "NaN"),
     ("fitted.latent_stats.kl[0]", math.inf, "Infinity"),
     ("fitted.latent_stats.posterior_sd[1]", -math.inf, "-Infinity"),
@@ -276,7 +276,7 @@ def test_non_finite_weights_are_refused_naming_the_tensor(detector_bytes: bytes,
 def test_cli_refuses_a_nan_threshold_model(detector_bytes: bytes, frame: pd.DataFrame,
                                            tmp_path: Path) -> None:
     tensors, meta = contents(detector_bytes)
-    meta["fitted"]["decision_scores"] = [math.nan] * 10
+    meta["fitted"]["score_quantiles"]["q"][:10] = [math.nan] * 10
     model = tmp_path / "nan.vaekit"
     model.write_bytes(raw_model(tensors, json.dumps(meta, allow_nan=True)))
     data = tmp_path / "data.csv"
@@ -284,7 +284,7 @@ def test_cli_refuses_a_nan_threshold_model(detector_bytes: bytes, frame: pd.Data
     out = tmp_path / "scores.csv"
     result = run_cli("score", data, "-m", model, "-o", out, "--quiet")
     assert result.exit_code == 4, result.output
-    assert "fitted.decision_scores[0]" in result.output and not out.exists()
+    assert "fitted.score_quantiles.q[0]" in result.output and not out.exists()
 
 
 # ------------------------------------------------------ 3. malformed metadata, valid checksum

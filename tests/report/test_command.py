@@ -175,3 +175,17 @@ def test_help_examples_run_as_written(tabular_detector, demo, tmp_path, monkeypa
         page = (tmp_path / "demo.html").read_text(encoding="utf-8")
         assert ("ROC-AUC" in page) == ("--labels" in args)
         (tmp_path / "demo.html").unlink()
+
+
+def test_report_suggests_the_column_a_misspelled_name_meant(tabular_detector, demo, tmp_path):
+    from vaekit.errors import DataError
+    from vaekit.report.data import read_data
+
+    features, labels = demo
+    path = tmp_path / "d.csv"
+    features.assign(is_anomaly=labels["is_anomaly"]).to_csv(path, index=False)
+    with pytest.raises(DataError, match="did you mean 'is_anomaly'"):
+        read_data(str(path), tabular_detector, "is_anomly", None)
+    features.rename(columns={"amount": "amout"}).to_csv(path, index=False)
+    with pytest.raises(DataError, match="'amout' looks like a misspelling of 'amount'"):
+        read_data(str(path), tabular_detector, None, None)

@@ -19,6 +19,7 @@ from .options import (
     _check_output,
     _common_batch_options,
     _engine_options,
+    _id_columns,
     _inputs,
     _load_model,
     _named_inputs,
@@ -50,7 +51,8 @@ closer values. `vaekit info OUT.vkc` shows where the bytes went.
 @click.option("-m", "--model", default=None, help="Model file from `vaekit fit`.")
 @click.option("-o", "--output", required=True, help="Container file to write (.vkc).")
 @click.option("--id-column", "id_columns", multiple=True,
-              help="Column(s) stored losslessly beside the codes.")
+              help="Column(s) stored losslessly beside the codes (default: the model's id "
+                   "columns from `vaekit fit` when the input has them).")
 @click.option("--embed-model", is_flag=True,
               help="Store the model in the .vkc file, so decompress needs no -m.")
 @click.option("--fit", "fit_first", is_flag=True,
@@ -115,6 +117,7 @@ def compress(inputs: tuple[str, ...], model: str | None, output: str,
                              record_bad_rows=False, default_budget=True)
     else:
         est = _load_model(model)  # type: ignore[arg-type]
+        ids = _id_columns(ids, est, paths)
     show = _progress_enabled(progress, quiet)
     with _bad_rows(on_bad_rows, bad_rows_path, output) as sink, \
             _progress_bar(show, "compressing", _total_rows(paths)) as update:

@@ -57,7 +57,8 @@ CSV fits in well under 2 GB); --max-rows N samples N rows, --max-rows 0 keeps al
               "repeated).")
 @click.option("--exclude", multiple=True, help="Leave these columns out.")
 @click.option("--id-column", "id_columns", multiple=True,
-              help="Identifier column(s): not modelled (pass them again to score/compress).")
+              help="Identifier column(s): not modelled; the model remembers them, so "
+                   "score and compress copy them by default.")
 @click.option("--categorical", multiple=True,
               help="Treat these columns as categories even if they hold numbers.")
 @click.option("--latent-dim", type=click.IntRange(1, MAX_LATENT_DIM), default=None,
@@ -181,8 +182,10 @@ def _fit_estimator(paths: list[str], *, kind: str, columns: list[str], exclude: 
     if categorical and data.kind == "tabular":
         unknown = [c for c in categorical if c not in data.data.columns]
         if unknown:
+            from ..errors import did_you_mean
+
             raise DataError(f"--categorical names column(s) {unknown} that are not in the "
-                            "training columns")
+                            "training columns" + did_you_mean(unknown[0], data.data.columns))
     start = time.perf_counter()
     try:
         if codec_progress is None:
@@ -195,6 +198,8 @@ def _fit_estimator(paths: list[str], *, kind: str, columns: list[str], exclude: 
             raise
         # The estimator sees one concatenated table; name the files it came from.
         raise DataError(exc.reason, file=", ".join(paths), column=exc.column) from None
+    if data.kind == "tabular":
+        est.fitted_.id_columns = id_columns  # remembered: score/compress use them by default
     if not quiet:
         rows = data.data.shape[0]
         last = est.history_[-1] if est.history_ else {}
@@ -205,8 +210,8 @@ def _fit_estimator(paths: list[str], *, kind: str, columns: list[str], exclude: 
                    if held and "kept" in last else f"{len(est.history_)} epochs")
         summary = (f"vaekit: fitted {type(est).__name__} on {rows} rows in "
                    f"{time.perf_counter() - start:.1f} s, {trained}")
-        if loss is not None:
-            summary += f", final ELBO {loss:.3f} nats/row"
+        if loss is not None:  # the sign of the progress bar and the report: lower = better
+            summary += f", final negative ELBO {-loss:.3f} nats/row"
         if hasattr(est, "threshold_"):
             summary += f", threshold {est.threshold_:.3f} nats"
         click.echo(summary, err=True)

@@ -59,14 +59,19 @@ def render(facts: dict[str, Any]) -> str:
             f"hidden {arch['hidden']}, {arch['parameters']:,} parameters",
             f"  training      {tr['rows']} rows, {tr['epochs']} epochs, seed {tr['seed']}",
         ]
-        for key, label in (("final_train_elbo_nats", "train ELBO"),
-                           ("final_val_elbo_nats", "valid. ELBO")):
-            if tr.get(key) is not None:
-                lines.append(f"  {label:<13} {tr[key]:.4f} nats/row (last epoch)")
+        for key, label in (("final_train_elbo_nats", "training"),
+                           ("final_val_elbo_nats", "validation")):
+            if tr.get(key) is not None:  # shown with the sign used everywhere: -ELBO
+                lines.append(f"  {label:<13} negative ELBO {-tr[key]:.4f} nats/row (last "
+                             "epoch)")
         if "anomaly" in facts:
             a = facts["anomaly"]
             lines.append(f"  threshold     {a['threshold_nats']:.4f} nats (contamination "
-                         f"{a['contamination']}, {a['n_samples']} samples/row)")
+                         f"{a['contamination']}, {a['n_samples']} samples/row; from "
+                         f"{a['training_scores']:,} training scores)")
+        if facts.get("id_columns"):
+            lines.append(f"  id columns    {', '.join(facts['id_columns'])} (used by score "
+                         "and compress when the input has them)")
         if "columns" in facts:
             lines.append(f"  columns       {len(facts['columns'])}")
             for c in facts["columns"]:

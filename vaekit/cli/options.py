@@ -7,6 +7,7 @@ import math
 import os
 import stat
 import sys
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -169,6 +170,31 @@ def _load_model(path: str) -> Any:
     if not os.path.exists(path):
         raise click.UsageError(f"model file {path!r} does not exist")
     return load(path)
+
+
+def _id_columns(given: Sequence[str], est: Any, paths: Sequence[str]) -> list[str]:
+    """The id columns of ``score`` / ``compress``: ``--id-column`` when given, else the
+    ones the model remembers from ``vaekit fit`` when every input has them.
+
+    An input without them (or an image input) makes every row named by file and line
+    instead, with a one-line warning (the output has one layout for all inputs).
+    """
+    ids = _split(given)
+    remembered = est.fitted_.id_columns
+    if ids or not remembered:
+        return ids
+    from ..files.readers import input_format, table_columns
+
+    for path in paths:
+        if input_format(path) in ("npz", "images"):
+            return []
+        missing = [c for c in remembered if c not in table_columns(path)]
+        if missing:
+            warnings.warn(f"{path} has no column {missing[0]!r}: rows are named by file and "
+                          f"line, not by the model's id column(s) {remembered}", UserWarning,
+                          stacklevel=2)
+            return []
+    return list(remembered)
 
 
 def _progress_enabled(progress: bool, quiet: bool) -> bool:

@@ -22,12 +22,12 @@ from .options import (
     _check_output,
     _common_batch_options,
     _engine_options,
+    _id_columns,
     _inputs,
     _load_model,
     _named_inputs,
     _progress_bar,
     _progress_enabled,
-    _split,
     _total_rows,
 )
 
@@ -53,7 +53,8 @@ appears only when the whole run succeeded.
 @click.option("-o", "--output", default=STDOUT, show_default=True,
               help="Output file (.csv or .parquet) or '-' for stdout.")
 @click.option("--id-column", "id_columns", multiple=True,
-              help="Column(s) copied to the output to identify rows (default: file, line).")
+              help="Column(s) copied to the output to identify rows (default: the model's "
+                   "id columns from `vaekit fit` when the input has them, else file, line).")
 @click.option("--contamination", type=FiniteFloat(0, 0.5, min_open=True), default=None,
               help="Flag as anomalies the scores above this upper share of the TRAINING "
                    "scores (overrides the model's threshold).")
@@ -108,7 +109,7 @@ def score(inputs: tuple[str, ...], model: str, output: str, id_columns: tuple[st
     except DataError as exc:  # a missing option, not bad data
         raise click.UsageError(exc.reason) from None
     options = ScoreOptions(
-        id_columns=tuple(_split(id_columns)),
+        id_columns=tuple(_id_columns(id_columns, est, paths)),
         threshold=cutoff,
         explain=explain,
         n_samples=samples or model_samples,

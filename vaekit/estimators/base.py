@@ -9,6 +9,7 @@ that object.
 from __future__ import annotations
 
 import os
+import warnings
 from numbers import Integral, Real
 from typing import Any
 
@@ -22,7 +23,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .._runtime import n_threads, resolve_device, torch_threads
 from ..data import ImageSchema, TabularSchema
-from ..errors import DataError
+from ..errors import DataError, missing_columns_message
 from ..fitted import FittedVAE, as_fitted
 from ..fitted.scoring import RowScores
 from ..training import TrainConfig, fit_elbo_network
@@ -32,6 +33,10 @@ from ..training.sizes import architecture_config
 Schema = TabularSchema | ImageSchema
 
 __all__ = ["n_threads", "resolve_device", "torch_threads"]
+
+# Fewer training rows than this draw a warning: a VAE cannot learn a distribution
+# (nor a threshold) from a handful of rows.
+MIN_FIT_ROWS = 10
 
 
 def _is_dataframe(X: Any) -> bool:
@@ -117,7 +122,14 @@ class _VAEBase(BaseEstimator):
             return kind, X
         if not _is_dataframe(X) and X.ndim != 2:
             raise DataError(f"tabular input must be 2-D, got an array of shape {X.shape}")
-        validate_data(self, X, reset=reset, skip_check_array=True)
+        try:
+            validate_data(self, X, reset=reset, skip_check_array=True)
+        except ValueError as exc:
+            if reset or not _is_dataframe(X) or isinstance(exc, DataError):
+                raise
+            # scikit-learn's "feature names should match": name the columns (its own
+            # message follows, so its checks still recognise it; DataError is a ValueError).
+            raise DataError(f"{self._column_mismatch(X)}\n{exc}") from None
         if _is_dataframe(X):
             frame = X
         else:
@@ -125,6 +137,17 @@ class _VAEBase(BaseEstimator):
         if not reset and not _is_dataframe(X):
             frame.columns = self.fitted_.column_names
         return kind, frame
+
+    def _column_mismatch(self, X: pd.DataFrame) -> str:
+        """How a DataFrame's columns differ from the fitted ones (with near misses)."""
+        names = self.fitted_.column_names
+        have = [str(c) for c in X.columns]
+        missing = [c for c in names if c not in set(have)]
+        extra = [c for c in have if c not in set(names)]
+        parts = [missing_columns_message(missing, names, have)] if missing else []
+        if extra:
+            parts.append(f"column(s) {extra} are not model columns; drop them")
+        return "; ".join(parts) or f"the columns are not in the fitted order {names}"
 
     def _model(self) -> FittedVAE:
         """The fitted model, with this estimator's runtime parameters applied."""
@@ -146,6 +169,7 @@ class _VAEBase(BaseEstimator):
         """Validate ``X`` and fit its schema: ``(kind, form, schema, data)``."""
         self._validate_params()
         kind, data = self._as_input(X, reset=True)
+        _check_fit_rows(len(data))
         form = "frame" if _is_dataframe(X) else "array"
         if kind == "image":
             schema: Schema = ImageSchema().fit(data)
@@ -238,7 +262,8 @@ class _VAEBase(BaseEstimator):
             if "bar" not in bar:
                 bar["bar"] = tqdm(total=epochs, desc=type(self).__name__, unit="epoch")
             bar["bar"].update(1)
-            bar["bar"].set_postfix(loss=f"{loss:.3f} nats")
+            # The loss is the negative ELBO per row (nats), the sign used everywhere.
+            bar["bar"].set_postfix(neg_elbo=f"{loss:.3f} nats/row")
             if epoch == epochs:
                 bar["bar"].close()
 
@@ -280,6 +305,24 @@ class _VAEBase(BaseEstimator):
         tags.input_tags.string = True
         tags.non_deterministic = False
         return tags
+
+
+def _check_fit_rows(n_rows: int) -> None:
+    """Refuse 0 training rows; warn below :data:`MIN_FIT_ROWS`.
+
+    Raises
+    ------
+    DataError
+        For 0 rows.
+    """
+    if n_rows == 0:
+        raise DataError("cannot fit on 0 rows: the input holds no rows")
+    if n_rows < MIN_FIT_ROWS:
+        what = "one row" if n_rows == 1 else f"{n_rows} rows"
+        warnings.warn(f"fitting on {what}: the model can't learn a distribution from "
+                      f"{what} (scores and the threshold will mean little); fit on at "
+                      f"least {MIN_FIT_ROWS}, better hundreds, of rows", UserWarning,
+                      stacklevel=4)
 
 
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,8 @@ from .base import _is_dataframe, _VAEBase
 # recipes/benchmark_images.py (recipes/results/images.md): ~10 CPU-s for 5,000 28x28
 # images on one thread, where the convolutional per-pixel-scale model took ~230.
 IMAGE_HIDDEN = [256]
+# Attributes with one value per training row: set by fit, absent after loading.
+_PER_TRAINING_ROW = ("decision_scores_", "labels_")
 
 
 class VAEAnomalyDetector(OutlierMixin, _VAEBase):
@@ -83,12 +85,21 @@ class VAEAnomalyDetector(OutlierMixin, _VAEBase):
     ----------
     decision_scores_ : ndarray (n_samples,)
         Anomaly scores (negative bound, nats) of the training rows (PyOD naming).
+        Kept in memory after ``fit`` only: a model file keeps 1,001 quantiles of
+        them (``fitted_.score_quantiles``), so its size does not grow with the
+        training rows, and on a loaded estimator this attribute (and ``labels_``)
+        is absent, with an AttributeError saying so.
     threshold_ : float
-        Anomaly-score threshold in nats.
+        Anomaly-score threshold in nats, read off the stored quantiles (the same
+        before saving and after loading): exact for ``contamination="auto"`` and
+        for shares that are whole multiples of 0.001, else within one quantile step
+        (see :meth:`vaekit.fitted.FittedVAE.threshold`).  ``set_params(contamination=...)``
+        on a fitted estimator moves it (and ``offset_``, ``labels_``) at once.
     offset_ : float
         ``-threshold_``: ``decision_function = score_samples - offset_``.
     labels_ : ndarray of {0, 1}
-        Training rows above the threshold (PyOD convention: 1 = anomaly).
+        Training rows above the threshold (PyOD convention: 1 = anomaly); after
+        ``fit`` only, like ``decision_scores_``.
     history_ : list of dict
         Per-epoch training and validation ELBO, reconstruction and KL (nats).
     """
@@ -158,19 +169,46 @@ class VAEAnomalyDetector(OutlierMixin, _VAEBase):
         # Score the training rows with the final model (not the training-time noise),
         # reusing their prepared tensors instead of validating and encoding X again.
         # Also learns each column's blank-cell value cost (tables) from the same pass.
-        fitted.extra["decision_scores"] = (-fitted.learn_missing_costs(tensors).score).tolist()
+        fitted.set_training_scores(-fitted.learn_missing_costs(tensors).score)
         self._adopt(fitted)
         return self
 
     def _adopt(self, fitted: FittedVAE) -> None:
         super()._adopt(fitted)
-        scores = fitted.decision_scores
-        if scores is None:
+        if fitted.score_quantiles is None:
             raise FileFormatError("a VAEAnomalyDetector model must hold its training scores")
-        self.decision_scores_ = scores
-        self.threshold_ = fitted.threshold(self.contamination)
+        for name in _PER_TRAINING_ROW:
+            self.__dict__.pop(name, None)
+        if fitted.training_scores is not None:
+            self.decision_scores_ = fitted.training_scores
+        self._set_threshold()
+
+    def _set_threshold(self) -> None:
+        """``threshold_``, ``offset_`` (and ``labels_`` after a fit) for ``contamination``."""
+        self.threshold_ = self.fitted_.threshold(self.contamination)
         self.offset_ = -self.threshold_
-        self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
+        if "decision_scores_" in self.__dict__:
+            self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
+
+    def set_params(self, **params: Any) -> VAEAnomalyDetector:
+        """scikit-learn's ``set_params``; a new ``contamination`` on a fitted estimator
+        moves ``threshold_`` at once (from the stored training-score quantiles, so it
+        works after :func:`vaekit.load` too)."""
+        super().set_params(**params)
+        if "contamination" in params and "fitted_" in self.__dict__:
+            self._validate_params()
+            self._set_threshold()
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when normal lookup fails: explain the per-training-row attributes.
+        if name in _PER_TRAINING_ROW and "fitted_" in self.__dict__:
+            raise AttributeError(
+                f"{name} holds one value per training row and is kept in memory after fit "
+                "only; this estimator was loaded from a model file, which keeps 1,001 "
+                "quantiles of the training scores (fitted_.score_quantiles); threshold_ "
+                "and contamination work as after fit")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def score_samples(self, X: Any) -> np.ndarray:
         """``-anomaly_score(X)``, nats (higher = more normal).

@@ -33,6 +33,7 @@ from ..core import build_vae
 from ..data.images import LAYOUTS
 from ..data.tabular import KINDS, MAX_CATEGORIES
 from ..errors import FileFormatError
+from .scoring import QUANTILE_GRID
 
 # Bounds a reader enforces (vaekit/codec/FORMAT.md lists them with the container's).
 MAX_WIDTH = 2**20        # a layer width, the encoder input, the latent size, columns
@@ -45,6 +46,7 @@ MAX_THREADS = 4096       # |n_jobs|
 MAX_ROWS = 2**40         # rows a model was fitted on / training scores it kept
 MAX_COST = 1e6           # |nats| a blank cell's typical value cost may be
 MAX_TEXT = 4096          # characters of a name, dtype or other short string
+MAX_ID_COLUMNS = 64      # identifier columns a model remembers (fitted.id_columns)
 IMAGE_DTYPES = ("uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64",
                 "float16", "float32", "float64")
 IMAGE_SCALES = ("pixel", "shared")   # fitted.config.image_scale
@@ -155,6 +157,7 @@ def check_model_meta(meta: Any, source: str) -> None:
     config = m.obj(fitted.get("config"), "fitted.config")
     latent = _check_config(m, config, kind)
     # What the estimators check new rows against must be what the schema encodes.
+    columns: list[str] = []
     if kind == "tabular":
         columns = _check_tabular(m, schema, config)
         if n_in != len(columns):
@@ -175,13 +178,38 @@ def check_model_meta(meta: Any, source: str) -> None:
         m.nums(stats.get(key), f"fitted.latent_stats.{key}", latent, lo=0.0)
     if fitted.get("quantizer") is not None:
         _check_quantizer(m, m.obj(fitted["quantizer"], "fitted.quantizer"), latent)
-    if fitted.get("decision_scores") is not None:
+    if fitted.get("decision_scores") is not None:  # older files: every training score
         scores = m.list(fitted["decision_scores"], "fitted.decision_scores", 1, MAX_ROWS)
         if not set(map(type, scores)) <= {float, int}:  # one per training row: bulk first
             for i, v in enumerate(scores):
                 m.num(v, f"fitted.decision_scores[{i}]")
+        if fitted.get("score_quantiles") is not None:
+            raise m.fail("fitted.decision_scores", "is given beside fitted.score_quantiles")
+    if fitted.get("score_quantiles") is not None:
+        _check_quantiles(m, m.obj(fitted["score_quantiles"], "fitted.score_quantiles"))
+    if fitted.get("id_columns") is not None:
+        ids = m.list(fitted["id_columns"], "fitted.id_columns", 0, MAX_ID_COLUMNS)
+        if ids and kind != "tabular":
+            raise m.fail("fitted.id_columns", "is set for an image model")
+        model_columns = set(columns)
+        for i, name in enumerate(ids):
+            if m.str(name, f"fitted.id_columns[{i}]") in model_columns:
+                raise m.fail(f"fitted.id_columns[{i}]", f"is {name!r}, a model column")
+        if len(set(ids)) != len(ids):
+            raise m.fail("fitted.id_columns", "repeats a name")
     if "beta_used" in fitted:
         m.num(fitted["beta_used"], "fitted.beta_used", lo=0.0)
+
+
+def _check_quantiles(m: _Meta, stored: dict[str, Any]) -> None:
+    """The training scores' quantile grid: its row count, and 1,001 sorted numbers."""
+    path = "fitted.score_quantiles"
+    m.int(stored.get("n"), f"{path}.n", 1, MAX_ROWS)
+    q = m.nums(stored.get("q"), f"{path}.q", QUANTILE_GRID + 1)
+    for i in range(1, len(q)):
+        if q[i] < q[i - 1]:
+            raise m.fail(f"{path}.q[{i}]", f"is {q[i]}, below the quantile before it "
+                                           f"({q[i - 1]}): not sorted")
 
 
 def _check_params(m: _Meta, params: dict[str, Any]) -> None:

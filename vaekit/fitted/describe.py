@@ -17,7 +17,7 @@ from ..files.untrusted import open_regular
 from .checks import check_model
 from .model_file import read_model
 from .payload import payload_sections
-from .scoring import threshold_from_scores
+from .scoring import score_quantiles, threshold_from_quantiles
 
 __all__ = ["describe"]
 
@@ -101,16 +101,21 @@ def _describe_model(path: str) -> dict[str, Any]:
              **({"levels": len(c.get("levels", []))} if c["kind"] != "numeric" else {})}
             for c in schema.get("columns", [])
         ]
+        facts["id_columns"] = list(fitted.get("id_columns") or [])
     else:
         facts["image"] = {k: schema.get(k) for k in ("shape", "layout", "dtype")}
-    scores = fitted.get("decision_scores")
-    if scores:
+    stored = fitted.get("score_quantiles")
+    if stored is None and fitted.get("decision_scores"):  # older files: every score
+        scores = fitted["decision_scores"]
+        stored = {"n": len(scores), "q": score_quantiles(np.asarray(scores))}
+    if stored is not None:
         params = meta.get("params", {})
         facts["anomaly"] = {
             "contamination": params.get("contamination"),
             "n_samples": params.get("n_samples"),
-            "threshold_nats": threshold_from_scores(np.asarray(scores),
-                                                    params.get("contamination", "auto")),
+            "threshold_nats": threshold_from_quantiles(stored["q"],
+                                                       params.get("contamination", "auto")),
+            "training_scores": stored["n"],
         }
     return facts
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -32,15 +33,23 @@ from ..core.objectives import kl_per_dimension
 from ..core.vae import VAE
 from ..data import ImageSchema, TabularSchema
 from ..data.images import complexity_nats
-from ..errors import DataError, FileFormatError
+from ..errors import DataError, FileFormatError, missing_columns_message
 from ..files.atomic import atomic_write_bytes
 from . import model_file
 from .checks import check_model
-from .scoring import RowScores, score_rows, score_table_rows, threshold_from_scores
+from .scoring import (
+    RowScores,
+    score_quantiles,
+    score_rows,
+    score_table_rows,
+    threshold_from_quantiles,
+)
 
 Schema = TabularSchema | ImageSchema
 # The explain() column of complexity-corrected image scores (minus the zlib code length).
 COMPLEXITY_TERM = "complexity (zlib)"
+# Most identifier columns a model remembers (``fitted.id_columns``).
+MAX_ID_COLUMNS = 64
 
 
 class FittedVAE:
@@ -72,7 +81,9 @@ class FittedVAE:
     params : dict
         That estimator's parameters, as JSON values.
     extra : dict
-        Estimator-specific stored fields (``decision_scores``, ``beta_used``).
+        Estimator-specific stored fields (``score_quantiles``, ``id_columns``,
+        ``beta_used``).  A ``decision_scores`` list (every training score, as older
+        model files kept them) becomes ``score_quantiles``.
     sha256 : str, optional
         The model file's verified checksum, when loaded from one.
     """
@@ -99,6 +110,11 @@ class FittedVAE:
         self.params = dict(params or {})
         self.extra = dict(extra or {})
         self.sha256 = sha256
+        # Every training row's score: in memory after a fit only (see decision_scores).
+        self.training_scores: np.ndarray | None = None
+        old = self.extra.pop("decision_scores", None)
+        if old is not None and "score_quantiles" not in self.extra:
+            self.extra["score_quantiles"] = {"n": len(old), "q": score_quantiles(old)}
 
     # ------------------------------------------------------------ runtime settings
     @property
@@ -147,9 +163,74 @@ class FittedVAE:
 
     @property
     def decision_scores(self) -> np.ndarray | None:
-        """Anomaly scores (nats) of the training rows, when the fitting estimator kept them."""
-        scores = self.extra.get("decision_scores")
-        return None if scores is None else np.asarray(scores, dtype=np.float64)
+        """Anomaly scores (nats) of the training rows; None for a compressor.
+
+        After a fit: every training row's score (kept in memory only).  After
+        loading: the stored :attr:`score_quantiles`, 1,001 equally weighted points of
+        the same distribution (what histograms and thresholds need).
+        """
+        if self.training_scores is not None:
+            return self.training_scores
+        return self.score_quantiles
+
+    @property
+    def score_quantiles(self) -> np.ndarray | None:
+        """The 1,001 quantiles of the training scores at levels 0, 0.001, ..., 1 (nats).
+
+        What a model file keeps of its training scores (``fitted.score_quantiles``,
+        with their count ``n``), so its size does not grow with the training rows;
+        see :func:`vaekit.fitted.scoring.threshold_from_quantiles`.
+        """
+        stored = self.extra.get("score_quantiles")
+        return None if stored is None else np.asarray(stored["q"], dtype=np.float64)
+
+    def set_training_scores(self, anomaly_scores: np.ndarray) -> None:
+        """Keep the training rows' scores: all in memory, their quantiles in the file."""
+        scores = np.asarray(anomaly_scores, dtype=np.float64)
+        self.training_scores = scores
+        self.extra["score_quantiles"] = {"n": int(scores.size), "q": score_quantiles(scores)}
+
+    @property
+    def id_columns(self) -> list[str]:
+        """Identifier columns named when the model was fitted (``vaekit fit --id-column``).
+
+        ``vaekit score`` and ``vaekit compress`` use them when no ``--id-column`` is
+        given and every input has them.  Set it to a list of names (at most
+        :data:`MAX_ID_COLUMNS`, none a model column; tables only).
+        """
+        return list(self.extra.get("id_columns") or [])
+
+    @id_columns.setter
+    def id_columns(self, names: Sequence[str]) -> None:
+        names = [str(n) for n in names]
+        if names and self.input_kind != "tabular":
+            raise DataError("id columns apply to tables, not images")
+        if len(names) > MAX_ID_COLUMNS or len(set(names)) != len(names):
+            raise DataError(f"a model remembers at most {MAX_ID_COLUMNS} distinct id columns, "
+                            f"got {names[:5]}{'...' if len(names) > 5 else ''}")
+        modelled = [n for n in names if n in set(self.column_names)]
+        if modelled:
+            raise DataError(f"id column(s) {modelled} are model columns")
+        if names:
+            self.extra["id_columns"] = names
+        else:
+            self.extra.pop("id_columns", None)
+
+    def check_frame_columns(self, columns: Iterable[Any], label: str | None = None) -> None:
+        """Refuse a table that lacks a model column, naming it (with near misses).
+
+        Raises
+        ------
+        DataError
+            Naming ``label`` (a file or frame), the missing columns and any column
+            of the input that looks like a misspelling of one.
+        """
+        available = list(columns)
+        have = {str(c) for c in available}
+        missing = [c for c in self.column_names if c not in have]
+        if missing:
+            raise DataError(missing_columns_message(missing, self.column_names, available),
+                            file=label, row=1 if label is not None else None)
 
     # ------------------------------------------------------------ the work
     def prepare(self, data: Any) -> dict[str, torch.Tensor]:
@@ -328,7 +409,13 @@ class FittedVAE:
 
     # ------------------------------------------------------------ decisions
     def threshold(self, contamination: float | str | None = None) -> float:
-        """Anomaly-score threshold in nats from the training rows' scores.
+        """Anomaly-score threshold in nats from the training rows' score quantiles.
+
+        Always read off :attr:`score_quantiles` (never the in-memory scores), so a
+        model gives the same threshold before saving and after loading: exact for
+        ``"auto"`` and for a contamination ``c`` with ``1000 c`` an integer, within
+        one quantile step (0.1 % of the training rows) otherwise
+        (:func:`vaekit.fitted.scoring.threshold_from_quantiles`).
 
         Parameters
         ----------
@@ -340,13 +427,13 @@ class FittedVAE:
         ValueError
             If the model kept no training scores (a compressor).
         """
-        scores = self.decision_scores
-        if scores is None:
+        quantiles = self.score_quantiles
+        if quantiles is None:
             raise ValueError(f"this {self.estimator or 'model'} kept no training scores, so "
                              "it has no threshold; give one explicitly")
         if contamination is None:
             contamination = self.params.get("contamination", "auto")
-        return threshold_from_scores(scores, contamination)
+        return threshold_from_quantiles(quantiles, contamination)
 
     def default_quantizer(self) -> LatentQuantizer:
         """The stored quantizer, or the default one derived from ``latent_stats``.

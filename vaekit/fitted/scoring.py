@@ -20,6 +20,8 @@ the encoder): K extra network passes per unseen cell, only for the rows that hav
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -213,3 +215,50 @@ def threshold_from_scores(anomaly_scores: np.ndarray, contamination: float | str
     if isinstance(contamination, str):
         return tukey_threshold(anomaly_scores)
     return float(np.quantile(anomaly_scores, 1.0 - float(contamination)))
+
+
+# What a model file keeps of its training scores: the quantiles at levels k / QUANTILE_GRID,
+# k = 0 .. QUANTILE_GRID (1,001 numbers, min and max included), so the file does not
+# grow with the training rows.
+QUANTILE_GRID = 1000
+
+
+def score_quantiles(anomaly_scores: np.ndarray) -> list[float]:
+    """The :data:`QUANTILE_GRID` + 1 evenly spaced quantiles of ``anomaly_scores``.
+
+    Entry ``k`` is ``np.quantile(anomaly_scores, k / QUANTILE_GRID)`` (linear
+    interpolation), so entry 0 is the minimum and the last the maximum.
+    """
+    levels = np.arange(QUANTILE_GRID + 1) / QUANTILE_GRID
+    return np.quantile(np.asarray(anomaly_scores, dtype=np.float64), levels).tolist()
+
+
+def quantile_from_grid(quantiles: Sequence[float], level: float) -> float:
+    """The quantile at ``level`` (0..1) read off :func:`score_quantiles`' grid.
+
+    Exact (equal to ``np.quantile`` of the scores) when ``level * QUANTILE_GRID`` is
+    an integer (within 1e-9); otherwise the linear interpolation between the two
+    neighbouring grid quantiles, which is off from the exact quantile by at most
+    their difference (both lie between them: a quantile function is monotone).
+    """
+    q = quantiles
+    x = min(max(float(level), 0.0), 1.0) * (len(q) - 1)
+    k = round(x)
+    if abs(x - k) <= 1e-9:
+        return float(q[k])
+    lo = math.floor(x)
+    return float(q[lo] + (x - lo) * (q[lo + 1] - q[lo]))
+
+
+def threshold_from_quantiles(quantiles: Sequence[float], contamination: float | str) -> float:
+    """:func:`threshold_from_scores` from the stored quantile grid instead of every score.
+
+    ``"auto"`` (Tukey's fence) needs the quartiles, which are grid points, so it is
+    exact; so is a contamination ``c`` with ``c * 1000`` an integer (0.1, 0.05,
+    0.025, 0.001, ...).  Any other ``c`` is within one grid step of the exact
+    quantile (see :func:`quantile_from_grid`).
+    """
+    if isinstance(contamination, str):
+        q1, q3 = quantile_from_grid(quantiles, 0.25), quantile_from_grid(quantiles, 0.75)
+        return float(np.float64(q3) + 1.5 * (np.float64(q3) - np.float64(q1)))
+    return quantile_from_grid(quantiles, 1.0 - float(contamination))

@@ -33,7 +33,7 @@ import torch
 
 from ..data.images import ImageSchema
 from ..data.tabular import TabularSchema
-from ..errors import DataError
+from ..errors import DataError, did_you_mean, missing_columns_message
 from ..files.dates import is_time_dtype
 from ..files.readers import (
     BadRow,
@@ -104,12 +104,12 @@ def _check_file_columns(path: str, schema: TabularSchema,
     available = table_columns(path)
     missing = [c for c in schema.names() if c not in available]
     if missing:
-        raise DataError(f"missing column(s) {missing}; the model was fitted on columns "
-                        f"{schema.names()}", file=path, row=1)
+        raise DataError(missing_columns_message(missing, schema.names(), available),
+                        file=path, row=1)
     missing_ids = [c for c in id_columns if c not in available]
     if missing_ids:
-        raise DataError(f"--id-column {missing_ids} not in the file (it has {available})",
-                        file=path, row=1)
+        raise DataError(f"--id-column {missing_ids} not in the file (it has {available})"
+                        + did_you_mean(missing_ids[0], available), file=path, row=1)
     return available
 
 
@@ -195,7 +195,7 @@ def file_items(path: str, model: Any, id_columns: Sequence[str] = (), *,
                             file=path)
         types = reading_types(schema, id_columns)
         available = _check_file_columns(path, schema, id_columns)
-        warn_extra_columns(path, available, list(types))
+        warn_extra_columns(path, available, list(types) + model.id_columns)  # ids: known
         chunks = iter_table(path, types)
         observed = dict.fromkeys(schema.names(), 0)
     rows = 0
@@ -259,8 +259,8 @@ def frame_chunk(frame: pd.DataFrame, model: Any, id_columns: Sequence[str] = (),
     types = reading_types(model.schema, id_columns)
     missing = [c for c in types if c not in frame.columns]
     if missing:
-        raise DataError(f"missing column(s) {missing}; the model was fitted on columns "
-                        f"{model.column_names}", file=label)
+        raise DataError(missing_columns_message(missing, model.column_names, frame.columns),
+                        file=label)
     if refuse_extra:
         stray = [str(c) for c in frame.columns if c not in types]
         if stray:
@@ -663,7 +663,8 @@ def _select_columns(path: str, names: Sequence[str], columns: Sequence[str] | No
         missing = [c for c in group if c not in names]
         if missing:
             raise DataError(f"{label} names column(s) {missing} that are not in the file "
-                            f"(it has {list(names)})", file=path, row=1)
+                            f"(it has {list(names)}){did_you_mean(missing[0], names)}",
+                            file=path, row=1)
     chosen = list(columns) if columns else list(names)
     dropped = set(exclude) | set(id_columns)
     return [c for c in chosen if c not in dropped]

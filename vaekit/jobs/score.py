@@ -52,7 +52,7 @@ class ScoreOptions:
 def default_options(model: Any) -> ScoreOptions:
     """No id columns, the model's own threshold (nats; none: ``inf``) and ``n_samples``."""
     fitted = as_fitted(model)
-    threshold = float("inf") if fitted.decision_scores is None else fitted.threshold()
+    threshold = float("inf") if fitted.score_quantiles is None else fitted.threshold()
     return ScoreOptions(threshold=threshold, n_samples=fitted.n_samples)
 
 
@@ -188,8 +188,8 @@ def resolve_threshold(model: Any, *, threshold: float | None,
     threshold : float, optional
         Used as given (nats).
     contamination : float, optional
-        Share of anomalies, applied to the training rows' scores kept in the model
-        (:meth:`FittedVAE.threshold`), so it needs no pass over the input.
+        Share of anomalies, applied to the quantiles of the training rows' scores kept
+        in the model (:meth:`FittedVAE.threshold`), so it needs no pass over the input.
 
     Raises
     ------
@@ -200,7 +200,7 @@ def resolve_threshold(model: Any, *, threshold: float | None,
     if threshold is not None:
         return float(threshold)
     fitted = as_fitted(model)
-    if fitted.decision_scores is None:
+    if fitted.score_quantiles is None:
         if contamination is not None:
             raise DataError("this model holds no training scores; use --threshold instead of "
                             "--contamination")

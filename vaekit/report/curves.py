@@ -150,7 +150,14 @@ def stopping_note(model_or_history: Any) -> str:
     if best is None:
         return _phase_note(history)
     last = int(history[-1].get("epoch", n))
-    facts = f"Ran {last} epochs; the weights of epoch {best} are kept (best validation objective)."
+    planned = history[-1].get("planned_epochs")  # recorded by models fitted since it existed
+    if isinstance(planned, (int, float)) and last < planned:
+        ran = f"Stopped early at epoch {last} of {int(planned)} planned"
+    elif isinstance(planned, (int, float)):
+        ran = f"Ran all {last} planned epochs"
+    else:
+        ran = f"Ran {last} epochs"
+    facts = f"{ran}; the weights of epoch {best} are kept (best validation objective)."
     if last - best >= MIN_PATIENCE:
         facts += f" No later epoch improved on it ({last - best} epochs)."
     rule = ("Early stopping: after the KL warm-up, training stops once the validation "

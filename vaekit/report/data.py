@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, did_you_mean, missing_columns_message
 from ..files.readers import input_format, read_images
 
 __all__ = ["anomaly_labels", "read_data"]
@@ -165,12 +165,12 @@ def _read_table(path: str, fitted: Any, label_column: str | None,
     for option, name in (("--labels", label_column), ("--id-column", id_column)):
         if name is not None and name not in available:
             raise DataError(f"{option} column {name!r} is not in the file "
-                            f"(columns: {available})", file=path)
+                            f"(columns: {available}){did_you_mean(name, available)}",
+                            file=path)
     wanted = fitted.column_names
     missing = [c for c in wanted if c not in available]
     if missing:
-        raise DataError(f"missing column(s) {missing}; the model was fitted on {wanted}",
-                        file=path)
+        raise DataError(missing_columns_message(missing, wanted, available), file=path)
     if label_column in wanted or id_column in wanted:
         raise DataError("a --labels or --id-column column is one the model was fitted on; "
                         "it cannot be both scored and excluded", file=path)

@@ -135,12 +135,14 @@ def train_vae(
     seed : int
         Seeds the split, the shuffling and the reparameterization noise.
     progress : callable, optional
-        Called after every epoch as ``progress(epoch, epochs, train_loss)``.
+        Called after every epoch as ``progress(epoch, epochs, neg_elbo)``: the
+        training rows' negative ELBO, nats per row.
 
     Returns
     -------
     list of dict
-        One entry per epoch: ``epoch``, ``beta``, ``train_elbo``, ``train_recon``,
+        One entry per epoch: ``epoch``, ``planned_epochs`` (the schedule's epochs;
+        fewer entries mean early stopping), ``beta``, ``train_elbo``, ``train_recon``,
         ``train_kl`` and (when a validation split exists) ``val_elbo``, ``val_recon``,
         ``val_kl`` — nats per row, ELBO always with beta = 1.
 
@@ -177,8 +179,10 @@ def train_vae(
     def end_of_epoch(epoch: int, _loss: float, sums: torch.Tensor | None) -> bool:
         assert sums is not None
         tr = (sums / n_train).tolist()
-        record = {"epoch": epoch, "beta": state["beta"], "train_elbo": tr[0],
-                  "train_recon": tr[1], "train_kl": tr[2]}
+        # planned_epochs: what the schedule allowed, so a report can say "stopped
+        # early at epoch N of P".
+        record = {"epoch": epoch, "planned_epochs": epochs, "beta": state["beta"],
+                  "train_elbo": tr[0], "train_recon": tr[1], "train_kl": tr[2]}
         if val is not None:
             v = evaluate(model, val, torch.Generator().manual_seed(seed + 1), 4096, device)
             record.update(val_elbo=v["elbo"], val_recon=v["recon"], val_kl=v["kl"])
