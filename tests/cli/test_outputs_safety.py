@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vaekit.cli import EXIT_FAILURE, EXIT_TERMINATED, EXIT_USAGE
+from vaekit.cli import EXIT_FAILURE, EXIT_HANGUP, EXIT_TERMINATED, EXIT_USAGE
 
 from ..conftest import DEMO, run_cli
 
@@ -223,9 +223,12 @@ def _wait_for(predicate, proc: subprocess.Popen, seconds: float = 120) -> None:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-@pytest.mark.parametrize("to_stdout", [False, True])
-def test_sigterm_removes_temp_and_spool_files(work: Path, tmp_path: Path,
-                                              to_stdout: bool) -> None:
+@pytest.mark.parametrize(("to_stdout", "signame", "code"), [
+    (False, "SIGTERM", EXIT_TERMINATED), (True, "SIGTERM", EXIT_TERMINATED),
+    (False, "SIGHUP", EXIT_HANGUP),  # a closed terminal or dropped ssh session
+])
+def test_sigterm_removes_temp_and_spool_files(work: Path, tmp_path: Path, to_stdout: bool,
+                                              signame: str, code: int) -> None:
     big = work / "big.csv"
     pd.concat([pd.read_csv(work / "data.csv")] * 300, ignore_index=True).to_csv(big,
                                                                                   index=False)
@@ -241,10 +244,10 @@ def test_sigterm_removes_temp_and_spool_files(work: Path, tmp_path: Path,
     spool_dir = tmp_dir if to_stdout else out_dir
     _wait_for(lambda: any(n.startswith(".vaekit-rank-") for n in os.listdir(spool_dir)),
               proc)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(getattr(signal, signame))
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == EXIT_TERMINATED, err
-    assert "terminated" in err and "Traceback" not in err
+    assert proc.returncode == code, err
+    assert f"terminated ({signame})" in err and "Traceback" not in err
     assert os.listdir(out_dir) == []
     assert os.listdir(tmp_dir) == []
 

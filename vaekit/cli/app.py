@@ -33,6 +33,7 @@ EXIT_FILE = 4  # a model or .vkc file that is corrupt, foreign or the wrong one
 EXIT_TRAINING = 5  # training diverged
 EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT): 128 + 2, as shells report it
 EXIT_TERMINATED = 143  # SIGTERM (kill, a scheduler's timeout): 128 + 15
+EXIT_HANGUP = 129  # SIGHUP (the terminal or ssh session closed): 128 + 1
 EXIT_CODES = {
     EXIT_OK: "success",
     EXIT_FAILURE: "unexpected failure (I/O error)",
@@ -42,6 +43,7 @@ EXIT_CODES = {
     EXIT_TRAINING: "training failed",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C); temporary files removed",
     EXIT_TERMINATED: "terminated (SIGTERM); temporary files removed",
+    EXIT_HANGUP: "hung up (SIGHUP: the terminal closed); temporary files removed",
 }
 
 _EPILOG_CODES = "\nExit codes: " + ", ".join(f"{k} {v}" for k, v in EXIT_CODES.items()) + "."
@@ -59,36 +61,51 @@ def _show_warning(message: Any, category: Any, filename: str, lineno: int,
 
 
 class _Terminated(KeyboardInterrupt):
-    """SIGTERM, raised like Ctrl-C so the same ``finally`` blocks remove temp files."""
+    """SIGTERM or SIGHUP, raised like Ctrl-C so the same ``finally`` blocks remove temp
+    files; ``signum`` gives the exit code (128 + signum, as a shell reports it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
-    # A second SIGTERM must not cut the cleanup short (SIGKILL still works).
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise _Terminated()
+# Signals that end a run the way Ctrl-C does: a scheduler's or kill's SIGTERM, and
+# SIGHUP from a closed terminal or a dropped ssh session.
+_CLEAN_EXIT_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP")
+                            if hasattr(signal, name))
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    # A second signal must not cut the cleanup short (SIGKILL still works).
+    for other in _CLEAN_EXIT_SIGNALS:
+        signal.signal(other, signal.SIG_IGN)
+    raise _Terminated(signum)
 
 
 @contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
-    """While a command runs, SIGTERM raises :class:`_Terminated` in the main thread.
+    """While a command runs, SIGTERM and SIGHUP raise :class:`_Terminated` in the main
+    thread.
 
-    Python's default for SIGTERM is to die at once, skipping every ``finally``:
+    Python's default for these signals is to die at once, skipping every ``finally``:
     temporary outputs and the rank spool were left behind.  Only the main thread can
     install handlers (the CLI may be invoked from another thread, e.g. in tests);
-    the previous handler is restored afterwards.
+    the previous handlers are restored afterwards.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    previous = {}
     try:
-        previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    except (ValueError, OSError):  # no SIGTERM here, or not allowed
-        yield
-        return
+        for signum in _CLEAN_EXIT_SIGNALS:
+            previous[signum] = signal.signal(signum, _on_signal)
+    except (ValueError, OSError):  # not allowed here: restore what was set, go on
+        pass
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 @contextmanager
@@ -119,8 +136,9 @@ def _mapped_errors() -> Iterator[None]:
             except (OSError, ValueError, AttributeError):
                 pass
             raise click.exceptions.Exit(EXIT_FAILURE) from None
-        except _Terminated:
-            _fail("terminated (SIGTERM); no output was written", EXIT_TERMINATED)
+        except _Terminated as exc:
+            name = signal.Signals(exc.signum).name
+            _fail(f"terminated ({name}); no output was written", 128 + exc.signum)
         except KeyboardInterrupt:
             _fail("interrupted; no output was written", EXIT_INTERRUPTED)
         except OSError as exc:
@@ -168,4 +186,4 @@ def main(argv: Sequence[str] | None = None) -> None:
     app.main(args=list(argv) if argv is not None else None, prog_name="vaekit")
 
 
-__all__ = ["EXIT_CODES", "EXIT_TERMINATED", "app", "main"]
+__all__ = ["EXIT_CODES", "EXIT_HANGUP", "EXIT_TERMINATED", "app", "main"]
