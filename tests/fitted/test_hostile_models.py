@@ -599,3 +599,44 @@ def test_real_models_still_load_and_describe(detector_bytes: bytes, compressor: 
         assert vaekit.load(path).to_bytes() == blob
         assert describe(str(path))["type"] == "model"
 
+
+
+def test_padded_model_is_refused_from_its_header_before_the_weights_are_read(
+        tmp_path: Path, detector_bytes: bytes, read_log: list[int]) -> None:
+    # A valid model with a sparse 1 GiB tail: the header's byte ranges no longer tile
+    # the file, which is seen before the (would-be 1 GiB) weights are read.
+    path = tmp_path / "padded.vaekit"
+    path.write_bytes(detector_bytes)
+    with open(path, "r+b") as fh:
+        fh.truncate(len(detector_bytes) + 2**30)
+    (n,) = struct.unpack("<Q", detector_bytes[:8])
+    with pytest.raises(FileFormatError, match="header describes .* bytes of weights"):
+        vaekit.load(path)
+    assert sum(read_log) <= 8 + n  # the header, none of the weights
+
+
+def test_header_shapes_are_checked_against_the_config_before_reading(
+        tmp_path: Path, detector_bytes: bytes, read_log: list[int]) -> None:
+    # The header declares one tensor twice as large as the config implies (the byte
+    # ranges still tile the file): refused from the header alone.
+    header_len = struct.unpack("<Q", detector_bytes[:8])[0]
+    header = json.loads(detector_bytes[8:8 + header_len])
+    name = next(k for k in sorted(header) if k != "__metadata__")
+    entry = header[name]
+    extra = 4 * int(np.prod(entry["shape"]))
+    entry["shape"] = [2 * entry["shape"][0], *entry["shape"][1:]]
+    begin, end = entry["data_offsets"]
+    entry["data_offsets"] = [begin, end + extra]
+    for other in header.values():
+        if other is not entry and isinstance(other, dict) and "data_offsets" in other:
+            b, e = other["data_offsets"]
+            if b >= end:
+                other["data_offsets"] = [b + extra, e + extra]
+    text = json.dumps(header).encode()
+    data = detector_bytes[8 + header_len:]
+    blob = (struct.pack("<Q", len(text)) + text + data[:end] + b"\0" * extra + data[end:])
+    path = tmp_path / "shape.vaekit"
+    path.write_bytes(blob)
+    with pytest.raises(FileFormatError, match=f"tensor {name!r} has shape"):
+        vaekit.load(path)
+    assert sum(read_log) <= 8 + len(text)

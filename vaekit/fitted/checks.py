@@ -401,13 +401,14 @@ def _check_quantizer(m: _Meta, q: dict[str, Any], latent: int) -> None:
         raise m.fail(path, f"is unusable: {exc}") from None
 
 
-def check_weights(tensors: dict[str, torch.Tensor], config: dict[str, Any],
-                  source: str) -> None:
-    """The stored tensors are exactly those ``config`` implies, and finite.
+def check_shapes(shapes: dict[str, tuple[int, ...]], config: dict[str, Any],
+                 source: str) -> None:
+    """The tensor names and shapes a file declares are exactly those ``config`` implies.
 
     ``config`` must have passed :func:`check_model_meta`.  The expected shapes come
     from building the network on the ``meta`` device: no memory is allocated, however
-    large the config claims the network to be.
+    large the config claims the network to be.  Run on the safetensors header before
+    the weights are read (:func:`.model_file.read_model`), and on the loaded tensors.
     """
     try:
         with torch.device("meta"):
@@ -415,21 +416,28 @@ def check_weights(tensors: dict[str, torch.Tensor], config: dict[str, Any],
     except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as exc:
         raise FileFormatError(f"{source}: model metadata 'fitted.config' does not describe "
                               f"a network ({exc})") from None
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
-    wrong = [n for n in sorted(expected) if n in tensors and tuple(tensors[n].shape) != expected[n]]
+    missing = sorted(set(expected) - set(shapes))
+    unexpected = sorted(set(shapes) - set(expected))
+    wrong = [n for n in sorted(expected) if n in shapes and tuple(shapes[n]) != expected[n]]
     if missing or unexpected or wrong:
         implied = sum(_numel(s) for s in expected.values())
-        stored = sum(v.numel() for v in tensors.values())
+        stored = sum(_numel(tuple(s)) for s in shapes.values())
         detail = "; ".join(part for part in (
             f"missing tensors {missing[:5]}" if missing else "",
             f"unexpected tensors {unexpected[:5]}" if unexpected else "",
-            f"tensor {wrong[0]!r} has shape {tuple(tensors[wrong[0]].shape)}, not "
+            f"tensor {wrong[0]!r} has shape {tuple(shapes[wrong[0]])}, not "
             f"{expected[wrong[0]]}" if wrong else "") if part)
         raise FileFormatError(
             f"{source}: model weights do not match its architecture config: {detail} (the "
             f"config implies {implied} parameters in all, the file stores {stored})")
-    for name in sorted(expected):
+
+
+def check_weights(tensors: dict[str, torch.Tensor], config: dict[str, Any],
+                  source: str) -> None:
+    """The stored tensors are exactly those ``config`` implies (:func:`check_shapes`),
+    float32 and finite."""
+    check_shapes({k: tuple(v.shape) for k, v in tensors.items()}, config, source)
+    for name in sorted(tensors):
         t = tensors[name]
         if t.dtype != torch.float32:
             raise FileFormatError(f"{source}: tensor {name!r} is {t.dtype}, not float32")

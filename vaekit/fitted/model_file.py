@@ -122,6 +122,8 @@ def parse_model(data: bytes, source: str = "<bytes>") -> tuple[dict[str, torch.T
     if version < 1:
         raise FileFormatError(f"{source}: unknown model format version {version}")
     _check_tensor_entries(header, source)
+    (n,) = struct.unpack("<Q", data[:8])
+    check_declared(header, len(data) - 8 - n, source)
     try:
         tensors = st_load(data)
     except (SafetensorError, ValueError, RuntimeError, TypeError) as exc:
@@ -184,6 +186,58 @@ def _read_header(data: bytes, source: str) -> dict[str, Any]:
     return header
 
 
+def check_declared(header: dict[str, Any], data_bytes: int, source: str) -> None:
+    """What the header declares, checked before any tensor is read or allocated.
+
+    Every tensor's shape and byte range must agree (float32: 4 bytes a value), the
+    ranges must tile the ``data_bytes`` after the header exactly (a file padded with
+    gigabytes of zeros is refused unread), and the names and shapes must be those of
+    the network the metadata's config describes (after the metadata's own schema
+    check; :func:`vaekit.fitted.checks.check_shapes` builds it on the ``meta``
+    device, so nothing is allocated however large the config claims it to be).
+    """
+    from .checks import check_model_meta, check_shapes  # (checks imports the networks)
+
+    shapes: dict[str, tuple[int, ...]] = {}
+    spans = []
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        shape, offsets = entry.get("shape"), entry.get("data_offsets")
+        if not (isinstance(shape, list) and len(shape) <= 8
+                and all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 2**40
+                        for d in shape)
+                and isinstance(offsets, list) and len(offsets) == 2
+                and all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)):
+            raise FileFormatError(f"{source}: tensor {name!r} has an unreadable shape or "
+                                  "byte range")
+        begin, end = offsets
+        if not 0 <= begin <= end or end - begin != 4 * _numel(shape):
+            raise FileFormatError(f"{source}: tensor {name!r} declares shape {shape} but "
+                                  f"bytes {begin}..{end}")
+        shapes[name] = tuple(shape)
+        spans.append((begin, end))
+    covered = 0
+    for begin, end in sorted(spans):
+        if begin != covered:
+            raise FileFormatError(f"{source}: the tensors' byte ranges overlap or leave gaps")
+        covered = end
+    if covered != data_bytes:
+        raise FileFormatError(f"{source}: the header describes {covered} bytes of weights, "
+                              f"the file holds {data_bytes} after the header")
+    md = header.get("__metadata__") or {}
+    meta = load_json(md.get("vaekit_meta") or "null", f"{source}: model metadata")
+    check_model_meta(meta, source)
+    check_shapes(shapes, meta["fitted"]["config"], source)
+
+
+def _numel(shape: list[int]) -> int:
+    count = 1
+    for d in shape:
+        count *= d
+    return count
+
+
 def _check_tensor_entries(header: dict[str, Any], source: str) -> None:
     """Every tensor is float32 (what vaekit writes), and there are not too many."""
     names = [k for k in header if k != "__metadata__"]
@@ -216,7 +270,17 @@ def read_model(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[s
         st = os.fstat(fh.fileno())
         head = fh.read(9)
         check_model_prefix(head, st.st_size, source)
-        data = head + fh.read(st.st_size - len(head))
+        # The header alone first: the weights are read only once what it declares
+        # (sizes, shapes, the config) has been checked, so a huge or padded file is
+        # refused without reading it.
+        (n,) = struct.unpack("<Q", head[:8])
+        prefix = head + fh.read(n - 1)
+        header = _read_header(prefix, source) if len(prefix) == 8 + n else None
+        if header is None:
+            raise FileFormatError(f"{path}: the file changed size while it was read")
+        _check_tensor_entries(header, source)
+        check_declared(header, st.st_size - 8 - n, source)
+        data = prefix + fh.read(st.st_size - len(prefix))
     if len(data) != st.st_size:
         raise FileFormatError(f"{path}: the file changed size while it was read")
     return parse_model(data, source)
