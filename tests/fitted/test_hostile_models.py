@@ -640,3 +640,16 @@ def test_header_shapes_are_checked_against_the_config_before_reading(
     with pytest.raises(FileFormatError, match=f"tensor {name!r} has shape"):
         vaekit.load(path)
     assert sum(read_log) <= 8 + len(text)
+
+
+@pytest.mark.parametrize(("value", "words"), [
+    ("x", "not a number"), (None, "not a number"), (1e308, "beyond"), (True, "not a number"),
+])
+def test_history_numbers_are_numbers(detector_bytes: bytes, value: Any, words: str) -> None:
+    # vaekit info and the report compute with these: a string there crashed both
+    tensors, meta = contents(detector_bytes)
+    meta.pop("fingerprint", None)
+    meta["fitted"]["history"][-1]["train_elbo"] = value
+    blob = raw_model(tensors, json.dumps(meta))
+    with pytest.raises(FileFormatError, match=r"fitted\.history\[\d+\]\.train_elbo.*" + words):
+        load_bytes(blob)

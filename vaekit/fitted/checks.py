@@ -232,15 +232,23 @@ def _check_params(m: _Meta, params: dict[str, Any]) -> None:
         m.int(params["random_state"], "params.random_state", 0, 2**63 - 1)
 
 
+# Keys of a training-history record that hold text (training/elbo.py, training/codec.py).
+_HISTORY_TEXT = ("phase", "kept")
+# Largest |number| in a history record (epochs, nats per row, KL weights).
+MAX_HISTORY_VALUE = 1e15
+
+
 def _check_history(m: _Meta, history: Any) -> None:
     for i, record in enumerate(m.list(history, "fitted.history", 0, MAX_ROWS)):
         record = m.obj(record, f"fitted.history[{i}]")
         for key, v in record.items():
             path = f"fitted.history[{i}].{key}"
-            if isinstance(v, str):
+            # vaekit writes text only under these keys; every other value is a
+            # number (readers such as `vaekit info` and the report compute with them)
+            if key in _HISTORY_TEXT:
                 m.str(v, path)
-            elif v is not None:
-                m.num(v, path)
+            elif abs(m.num(v, path)) > MAX_HISTORY_VALUE:
+                raise m.fail(path, f"is {v}, beyond +-{MAX_HISTORY_VALUE:g}")
 
 
 def _check_config(m: _Meta, config: dict[str, Any], kind: str) -> int:
