@@ -377,3 +377,21 @@ def test_report_takes_ids_and_labels_literally(work: Path, tmp_path: Path) -> No
     assert result.exit_code == 0, result.output
     html = out.read_text()
     assert "a$b^$c" in html  # the top-anomaly table shows the id as it is
+
+
+@pytest.mark.parametrize("command", ["fit", "compress"])
+def test_a_byte_budget_beyond_the_bound_is_a_usage_error(work: Path, command: str) -> None:
+    # 1e308 used to overflow deep in the quantizer (a traceback, exit 1)
+    argv = (["fit", work / "data.csv"] if command == "fit" else
+            ["compress", work / "data.csv", "--fit"])
+    result = run(*argv, "--bytes-per-row", "1e308", "-o", work / "out.bin")
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert "--bytes-per-row" in result.output and "Traceback" not in result.output
+    assert not (work / "out.bin").exists()
+
+
+def test_the_estimator_refuses_the_same_budget() -> None:
+    from vaekit import VAECompressor
+
+    with pytest.raises(ValueError, match="bytes_per_row"):
+        VAECompressor(bytes_per_row=1e308).fit(np.zeros((20, 3)))

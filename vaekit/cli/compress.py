@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..codec.quantize import MAX_BYTES_PER_ROW
 from .app import _EPILOG_CODES, app
 from .fit import _fit_estimator
 from .options import (
@@ -57,7 +58,8 @@ closer values. `vaekit info OUT.vkc` shows where the bytes went.
               help="Store the model in the .vkc file, so decompress needs no -m.")
 @click.option("--fit", "fit_first", is_flag=True,
               help="Train a model on the inputs first, then compress them.")
-@click.option("--bytes-per-row", type=FiniteFloat(0, min_open=True), default=None,
+@click.option("--bytes-per-row", type=FiniteFloat(0, MAX_BYTES_PER_ROW, min_open=True),
+              default=None,
               help="With --fit: the compression budget (bytes per row of stored codes) the "
                    "model is tuned for [default: 1 per model column; images: 1 bit per "
                    "pixel value].")

@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from ..codec.quantize import MAX_BYTES_PER_ROW
 from ..errors import DataError
 from .app import _EPILOG_CODES, app
 from .options import (
@@ -73,7 +74,8 @@ CSV fits in well under 2 GB); --max-rows N samples N rows, --max-rows 0 keeps al
                    "threshold (default: Tukey fence of the training scores).")
 @click.option("--samples", type=click.IntRange(1, MAX_SAMPLES), default=16, show_default=True,
               help="Importance samples per row when scoring (accuracy vs. speed).")
-@click.option("--bytes-per-row", type=FiniteFloat(0, min_open=True), default=None,
+@click.option("--bytes-per-row", type=FiniteFloat(0, MAX_BYTES_PER_ROW, min_open=True),
+              default=None,
               help="Train a compressor tuned for this budget (bytes per row of stored "
                    "codes) instead of a detector; scoring with it needs --threshold. A "
                    "progress bar (terminal or --progress) shows the training stage and "

@@ -71,6 +71,11 @@ KL_MIN = 0.02
 _MIN_SCALE = 1e-6
 
 
+# Largest byte budget per row a quantizer is fitted for (CLI --bytes-per-row and
+# VAECompressor(bytes_per_row=)): 1 MiB of codes per row is far above any table or
+# small image, and keeps the bit arithmetic finite (1e308 overflowed).
+MAX_BYTES_PER_ROW = 2**20
+
 def halfwidth(bits: int | np.ndarray) -> np.ndarray:
     """Half-width of the quantizer range, in standard deviations of the means.
 

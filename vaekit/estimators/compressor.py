@@ -14,6 +14,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from .._runtime import resolve_device, torch_threads
+from ..codec.quantize import MAX_BYTES_PER_ROW
 from ..core import build_vae as build_network
 from ..fitted import FittedVAE
 from ..fitted.streams import CompressedWriter, iter_decompressed, join_chunks
@@ -124,7 +125,7 @@ class VAECompressor(TransformerMixin, _VAEBase):
     _parameter_constraints: dict = {
         **_VAEBase._parameter_constraints,
         "beta": [StrOptions({"auto"}), Interval(Real, 0, None, closed="left")],
-        "bytes_per_row": [None, Interval(Real, 0, None, closed="neither")],
+        "bytes_per_row": [None, Interval(Real, 0, MAX_BYTES_PER_ROW, closed="right")],
         "bits": [None, Interval(Integral, 0, 16, closed="both"), list, tuple],
     }
 
