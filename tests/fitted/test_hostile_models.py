@@ -653,3 +653,18 @@ def test_history_numbers_are_numbers(detector_bytes: bytes, value: Any, words: s
     blob = raw_model(tensors, json.dumps(meta))
     with pytest.raises(FileFormatError, match=r"fitted\.history\[\d+\]\.train_elbo.*" + words):
         load_bytes(blob)
+
+
+@pytest.mark.parametrize(("part", "value"), [("encoder", 3e38), ("encoder", 1e30),
+                                             ("decoder", 3e38)])
+def test_finite_weights_that_overflow_are_refused_at_load(detector_bytes: bytes, part: str,
+                                                          value: float) -> None:
+    # Every weight finite and of the right shape, but the network overflows float32:
+    # every score was NaN (rank 1, is_anomaly 0, exit 0).
+    tensors, meta = contents(detector_bytes)
+    meta.pop("fingerprint", None)
+    name = next(n for n in sorted(tensors) if n.startswith(part) and n.endswith("bias"))
+    tensors[name] = torch.full_like(tensors[name], value)
+    blob = raw_model(tensors, json.dumps(meta))
+    with pytest.raises(FileFormatError, match="non-finite scores|typical row"):
+        load_bytes(blob)

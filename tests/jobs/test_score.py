@@ -124,3 +124,22 @@ def test_ranks_ties_share_and_top_k(tmp_path) -> None:
         best = pa.concat_tables(list(ranked.tables()))
     assert best.column("line").to_pylist() == [1, 3, 2]  # ties in input order
     assert best.column("rank").to_pylist() == [1, 1, 3]
+
+
+def test_a_non_finite_score_is_an_error_naming_the_row(detector, chunk_and_tensors,
+                                                       monkeypatch) -> None:
+    # A NaN would rank first and be flagged normal: refused, naming file and line.
+    chunk, tensors = chunk_and_tensors
+    fitted = as_fitted(detector)
+    real = type(fitted).score_terms
+
+    def overflowing(self, tensors, n_samples=None):
+        scores = real(self, tensors, n_samples)
+        scores.elbo[3] = np.nan
+        return scores
+
+    monkeypatch.setattr(type(fitted), "score_terms", overflowing)
+    options = ScoreOptions(id_columns=("row_id",), threshold=1.0, n_samples=4)
+    with pytest.raises(DataError, match="not finite") as info:
+        score_chunk(fitted, chunk, options, tensors=tensors)
+    assert info.value.file == chunk.file and info.value.row == int(chunk.lines[3])

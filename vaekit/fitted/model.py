@@ -558,7 +558,27 @@ class FittedVAE:
             sha256=meta.get("fingerprint"),
         )
         model.network.to(model.device)
+        model._probe(source)
         return model
+
+    def _probe(self, source: str) -> None:
+        """Refuse a network that overflows on its own typical row.
+
+        The checks before building see finite weights of the right shapes; weights
+        such as 3e38 still overflow float32 inside the network, and every score would
+        be NaN.  The decoder's mean at the latent origin is the row the model finds
+        most typical: scoring it must give a finite number.  (One row, one pass.)
+        """
+        try:
+            with torch.no_grad():
+                row = self.decode_means(np.zeros((1, self.latent_dim), dtype=np.float32))
+                score = self.score_terms(self.prepare(row), n_samples=1).score
+        except (DataError, ValueError, RuntimeError, OverflowError) as exc:
+            raise FileFormatError(f"{source}: the model's network does not reproduce a "
+                                  f"typical row ({str(exc).splitlines()[0][:200]})") from None
+        if not np.all(np.isfinite(score)):
+            raise FileFormatError(f"{source}: the model's network gives non-finite scores "
+                                  "(its weights overflow float32)")
 
 
 def _device_present(device: str) -> bool:

@@ -124,6 +124,13 @@ def score_chunk(model: Any, chunk: Chunk, options: ScoreOptions, *,
     else:
         scores = model.score_terms_unthreaded(tensors, options.n_samples)
     anomaly = -scores.score  # negative bound; minus the zlib term for corrected images
+    bad = np.flatnonzero(~np.isfinite(anomaly))
+    if bad.size:
+        # finite inputs and weights, yet the network overflowed on this row: a NaN
+        # would rank first and be flagged normal, a silent wrong answer
+        raise DataError("the model's score of this row is not finite (its values overflow "
+                        "the network's float32 arithmetic)", file=chunk.file,
+                        row=int(chunk.lines[bad[0]]))
     n = len(chunk)
     out: dict[str, Any] = {}
     if options.id_columns:
