@@ -204,7 +204,7 @@ def test_overlong_id_is_refused_by_writer_and_reader(model, table):
 
     long_ids = table.copy()
     long_ids.loc[5, "id"] = "x" * (packing.MAX_ID_BYTES + 1)
-    with pytest.raises(DataError, match="row 5.*at most 65536 bytes"):
+    with pytest.raises(DataError, match="row 6 .*at most 65536 bytes"):
         model.compress(long_ids, id_columns=["id"])
     frame = pd.DataFrame({"id": ["y" * (packing.MAX_ID_BYTES + 1)]})
     original = packing._check_id_lengths

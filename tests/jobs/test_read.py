@@ -50,7 +50,7 @@ def test_numeric_levels_are_read_as_levels(coded_model) -> None:
     spec = next(s for s in coded_model.schema.columns if s.name == "code")
     assert spec.kind == "categorical" and spec.levels == [0, 1, 2]
     assert reading_types(coded_model.schema, ["id"]) == {
-        "id": "text", "x": "float", "code": "level", "y": "float"}
+        "id": "id", "x": "float", "code": "level", "y": "float"}
 
 
 def test_text_and_numbers_give_the_same_scores_and_codes(coded_model, tmp_path) -> None:

@@ -607,7 +607,8 @@ def _check_id_lengths(table: pa.Table | pa.RecordBatch, names: list[Any]) -> Non
         longest = pc.max(lengths).as_py()
         if longest is not None and longest > MAX_ID_BYTES:
             row = pc.index(lengths, longest).as_py()
-            raise ValueError(f"column {names[i]!r}, row {row}: a value of {longest} bytes; "
+            raise ValueError(f"column {names[i]!r}, row {row + 1} of the chunk: a value of "
+                             f"{longest} bytes; "
                              f"id values may hold at most {MAX_ID_BYTES} bytes")
 
 

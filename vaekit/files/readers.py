@@ -24,6 +24,11 @@ A reader is told how to read each column it needs (see :data:`COLUMN_TYPES`):
 ``"text"``
     Kept as text (ids, categories with text levels); only an empty field is missing,
     so an id or a level ``NA`` (Namibia), ``null`` or ``N/A`` is kept as written.
+``"id"``
+    Like ``"text"``, and a Parquet column of any flat type is read as its text form:
+    numbers and decimals as Arrow writes them, timestamps, dates and times of day
+    in ISO 8601 (``2024-03-01T12:00:00``), durations as ISO 8601 durations.  Ids are
+    stored as given, never modelled.
 ``"time"``
     A date or a date and time: text in ISO 8601 (:data:`ISO_PATTERN`: ``2024-03-01``,
     ``2024-03-01T12:00:00``, ``2024-03-01 12:00:00``, optionally ``Z`` / ``+01:00``,
@@ -37,7 +42,9 @@ of the file to reading those columns as text and converting them here, which is
 slower but can name every bad line.
 
 Parquet columns holding nested values (lists, structs, maps), times of day or
-durations are refused by name (timestamps and dates are read).  Images are checked against :data:`MAX_IMAGE_PIXELS` (and, when
+durations are refused by name (timestamps and dates are read; an ``"id"`` column
+may hold any flat type).  Binary Parquet columns read as ``"text"`` or ``"id"`` must
+hold UTF-8 text; other bytes are refused by name.  Images are checked against :data:`MAX_IMAGE_PIXELS` (and, when
 scoring, the model's size) from the file's header, before any pixel is decoded.
 """
 
@@ -49,7 +56,6 @@ import glob
 import io
 import os
 import warnings
-import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,19 +75,17 @@ from .csv_records import (
     record_blocks,
 )
 from .dates import ISO_PATTERN, coerce_times, is_time_dtype
+from .npz_images import MAX_IMAGE_PIXELS, iter_npz_blocks, read_npz_images
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
-COLUMN_TYPES = ("float", "level", "text", "time")
+COLUMN_TYPES = ("float", "level", "text", "time", "id")
 # Bytes of CSV text per Arrow block; one block becomes one chunk.  2 MB is ~15 000
 # rows of a 20-column numeric table: large enough to amortize per-chunk overhead,
 # small enough that memory does not depend on the file size.
 DEFAULT_BLOCK_BYTES = 2 * 2**20
 # Rows per chunk for Parquet and image inputs.
 DEFAULT_CHUNK_ROWS = 50_000
-# Largest image read (pixels per image, 4096 x 4096): the size is read from the file's
-# header and checked before any pixel is decoded.
-MAX_IMAGE_PIXELS = 4096 * 4096
 # Bytes read at the start of a file to check that it is text.
 SNIFF_BYTES = 64 * 2**10
 # How a missing number may be spelled in a "float" or "level" column (pandas'
@@ -320,7 +324,7 @@ def iter_csv(path: str, types: Mapping[str, str], *,
                             row=int(starts[0])) from None
         frame = table.to_pandas()
         for c, t in types.items():
-            if t == "text":  # only the empty field is a missing text (ids like "NA" stay)
+            if t in ("text", "id"):  # only the empty field is a missing text (ids like "NA" stay)
                 frame[c] = frame[c].where(frame[c] != "", None)
         good, good_lines, converted_bad = coerce_frame(frame, types, lines, path)
         rows += len(starts)
@@ -358,7 +362,7 @@ def coerce_frame(frame: pd.DataFrame, types: Mapping[str, str], lines: np.ndarra
     out: dict[str, pd.Series] = {}
     for name, kind in types.items():
         s = frame[name]
-        if kind == "text":
+        if kind in ("text", "id"):
             out[name] = s
             continue
         if kind == "time":
@@ -480,11 +484,12 @@ def iter_parquet(path: str, types: Mapping[str, str] | None, *,
         if missing:
             raise DataError(f"missing column(s) {missing}; the file has {names}", file=path)
     columns = list(types) if types is not None else names
-    _check_parquet_types(path, pf.schema_arrow, columns)
+    _check_parquet_types(path, pf.schema_arrow, columns,
+                         [c for c in columns if types is not None and types[c] == "id"])
     start = 0
     try:
         for batch in pf.iter_batches(batch_size=chunk_rows, columns=columns):
-            frame = batch.to_pandas()
+            frame = _as_text(batch, types or {}, path).to_pandas()
             lines = np.arange(start + 1, start + 1 + len(frame), dtype=np.int64)
             start += len(frame)
             kinds = types if types is not None else dict.fromkeys(columns, "text")
@@ -496,7 +501,37 @@ def iter_parquet(path: str, types: Mapping[str, str] | None, *,
         raise DataError("the file has no rows", file=path)
 
 
-def _check_parquet_types(path: str, schema: pa.Schema, columns: Sequence[str]) -> None:
+def _as_text(batch: pa.RecordBatch, types: Mapping[str, str], path: str) -> pa.RecordBatch:
+    """Binary ``"text"`` / ``"id"`` columns as text, ``"id"`` columns of any type as text."""
+    for i, name in enumerate(batch.schema.names):
+        kind, column = types.get(name), batch.column(i)
+        if pa.types.is_dictionary(column.type):
+            column = column.dictionary_decode()
+        t = column.type
+        binary = (pa.types.is_binary(t) or pa.types.is_large_binary(t)
+                  or pa.types.is_fixed_size_binary(t))
+        if kind not in ("text", "id") or not (binary or kind == "id"):
+            continue
+        if pa.types.is_string(t) or pa.types.is_large_string(t):
+            text = column
+        elif binary:
+            try:
+                text = column.cast(pa.large_binary()).cast(pa.large_string())
+            except pa.ArrowInvalid:
+                raise DataError("holds bytes that are not UTF-8 text (ids and categories "
+                                "are read as text)", file=path, column=name) from None
+        elif pa.types.is_temporal(t):
+            text = pa.array([None if v is None else pd.Timedelta(v).isoformat()
+                             if pa.types.is_duration(t) else v.isoformat()
+                             for v in column.to_pylist()], pa.large_string())
+        else:
+            text = column.cast(pa.large_string())
+        batch = batch.set_column(i, name, text)
+    return batch
+
+
+def _check_parquet_types(path: str, schema: pa.Schema, columns: Sequence[str],
+                         ids: Sequence[str] = ()) -> None:
     """Refuse columns vaekit cannot model: nested values, times of day, durations.
 
     Timestamps and dates are read (modelled as dates, see
@@ -510,7 +545,8 @@ def _check_parquet_types(path: str, schema: pa.Schema, columns: Sequence[str]) -
             raise DataError(f"nested values ({t}): vaekit reads flat "
                             "columns only: flatten it into columns of numbers or text, or "
                             "leave it out (vaekit fit --exclude)", file=path, column=name)
-        if pa.types.is_temporal(t) and not (pa.types.is_timestamp(t) or pa.types.is_date(t)):
+        if pa.types.is_temporal(t) and not (pa.types.is_timestamp(t) or pa.types.is_date(t)
+                                            or name in ids):  # ids: stored as text
             raise DataError(f"times of day or durations ({t}), which vaekit does not "
                             "model: convert it to a number (e.g. seconds) or to "
                             "text, or leave it out (vaekit fit --exclude)", file=path, column=name)
@@ -523,60 +559,39 @@ def read_images(path: str, size: tuple[int, int] | None = None) -> np.ndarray:
     """All images of an ``.npz`` file (key ``X`` or ``data``) or an image folder.
 
     ``size`` (height, width), when known (a fitted model's), is checked from the
-    file's header before any pixel is read; so is :data:`MAX_IMAGE_PIXELS`.
+    file's header before any pixel is read; so is :data:`MAX_IMAGE_PIXELS`.  An
+    ``.npz`` array is read whole only up to
+    :data:`~vaekit.files.npz_images.MAX_NPZ_ARRAY_BYTES` (4 GiB), checked from its
+    header before anything is allocated (see :mod:`vaekit.files.npz_images`).
     """
     if input_format(path) == "images":
         return load_image_folder(path, size=size)
     check_regular_file(path, ".npz")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            key = "X" if "X" in f.files else "data" if "data" in f.files else None
-            if key is None:
-                raise DataError(f"no array named 'X' or 'data' (found {f.files})", file=path)
-            _check_npz_shape(path, f.zip, key, size)
-            images = f[key]
-    except DataError:
-        raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, MemoryError) as exc:
-        raise DataError(f"not a readable .npz array file ({exc})", file=path) from None
-    if images.ndim not in (3, 4) or images.shape[0] == 0:
-        raise DataError(f"expected images shaped (N, H, W[, C]), got {images.shape}", file=path)
-    return images
-
-
-def _check_npz_shape(path: str, archive: zipfile.ZipFile, key: str,
-                     size: tuple[int, int] | None) -> None:
-    """Refuse an array whose header declares other or oversized images, before loading it."""
-    fmt = np.lib.format
-    with archive.open(key + ".npy") as fh:
-        version = fmt.read_magic(fh)
-        read_header = fmt.read_array_header_1_0 if version == (1, 0) else \
-            fmt.read_array_header_2_0
-        shape, _, dtype = read_header(fh)
-    if len(shape) not in (3, 4) or not shape[0]:
-        return  # reported after loading, with the same message as before
-    per_image = tuple(int(v) for v in shape[1:])
-    if np.prod(per_image, dtype=np.float64) > 4 * MAX_IMAGE_PIXELS:
-        raise DataError(f"images of shape {per_image} are over the bound of {MAX_IMAGE_PIXELS} "
-                        "pixels (4 channels) per image", file=path)
-    declared = np.prod(shape, dtype=np.float64) * dtype.itemsize
-    if declared > archive.getinfo(key + ".npy").file_size:
-        raise DataError(f"array {key!r} declares {shape} ({declared:.0f} bytes), more than "
-                        "the file holds", file=path)
-    # (H, W) under each layout the shape allows: NHW, NHWC, NCHW.
-    sizes = {per_image[:2]} if len(per_image) == 2 else {per_image[:2], per_image[1:]}
-    if size is not None and tuple(size) not in sizes:
-        raise DataError(f"images of shape {per_image}; the model expects {size[0]}x{size[1]} "
-                        "(height x width)", file=path)
+    return read_npz_images(path, size)
 
 
 def iter_images(path: str, *, chunk_rows: int = DEFAULT_CHUNK_ROWS,
                 size: tuple[int, int] | None = None) -> Iterator[Chunk]:
-    """Images of an ``.npz`` file or a folder, in chunks (the whole set is loaded once)."""
-    images = read_images(path, size)
-    for start in range(0, len(images), chunk_rows):
-        block = images[start:start + chunk_rows]
+    """Images of an ``.npz`` file or a folder, in chunks.
+
+    An ``.npz`` array is streamed from the file: memory holds one chunk (at most
+    ``chunk_rows`` images and :data:`~vaekit.files.npz_images.BLOCK_BYTES` of
+    pixels), whatever the array's size.  A folder is loaded whole.
+    """
+    if input_format(path) == "images":
+        blocks: Iterator[np.ndarray] = iter(_folder_blocks(path, size, chunk_rows))
+    else:
+        check_regular_file(path, ".npz")
+        blocks = iter_npz_blocks(path, max_rows=chunk_rows, size=size)
+    start = 0
+    for block in blocks:
         yield Chunk(block, path, np.arange(start + 1, start + 1 + len(block), dtype=np.int64))
+        start += len(block)
+
+
+def _folder_blocks(path: str, size: tuple[int, int] | None, rows: int) -> list[np.ndarray]:
+    images = load_image_folder(path, size=size)
+    return [images[i:i + rows] for i in range(0, len(images), rows)]
 
 
 # --------------------------------------------------------------------------- dispatch

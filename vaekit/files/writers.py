@@ -92,7 +92,16 @@ class TableWriter:
             self._writer = pacsv.CSVWriter(self._sink, schema, write_options=options)
 
     def write(self, table: pa.Table) -> None:
-        """Append rows (cast to the writer's schema)."""
+        """Append rows (cast to the writer's schema).
+
+        CSV holds text only: a binary column is written as the UTF-8 text it holds;
+        bytes that are not UTF-8 are refused (:class:`DataError`), never written as a
+        Python ``b'...'`` repr.
+        """
+        if self.format == "csv":
+            table = _binary_as_text(table, self.path)
+            if self.schema is not None and self._writer is None:
+                self.schema = _binary_as_text(self.schema.empty_table(), self.path).schema
         if self._writer is None:
             self._open(self.schema or table.schema)
         if table.schema != self.schema:
@@ -175,6 +184,23 @@ class TableWriter:
 
 BAD_ROWS_SCHEMA = pa.schema([pa.field("file", pa.string()), pa.field("line", pa.int64()),
                              pa.field("column", pa.string()), pa.field("reason", pa.string())])
+
+
+def _binary_as_text(table: pa.Table, path: str) -> pa.Table:
+    for i, field in enumerate(table.schema):
+        t = field.type
+        if pa.types.is_dictionary(t):
+            t = t.value_type
+        if pa.types.is_binary(t) or pa.types.is_large_binary(t) or \
+                pa.types.is_fixed_size_binary(t):
+            try:
+                column = table.column(i).cast(pa.large_binary()).cast(pa.large_string())
+            except pa.ArrowInvalid:
+                raise DataError("holds bytes that are not UTF-8 text, which a CSV file "
+                                "cannot hold; write Parquet (.parquet) instead", file=path,
+                                column=str(field.name)) from None
+            table = table.set_column(i, field.name, column)
+    return table
 
 
 def bad_rows_table(rows: list[BadRow]) -> pa.Table:

@@ -54,6 +54,7 @@ from ..errors import DataError, FileFormatError
 from .digits import round_to_codec
 from .model import FittedVAE, as_fitted
 from .payload import FLAG_MASK, FLAG_PASSTHROUGH, MASK_LENGTH, PAYLOAD_HEAD, PAYLOAD_VERSION
+from .stream_ids import check_id_lengths
 
 __all__ = [
     "CODEC_NAME",
@@ -411,6 +412,8 @@ class CompressedWriter:
                 raise DataError(f"columns {_names(X.columns)} differ from the first "
                                 f"write's {want}")
         try:
+            if self._ids and isinstance(X, pd.DataFrame):
+                check_id_lengths(X, self._ids, self.n_rows)
             if self._writer is None:
                 self._writer = self._open(X)
                 self._columns = _names(X.columns) if isinstance(X, pd.DataFrame) else None

@@ -48,6 +48,7 @@ from ..files.readers import (
     table_columns,
 )
 from ..fitted.model import FittedVAE, as_fitted
+from ..fitted.stream_ids import check_id_lengths
 
 Progress = Callable[[int], None]
 """Called with a number of rows (good and bad) each time a piece of work is done."""
@@ -69,7 +70,7 @@ def reading_types(schema: TabularSchema, id_columns: Sequence[str] = ()) -> dict
 
     Returns
     -------
-    dict of str to {"float", "level", "text", "time"}
+    dict of str to {"float", "level", "text", "time", "id"}
         Id columns first, then the model's columns in fitted order.
 
     Raises
@@ -77,7 +78,8 @@ def reading_types(schema: TabularSchema, id_columns: Sequence[str] = ()) -> dict
     DataError
         If an id column is also a model column.
     """
-    types: dict[str, str] = {c: "text" for c in id_columns}
+    # "id": text for CSV; any flat Parquet type as its text (ISO for times)
+    types: dict[str, str] = {c: "id" for c in id_columns}
     for spec in schema.columns:
         if spec.name in types:
             raise DataError(f"column {spec.name!r} is a model column and cannot be an id column")
@@ -309,6 +311,8 @@ def iter_compress_chunks(inputs: Sequence[str], model: Any, id_columns: Sequence
             if order is None:
                 types = reading_types(schema, id_columns)
                 order = [c for c in table_columns(path) if c in types]
+            # ids too long for the codec: named by file and line here, where lines are known
+            check_id_lengths(chunk.data, id_columns, 0, file=chunk.file, lines=chunk.lines)
             yield (chunk.data[order] if len(chunk) else chunk.data.iloc[:0][order]), chunk.bad
 
 

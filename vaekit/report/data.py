@@ -176,7 +176,7 @@ def _read_table(path: str, fitted: Any, label_column: str | None,
                         "it cannot be both scored and excluded", file=path)
     # labels: numbers where they are numbers (0/1), text otherwise; ids: always text
     types = {**({label_column: "level"} if label_column else {}),
-             **({id_column: "text"} if id_column else {}),
+             **({id_column: "id"} if id_column else {}),
              **reading_types(fitted.schema)}
     frames, lines = [], []
     for chunk in iter_table(path, types):
