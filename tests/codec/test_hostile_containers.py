@@ -344,3 +344,45 @@ def test_the_magic_is_read_before_anything_else(tmp_path, monkeypatch):
     monkeypatch.setattr(container.ContainerReader, "_probe_trailer", no_probe)
     with pytest.raises(FileFormatError, match="not a vaekit container"):
         ContainerReader(path)
+
+
+def _variants(good) -> dict[str, bytes]:
+    header, chunks = good
+    (n0, p0), (n1, p1) = chunks[0], chunks[1]
+    return {
+        "chunk rows above chunk_rows": rebuild({**header, "chunk_rows": n0 - 1}, chunks),
+        "chunk_rows 0": rebuild({**header, "chunk_rows": 0}, chunks),
+        "header n_rows off by one": rebuild(
+            {**header, "n_rows": sum(n for n, _ in chunks) - 1}, chunks),
+        "short chunk not last": rebuild(header, [(n0 - 1, p0), (n1, p1), *chunks[2:]]),
+        # the second chunk's codes are for n1 rows; its record says n1 - 1 (and it is
+        # the last chunk, so the short-chunk rule does not catch it)
+        "rows disagree with codes": rebuild(header, [(n0, p0), (n1 - 1, p1)]),
+    }
+
+
+@pytest.mark.parametrize("case", ["chunk rows above chunk_rows", "chunk_rows 0",
+                                  "header n_rows off by one", "short chunk not last",
+                                  "rows disagree with codes"])
+def test_info_verify_refuses_what_decompress_refuses(good, model, tmp_path, case) -> None:
+    # `info --verify` said "complete", exit 0, on files decompress refused (exit 4)
+    from vaekit.cli import EXIT_FILE
+
+    from ..conftest import run_cli
+
+    data = _variants(good)[case]
+    decode_error(data, model)  # decompress refuses it...
+    path = tmp_path / "bad.vkc"
+    path.write_bytes(data)
+    result = run_cli("info", path, "--verify")  # ...and so does info --verify
+    assert result.exit_code == EXIT_FILE, result.output
+    assert str(path) in result.output and "Traceback" not in result.output
+
+
+def test_info_verify_passes_a_sound_file(good, tmp_path) -> None:
+    from ..conftest import run_cli
+
+    path = tmp_path / "good.vkc"
+    path.write_bytes(rebuild(*good))
+    result = run_cli("info", path, "--verify")
+    assert result.exit_code == 0, result.output

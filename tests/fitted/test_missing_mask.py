@@ -14,7 +14,7 @@ from tests.conftest import DEMO, run_cli
 from vaekit import FileFormatError, VAECompressor
 from vaekit.codec import ContainerReader, ContainerWriter
 from vaekit.codec.packing import mask_size_limit, pack_mask, unpack_mask
-from vaekit.fitted import streams
+from vaekit.fitted import container_checks
 from vaekit.fitted.streams import (
     CompressedWriter,
     compress_chunk,
@@ -169,7 +169,7 @@ def test_files_written_before_the_mask_still_decode(model):
 
 def test_an_older_reader_refuses_a_file_with_a_mask(model, monkeypatch):
     data = model.compress(_with_blanks(_table()), id_columns=["id"])
-    monkeypatch.setattr(streams, "CODEC_VERSION", 1)  # a reader from before the mask
+    monkeypatch.setattr(container_checks, "CODEC_VERSION", 1)  # a reader from before the mask
     with pytest.raises(FileFormatError, match="codec version 2.*Upgrade vaekit"):
         list(iter_decompressed(io.BytesIO(data), model))
 

@@ -23,7 +23,7 @@ Examples:
 @click.argument("path")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")
 @click.option("--verify", is_flag=True,
-              help="For a .vkc file: also read every chunk and check its checksum.")
+              help="For a .vkc file: also make every check decompress makes (CRCs, chunk rows, codes; a full decode when the model is embedded).")
 def info(path: str, as_json: bool, verify: bool) -> None:
     """Show what a model (.vaekit) or container (.vkc) file holds.
 

@@ -15,6 +15,7 @@ from ..codec.manifest import describe_manifest, is_manifest
 from ..errors import FileFormatError
 from ..files.untrusted import open_regular
 from .checks import check_model
+from .container_checks import verify_container
 from .model_file import read_model
 from .payload import payload_sections
 from .scoring import score_quantiles, threshold_from_quantiles
@@ -60,9 +61,8 @@ def describe(path: str, *, verify: bool = False) -> dict[str, Any]:
     with fh:
         head = fh.read(len(MAGIC))
     if head == MAGIC:
-        if verify:
-            with ContainerReader(path) as reader:
-                reader.verify()
+        if verify:  # every check decompress makes (a full decode when a model is embedded)
+            verify_container(path)
         return _describe_container(path)
     return _describe_model(path)
 

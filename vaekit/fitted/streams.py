@@ -24,7 +24,6 @@ Header keys and the chunk payload layout are specified in ``FORMAT.md`` (section
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
@@ -51,6 +50,7 @@ from ..codec.packing import (
 )
 from ..codec.quantize import LatentQuantizer
 from ..errors import DataError, FileFormatError
+from .container_checks import check_chunk_rows, check_header, checked_chunks, header_quantizer
 from .digits import round_to_codec
 from .model import FittedVAE, as_fitted
 from .payload import FLAG_MASK, FLAG_PASSTHROUGH, MASK_LENGTH, PAYLOAD_HEAD, PAYLOAD_VERSION
@@ -238,8 +238,8 @@ def decompress_chunk(payload: bytes, n_rows: int, model: FittedVAE,
     FileFormatError
         If the payload is damaged or disagrees with the header.
     """
-    quantizer = _quantizer(header, "container")
-    _check_rows(n_rows, header)
+    quantizer = header_quantizer(header, "container")
+    check_chunk_rows(n_rows, header)
     if len(payload) < _PAYLOAD_HEAD.size:
         raise FileFormatError("chunk payload is corrupt (shorter than its head)")
     version, flags, n_codes = _PAYLOAD_HEAD.unpack_from(payload)
@@ -534,73 +534,6 @@ def resolve_model(want: str, blob: bytes | None, model: Any, device: str | None,
     return embedded
 
 
-# Header keys (FORMAT.md) and the JSON type each must have; ints are never booleans.
-_HEADER_TYPES: dict[str, tuple[type, ...]] = {
-    "codec_version": (int,), "vaekit_version": (str,), "model_fingerprint": (str,),
-    "model_embedded": (bool,), "input_kind": (str,), "input_form": (str,),
-    "schema": (dict,), "latent_dim": (int,), "quantizer": (dict,),
-    "columns": (list, type(None)), "passthrough": (list,), "chunk_rows": (int,),
-    "n_rows": (int, type(None)),
-}
-_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
-
-
-def _check_header(header: dict[str, Any], source: str) -> None:
-    """Refuse a header that lacks a key, has a wrong type or an impossible value.
-
-    Every key is checked before anything is built from the header, so a damaged or
-    crafted file (with valid CRCs) is a :class:`FileFormatError` naming the file and
-    the key, never a traceback.
-    """
-    if header.get("codec") != CODEC_NAME:
-        raise FileFormatError(f"{source}: not a vaekit compressed file "
-                              f"(codec {str(header.get('codec'))[:40]!r})")
-    version = header.get("codec_version")
-    if type(version) is int and version > CODEC_VERSION:
-        raise FileFormatError(f"{source}: codec version {version}; this vaekit "
-                              f"{__version__} reads up to {CODEC_VERSION}. Upgrade vaekit.")
-    for key, kinds in _HEADER_TYPES.items():
-        value = header.get(key, ...)
-        if value is ... or not isinstance(value, kinds) or (
-                isinstance(value, bool) and bool not in kinds):
-            what = "missing" if value is ... else f"a {type(value).__name__}"
-            raise FileFormatError(f"{source}: header key {key!r} is {what}, not "
-                                  f"{' or '.join(k.__name__ for k in kinds)}")
-
-    def bad(key: str, why: str) -> FileFormatError:
-        return FileFormatError(f"{source}: header key {key!r} {why}")
-
-    if version < 1:
-        raise bad("codec_version", f"is {version}; versions start at 1")
-    if not _FINGERPRINT.fullmatch(header["model_fingerprint"]):
-        raise bad("model_fingerprint", "is not 64 lowercase hex digits")
-    if header["input_kind"] not in ("tabular", "image"):
-        raise bad("input_kind", f"is {header['input_kind'][:40]!r}, not 'tabular' or 'image'")
-    if header["input_form"] not in ("frame", "array"):
-        raise bad("input_form", f"is {header['input_form'][:40]!r}, not 'frame' or 'array'")
-    if not 1 <= header["chunk_rows"] <= MAX_CHUNK_ROWS:
-        raise bad("chunk_rows", f"is {header['chunk_rows']}; it must be in 1..{MAX_CHUNK_ROWS}")
-    if header["n_rows"] is not None and header["n_rows"] < 0:
-        raise bad("n_rows", "is negative")
-    for key in ("columns", "passthrough"):
-        names = header[key] or []
-        if not all(isinstance(c, str) for c in names) or len(set(names)) != len(names):
-            raise bad(key, "must list distinct strings")
-    if header["columns"] is not None and not set(header["passthrough"]) <= set(header["columns"]):
-        raise bad("passthrough", "names a column that 'columns' lacks")
-    quantizer = _quantizer(header, source)
-    if quantizer.n_dims != header["latent_dim"]:
-        raise bad("quantizer", f"has {quantizer.n_dims} dimensions; 'latent_dim' says "
-                  f"{header['latent_dim']}")
-
-
-def _quantizer(header: dict[str, Any], source: str) -> LatentQuantizer:
-    try:
-        return LatentQuantizer.from_dict(header.get("quantizer"))  # type: ignore[arg-type]
-    except ValueError as exc:
-        raise FileFormatError(f"{source}: header key 'quantizer': {exc}") from None
-
-
 def _check_model(header: dict[str, Any], model: FittedVAE, source: str) -> None:
     """Refuse a header that does not describe ``model``'s rows (it would decode wrongly)."""
     for key, have in (("input_kind", model.input_kind), ("input_form", model.input_form),
@@ -625,16 +558,6 @@ def _check_chunk_rows(rows: int, model: FittedVAE, error: type[Exception], what:
     if not 1 <= rows <= MAX_CHUNK_ROWS or rows * width > MAX_CHUNK_CELLS:
         raise error(f"{what} is {rows}; with {width} values per row it must be in "
                     f"1..{min(MAX_CHUNK_ROWS, MAX_CHUNK_CELLS // width)}")
-
-
-def _check_rows(n_rows: int, header: dict[str, Any]) -> None:
-    """A chunk may hold at most ``chunk_rows`` rows: checked before anything is decoded."""
-    limit = header.get("chunk_rows")
-    if type(limit) is not int or not 1 <= limit <= MAX_CHUNK_ROWS:
-        raise FileFormatError(f"header key 'chunk_rows' is {limit!r}, not in 1..{MAX_CHUNK_ROWS}")
-    if n_rows > limit:
-        raise FileFormatError(f"chunk is corrupt: it declares {n_rows} rows, more than "
-                              f"the header's chunk_rows ({limit})")
 
 
 def iter_decompressed(source: str | os.PathLike[str] | IO[bytes],
@@ -669,29 +592,18 @@ def iter_decompressed(source: str | os.PathLike[str] | IO[bytes],
         name = (os.fspath(source) if isinstance(source, (str, os.PathLike))
                 else str(getattr(source, "name", "container")))
         header = reader.header
-        _check_header(header, name)
+        check_header(header, name)
         if header["model_embedded"] != bool(reader.embedded_model):
             raise FileFormatError(f"{name}: header key 'model_embedded' disagrees with the "
                                   "file's embedded model")
         model = resolve_model(header["model_fingerprint"], reader.embedded_model, model,
                               device, name)
         _check_model(header, model, name)
-        offset, short = 0, None
-        for k, n_rows, payload in reader.iter_chunks():
-            # Every chunk but the last holds exactly chunk_rows rows; none holds more.
-            if short is not None:
-                raise FileFormatError(f"{name}: chunk {k + 1} is corrupt: it follows chunk "
-                                      f"{short}, which holds fewer than chunk_rows rows")
-            short = k + 1 if n_rows < header["chunk_rows"] else None
+        for k, n_rows, payload, offset in checked_chunks(reader, header, name):
             try:
                 yield decompress_chunk(payload, n_rows, model, header, row_offset=offset)
             except FileFormatError as exc:
                 raise FileFormatError(f"{name}: chunk {k + 1}: {exc}") from None
-            offset += n_rows
-        # (the container already checked the trailer's count against the chunks)
-        if header.get("n_rows") is not None and header["n_rows"] != offset:
-            raise FileFormatError(f"{name}: the header promises {header['n_rows']} rows, "
-                                  f"the file holds {offset}")
 
 
 def join_chunks(parts: list[Any], model: FittedVAE) -> Any:
