@@ -1,7 +1,7 @@
 """The rules a ``.vkc`` file's header and chunk sequence must follow (FORMAT.md).
 
 Shared by decoding (:func:`vaekit.fitted.streams.iter_decompressed`) and by
-``vaekit info --verify`` (:func:`verify_container`), so a file that ``info --verify``
+``vaekit info --verify`` (:func:`vaekit.fitted.describe.verify_container`), so a file that ``info --verify``
 calls sound is one that ``decompress`` reads: every key of the header, no chunk over
 ``chunk_rows``, only the last chunk short, the rows adding up to the header's count,
 and each chunk's payload sections laid out as the header's quantizer implies.
@@ -18,8 +18,7 @@ from ..codec.container import CODEC_NAME, CODEC_VERSION, MAX_CHUNK_ROWS, Contain
 from ..codec.quantize import LatentQuantizer
 from ..errors import FileFormatError
 
-__all__ = ["check_chunk_rows", "check_header", "checked_chunks", "header_quantizer",
-           "verify_container"]
+__all__ = ["check_chunk_rows", "check_header", "checked_chunks", "header_quantizer"]
 
 
 # Header keys (FORMAT.md) and the JSON type each must have; ints are never booleans.
@@ -120,47 +119,3 @@ def checked_chunks(reader: ContainerReader, header: dict[str, Any],
     if header.get("n_rows") is not None and header["n_rows"] != offset:
         raise FileFormatError(f"{name}: the header promises {header['n_rows']} rows, "
                               f"the file holds {offset}")
-
-
-def verify_container(path: str) -> None:
-    """Every check ``vaekit decompress`` makes of ``path``, without writing anything.
-
-    With an embedded model the file is decoded in full (the strongest check there
-    is); without one, the header, the chunk sequence, every CRC and each chunk's
-    payload layout are checked (the packed codes' length against the quantizer's
-    bits; the codes themselves need the model).
-
-    Raises
-    ------
-    FileFormatError
-    """
-    from ..codec.packing import table_size_limit, unpack_codes, unpack_table
-    from .payload import PAYLOAD_HEAD, payload_sections
-    from .streams import iter_decompressed
-
-    with ContainerReader(path) as reader:
-        header = reader.header
-        check_header(header, path)
-        if header["model_embedded"] != bool(reader.embedded_model):
-            raise FileFormatError(f"{path}: header key 'model_embedded' disagrees with the "
-                                  "file's embedded model")
-        embedded = bool(reader.embedded_model)
-        if not embedded:
-            bits = header_quantizer(header, path).bits
-            for k, n_rows, payload, _ in checked_chunks(reader, header, path):
-                try:
-                    sections = payload_sections(payload)
-                    start = PAYLOAD_HEAD.size
-                    # the codes decode to n_rows rows of the quantizer's bits (bounded
-                    # decompression; the latent values need the model, the codes do not)
-                    unpack_codes(payload[start:start + sections["codes"]], n_rows, bits)
-                    if sections["ids"]:  # the exact columns: one value per row
-                        ids = unpack_table(payload[len(payload) - sections["ids"]:],
-                                           table_size_limit(n_rows, len(header["passthrough"])))
-                        if len(ids) != n_rows:
-                            raise FileFormatError(f"{len(ids)} rows of ids for {n_rows} rows")
-                except FileFormatError as exc:
-                    raise FileFormatError(f"{path}: chunk {k + 1}: {exc}") from None
-    if embedded:
-        for _ in iter_decompressed(path):
-            pass

@@ -12,13 +12,15 @@ import numpy as np
 
 from ..codec.container import MAGIC, TRAILER_SIZE, ContainerReader, read_info
 from ..codec.manifest import describe_manifest, is_manifest
+from ..codec.packing import table_size_limit, unpack_codes, unpack_table
 from ..errors import FileFormatError
 from ..files.untrusted import open_regular
 from .checks import check_model
-from .container_checks import verify_container
+from .container_checks import check_header, checked_chunks, header_quantizer
 from .model_file import read_model
-from .payload import payload_sections
+from .payload import PAYLOAD_HEAD, payload_sections
 from .scoring import score_quantiles, threshold_from_quantiles
+from .streams import iter_decompressed
 
 __all__ = ["describe"]
 
@@ -178,3 +180,43 @@ def _size_breakdown(path: str, file_bytes: int, model_bytes: int) -> dict[str, i
     return {"model": model_bytes, "header": header, "ids": sizes["ids"],
             "codes": sizes["codes"], "missing_mask": sizes["missing_mask"],
             "overhead": overhead}
+
+
+def verify_container(path: str) -> None:
+    """Every check ``vaekit decompress`` makes of ``path``, without writing anything.
+
+    With an embedded model the file is decoded in full (the strongest check there
+    is); without one, the header, the chunk sequence, every CRC and each chunk's
+    payload layout are checked (the packed codes' length against the quantizer's
+    bits; the codes themselves need the model).
+
+    Raises
+    ------
+    FileFormatError
+    """
+    with ContainerReader(path) as reader:
+        header = reader.header
+        check_header(header, path)
+        if header["model_embedded"] != bool(reader.embedded_model):
+            raise FileFormatError(f"{path}: header key 'model_embedded' disagrees with the "
+                                  "file's embedded model")
+        embedded = bool(reader.embedded_model)
+        if not embedded:
+            bits = header_quantizer(header, path).bits
+            for k, n_rows, payload, _ in checked_chunks(reader, header, path):
+                try:
+                    sections = payload_sections(payload)
+                    start = PAYLOAD_HEAD.size
+                    # the codes decode to n_rows rows of the quantizer's bits (bounded
+                    # decompression; the latent values need the model, the codes do not)
+                    unpack_codes(payload[start:start + sections["codes"]], n_rows, bits)
+                    if sections["ids"]:  # the exact columns: one value per row
+                        ids = unpack_table(payload[len(payload) - sections["ids"]:],
+                                           table_size_limit(n_rows, len(header["passthrough"])))
+                        if len(ids) != n_rows:
+                            raise FileFormatError(f"{len(ids)} rows of ids for {n_rows} rows")
+                except FileFormatError as exc:
+                    raise FileFormatError(f"{path}: chunk {k + 1}: {exc}") from None
+    if embedded:
+        for _ in iter_decompressed(path):
+            pass
