@@ -299,12 +299,17 @@ class _VAEBase(BaseEstimator):
 
     # ------------------------------------------------------------ sklearn tags
     def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        tags.input_tags.categorical = True
-        tags.input_tags.string = True
-        tags.non_deterministic = False
-        return tags
+        return with_vaekit_input_tags(super().__sklearn_tags__())
+
+
+def with_vaekit_input_tags(tags: Any) -> Any:
+    """scikit-learn tags for what vaekit reads: missing values, categories and text
+    columns, deterministic for a given ``random_state``."""
+    tags.input_tags.allow_nan = True
+    tags.input_tags.categorical = True
+    tags.input_tags.string = True
+    tags.non_deterministic = False
+    return tags
 
 
 def _check_fit_rows(n_rows: int) -> None:

@@ -34,6 +34,7 @@ import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
 from ..estimators import VAEAnomalyDetector
+from ..estimators.base import with_vaekit_input_tags
 
 try:
     from pyod.models.base import BaseDetector
@@ -176,9 +177,4 @@ device, n_jobs, random_state, verbose, complexity
 
     def __sklearn_tags__(self) -> Any:
         # PyOD marks the detector an outlier detector; the inputs are vaekit's.
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        tags.input_tags.categorical = True
-        tags.input_tags.string = True
-        tags.non_deterministic = False
-        return tags
+        return with_vaekit_input_tags(super().__sklearn_tags__())
