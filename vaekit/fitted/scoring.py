@@ -45,24 +45,26 @@ class RowScores:
 
     Attributes
     ----------
-    elbo : (n,)
+    elbo : ndarray of shape (n,)
         The bound on log p(x) (ELBO for k = 1, IWAE for k > 1).
-    recon_per_feature : (n, n_features)
+    recon_per_feature : ndarray of shape (n, n_features)
         Per-feature reconstruction log-likelihood in the model's feature order.
-    kl : (n,)
+    kl : ndarray of shape (n,)
         Latent term.
-    status_per_feature : (n, n_features) or None
+    status_per_feature : ndarray of shape (n, n_features), optional
         Tables: log-probability of each cell being blank, present or an unseen level
         (minus a blank cell's typical value cost); ``None`` for images and model files
         written before missingness was modelled.  ``elbo = recon_per_feature.sum(1) +
         status_per_feature.sum(1) - kl`` (without the status term when ``None``).
-    blank : (n, n_features) bool or None
+    blank : bool ndarray of shape (n, n_features), optional
         Where a cell is blank (with ``status_per_feature``).
-    complexity : (n,) or None
+    complexity : ndarray of shape (n,), optional
         Images scored with a complexity correction (config ``complexity``): each
         image's code length under a generic lossless coder, nats
         (:func:`vaekit.data.images.complexity_nats`); ``None`` otherwise.
 
+    Notes
+    -----
     :attr:`score` is what ranks rows (higher = more normal): the bound ``elbo``, plus
     ``complexity`` when present.
     """
