@@ -73,7 +73,6 @@ __all__ = [
     "Manifest",
     "checked_file",
     "open_checked",
-    "sha256_file",
     "ManifestFile",
     "ManifestWriter",
     "count_rows",
@@ -213,15 +212,6 @@ def is_manifest(source: str | os.PathLike[str]) -> bool:
     except (IsADirectoryError, FileNotFoundError, NotADirectoryError):
         return False
     return head == MANIFEST_PREFIX
-
-
-def sha256_file(path: str) -> str:
-    """SHA-256 (hex) of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(_HASH_BLOCK):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _parse(name: str, data: bytes) -> dict[str, Any]:

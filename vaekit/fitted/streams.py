@@ -217,7 +217,8 @@ def compress_chunk(X: Any, model: FittedVAE, quantizer: LatentQuantizer,
 
 
 def decompress_chunk(payload: bytes, n_rows: int, model: FittedVAE,
-                     header: dict[str, Any], row_offset: int = 0) -> Any:
+                     header: dict[str, Any], row_offset: int = 0, *,
+                     quantizer: LatentQuantizer | None = None) -> Any:
     """Decode one chunk payload to rows in the input's own form.
 
     Parameters
@@ -232,14 +233,19 @@ def decompress_chunk(payload: bytes, n_rows: int, model: FittedVAE,
     row_offset : int
         Index of the chunk's first row in the file; a DataFrame gets the index
         ``row_offset .. row_offset + n_rows - 1``.
+    quantizer : LatentQuantizer, optional
+        The header's quantizer, from a caller that has checked the header and the
+        chunk's row count already (:func:`iter_decompressed`: once per file, not once
+        per chunk); without it both are done here.
 
     Raises
     ------
     FileFormatError
         If the payload is damaged or disagrees with the header.
     """
-    quantizer = header_quantizer(header, "container")
-    check_chunk_rows(n_rows, header)
+    if quantizer is None:
+        quantizer = header_quantizer(header, "container")
+        check_chunk_rows(n_rows, header)
     if len(payload) < _PAYLOAD_HEAD.size:
         raise FileFormatError("chunk payload is corrupt (shorter than its head)")
     version, flags, n_codes = _PAYLOAD_HEAD.unpack_from(payload)
@@ -599,9 +605,11 @@ def iter_decompressed(source: str | os.PathLike[str] | IO[bytes],
         model = resolve_model(header["model_fingerprint"], reader.embedded_model, model,
                               device, name)
         _check_model(header, model, name)
+        quantizer = header_quantizer(header, name)  # checked_chunks checks the rows
         for k, n_rows, payload, offset in checked_chunks(reader, header, name):
             try:
-                yield decompress_chunk(payload, n_rows, model, header, row_offset=offset)
+                yield decompress_chunk(payload, n_rows, model, header, row_offset=offset,
+                                       quantizer=quantizer)
             except FileFormatError as exc:
                 raise FileFormatError(f"{name}: chunk {k + 1}: {exc}") from None
 

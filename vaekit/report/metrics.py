@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..metrics import precision_at_k as shared_precision_at_k
 from .style import THRESHOLD_COLOR, TRAIN_COLOR, VAL_COLOR, _figure
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -49,8 +50,8 @@ def precision_at_k(scores: np.ndarray, labels: np.ndarray, k: int) -> float:
     k = min(int(k), len(scores))
     if k <= 0:
         return float("nan")
-    top = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")[:k]
-    return float(np.asarray(labels, dtype=bool)[top].mean())
+    # the scorers' rule (vaekit.metrics), so the report and a tuned search agree
+    return shared_precision_at_k(np.asarray(labels, dtype=bool).astype(np.int8), scores, k)
 
 
 def label_metrics(scores: np.ndarray, labels: np.ndarray,
