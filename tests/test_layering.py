@@ -66,8 +66,13 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
                      *TRAINING, *ESTIMATORS, *JOBS, *ENGINES, *REPORT, *CLI),
     "vaekit.core": ("pandas", "vaekit.files", "vaekit.codec", "vaekit.fitted", "vaekit.data",
                     *TRAINING, *ESTIMATORS, *JOBS, *ENGINES, *REPORT, *CLI),
-    # data/ turns rows into tensors: torch is allowed there, scikit-learn is not.
-    "vaekit.data": ("sklearn", "vaekit.core", "vaekit.fitted",
+    # The lean inference runtime: numpy only, so scoring needs neither torch nor
+    # scikit-learn (a subprocess test checks the whole scoring command too).
+    "vaekit.runtime": ("torch", "sklearn", "pandas", "pyarrow", "vaekit.files", "vaekit.codec",
+                       "vaekit.core", "vaekit.data", "vaekit.fitted",
+                       *TRAINING, *ESTIMATORS, *JOBS, *ENGINES, *REPORT, *CLI),
+    # data/ turns rows into prepared numpy arrays: neither torch nor scikit-learn.
+    "vaekit.data": ("torch", "sklearn", "vaekit.core", "vaekit.fitted",
                     *TRAINING, *ESTIMATORS, *JOBS, *ENGINES, *REPORT, *CLI),
     "vaekit.fitted": ("sklearn", "click",
                       *TRAINING, *ESTIMATORS, *JOBS, *ENGINES, *REPORT, *CLI),

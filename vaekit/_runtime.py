@@ -48,3 +48,22 @@ def device_available(device: str) -> bool:
     import torch
 
     return not device.startswith("cuda") or torch.cuda.is_available()
+
+
+_CONTROLLER = None
+
+
+@contextmanager
+def blas_threads(n_jobs: int | None) -> Iterator[None]:
+    """Run numpy's BLAS on ``n_jobs`` threads (None = 1) and restore the setting after.
+
+    The numpy runtime's matrices are small: one BLAS thread per scoring worker beats
+    several fighting over them, and parallelism comes from scoring chunks at once.
+    """
+    global _CONTROLLER
+    from threadpoolctl import ThreadpoolController
+
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    with _CONTROLLER.limit(limits=n_threads(n_jobs), user_api="blas"):
+        yield

@@ -24,7 +24,6 @@ from vaekit.data.images import complexity_nats
 from vaekit.estimators.persistence import from_model_data
 from vaekit.fitted import FittedVAE
 from vaekit.fitted.model_file import parse_model
-from vaekit.fitted.scoring import score_rows
 
 from ..conftest import run_cli
 
@@ -80,7 +79,7 @@ def test_shared_scale_pixel_terms_are_the_gaussian_of_the_8bit_level(
         default: VAEAnomalyDetector, images: np.ndarray) -> None:
     """Each pixel's term: log N(x; mean, sigma^2) + log(1/255), one sigma for all pixels."""
     lik = default.model_.likelihood
-    x = default.fitted_.prepare(images[:3])["x"]
+    x = torch.from_numpy(default.fitted_.prepare(images[:3])["x"])
     params = torch.randn(3, 1, 12, 12, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         got = lik.log_prob(params, {"x": x}).double()
@@ -148,7 +147,7 @@ def _old_style_image_detector(images: np.ndarray) -> bytes:
     comp = VAECompressor(epochs=1, random_state=0, architecture="mlp").fit(images[:50])
     fitted = comp.fitted_
     assert "image_scale" not in fitted.config and "complexity" not in fitted.config
-    raw = score_rows(fitted.network, fitted.prepare(images[:50]), n_samples=4, seed=fitted.seed)
+    raw = fitted.score_terms(fitted.prepare(images[:50]), n_samples=4)
     old = FittedVAE(network=fitted.network, schema=fitted.schema, config=fitted.config,
                     seed=fitted.seed, input_kind="image", input_form="array",
                     history=fitted.history, latent_stats=fitted.latent_stats,
@@ -164,7 +163,9 @@ def test_old_image_models_load_and_score_as_before(images: np.ndarray) -> None:
     assert "likelihood.raw_scale" not in tensors
     det = from_model_data(tensors, meta)
     fitted = det.fitted_
-    raw = score_rows(fitted.network, fitted.prepare(images), n_samples=4, seed=fitted.seed)
+    # No fitted.noise in the file: torch's draws, on the torch backend.
+    assert fitted.noise_rule is None and fitted.backend == "torch"
+    raw = fitted.score_terms(fitted.prepare(images), n_samples=4)
     np.testing.assert_array_equal(det.anomaly_score(images), -raw.elbo)
     np.testing.assert_array_equal(det.elbo(images), raw.elbo)
     assert "complexity (zlib)" not in det.explain(images).columns

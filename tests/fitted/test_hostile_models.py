@@ -28,7 +28,8 @@ import torch
 from safetensors.torch import save as st_save
 
 import vaekit
-import vaekit.fitted.model as fitted_model
+import vaekit.core
+import vaekit.fitted.backends as fitted_backends
 from vaekit import FileFormatError, VAEAnomalyDetector, VAECompressor
 from vaekit.estimators.persistence import estimator_for
 from vaekit.fitted import FittedVAE
@@ -70,14 +71,17 @@ def image_bytes() -> bytes:
 @pytest.fixture
 def no_network_built(monkeypatch: pytest.MonkeyPatch) -> None:
     """Building a real network from a hostile file is the bug: make it fail loudly."""
-    def refuse(config: Any) -> None:
+    def refuse(config: Any, *_: Any) -> None:
         raise AssertionError(f"a network was built from a hostile config: {config}")
-    monkeypatch.setattr(fitted_model, "build_vae", refuse)
+    # Both backends' builders: the torch modules and the numpy runtime's network.
+    monkeypatch.setattr(vaekit.core, "build_vae", refuse)
+    monkeypatch.setattr(fitted_backends, "NumpyVAE", refuse)
 
 
 def contents(blob: bytes) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """A model's tensors and metadata as ``dump_model`` takes them."""
-    tensors, meta = parse_model(blob)
+    arrays, meta = parse_model(blob)
+    tensors = {k: torch.from_numpy(v.copy()) for k, v in arrays.items()}
     meta.pop("fingerprint")
     meta.pop("vaekit_version", None)
     return tensors, meta
@@ -200,9 +204,10 @@ def test_absurd_model_embedded_in_a_vkc_is_refused(
     vkc.write_bytes(compressor.compress(frame, embed_model=True))
     monkeypatch.undo()
 
-    def refuse(config: Any) -> None:
+    def refuse(config: Any, *_: Any) -> None:
         raise AssertionError("a network was built from the embedded hostile config")
-    monkeypatch.setattr(fitted_model, "build_vae", refuse)
+    monkeypatch.setattr(vaekit.core, "build_vae", refuse)
+    monkeypatch.setattr(fitted_backends, "NumpyVAE", refuse)
     with pytest.raises(FileFormatError, match=re.escape("fitted.config.hidden[0]")):
         list(iter_decompressed(vkc))
     out = tmp_path / "out.csv"

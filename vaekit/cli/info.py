@@ -36,7 +36,7 @@ def info(path: str, as_json: bool, verify: bool) -> None:
     """
     if not os.path.exists(path):
         raise click.UsageError(f"{path!r} does not exist")
-    from ..fitted.describe import describe  # imports torch: after the usage checks
+    from ..fitted.describe import describe  # after the usage checks
 
     facts = describe(path, verify=verify)
     if as_json:

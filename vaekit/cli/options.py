@@ -157,19 +157,28 @@ MAX_SEED = 2**32 - 1  # numpy / scikit-learn random_state range
 SEED = click.IntRange(0, MAX_SEED)
 
 
-def _load_model(path: str) -> Any:
-    """Load a ``.vaekit`` model file (imports the estimators, so torch, only now).
+def _load_model(path: str, estimator: bool = False) -> Any:
+    """Load a ``.vaekit`` model file as a :class:`~vaekit.fitted.FittedVAE`.
+
+    The fitted model is all that scoring, compressing and decoding need, and loading
+    it imports neither torch nor scikit-learn (the numpy runtime runs it; see
+    :mod:`vaekit.fitted.backends`).  ``estimator=True`` wraps it in its scikit-learn
+    estimator (which imports both).
 
     Raises
     ------
     click.UsageError
         The file does not exist.
     """
-    from ..estimators import load
-
     if not os.path.exists(path):
         raise click.UsageError(f"model file {path!r} does not exist")
-    return load(path)
+    if estimator:
+        from ..estimators import load
+
+        return load(path)
+    from ..fitted.model import FittedVAE
+
+    return FittedVAE.load(path)
 
 
 def _id_columns(given: Sequence[str], est: Any, paths: Sequence[str]) -> list[str]:
@@ -180,7 +189,9 @@ def _id_columns(given: Sequence[str], est: Any, paths: Sequence[str]) -> list[st
     instead, with a one-line warning (the output has one layout for all inputs).
     """
     ids = _split(given)
-    remembered = est.fitted_.id_columns
+    from ..fitted.model import as_fitted
+
+    remembered = as_fitted(est).id_columns
     if ids or not remembered:
         return ids
     from ..files.readers import input_format, table_columns

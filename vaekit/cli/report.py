@@ -80,7 +80,7 @@ def report(model: str, data: str | None, output: str, label_column: str | None,
     from ..report.data import read_data
     from ..report.html import write_report
 
-    est = _load_model(model)
+    est = _load_model(model, estimator=True)
     X = labels = ids = None
     if data is not None:
         X, labels, ids = read_data(data, est, label_column, id_column)

@@ -99,7 +99,7 @@ def score(inputs: tuple[str, ...], model: str, output: str, id_columns: tuple[st
     _check_distinct(_named_inputs(paths, model),
                     [("-o", output), _bad_rows_output(on_bad_rows, bad_rows_path, output)])
     est = _load_model(model)
-    model_samples = int(getattr(est, "n_samples", 16))
+    model_samples = int(est.params.get("n_samples", 16))
     if samples is not None and samples != model_samples and threshold is None:
         warnings.warn(f"--samples {samples} differs from the model's {model_samples}: scores "
                       "shift slightly against the model's threshold (pass --threshold to fix "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+import numpy as np
 import torch
 
 Batch = dict[str, torch.Tensor]
@@ -63,3 +64,10 @@ def map_blocks(fn: Callable[[Batch], tuple[torch.Tensor, ...]], batch: Batch,
         for acc, out in zip(pieces, outs, strict=False):
             acc.append(out[:n_real].double().cpu())
     return [torch.cat(acc) for acc in pieces]
+
+
+def as_tensors(batch: dict) -> Batch:
+    """Prepared rows (numpy arrays, :meth:`vaekit.fitted.FittedVAE.prepare`) as CPU
+    tensors sharing their memory; tensors pass through."""
+    return {k: v if isinstance(v, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(v))
+            for k, v in batch.items()}

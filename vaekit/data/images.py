@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
 
 from ..errors import DataError
 
@@ -143,8 +142,8 @@ class ImageSchema:
             pos = int(np.argwhere(bad)[0][0])
             raise DataError(f"pixel values must be {expected}", row=pos)
 
-    def encode(self, x: np.ndarray) -> dict[str, torch.Tensor]:
-        """Images -> ``{"x": float32 tensor (n, C, H, W) in [0, 1]}``.
+    def encode(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Images -> ``{"x": float32 array (n, C, H, W) in [0, 1]}``.
 
         Float inputs are rounded to the nearest of 256 levels, because the pixel
         likelihood is defined on 8-bit values.
@@ -167,7 +166,7 @@ class ImageSchema:
             levels = np.rint(nchw.astype(np.float64) * (N_LEVELS - 1))
         else:
             levels = nchw.astype(np.float64)
-        return {"x": torch.from_numpy((levels / (N_LEVELS - 1)).astype(np.float32))}
+        return {"x": (levels / (N_LEVELS - 1)).astype(np.float32)}
 
     def decode(self, pixels: np.ndarray) -> np.ndarray:
         """Float pixels (n, C, H, W) in [0, 1] -> images in the input's layout and dtype."""

@@ -65,7 +65,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from ..errors import DataError
 from .columns import (
@@ -466,7 +465,7 @@ class TabularSchema:
             out.append(k / (n_obs + k))
         return np.array(out, dtype=float)
 
-    def cell_log_probs(self, t: dict[str, torch.Tensor]) -> np.ndarray | None:
+    def cell_log_probs(self, t: dict[str, np.ndarray]) -> np.ndarray | None:
         """Log-probability (nats) of each cell's status, (n, n_features), model order.
 
         Present seen cell: ``log(1 - p_miss)`` (+ ``log(1 - p_esc)`` for levels);
@@ -477,11 +476,10 @@ class TabularSchema:
         if not self.models_missingness:
             return None
         p_miss = self.missing_rates()
-        present = np.concatenate([t["num_mask"].numpy(), t["bin_mask"].numpy(),
-                                  t["cat_mask"].numpy()], axis=1).astype(bool)
+        present = present_cells(t)
         n_num = len(self.specs("numeric"))
         unseen = np.zeros_like(present)
-        unseen[:, n_num:] = t["unseen"].numpy().astype(bool)
+        unseen[:, n_num:] = np.asarray(t["unseen"]).astype(bool)
         escape = np.zeros(present.shape[1])
         escape[n_num:] = self.escape_rates()
         by_name = {c.name: c for c in self.columns}
@@ -518,12 +516,14 @@ class TabularSchema:
         return df[want]
 
     # --------------------------------------------------------------- encoding
-    def encode(self, df: pd.DataFrame) -> dict[str, torch.Tensor]:
-        """Turn rows into model tensors.
+    def encode(self, df: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Turn rows into the network's input arrays ("prepared rows").
 
         Returns
         -------
-        dict of str to torch.Tensor
+        dict of str to ndarray
+            numpy arrays (the torch path wraps them without copying,
+            :func:`vaekit.core.batching.as_tensors`):
             ``x`` (n, d_in) float32 encoder input (filled values, one-hots and masks);
             ``num``/``num_mask``/``num_logjac`` (n, n_numeric) transformed values, 1 where
             observed, and ``log |dt/dx|`` (nats); ``bin``/``bin_mask`` (n, n_binary);
@@ -560,14 +560,14 @@ class TabularSchema:
             return np.stack(cols, axis=1).astype(dtype, copy=False)
 
         out = {
-            "num": torch.from_numpy(stack(nums, np.float32)),
-            "num_mask": torch.from_numpy(stack(num_masks, np.float32)),
-            "num_logjac": torch.from_numpy(stack(logjacs, np.float32)),
-            "bin": torch.from_numpy(stack(bins, np.float32)),
-            "bin_mask": torch.from_numpy(stack(bin_masks, np.float32)),
-            "cat": torch.from_numpy(stack(cats, np.int64)),
-            "cat_mask": torch.from_numpy(stack(cat_masks, np.float32)),
-            "unseen": torch.from_numpy(stack(unseen, np.float32)),
+            "num": (stack(nums, np.float32)),
+            "num_mask": (stack(num_masks, np.float32)),
+            "num_logjac": (stack(logjacs, np.float32)),
+            "bin": (stack(bins, np.float32)),
+            "bin_mask": (stack(bin_masks, np.float32)),
+            "cat": (stack(cats, np.int64)),
+            "cat_mask": (stack(cat_masks, np.float32)),
+            "unseen": (stack(unseen, np.float32)),
         }
         out["x"] = encoder_input(out, self.cat_sizes)
         return out
@@ -653,19 +653,26 @@ class TabularSchema:
         return schema
 
 
-def encoder_input(t: dict[str, torch.Tensor], cat_sizes: Sequence[int]) -> torch.Tensor:
+def encoder_input(t: dict[str, np.ndarray], cat_sizes: Sequence[int]) -> np.ndarray:
     """Concatenate filled values, one-hot categories and observed-masks (float32).
 
     Missing entries are 0 in the value part; the masks let the encoder tell a
     missing value from a real 0.
     """
-    num = t["num"].clamp(-ENCODER_CLIP, ENCODER_CLIP)
-    parts = [num * t["num_mask"], t["bin"] * t["bin_mask"]]
+    num = np.clip(np.asarray(t["num"]), -ENCODER_CLIP, ENCODER_CLIP)
+    parts = [num * np.asarray(t["num_mask"]), np.asarray(t["bin"]) * np.asarray(t["bin_mask"])]
+    cat, cat_mask = np.asarray(t["cat"]), np.asarray(t["cat_mask"])
     for j, k in enumerate(cat_sizes):
-        onehot = torch.nn.functional.one_hot(t["cat"][:, j], num_classes=k).float()
-        parts.append(onehot * t["cat_mask"][:, j : j + 1])
-    parts += [t["num_mask"], t["bin_mask"], t["cat_mask"]]
-    return torch.cat(parts, dim=1)
+        onehot = np.eye(k, dtype=np.float32)[cat[:, j]]
+        parts.append(onehot * cat_mask[:, j : j + 1])
+    parts += [np.asarray(t["num_mask"]), np.asarray(t["bin_mask"]), cat_mask]
+    return np.concatenate(parts, axis=1).astype(np.float32, copy=False)
+
+
+def present_cells(t: dict[str, np.ndarray]) -> np.ndarray:
+    """Bool (n, n_features), model order: where a prepared row's cell holds a value."""
+    return np.concatenate([np.asarray(t["num_mask"]), np.asarray(t["bin_mask"]),
+                           np.asarray(t["cat_mask"])], axis=1).astype(bool)
 
 
 def _level_key(v: Any) -> Any:

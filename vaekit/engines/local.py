@@ -18,16 +18,17 @@ submitted for scoring at once (one chunk is ~2 MB of CSV text, see
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from queue import Full, Queue
 from typing import Any, TypeVar
 
 import pyarrow as pa
-import torch
 
-from .._runtime import n_threads
+from .._runtime import blas_threads, n_threads
 from ..files.readers import BadRow, Chunk
 from ..fitted.model import FittedVAE, as_fitted
 from ..jobs.read import Progress, Tensors, WorkItem, work_items
@@ -117,7 +118,30 @@ def _score_item(model: FittedVAE, options: ScoreOptions, chunk: Chunk, tensors: 
 
 
 def _init_worker() -> None:
+    import torch
+
     torch.set_num_threads(1)
+
+
+@contextmanager
+def _single_threaded(model: FittedVAE) -> Iterator[None]:
+    """Each scoring worker computes on one thread, for the whole pool's run.
+
+    Thread settings are process-wide (torch's and the BLAS's), so they are set once
+    here and restored after, never per worker call.
+    """
+    if model.backend == "numpy":
+        with blas_threads(1):
+            yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        # Worker threads set torch's process-wide (MKL) thread count; restore it.
+        torch.set_num_threads(before)
 
 
 def _pipelined(work: Iterator[WorkItem], model: FittedVAE, options: ScoreOptions,
@@ -125,25 +149,23 @@ def _pipelined(work: Iterator[WorkItem], model: FittedVAE, options: ScoreOptions
                ) -> Iterator[tuple[pa.Table, list[BadRow]]]:
     """(Reader thread ->) ``n_workers`` scoring threads -> results in input order."""
     pool = ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="vaekit-score",
-                              initializer=_init_worker)
+                              initializer=_init_worker if model.backend == "torch" else None)
     items = read_ahead(work, READ_AHEAD) if pipeline else work
 
     def submit(item: WorkItem) -> Any:
-        # Torch is single-threaded in the pool's threads (_init_worker): leave it so.
+        # One compute thread per worker (_single_threaded): workers leave it so.
         return pool.submit(_score_item, model, options, item[0], item[1], False)
 
-    before = torch.get_num_threads()
-    results = ordered_map(submit, items, n_workers + 1)
-    try:
-        for (chunk, _), table in results:
-            yield table, chunk.bad
-            if progress:
-                progress(len(chunk) + len(chunk.bad))
-    finally:
-        results.close()
-        pool.shutdown(wait=True, cancel_futures=True)
-        # Worker threads set torch's process-wide (MKL) thread count; restore it.
-        torch.set_num_threads(before)
+    with _single_threaded(model):
+        results = ordered_map(submit, items, n_workers + 1)
+        try:
+            for (chunk, _), table in results:
+                yield table, chunk.bad
+                if progress:
+                    progress(len(chunk) + len(chunk.bad))
+        finally:
+            results.close()
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 class _End:
@@ -174,9 +196,10 @@ def read_ahead(items: Iterator[T], depth: int, *, name: str = "vaekit-reader") -
         return False
 
     def read() -> None:
-        # Preparing runs a few torch ops; a new thread would otherwise start an
-        # OpenMP team of one thread per core for them.
-        torch.set_num_threads(1)
+        # Preparing may run torch ops (older paths); a new thread would otherwise start
+        # an OpenMP team of one thread per core for them.
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(1)
         try:
             for item in items:
                 if not put(item):

@@ -22,10 +22,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .._runtime import n_threads, resolve_device, torch_threads
+from ..core.batching import as_tensors
 from ..data import ImageSchema, TabularSchema
 from ..errors import DataError, missing_columns_message
 from ..fitted import FittedVAE, as_fitted
 from ..fitted.scoring import RowScores
+from ..runtime.noise import NOISE_RULE
 from ..training import TrainConfig, fit_elbo_network
 from ..training.schedules import auto_schedule
 from ..training.sizes import architecture_config
@@ -188,6 +190,7 @@ class _VAEBase(BaseEstimator):
             feature_names_in=(list(map(str, self.feature_names_in_))
                               if hasattr(self, "feature_names_in_") else None),
             estimator=type(self).__name__, params=self._params_json(),
+            extra={"noise": NOISE_RULE},
         )
         fitted.latent_stats = fitted.latent_statistics(tensors)
         return fitted
@@ -195,7 +198,7 @@ class _VAEBase(BaseEstimator):
     def _fit_elbo(self, X: Any) -> tuple[FittedVAE, dict[str, torch.Tensor]]:
         """Fit schema and VAE on ``X``; return the fitted model and the training tensors."""
         kind, form, schema, data = self._fit_input(X)
-        tensors = schema.encode(data)
+        tensors = as_tensors(schema.encode(data))  # training runs in torch
         config = self._architecture(kind, schema, tensors)
         seed = self._draw_seed()
         network, history = fit_elbo_network(

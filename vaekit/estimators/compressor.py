@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from .._runtime import resolve_device, torch_threads
 from ..codec.quantize import MAX_BYTES_PER_ROW
 from ..core import build_vae as build_network
+from ..core.batching import as_tensors
 from ..fitted import FittedVAE
 from ..fitted.streams import CompressedWriter, iter_decompressed, join_chunks
 from ..training import TrainConfig
@@ -216,7 +217,7 @@ class VAECompressor(TransformerMixin, _VAEBase):
             return None
         if kind == "tabular" and not schema.specs("numeric"):
             return None
-        tensors = schema.encode(data)
+        tensors = as_tensors(schema.encode(data))  # training runs in torch
         config = linear_architecture(kind, schema, tensors, latent_dim=self.latent_dim,
                                      hidden_dims=self.hidden_dims, min_scale=self.min_scale,
                                      bits=self.bits, bytes_per_row=self.bytes_per_row)

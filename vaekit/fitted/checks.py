@@ -25,14 +25,15 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
-import torch
 
 from ..codec.quantize import QUANTIZER_VERSION, LatentQuantizer
-from ..core import build_vae
 from ..data.images import LAYOUTS
 from ..data.tabular import KINDS, MAX_CATEGORIES
 from ..errors import FileFormatError
+from ..runtime.layout import expected_shapes, supports
+from ..runtime.noise import NOISE_RULE
 from .scoring import QUANTILE_GRID
 
 # Bounds a reader enforces (vaekit/codec/FORMAT.md lists them with the container's).
@@ -114,7 +115,7 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def check_model(tensors: dict[str, torch.Tensor], meta: Any, source: str) -> None:
+def check_model(tensors: dict[str, np.ndarray], meta: Any, source: str) -> None:
     """All checks of parsed model-file contents (see the module docstring).
 
     Raises
@@ -199,6 +200,8 @@ def check_model_meta(meta: Any, source: str) -> None:
             raise m.fail("fitted.id_columns", "repeats a name")
     if "beta_used" in fitted:
         m.num(fitted["beta_used"], "fitted.beta_used", lo=0.0)
+    if fitted.get("noise") is not None:
+        m.str(fitted["noise"], "fitted.noise", (NOISE_RULE,))
 
 
 def _check_quantiles(m: _Meta, stored: dict[str, Any]) -> None:
@@ -419,8 +422,7 @@ def check_shapes(shapes: dict[str, tuple[int, ...]], config: dict[str, Any],
     the weights are read (:func:`.model_file.read_model`), and on the loaded tensors.
     """
     try:
-        with torch.device("meta"):
-            expected = {k: tuple(v.shape) for k, v in build_vae(config).state_dict().items()}
+        expected = _implied_shapes(config)
     except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as exc:
         raise FileFormatError(f"{source}: model metadata 'fitted.config' does not describe "
                               f"a network ({exc})") from None
@@ -440,16 +442,30 @@ def check_shapes(shapes: dict[str, tuple[int, ...]], config: dict[str, Any],
             f"config implies {implied} parameters in all, the file stores {stored})")
 
 
-def check_weights(tensors: dict[str, torch.Tensor], config: dict[str, Any],
+def _implied_shapes(config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """Tensor shapes of the network ``config`` describes, allocating nothing: from
+    :func:`vaekit.runtime.expected_shapes` for MLPs (no torch), else from the torch
+    modules built on the ``meta`` device."""
+    if supports(config):
+        return expected_shapes(config)
+    import torch
+
+    from ..core import build_vae
+
+    with torch.device("meta"):
+        return {k: tuple(v.shape) for k, v in build_vae(config).state_dict().items()}
+
+
+def check_weights(tensors: dict[str, np.ndarray], config: dict[str, Any],
                   source: str) -> None:
     """The stored tensors are exactly those ``config`` implies (:func:`check_shapes`),
     float32 and finite."""
     check_shapes({k: tuple(v.shape) for k, v in tensors.items()}, config, source)
     for name in sorted(tensors):
         t = tensors[name]
-        if t.dtype != torch.float32:
+        if t.dtype != np.float32:
             raise FileFormatError(f"{source}: tensor {name!r} is {t.dtype}, not float32")
-        if not bool(torch.isfinite(t).all()):
+        if not bool(np.isfinite(t).all()):
             raise FileFormatError(f"{source}: tensor {name!r} holds NaN or infinite weights")
 
 

@@ -88,7 +88,7 @@ def _describe_model(path: str) -> dict[str, Any]:
         "input_kind": fitted.get("input_kind"),
         "architecture": {**{k: fitted.get("config", {}).get(k)
                             for k in ("architecture", "latent_dim", "hidden")},
-                         "parameters": int(sum(t.numel() for t in tensors.values()))},
+                         "parameters": int(sum(t.size for t in tensors.values()))},
         "training": {
             "rows": schema.get("n_rows_fit"),
             "epochs": len(history),

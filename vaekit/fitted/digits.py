@@ -23,9 +23,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
-from ..core.batching import map_blocks
 from ..data.tabular import ASINH_WIDTH, TabularSchema
 from .model import FittedVAE
 
@@ -51,12 +49,7 @@ def value_error(model: FittedVAE, Z: np.ndarray) -> np.ndarray:
         (schema order).
     """
     schema = model.schema
-    network, lik = model.network, model.network.likelihood
-    z = torch.from_numpy(np.ascontiguousarray(Z, dtype=np.float32))
-    with model.threads(), torch.no_grad():
-        t, sigma = map_blocks(lambda b: tuple(lik.split(network.decode(b["z"]))[:2]),
-                              {"z": z}, model.device)
-    t, sigma = t.numpy(), sigma.numpy()
+    t, sigma = model.decoder_numeric(Z)
     out = np.empty_like(t)
     for j, spec in enumerate(schema.specs("numeric")):
         slope = spec.scale * (np.cosh(t[:, j] / ASINH_WIDTH) if spec.transform == "asinh"

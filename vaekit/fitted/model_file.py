@@ -32,10 +32,10 @@ import struct
 from pathlib import Path
 from typing import Any
 
-import torch
+import numpy as np
 from safetensors import SafetensorError
-from safetensors.torch import load as st_load
-from safetensors.torch import save as st_save
+from safetensors.numpy import load as st_load
+from safetensors.numpy import save as st_save
 
 from .._version import __version__
 from ..errors import FileFormatError
@@ -50,23 +50,32 @@ MAX_TENSORS = 4096
 MAX_JSON_DEPTH = 32
 
 
-def fingerprint(tensors: dict[str, torch.Tensor], meta_json: str) -> str:
-    """SHA-256 (hex) of a model's metadata JSON and tensors, independent of file layout."""
+def fingerprint(tensors: dict[str, np.ndarray], meta_json: str) -> str:
+    """SHA-256 (hex) of a model's metadata JSON and tensors, independent of file layout.
+
+    Each tensor contributes its name, ``torch.float32`` (the dtype's name as the first
+    files were hashed with), its shape and its little-endian bytes.
+    """
     h = hashlib.sha256()
     h.update(meta_json.encode("utf-8"))
     for name in sorted(tensors):
-        t = tensors[name].detach().cpu().contiguous()
-        h.update(f"\0{name}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
-        # reshape(-1): a 0-dim tensor cannot be viewed as bytes directly.
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        t = np.asarray(tensors[name])
+        t = np.ascontiguousarray(t, dtype=t.dtype.newbyteorder("<"))
+        dtype = "torch.float32" if t.dtype == np.float32 else f"numpy.{t.dtype.name}"
+        h.update(f"\0{name}\0{dtype}\0{tuple(t.shape)}\0".encode())
+        h.update(t.tobytes())
     return h.hexdigest()
 
 
-def dump_model(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> bytes:
-    """Serialize a model to bytes (the content of a ``.vaekit`` file)."""
+def dump_model(tensors: dict[str, np.ndarray], meta: dict[str, Any]) -> bytes:
+    """Serialize a model to bytes (the content of a ``.vaekit`` file).
+
+    vaekit's tensors are float32; others are written as they are (and refused on
+    reading).
+    """
     meta = {"vaekit_version": __version__, **meta}
     meta_json = json.dumps(meta, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    tensors = {k: np.ascontiguousarray(np.asarray(v)) for k, v in tensors.items()}
     header = {
         "vaekit_format": FORMAT_NAME,
         "vaekit_format_version": str(FORMAT_VERSION),
@@ -91,7 +100,7 @@ def _canonical_header(blob: bytes) -> bytes:
     return struct.pack("<Q", len(text)) + text + blob[8 + n :]
 
 
-def parse_model(data: bytes, source: str = "<bytes>") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def parse_model(data: bytes, source: str = "<bytes>") -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Parse and verify model bytes; return ``(tensors, meta)``.
 
     ``meta`` gains the key ``"fingerprint"`` (the verified SHA-256).  Only the file's
@@ -252,7 +261,7 @@ def _check_tensor_entries(header: dict[str, Any], source: str) -> None:
                                   "models hold float32 (F32) tensors only")
 
 
-def read_model(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def read_model(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Read and verify a ``.vaekit`` file; see :func:`parse_model`.
 
     Refuses, before reading past its first 9 bytes, anything that is not a regular

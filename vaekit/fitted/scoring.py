@@ -1,7 +1,9 @@
 """Anomaly scores: negative ELBO / IWAE per row, per-column attribution, thresholds.
 
 Determinism: the Monte Carlo noise is one fixed set of ``k`` standard-normal draws,
-generated from the model's seed and shared by every row (common random numbers).
+generated from the model's seed and shared by every row (common random numbers,
+:func:`vaekit.fitted.backends.fixed_noise`).  The network's terms come from a backend
+(:mod:`vaekit.fitted.backends`: numpy or torch); this module adds what tables add.
 A row's score therefore depends only on the row and the model — not on the other
 rows in its batch, the batch size or how often it is scored.  ``k = n_samples``
 trades speed for a tighter (importance-weighted) bound.
@@ -21,22 +23,12 @@ the encoder): K extra network passes per unseen cell, only for the rows that hav
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-from ..core.batching import INFERENCE_BLOCK, map_blocks
-from ..core.objectives import iwae_terms
-from ..core.vae import VAE
-from ..data.tabular import TabularSchema, encoder_input
-
-
-def fixed_noise(latent_dim: int, n_samples: int, seed: int) -> torch.Tensor:
-    """The (n_samples, latent_dim) standard-normal draws used for every row."""
-    gen = torch.Generator().manual_seed(int(seed))
-    return torch.randn(n_samples, latent_dim, generator=gen)
+from ..data.tabular import TabularSchema, encoder_input, present_cells
 
 
 @dataclass
@@ -89,70 +81,30 @@ class RowScores:
         return self.elbo + self.complexity
 
 
-def scoring_block(model: VAE, n_samples: int) -> int:
-    """Rows per fixed-shape inference block when scoring with ``n_samples`` draws.
-
-    A function of the model and ``n_samples`` only -- never of the batch, the
-    chunking or the number of threads -- so scores stay bit-identical however rows
-    arrive.  Table models (MLPs) at few samples use larger blocks (up to 4x
-    :data:`~vaekit.core.batching.INFERENCE_BLOCK`, about 1,000 to 4,000 decoder rows
-    per block), which cuts per-block overhead (measured: 440k against 330k rows per
-    CPU-second at one sample).  Scores match 256-row blocks to float rounding (bit for
-    bit on the machines measured).  Image models keep ``INFERENCE_BLOCK``: convolution
-    kernels may pick another algorithm for another batch size.
-    """
-    config = getattr(model, "config", {})
-    if config.get("kind") == "tabular" and config.get("architecture", "mlp") == "mlp":
-        return INFERENCE_BLOCK * max(1, min(4, 16 // max(1, int(n_samples))))
-    return INFERENCE_BLOCK
-
-
-@torch.no_grad()
-def score_rows(model: VAE, data: dict[str, torch.Tensor], *, n_samples: int, seed: int,
-               device: torch.device | str = "cpu", block: int | None = None) -> RowScores:
-    """Bound terms for every row of prepared ``data`` (see :class:`RowScores`).
-
-    ``block`` (rows per inference block) defaults to :func:`scoring_block`.
-    """
-    if block is None:
-        block = scoring_block(model, n_samples)
-    model.eval()
-    device = torch.device(device)
-    eps = fixed_noise(model.latent_dim, n_samples, seed).to(device)
-
-    def terms(b: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        t = iwae_terms(model, b, eps)
-        return t.recon_per_feature, t.kl
-
-    per_feature, kl = (t.numpy() for t in map_blocks(terms, data, device, block))
-    # The total is summed here in float64 so that per-feature terms add up to it exactly.
-    return RowScores(per_feature.sum(axis=1) - kl, per_feature, kl)
-
-
-def score_table_rows(model: VAE, schema: TabularSchema, data: dict[str, torch.Tensor], *,
-                     n_samples: int, seed: int, device: torch.device | str = "cpu",
+def score_table_rows(schema: TabularSchema, data: dict[str, np.ndarray],
+                     network_scores: Callable[[dict[str, np.ndarray]], RowScores], *,
                      raw: RowScores | None = None) -> RowScores:
     """Row scores of a table with the missingness and unseen-level terms added.
 
-    ``raw`` (the network's :func:`score_rows` of ``data``) is reused when given.
+    ``network_scores`` maps prepared rows to the network's :class:`RowScores` (a
+    backend's, with the model's noise); ``raw`` (its result on ``data``) is reused
+    when given.
     """
     if raw is None:
-        raw = score_rows(model, data, n_samples=n_samples, seed=seed, device=device)
+        raw = network_scores(data)
     status = schema.cell_log_probs(data)
     if status is None:
         return raw
     recon, kl = raw.recon_per_feature, raw.kl
-    unseen = data["unseen"].numpy().astype(bool)
+    unseen = np.asarray(data["unseen"]).astype(bool)
     rows = np.flatnonzero(unseen.any(axis=1))
     if rows.size:
+        worst = _worst_seen_levels(schema, data, rows, unseen[rows], network_scores)
         recon, kl = recon.copy(), kl.copy()
-        worst = _worst_seen_levels(model, schema, data, rows, unseen[rows],
-                                   n_samples=n_samples, seed=seed, device=device)
         recon[rows], kl[rows] = worst.recon_per_feature, worst.kl
     # Summed in float64 so that the named terms add up to the total exactly.
     elbo = recon.sum(axis=1) + status.sum(axis=1) - kl
-    present = np.concatenate([data["num_mask"].numpy(), data["bin_mask"].numpy(),
-                              data["cat_mask"].numpy()], axis=1).astype(bool)
+    present = present_cells(data)
     blank = ~present
     blank[:, present.shape[1] - unseen.shape[1]:] &= ~unseen
     return RowScores(elbo, recon, kl, status, blank)
@@ -162,11 +114,11 @@ def score_table_rows(model: VAE, schema: TabularSchema, data: dict[str, torch.Te
 _CANDIDATE_ROWS = 16_384
 
 
-def _worst_seen_levels(model: VAE, schema: TabularSchema, data: dict[str, torch.Tensor],
-                       rows: np.ndarray, unseen: np.ndarray, *, n_samples: int, seed: int,
-                       device: torch.device | str) -> RowScores:
+def _worst_seen_levels(schema: TabularSchema, data: dict[str, np.ndarray], rows: np.ndarray,
+                       unseen: np.ndarray,
+                       network_scores: Callable[[dict[str, np.ndarray]], RowScores]) -> RowScores:
     """Network scores of ``rows`` with each unseen cell set to its most expensive level."""
-    work = {k: v[torch.from_numpy(rows)].clone() for k, v in data.items()}
+    work = {k: np.asarray(v)[rows].copy() for k, v in data.items()}
     n_bin = len(schema.specs("binary"))
     sizes = [2] * n_bin + schema.cat_sizes
     for u, k in enumerate(sizes):
@@ -181,20 +133,19 @@ def _worst_seen_levels(model: VAE, schema: TabularSchema, data: dict[str, torch.
         step = max(1, _CANDIDATE_ROWS // k)
         for start in range(0, hit.size, step):
             part = hit[start:start + step]
-            rep = torch.from_numpy(np.repeat(part, k))
-            cand = {key: t[rep].clone() for key, t in work.items()}
-            cand[value][:, col] = torch.arange(k).repeat(part.size).to(cand[value].dtype)
+            rep = np.repeat(part, k)
+            cand = {key: t[rep].copy() for key, t in work.items()}
+            cand[value][:, col] = np.tile(np.arange(k), part.size).astype(cand[value].dtype)
             cand[mask][:, col] = 1.0
             cand["x"] = encoder_input(cand, schema.cat_sizes)
-            s = score_rows(model, cand, n_samples=n_samples, seed=seed, device=device)
+            s = network_scores(cand)
             # The most expensive level: the lowest bound (the other cells' status terms
             # are the same for every candidate).
             best[start:start + step] = s.elbo.reshape(part.size, k).argmin(axis=1)
-        idx = torch.from_numpy(hit)
-        work[value][idx, col] = torch.from_numpy(best).to(work[value].dtype)
-        work[mask][idx, col] = 1.0
+        work[value][hit, col] = best.astype(work[value].dtype)
+        work[mask][hit, col] = 1.0
         work["x"] = encoder_input(work, schema.cat_sizes)
-    return score_rows(model, work, n_samples=n_samples, seed=seed, device=device)
+    return network_scores(work)
 
 
 def tukey_threshold(anomaly_scores: np.ndarray) -> float:

@@ -29,7 +29,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import torch
 
 from ..data.images import ImageSchema
 from ..data.tabular import TabularSchema
@@ -53,8 +52,8 @@ from ..fitted.stream_ids import check_id_lengths
 Progress = Callable[[int], None]
 """Called with a number of rows (good and bad) each time a piece of work is done."""
 
-Tensors = dict[str, torch.Tensor]
-WorkItem = tuple[Chunk, dict[str, torch.Tensor] | None]
+Tensors = dict[str, np.ndarray]  # prepared rows (FittedVAE.prepare)
+WorkItem = tuple[Chunk, Tensors | None]
 """A chunk and its prepared tensors (None for a chunk holding bad rows only)."""
 
 

@@ -143,7 +143,7 @@ def score_chunk(model: Any, chunk: Chunk, options: ScoreOptions, *,
     # The flag compares the unrounded score, exactly as VAEAnomalyDetector.predict does.
     out["is_anomaly"] = pa.array((anomaly > options.threshold).astype(np.int8), type=pa.int8())
     if isinstance(model.schema, TabularSchema):
-        out["unseen"] = pa.array(_unseen_names(model.schema, tensors["unseen"].numpy()),
+        out["unseen"] = pa.array(_unseen_names(model.schema, np.asarray(tensors["unseen"])),
                                  type=pa.string())
     if options.explain:
         # nats per column (and per "<column> (missing)"), model order

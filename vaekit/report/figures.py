@@ -445,7 +445,7 @@ def to_unit_nchw(model: Any, images: np.ndarray) -> np.ndarray:
 
     ``model``: an image :class:`~vaekit.fitted.FittedVAE` or fitted estimator.
     """
-    return fitted_model(model).prepare(np.asarray(images))["x"].numpy()
+    return fitted_model(model).prepare(np.asarray(images))["x"]
 
 
 # --------------------------------------------------------------------------- latents

@@ -333,7 +333,7 @@ def build_sections(model: Any, X: Any = None, *, labels: Sequence[Any] | None = 
                                          f"({html.escape(how)})</span>"))
         recon = reconstruct(fitted, X_s, blob)
         if is_image:
-            err_fig = F.pixel_error_map(tensors["x"].numpy(), F.to_unit_nchw(fitted, recon),
+            err_fig = F.pixel_error_map(np.asarray(tensors["x"]), F.to_unit_nchw(fitted, recon),
                                         bytes_per_row=bpr, rows_note=rows_note)
             caption = ("RMSE between the images and their decompressed versions at each pixel "
                        "position, in 8-bit gray levels.")
@@ -355,7 +355,7 @@ def build_sections(model: Any, X: Any = None, *, labels: Sequence[Any] | None = 
                          + (" after compression." if not is_detector else
                             " (decoded posterior means)."),
                          F.image_reconstructions(
-                             tensors["x"][:N_GRID_IMAGES].numpy(),
+                             np.asarray(tensors["x"][:N_GRID_IMAGES]),
                              F.to_unit_nchw(fitted, recon[:N_GRID_IMAGES]), n=N_GRID_IMAGES,
                              title="Inputs and their reconstructions" + (
                                  " (decoded posterior means)" if is_detector
@@ -427,7 +427,7 @@ def _score_section(fitted: FittedVAE, X: Any, scores: np.ndarray, threshold: flo
             "fig-top-anomalies",
             f"The highest-scoring of all {n:,} images and where in the image their score "
             "comes from (negative log-likelihood per pixel, nats).",
-            F.top_anomaly_images(tensors["x"].numpy(), _pixel_contributions(fitted, contrib),
+            F.top_anomaly_images(np.asarray(tensors["x"]), _pixel_contributions(fitted, contrib),
                                  scores[top], top_ids, k=top_k)))
         return sec
     contrib.index = pd.Index(top_ids)

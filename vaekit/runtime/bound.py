@@ -1,0 +1,108 @@
+"""Per-row bound terms (ELBO / IWAE) of the numpy network, in fixed-shape blocks.
+
+The same quantities as :func:`vaekit.core.objectives.iwae_terms` (see there for the
+per-feature split of the importance-weighted bound).  Rows go through in blocks of a
+fixed number of rows, the last one padded, so a row's result never depends on the
+other rows, the chunking or the threads (BLAS runs on one thread: parallelism comes
+from scoring several chunks at once).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from .network import NumpyVAE
+
+LOG_2PI = math.log(2.0 * math.pi)
+Batch = dict[str, np.ndarray]
+
+
+def padded_blocks(batch: Batch, block: int) -> Iterator[tuple[Batch, int]]:
+    """``(rows, n_real)`` blocks of exactly ``block`` rows; the last repeats its last row."""
+    n = next(iter(batch.values())).shape[0]
+    for start in range(0, n, block):
+        stop = min(n, start + block)
+        if stop - start == block:
+            yield {k: np.ascontiguousarray(v[start:stop]) for k, v in batch.items()}, block
+            continue
+        index = np.minimum(np.arange(start, start + block), stop - 1)
+        yield {k: v[index] for k, v in batch.items()}, stop - start
+
+
+def map_blocks(fn: Callable[[Batch], tuple[np.ndarray | None, ...]], batch: Batch,
+               block: int) -> list[np.ndarray | None]:
+    """Apply ``fn`` to fixed-shape blocks; concatenate each output (float64)."""
+    pieces: list[list[np.ndarray]] = []
+    outs: tuple[np.ndarray | None, ...] = ()
+    for b, n_real in padded_blocks(batch, block):
+        outs = fn(b)
+        if not pieces:
+            pieces = [[] for _ in outs]
+        for acc, out in zip(pieces, outs, strict=True):
+            if out is not None:
+                acc.append(out[:n_real].astype(np.float64))
+    return [np.concatenate(acc) if acc else None for acc in pieces]
+
+
+def block_terms(net: NumpyVAE, batch: Batch, eps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(recon_per_feature, kl)`` of one block, float32, nats."""
+    mu, logvar = net.encode(batch["x"])
+    k = eps.shape[0]
+    sd = np.exp(np.float32(0.5) * logvar)
+    z = mu[None] + sd[None] * eps[:, None, :]  # (k, n, d)
+    loglik = net.log_prob(net.decode(z), batch)  # (k, n, F)
+    if k == 1:
+        # The ELBO with the closed-form KL (lower variance than a one-sample estimate).
+        kl = (np.float32(0.5) * (mu * mu + np.exp(logvar) - 1.0 - logvar)).sum(axis=-1)
+        return loglik[0], kl
+    diff = (z - mu[None]) / sd[None]
+    latent = ((-0.5 * z * z).sum(axis=-1)
+              - (-0.5 * logvar[None] - 0.5 * diff * diff).sum(axis=-1))  # (k, n); 2 pi cancels
+    log_w = loglik.sum(axis=-1) + latent
+    # a = softmax(log_w) over the draws: the importance weights.
+    a = np.exp(log_w - log_w.max(axis=0))
+    a /= a.sum(axis=0)
+    pf = (a[..., None] * loglik).sum(axis=0)
+    tiny = np.finfo(np.float32).tiny
+    entropy = -(a * np.log(np.maximum(a, tiny))).sum(axis=0)
+    kl = -((a * latent).sum(axis=0) + entropy - np.float32(math.log(k)))
+    return pf, kl
+
+
+def score_rows(net: NumpyVAE, batch: Batch, eps: np.ndarray,
+               block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(recon_per_feature, elbo, kl)`` for every row, float64 nats; the bound is
+    summed from the per-feature terms in float64, so they add up to it exactly."""
+    eps = np.asarray(eps, dtype=np.float32)
+    pf, kl = map_blocks(lambda b: block_terms(net, b, eps), batch, block)
+    assert pf is not None and kl is not None
+    return pf, pf.sum(axis=1) - kl, kl
+
+
+def encode_rows(net: NumpyVAE, x: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior means and log-variances of every row, float64."""
+    mu, logvar = map_blocks(lambda b: net.encode(b["x"]), {"x": x}, block)
+    assert mu is not None and logvar is not None
+    return mu, logvar
+
+
+def decode_rows(net: NumpyVAE, z: np.ndarray, block: int,
+                numeric: bool = False) -> list[np.ndarray]:
+    """Point reconstructions (:meth:`NumpyVAE.mean`) of codes ``z``, or with
+    ``numeric`` the numeric means and scales (:meth:`NumpyVAE.numeric`)."""
+
+    def run(b: Batch) -> tuple[np.ndarray, ...]:
+        params = net.decode(b["z"])
+        return net.numeric(params) if numeric else net.mean(params)
+
+    pieces: list[list[np.ndarray]] = []
+    for b, n_real in padded_blocks({"z": np.ascontiguousarray(z, dtype=np.float32)}, block):
+        outs = run(b)
+        if not pieces:
+            pieces = [[] for _ in outs]
+        for acc, out in zip(pieces, outs, strict=True):
+            acc.append(out[:n_real])
+    return [np.concatenate(acc) for acc in pieces]

@@ -1,0 +1,93 @@
+"""Elementwise maths of the networks and likelihoods, numpy float32 (nats where log).
+
+Each mirrors the torch function of the same name in :mod:`vaekit.core` (SiLU,
+softplus, the soft clamp, log-sigmoid, log-softmax, the log-densities), and computes
+into fresh contiguous arrays: strided slices are copied once, up front, because
+elementwise kernels on them are several times slower.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+LOG_2PI = math.log(2.0 * math.pi)
+LOG_LEVELS_M1 = math.log(255.0)
+MAX_STANDARDIZED = 1e15  # as vaekit.core.likelihoods: |x - mean| / scale saturates here
+
+
+def softplus(x: np.ndarray) -> np.ndarray:
+    """log(1 + exp(x)), accurate at both ends."""
+    out = np.negative(np.abs(x))
+    np.exp(out, out=out)
+    np.log1p(out, out=out)
+    out += np.maximum(x, 0.0)
+    return out
+
+
+def silu(x: np.ndarray) -> np.ndarray:
+    """x * sigmoid(x), in place on ``x`` (a fresh matmul output)."""
+    t = np.negative(x)
+    with np.errstate(over="ignore"):  # exp(-x) = inf for x < -88: x / inf = -0, the limit
+        np.exp(t, out=t)
+    t += 1.0
+    np.divide(x, t, out=x)
+    return x
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-x))
+
+
+def log_sigmoid(x: np.ndarray) -> np.ndarray:
+    return np.negative(softplus(np.negative(x)))
+
+
+def soft_clamp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Smoothly keep ``x`` within (lo, hi) (:func:`vaekit.core.networks.soft_clamp`)."""
+    lo32, hi32 = np.float32(lo), np.float32(hi)
+    return hi32 - softplus(hi32 - (lo32 + softplus(x - lo32)))
+
+
+def log_softmax(x: np.ndarray) -> np.ndarray:
+    """Log-softmax over the last axis."""
+    shifted = x - x.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def gaussian_log_prob(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """log N(x; mean, scale^2), elementwise, nats (saturating as the torch version)."""
+    z = np.subtract(x, mean)
+    z /= scale
+    np.clip(z, -MAX_STANDARDIZED, MAX_STANDARDIZED, out=z)
+    z *= z
+    z *= np.float32(-0.5)
+    z -= np.log(scale)
+    z -= np.float32(0.5 * LOG_2PI)
+    return z
+
+
+def _log1mexp(x: np.ndarray) -> np.ndarray:
+    x = np.minimum(x, np.float32(-1e-12))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(x > -math.log(2.0), np.log(-np.expm1(x)), np.log1p(-np.exp(x)))
+
+
+def discretized_logistic_log_prob(x: np.ndarray, mean: np.ndarray, log_scale: np.ndarray,
+                                  n_levels: int = 256) -> np.ndarray:
+    """8-bit pixels under a discretized logistic, nats
+    (:func:`vaekit.core.likelihoods.discretized_logistic_log_prob`)."""
+    half = np.float32(0.5 / (n_levels - 1))
+    inv_s = np.exp(-log_scale)
+    upper = (x + half - mean) * inv_s
+    lower = (x - half - mean) * inv_s
+    flip = (upper + lower) > 0
+    a = np.where(flip, -lower, upper)
+    b = np.where(flip, -upper, lower)
+    log_a = log_sigmoid(a)
+    interior = log_a + _log1mexp(log_sigmoid(b) - log_a)
+    first = log_sigmoid(upper)
+    last = log_sigmoid(-lower)
+    return np.where(x < half, first, np.where(x > 1.0 - half, last, interior))
