@@ -36,8 +36,8 @@ def scoring_block(config: dict[str, Any], n_samples: int) -> int:
     """Rows per inference block when scoring with ``n_samples`` draws.
 
     A function of the model and ``n_samples`` only -- never of the batch, the chunking
-    or the threads -- so scores stay bit-identical however rows arrive.  MLP models
-    Table models (MLPs) at few samples take larger blocks (up to 4x
+    or the threads -- so scores stay bit-identical however rows arrive.  Table models
+    (MLPs) at few samples take larger blocks (up to 4x
     :data:`INFERENCE_BLOCK`, about 1,000 to 4,000 decoder rows per block): less
     per-block overhead, while the decoder's activations of a block still fit in the
     caches.  Image models keep :data:`INFERENCE_BLOCK` (wide decoder rows; and

@@ -8,7 +8,10 @@ Layout: a standard safetensors file.  Its header's ``__metadata__`` holds three 
     Integer as text; readers refuse versions newer than :data:`FORMAT_VERSION`.
 ``vaekit_meta``
     JSON: vaekit version, estimator class and parameters, architecture config,
-    preprocessing schema, training history, thresholds.
+    preprocessing schema, training history, thresholds, and how the fixed scoring
+    noise is drawn (``fitted.noise``: ``"pcg64-box-muller"``, see
+    :mod:`vaekit.runtime.noise`; absent in older files, which draw it with torch's
+    generator).
 ``vaekit_sha256``
     SHA-256 over the metadata JSON and every tensor (name, dtype, shape, bytes) in
     name order, so a flipped bit anywhere is detected, and used as the model's
