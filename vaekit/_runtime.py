@@ -43,11 +43,29 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+# Device nodes of the GPU drivers torch's "cuda" device runs on: NVIDIA (Linux), NVIDIA
+# under WSL2, AMD ROCm.  Without any of them torch cannot see a GPU.
+_GPU_DRIVER_NODES = ("/dev/nvidiactl", "/proc/driver/nvidia/version", "/dev/dxg", "/dev/kfd")
+
+
+def cuda_possible() -> bool:
+    """Whether torch may see a CUDA device, without importing torch where it cannot.
+
+    The answer is the same whatever has been imported before (so a model picks the
+    same backend in any process): no GPU driver node, no CUDA; otherwise torch says.
+    """
+    if not any(os.path.exists(p) for p in _GPU_DRIVER_NODES):
+        return False
+    try:
+        import torch
+    except ImportError:  # a scoring-only install without torch
+        return False
+    return bool(torch.cuda.is_available())
+
+
 def device_available(device: str) -> bool:
     """False for a CUDA device on a machine without CUDA (a model saved on a GPU box)."""
-    import torch
-
-    return not device.startswith("cuda") or torch.cuda.is_available()
+    return not device.startswith("cuda") or cuda_possible()
 
 
 _CONTROLLER = None

@@ -56,3 +56,20 @@ def test_compress_and_decompress_import_neither(compressor_file: Path, tmp_path:
                  cwd=tmp_path)
     assert lean.returncode == 0, lean.stderr
     assert (tmp_path / "back.csv").stat().st_size > 0
+
+
+def test_a_model_saved_for_the_cpu_scores_without_torch(tmp_path: Path) -> None:
+    """An explicit ``device="cpu"`` (or a CUDA device this machine lacks) in the model
+    file must not pull torch in to check the device."""
+    import pandas as pd
+
+    from vaekit import VAEAnomalyDetector
+
+    frame = pd.read_csv(DEMO).drop(columns=["row_id"]).head(400)
+    for device in ("cpu", "cuda:3"):
+        det = VAEAnomalyDetector(epochs=1, random_state=0, device="cpu").fit(frame)
+        det.set_params(device=device)
+        det.save(tmp_path / f"{device}.vaekit")
+        lean = _lean("score", DEMO, "-m", f"{device}.vaekit", "-o", f"{device}.csv", "-q",
+                     cwd=tmp_path)
+        assert lean.returncode == 0, lean.stderr

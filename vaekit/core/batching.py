@@ -7,13 +7,9 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import torch
 
-Batch = dict[str, torch.Tensor]
+from ..runtime.constants import INFERENCE_BLOCK
 
-# Rows per inference block.  Every block is padded to exactly this many rows, because
-# matrix kernels may pick a different summation order for a different number of
-# rows (e.g. a single row takes a matrix-vector path); with one fixed shape a row's
-# result is bit-identical whatever else is in its batch and however it was split.
-INFERENCE_BLOCK = 256
+Batch = dict[str, torch.Tensor]
 
 
 def n_rows(batch: Batch) -> int:

@@ -15,13 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-LOG_2PI = math.log(2.0 * math.pi)
-LOG_LEVELS_M1 = math.log(255.0)  # minus the log-width of one 8-bit level on [0, 1]
-
-
-# |x - mean| / scale beyond this is clamped, so a value far outside float32's reach
-# scores about -5e29 nats (finite, still the lowest of all) instead of -inf or NaN.
-MAX_STANDARDIZED = 1e15
+from ..runtime.constants import LOG_2PI, LOG_LEVELS_M1, MAX_STANDARDIZED
 
 
 def gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:

@@ -8,9 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# Posterior log-variance bounds: wide enough for very precise codes (sigma ~ 3e-4)
-# and vague ones, narrow enough that exp() can never overflow.
-LOGVAR_MIN, LOGVAR_MAX = -16.0, 8.0
+from ..runtime.constants import LOGVAR_MAX, LOGVAR_MIN
 
 
 def soft_clamp(x: torch.Tensor, lo: float, hi: float) -> torch.Tensor:

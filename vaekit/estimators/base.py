@@ -157,8 +157,8 @@ class _VAEBase(BaseEstimator):
         # Runtime parameters set after fitting (set_params) apply: see as_fitted.
         return as_fitted(self)
 
-    def _prepare(self, X: Any) -> dict[str, torch.Tensor]:
-        """Validated input -> the network's tensors (for a fitted estimator)."""
+    def _prepare(self, X: Any) -> dict[str, np.ndarray]:
+        """Validated input -> the network's prepared rows (for a fitted estimator)."""
         fitted = self._model()
         _, data = self._as_input(X, reset=False)
         return fitted.prepare(data)

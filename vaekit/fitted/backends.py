@@ -17,19 +17,18 @@ the other backend can run the model (benchmarks compare the two this way).
 from __future__ import annotations
 
 import os
-import sys
+import warnings
 from typing import Any
 
 import numpy as np
 
+from .._runtime import cuda_possible
 from ..runtime import bound as nb
+from ..runtime.constants import INFERENCE_BLOCK
 from ..runtime.layout import supports
 from ..runtime.network import NumpyVAE
 from ..runtime.noise import NOISE_RULE, standard_normal
 from .scoring import RowScores
-
-# Rows per fixed-shape block (see vaekit.core.batching.INFERENCE_BLOCK for why fixed).
-INFERENCE_BLOCK = 256
 
 
 def scoring_block(config: dict[str, Any], n_samples: int) -> int:
@@ -48,25 +47,14 @@ def scoring_block(config: dict[str, Any], n_samples: int) -> int:
     return INFERENCE_BLOCK
 
 
-def cuda_possible() -> bool:
-    """Whether CUDA may be present, without importing torch where it cannot be.
-
-    CUDA needs the NVIDIA driver, whose device nodes exist on every machine that has
-    one; without them torch's answer is known (no CUDA) and torch stays unimported.
-    """
-    if "torch" not in sys.modules and not (os.path.exists("/dev/nvidiactl")
-                                           or os.path.exists("/proc/driver/nvidia/version")):
-        return False
-    import torch
-
-    return bool(torch.cuda.is_available())
-
-
 def choose(config: dict[str, Any], device: str, noise_rule: str | None) -> str:
     """``"numpy"`` or ``"torch"`` for a model (see the module docstring)."""
     numpy_ok = supports(config) and noise_rule == NOISE_RULE
     gpu = device.startswith("cuda") or (device == "auto" and cuda_possible())
     wanted = os.environ.get("VAEKIT_BACKEND", "").strip().lower()
+    if wanted not in ("", "numpy", "torch"):
+        warnings.warn(f"VAEKIT_BACKEND={wanted!r} is neither 'numpy' nor 'torch'; ignored",
+                      UserWarning, stacklevel=2)
     if wanted == "torch" or not numpy_ok:
         return "torch"
     if wanted == "numpy":
@@ -99,17 +87,15 @@ class NumpyBackend:
 
     def encode(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior means and log-variances (n, latent_dim), float64."""
-        return nb.encode_rows(self.net, np.asarray(x, dtype=np.float32), INFERENCE_BLOCK)
+        return nb.encode_rows(self.net, np.asarray(x, dtype=np.float32),
+                              scoring_block(self.config, 1))
 
-    def decode(self, z: np.ndarray) -> list[np.ndarray]:
-        """Point reconstructions of codes ``z``: tables [num, bin, cat], images [pixels]."""
-        return [np.asarray(o, dtype=np.float64)
-                for o in nb.decode_rows(self.net, z, INFERENCE_BLOCK)]
-
-    def numeric(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Tables: decoder numeric means and scales of codes ``z``, float64."""
-        t, sigma = nb.decode_rows(self.net, z, INFERENCE_BLOCK, numeric=True)
-        return t.astype(np.float64), sigma.astype(np.float64)
+    def decode(self, z: np.ndarray, scales: bool = False) -> list[np.ndarray]:
+        """Point reconstructions of codes ``z`` (floats as float64, level indices as
+        int64): tables [num, bin, cat], images [pixels]; with ``scales`` (tables) the
+        numeric Gaussian scales appended (one decoder pass for both)."""
+        return _float64(nb.decode_rows(self.net, z, scoring_block(self.config, 1),
+                                       scales=scales))
 
     def scores(self, batch: dict[str, np.ndarray], eps: np.ndarray,
                block: int | None = None) -> RowScores:
@@ -143,29 +129,23 @@ class TorchBackend:
                                     self.device)
         return mu.numpy(), logvar.numpy()
 
-    def decode(self, z: np.ndarray) -> list[np.ndarray]:
+    def decode(self, z: np.ndarray, scales: bool = False) -> list[np.ndarray]:
+        """As :meth:`NumpyBackend.decode`."""
         import torch
 
         from ..core.batching import map_blocks
 
         network, lik = self.network, self.network.likelihood
+
+        def run(b: dict[str, Any]) -> tuple[Any, ...]:
+            params = network.decode(b["z"])
+            means = tuple(lik.mean(params).values())
+            return (*means, lik.split(params)[1]) if scales else means
+
         zt = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))
         with torch.no_grad():
-            outs = map_blocks(lambda b: tuple(lik.mean(network.decode(b["z"])).values()),
-                              {"z": zt}, self.device)
-        return [o.numpy() for o in outs]
-
-    def numeric(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        import torch
-
-        from ..core.batching import map_blocks
-
-        network, lik = self.network, self.network.likelihood
-        zt = torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))
-        with torch.no_grad():
-            t, sigma = map_blocks(lambda b: tuple(lik.split(network.decode(b["z"]))[:2]),
-                                  {"z": zt}, self.device)
-        return t.numpy(), sigma.numpy()
+            outs = map_blocks(run, {"z": zt}, self.device)
+        return _float64([o.numpy() for o in outs])
 
     def scores(self, batch: dict[str, np.ndarray], eps: np.ndarray,
                block: int | None = None) -> RowScores:
@@ -193,3 +173,7 @@ class TorchBackend:
     @property
     def config(self) -> dict[str, Any]:
         return getattr(self.network, "config", {})
+
+
+def _float64(arrays: list[np.ndarray]) -> list[np.ndarray]:
+    return [a.astype(np.float64) if a.dtype.kind == "f" else a for a in arrays]

@@ -9,8 +9,9 @@ nesting in the JSON), :func:`check_model` checks
    bounds below), naming the key path of the first thing that is wrong;
 2. that the architecture config agrees with the preprocessing schema (column counts,
    level counts, image shape) and with the latent statistics and quantizer;
-3. the stored tensors against the shapes the config implies, computed by building the
-   network on PyTorch's ``meta`` device (which allocates nothing): the same names,
+3. the stored tensors against the shapes the config implies, computed from the config
+   for MLPs (:func:`vaekit.runtime.layout.expected_shapes`, no torch) and by building
+   convolutional networks on PyTorch's ``meta`` device; neither allocates: the same names,
    the same shapes, so the parameter count implied by the config equals the stored
    one; and every weight finite.
 
@@ -416,9 +417,10 @@ def check_shapes(shapes: dict[str, tuple[int, ...]], config: dict[str, Any],
                  source: str) -> None:
     """The tensor names and shapes a file declares are exactly those ``config`` implies.
 
-    ``config`` must have passed :func:`check_model_meta`.  The expected shapes come
-    from building the network on the ``meta`` device: no memory is allocated, however
-    large the config claims the network to be.  Run on the safetensors header before
+    ``config`` must have passed :func:`check_model_meta`.  The expected shapes are
+    computed from the config (MLPs) or by building the network on PyTorch's ``meta``
+    device (convolutional networks): no memory is allocated, however large the config
+    claims the network to be.  Run on the safetensors header before
     the weights are read (:func:`.model_file.read_model`), and on the loaded tensors.
     """
     try:

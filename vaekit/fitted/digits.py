@@ -27,7 +27,7 @@ import pandas as pd
 from ..data.tabular import ASINH_WIDTH, TabularSchema
 from .model import FittedVAE
 
-__all__ = ["round_to_codec", "round_values", "value_error"]
+__all__ = ["decode_rounded", "round_to_codec", "round_values", "value_error"]
 
 # Past this many decimals a float64 holds no more digits anyway (nor do numbers this
 # precise come out of a float32 decoder): left as they are.
@@ -48,8 +48,13 @@ def value_error(model: FittedVAE, Z: np.ndarray) -> np.ndarray:
         ``sigma_t * |dx/dt|`` at the decoded value, per row and numeric column
         (schema order).
     """
-    schema = model.schema
-    t, sigma = model.decoder_numeric(Z)
+    numeric = model.decode_with_scales(Z)[1]
+    if numeric is None:
+        raise ValueError("value_error needs a table model")
+    return _column_error(model.schema, *numeric)
+
+
+def _column_error(schema: TabularSchema, t: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     out = np.empty_like(t)
     for j, spec in enumerate(schema.specs("numeric")):
         slope = spec.scale * (np.cosh(t[:, j] / ASINH_WIDTH) if spec.transform == "asinh"
@@ -83,19 +88,30 @@ def round_values(x: np.ndarray, error: np.ndarray) -> np.ndarray:
     return out + 0.0  # -0.0 (from rounding -0.0004) would print as "-0.0"
 
 
-def round_to_codec(values: Any, model: FittedVAE, Z: np.ndarray) -> Any:
+def decode_rounded(model: FittedVAE, Z: np.ndarray) -> Any:
+    """Decoded rows of codes ``Z`` with float columns rounded (module doc), from one
+    decoder pass: ``round_to_codec(model.decode_means(Z), model, Z)``."""
+    values, numeric = model.decode_with_scales(Z)
+    return round_to_codec(values, model, Z, numeric=numeric)
+
+
+def round_to_codec(values: Any, model: FittedVAE, Z: np.ndarray,
+                   numeric: tuple[np.ndarray, np.ndarray] | None = None) -> Any:
     """Decoded rows (``model.decode_means(Z)``) with float columns rounded (module doc).
 
     ``values`` is a DataFrame or a 2-D array in schema column order; a float
     column is rounded in float64 and keeps its dtype (float32 stays float32).
     (Not clipped again to the training range: a bound such as 2.017098400750565
     would bring the digits back; rounding moves a value by at most half a step.)
-    Anything else (images, no numeric columns) is returned unchanged.
+    Anything else (images, no numeric columns) is returned unchanged.  ``numeric``:
+    the decoder's ``(t, sigma)`` for ``Z`` when the caller has them
+    (:meth:`FittedVAE.decode_with_scales`), else they are computed here.
     """
     schema = model.schema
     if not isinstance(schema, TabularSchema) or not schema.specs("numeric") or len(Z) == 0:
         return values
-    error = value_error(model, Z)
+    error = (value_error(model, Z) if numeric is None
+             else _column_error(schema, *numeric))
     names = schema.names()
     frame = isinstance(values, pd.DataFrame)
     out = values.copy() if frame else np.array(values, copy=True)

@@ -166,11 +166,28 @@ class FittedVAE:
 
     def _runner(self) -> Any:
         name = self.backend
-        if name not in self._runners:
-            self._runners[name] = (backends.NumpyBackend(self.config, self.weights())
-                                   if name == "numpy"
-                                   else backends.TorchBackend(self.network, self.device))
-        return self._runners[name]
+        # The numpy backend holds a copy of the weights; a live torch network may still
+        # be trained after that copy was taken (codec fine-tuning after the latent
+        # statistics), so its copy is keyed on the parameters' in-place update counters.
+        key = (name, self._weights_version() if name == "numpy" else 0)
+        if self._runners.get(name, (None, None))[0] != key:
+            runner = (backends.NumpyBackend(self.config, self.weights()) if name == "numpy"
+                      else backends.TorchBackend(self.network, self.device))
+            self._runners[name] = (key, runner)
+        return self._runners[name][1]
+
+    def _weights_version(self) -> int:
+        # Stored weights never change; a live module's tensors count their in-place
+        # writes (optimizer steps, load_state_dict), so a changed sum means new weights.
+        if self._network is None:
+            return 0
+        return sum(t._version for t in self._network.state_dict().values())
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Backends are caches (the numpy one a second copy of the weights): not pickled.
+        state = self.__dict__.copy()
+        state["_runners"] = {}
+        return state
 
     def noise(self, n_samples: int) -> np.ndarray:
         """The fixed ``(n_samples, latent_dim)`` draws every row is scored with."""
@@ -328,25 +345,28 @@ class FittedVAE:
         """Posterior means (n, latent_dim) of prepared rows, float64."""
         return self.encode(tensors)[0]
 
-    def decoder_numeric(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Tables: the decoder's numeric means and Gaussian scales (n, n_numeric),
-        transformed units, float64, for latent values ``Z``."""
-        with self.threads():
-            return self._runner().numeric(np.asarray(Z, dtype=np.float32))
-
     def decode_means(self, Z: np.ndarray) -> Any:
         """Point reconstructions of latent codes ``Z`` (n, latent_dim), in the input's form."""
+        return self.decode_with_scales(Z, scales=False)[0]
+
+    def decode_with_scales(self, Z: np.ndarray, scales: bool = True
+                           ) -> tuple[Any, tuple[np.ndarray, np.ndarray] | None]:
+        """:meth:`decode_means` and, from the same decoder pass, the numeric columns'
+        decoder means and Gaussian scales ``(t, sigma)``, each (n, n_numeric), float64,
+        in the transformed units (tables with ``scales``; ``None`` otherwise)."""
         Z = np.asarray(Z, dtype=np.float32)
         if Z.ndim != 2 or Z.shape[1] != self.latent_dim:
             raise DataError(f"codes have shape {Z.shape}; the model has {self.latent_dim} "
                             "latent dimensions")
+        tables = isinstance(self.schema, TabularSchema)
         with self.threads():
-            outs = self._runner().decode(Z)
-        if isinstance(self.schema, ImageSchema):
-            return self.schema.decode(outs[0])
-        num, binary, cat = outs
+            outs = self._runner().decode(Z, scales=scales and tables)
+        if not tables:
+            return self.schema.decode(outs[0]), None
+        num, binary, cat = outs[:3]
         frame = self.schema.decode(num, binary, cat)
-        return frame.to_numpy() if self.input_form == "array" else frame
+        values = frame.to_numpy() if self.input_form == "array" else frame
+        return values, ((num, outs[3]) if scales else None)
 
     def empty_output(self) -> Any:
         """Zero rows in the input's form (the decoder never runs on an empty batch)."""

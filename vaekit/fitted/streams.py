@@ -51,7 +51,7 @@ from ..codec.packing import (
 from ..codec.quantize import LatentQuantizer
 from ..errors import DataError, FileFormatError
 from .container_checks import check_chunk_rows, check_header, checked_chunks, header_quantizer
-from .digits import round_to_codec
+from .digits import decode_rounded
 from .model import FittedVAE, as_fitted
 from .payload import FLAG_MASK, FLAG_PASSTHROUGH, MASK_LENGTH, PAYLOAD_HEAD, PAYLOAD_VERSION
 from .stream_ids import check_id_lengths
@@ -274,7 +274,7 @@ def decompress_chunk(payload: bytes, n_rows: int, model: FittedVAE,
         values = model.empty_output()
     else:
         z = quantizer.decode(codes)  # floats get the digits the codec keeps (.digits)
-        values = _blank(round_to_codec(model.decode_means(z), model, z), missing, model)
+        values = _blank(decode_rounded(model, z), missing, model)
     if not isinstance(values, pd.DataFrame):
         return values
     values.index = pd.RangeIndex(row_offset, row_offset + n_rows)

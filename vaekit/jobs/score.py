@@ -97,10 +97,10 @@ def score_chunk(model: Any, chunk: Chunk, options: ScoreOptions, *,
     tensors : dict, optional
         ``prepare_chunk(model, chunk)``, when the caller prepared it already.
     set_threads : bool
-        Run torch on the model's ``n_jobs`` threads
+        Run the backend (torch, or numpy's BLAS) on the model's ``n_jobs`` threads
         (:meth:`FittedVAE.score_terms`).  False inside a pool of single-threaded
-        workers (:meth:`FittedVAE.score_terms_unthreaded`): torch's thread setting
-        is process-wide, and changing it from several threads at once would race.
+        workers (:meth:`FittedVAE.score_terms_unthreaded`): both thread settings
+        are process-wide, and changing them from several threads at once would race.
 
     Returns
     -------

@@ -1,7 +1,7 @@
 """The lean inference runtime: the fitted network evaluated with numpy alone.
 
 Training stays in PyTorch.  Scoring, encoding and decoding of MLP models (every table
-model, image models with ``architecture="mlp"``, the default) run here, on numpy and
+model, image models with ``architecture="mlp"``: the detector's default) run here, on numpy and
 its BLAS, so a process that only scores imports neither torch nor scikit-learn
 (about 2 s of start-up) and avoids torch's per-operation overhead on small matrices.
 The quantities are the torch path's (:mod:`vaekit.core`) to float32 rounding: the

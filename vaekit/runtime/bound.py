@@ -16,7 +16,6 @@ import numpy as np
 
 from .network import NumpyVAE
 
-LOG_2PI = math.log(2.0 * math.pi)
 Batch = dict[str, np.ndarray]
 
 
@@ -26,7 +25,9 @@ def padded_blocks(batch: Batch, block: int) -> Iterator[tuple[Batch, int]]:
     for start in range(0, n, block):
         stop = min(n, start + block)
         if stop - start == block:
-            yield {k: np.ascontiguousarray(v[start:stop]) for k, v in batch.items()}, block
+            # A fresh copy, not a view at whatever offset the slice starts: some BLAS
+            # kernels take another path for another alignment (as core.batching clones).
+            yield {k: np.array(v[start:stop], copy=True) for k, v in batch.items()}, block
             continue
         index = np.minimum(np.arange(start, start + block), stop - 1)
         yield {k: v[index] for k, v in batch.items()}, stop - start
@@ -90,13 +91,15 @@ def encode_rows(net: NumpyVAE, x: np.ndarray, block: int) -> tuple[np.ndarray, n
 
 
 def decode_rows(net: NumpyVAE, z: np.ndarray, block: int,
-                numeric: bool = False) -> list[np.ndarray]:
-    """Point reconstructions (:meth:`NumpyVAE.mean`) of codes ``z``, or with
-    ``numeric`` the numeric means and scales (:meth:`NumpyVAE.numeric`)."""
+                scales: bool = False) -> list[np.ndarray]:
+    """Point reconstructions (:meth:`NumpyVAE.mean`) of codes ``z``; with ``scales``
+    (tables) the numeric columns' Gaussian scales (:meth:`NumpyVAE.numeric`) appended,
+    from the same decoder pass."""
 
     def run(b: Batch) -> tuple[np.ndarray, ...]:
         params = net.decode(b["z"])
-        return net.numeric(params) if numeric else net.mean(params)
+        means = net.mean(params)
+        return (*means, net.numeric(params)[1]) if scales else means
 
     pieces: list[list[np.ndarray]] = []
     for b, n_real in padded_blocks({"z": np.ascontiguousarray(z, dtype=np.float32)}, block):

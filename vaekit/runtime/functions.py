@@ -12,9 +12,7 @@ import math
 
 import numpy as np
 
-LOG_2PI = math.log(2.0 * math.pi)
-LOG_LEVELS_M1 = math.log(255.0)
-MAX_STANDARDIZED = 1e15  # as vaekit.core.likelihoods: |x - mean| / scale saturates here
+from .constants import LOG_2PI, MAX_STANDARDIZED
 
 
 def softplus(x: np.ndarray) -> np.ndarray:

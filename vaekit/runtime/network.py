@@ -13,19 +13,18 @@ from typing import Any
 import numpy as np
 
 from . import functions as fn
+from .constants import LOG_LEVELS_M1, LOGVAR_MAX, LOGVAR_MIN
 from .layout import expected_shapes
-
-# As vaekit.core.networks: posterior log-variance bounds.
-LOGVAR_MIN, LOGVAR_MAX = -16.0, 8.0
 
 
 class _Linear:
     """y = x W^T + b with W stored transposed and contiguous for the BLAS call."""
 
     def __init__(self, weight: np.ndarray, bias: np.ndarray) -> None:
-        self.wt = np.ascontiguousarray(weight.T, dtype=np.float32)
-        self.w = np.ascontiguousarray(weight, dtype=np.float32)
-        self.b = np.ascontiguousarray(bias, dtype=np.float32)
+        # Copies: the caller's arrays may be a live torch module's memory.
+        self.wt = np.array(weight.T, dtype=np.float32, order="C", copy=True)
+        self.w = np.array(weight, dtype=np.float32, order="C", copy=True)
+        self.b = np.array(bias, dtype=np.float32, order="C", copy=True)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         out = x @ self.wt
@@ -116,7 +115,10 @@ class NumpyVAE:
         expected = expected_shapes(config)
         got = {k: tuple(np.shape(v)) for k, v in weights.items()}
         if got != expected:
-            raise ValueError("model tensors do not match the architecture config")
+            wrong = sorted(set(got) ^ set(expected)) or sorted(
+                k for k in got if got[k] != expected[k])
+            raise ValueError(f"model tensors do not match the architecture config: {wrong[:5]} "
+                             "(missing, unexpected or of the wrong shape)")
         self.config = config
         self.kind = config["kind"]
         self.latent_dim = int(config["latent_dim"])
@@ -213,7 +215,7 @@ class NumpyVAE:
         if self.shared:
             mean = fn.sigmoid(np.ascontiguousarray(params[..., :p]))
             lp = fn.gaussian_log_prob(x, mean, self.shared_scale)
-            lp -= np.float32(fn.LOG_LEVELS_M1)
+            lp -= np.float32(LOG_LEVELS_M1)
         else:
             mean = np.ascontiguousarray(params[..., :p])
             log_scale = np.log(self.min_scale_image
