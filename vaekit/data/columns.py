@@ -211,3 +211,48 @@ def restore_dtype(values: np.ndarray, dtype: str) -> pd.Series:
     if pd.api.types.is_float_dtype(target):
         return pd.Series(values).astype(target)
     return pd.Series(values)
+
+
+def _is_missing(s: pd.Series) -> np.ndarray:
+    return s.isna().to_numpy()
+
+
+def _first_position(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+def _as_float(s: pd.Series, name: str) -> np.ndarray:
+    """Convert a column to float64, naming the first row that is not a number."""
+    if pd.api.types.is_bool_dtype(s.dtype):
+        return s.astype("float64").to_numpy()
+    if pd.api.types.is_numeric_dtype(s.dtype):
+        values = pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    else:
+        # Through numpy: an Arrow-backed result holds a failed parse as NaN, not null.
+        coerced = _numbers(s)
+        bad = np.isnan(coerced) & ~_is_missing(s)
+        if bad.any():
+            pos = _first_position(bad)
+            raise DataError(
+                f"expected a number, found {s.iloc[pos]!r} ({int(bad.sum())} such value(s))",
+                row=pos,
+                column=name,
+            )
+        values = coerced
+    inf = np.isinf(values)
+    if inf.any():
+        pos = _first_position(inf)
+        raise DataError(
+            f"infinite value {values[pos]!r}; replace it with a finite number or leave it empty "
+            "(missing)",
+            row=pos,
+            column=name,
+        )
+    return values
+
+
+def _numbers(s: pd.Series) -> np.ndarray:
+    """Values parsed as float64, NaN where missing or not a number."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        s = s.astype(object)
+    return pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
