@@ -31,6 +31,7 @@ from ..data.images import complexity_nats
 from ..data.tabular import present_cells
 from ..errors import DataError, FileFormatError, missing_columns_message
 from ..files.atomic import atomic_write_bytes
+from ..runtime.functions import gaussian_kl
 from . import backends, model_file
 from .checks import check_model
 from .scoring import RowScores, score_quantiles, score_table_rows, threshold_from_quantiles
@@ -489,8 +490,7 @@ class FittedVAE:
         means across rows.  The codec sizes its quantizer from these.
         """
         mu, logvar = self.encode(tensors)
-        # Closed-form KL per dimension (vaekit.core.objectives.kl_per_dimension), nats.
-        kl = 0.5 * (mu * mu + np.exp(logvar) - 1.0 - logvar)
+        kl = gaussian_kl(mu, logvar)
         return {
             "kl": kl.mean(axis=0).tolist(),
             "posterior_sd": np.sqrt(np.exp(logvar).mean(axis=0)).tolist(),

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from . import functions as fn
 from .network import NumpyVAE
 
 Batch = dict[str, np.ndarray]
@@ -34,8 +35,9 @@ def padded_blocks(batch: Batch, block: int) -> Iterator[tuple[Batch, int]]:
 
 
 def map_blocks(fn: Callable[[Batch], tuple[np.ndarray | None, ...]], batch: Batch,
-               block: int) -> list[np.ndarray | None]:
-    """Apply ``fn`` to fixed-shape blocks; concatenate each output (float64)."""
+               block: int, float64: bool = True) -> list[np.ndarray | None]:
+    """Apply ``fn`` to fixed-shape blocks; concatenate each output (as float64 unless
+    ``float64`` is False: then in its own dtype)."""
     pieces: list[list[np.ndarray]] = []
     outs: tuple[np.ndarray | None, ...] = ()
     for b, n_real in padded_blocks(batch, block):
@@ -44,7 +46,7 @@ def map_blocks(fn: Callable[[Batch], tuple[np.ndarray | None, ...]], batch: Batc
             pieces = [[] for _ in outs]
         for acc, out in zip(pieces, outs, strict=True):
             if out is not None:
-                acc.append(out[:n_real].astype(np.float64))
+                acc.append(out[:n_real].astype(np.float64) if float64 else out[:n_real])
     return [np.concatenate(acc) if acc else None for acc in pieces]
 
 
@@ -57,7 +59,7 @@ def block_terms(net: NumpyVAE, batch: Batch, eps: np.ndarray) -> tuple[np.ndarra
     loglik = net.log_prob(net.decode(z), batch)  # (k, n, F)
     if k == 1:
         # The ELBO with the closed-form KL (lower variance than a one-sample estimate).
-        kl = (np.float32(0.5) * (mu * mu + np.exp(logvar) - 1.0 - logvar)).sum(axis=-1)
+        kl = fn.gaussian_kl(mu, logvar).sum(axis=-1)
         return loglik[0], kl
     diff = (z - mu[None]) / sd[None]
     latent = ((-0.5 * z * z).sum(axis=-1)
@@ -101,11 +103,6 @@ def decode_rows(net: NumpyVAE, z: np.ndarray, block: int,
         means = net.mean(params)
         return (*means, net.numeric(params)[1]) if scales else means
 
-    pieces: list[list[np.ndarray]] = []
-    for b, n_real in padded_blocks({"z": np.ascontiguousarray(z, dtype=np.float32)}, block):
-        outs = run(b)
-        if not pieces:
-            pieces = [[] for _ in outs]
-        for acc, out in zip(pieces, outs, strict=True):
-            acc.append(out[:n_real])
-    return [np.concatenate(acc) for acc in pieces]
+    outs = map_blocks(run, {"z": np.ascontiguousarray(z, dtype=np.float32)}, block,
+                      float64=False)
+    return [o for o in outs if o is not None]

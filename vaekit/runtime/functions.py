@@ -55,6 +55,12 @@ def log_softmax(x: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
+def gaussian_kl(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
+    """KL(N(mu, exp(logvar)) || N(0, 1)) per dimension, closed form, nats, in the
+    inputs' dtype (:func:`vaekit.core.objectives.kl_per_dimension`)."""
+    return 0.5 * (mu * mu + np.exp(logvar) - 1.0 - logvar)
+
+
 def gaussian_log_prob(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """log N(x; mean, scale^2), elementwise, nats (saturating as the torch version)."""
     z = np.subtract(x, mean)

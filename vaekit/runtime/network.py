@@ -119,7 +119,6 @@ class NumpyVAE:
                 k for k in got if got[k] != expected[k])
             raise ValueError(f"model tensors do not match the architecture config: {wrong[:5]} "
                              "(missing, unexpected or of the wrong shape)")
-        self.config = config
         self.kind = config["kind"]
         self.latent_dim = int(config["latent_dim"])
         lp = config.get("linear_path")
@@ -155,12 +154,6 @@ class NumpyVAE:
                     np.asarray(raw, np.float32).reshape(c))))
                 self.shared_scale = np.repeat(s, h * w).astype(np.float32)
             self.n_out = self.n_pix
-
-    @property
-    def n_features(self) -> int:
-        if self.kind == "tabular":
-            return self.n_numeric + self.n_binary + len(self.cat_sizes)
-        return self.n_pix
 
     # ------------------------------------------------------------------ networks
     def encode(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
