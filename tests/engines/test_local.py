@@ -163,24 +163,3 @@ def test_stopping_early_without_read_ahead(est, big_csv, monkeypatch, pipeline) 
     next(gen)
     gen.close()
     assert not _vaekit_threads()
-
-
-def test_read_ahead_keeps_order_raises_in_order_and_stops() -> None:
-    from vaekit.engines.local import read_ahead
-
-    def items(fail_at: int | None = None):
-        for i in range(10):
-            if i == fail_at:
-                raise DataError("bad item", row=i)
-            yield i
-
-    assert list(read_ahead(items(), 2)) == list(range(10))
-    got: list[int] = []
-    with pytest.raises(DataError, match="bad item"):
-        for i in read_ahead(items(fail_at=6), 2):
-            got.append(i)
-    assert got == [0, 1, 2, 3, 4, 5]
-    gen = read_ahead(items(), 1, name="vaekit-reader-test")
-    assert next(gen) == 0
-    gen.close()
-    assert not [t for t in threading.enumerate() if t.name == "vaekit-reader-test"]

@@ -18,29 +18,22 @@ submitted for scoring at once (one chunk is ~2 MB of CSV text, see
 from __future__ import annotations
 
 import os
-import sys
-import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from queue import Full, Queue
-from typing import Any, TypeVar
+from typing import Any
 
 import pyarrow as pa
 
 from .._runtime import blas_threads, n_threads
 from ..files.readers import BadRow, Chunk
 from ..fitted.model import FittedVAE, as_fitted
+from ..jobs.ahead import READ_AHEAD, read_ahead
 from ..jobs.read import Progress, Tensors, WorkItem, work_items
 from ..jobs.score import ScoreOptions, empty_scores, score_chunk
 from .ordered import ordered_map
 
 __all__ = ["READ_AHEAD", "iter_scored", "read_ahead", "resolve_threads", "score_files"]
-
-T = TypeVar("T")
-
-# Chunks read ahead of the scorers.
-READ_AHEAD = 2
 
 
 def resolve_threads(threads: int | None, model: Any = None) -> int:
@@ -166,63 +159,3 @@ def _pipelined(work: Iterator[WorkItem], model: FittedVAE, options: ScoreOptions
         finally:
             results.close()
             pool.shutdown(wait=True, cancel_futures=True)
-
-
-class _End:
-    pass
-
-
-class _Raised:
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
-
-
-def read_ahead(items: Iterator[T], depth: int, *, name: str = "vaekit-reader") -> Iterator[T]:
-    """``items``, produced in a background thread at most ``depth`` items ahead.
-
-    An exception raised by ``items`` is raised here, after the items before it.
-    Closing this generator stops the thread (and closes ``items``, in that thread).
-    """
-    stop = threading.Event()
-    queue: Queue[Any] = Queue(maxsize=depth)
-
-    def put(entry: Any) -> bool:
-        while not stop.is_set():
-            try:
-                queue.put(entry, timeout=0.1)
-                return True
-            except Full:
-                continue
-        return False
-
-    def read() -> None:
-        # Preparing may run torch ops (older paths); a new thread would otherwise start
-        # an OpenMP team of one thread per core for them.
-        if "torch" in sys.modules:
-            sys.modules["torch"].set_num_threads(1)
-        try:
-            for item in items:
-                if not put(item):
-                    return
-            put(_End())
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, in order
-            put(_Raised(exc))
-        finally:
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()
-
-    reader = threading.Thread(target=read, name=name, daemon=True)
-    reader.start()
-    try:
-        while True:
-            entry = queue.get()
-            if isinstance(entry, _End):
-                return
-            if isinstance(entry, _Raised):
-                raise entry.exc
-            yield entry
-    finally:
-        stop.set()
-        if reader.is_alive():
-            reader.join(timeout=30)

@@ -15,6 +15,7 @@ from typing import Any
 from ..errors import DataError
 from ..files.readers import BadRow
 from ..fitted.streams import CompressedWriter
+from .ahead import READ_AHEAD, read_ahead
 from .read import iter_compress_chunks
 
 __all__ = ["compress_files"]
@@ -59,9 +60,11 @@ def compress_files(inputs: Sequence[str], model: Any, output: str, *,
     """
     writer = CompressedWriter(output, model, id_columns=list(id_columns),
                               embed_model=embed_model)
+    # The next chunks are parsed in a reader thread while this one is coded.
+    chunks = read_ahead(iter_compress_chunks(inputs, model, list(id_columns),
+                                             skip_bad_rows=skip_bad_rows), READ_AHEAD)
     try:
-        for frame, bad in iter_compress_chunks(inputs, model, list(id_columns),
-                                               skip_bad_rows=skip_bad_rows):
+        for frame, bad in chunks:
             if on_bad_rows is not None:
                 on_bad_rows(bad)
             if len(frame):
@@ -73,6 +76,8 @@ def compress_files(inputs: Sequence[str], model: Any, output: str, *,
     except BaseException:
         writer.abort()
         raise
+    finally:
+        chunks.close()  # stops the reader thread, also on an error
     writer.close()
     # A FIFO or device (written in place) has no size to ask for.
     size = os.path.getsize(output) if os.path.isfile(output) else writer.bytes_written
