@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -43,18 +45,23 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-# Device nodes of the GPU drivers torch's "cuda" device runs on: NVIDIA (Linux), NVIDIA
-# under WSL2, AMD ROCm.  Without any of them torch cannot see a GPU.
-_GPU_DRIVER_NODES = ("/dev/nvidiactl", "/proc/driver/nvidia/version", "/dev/dxg", "/dev/kfd")
+# Device nodes of the GPU drivers torch's "cuda" device runs on under Linux: NVIDIA,
+# NVIDIA under WSL2, NVIDIA Jetson (Tegra), AMD ROCm.  Without any of them torch
+# cannot see a GPU there.
+_GPU_DRIVER_NODES = ("/dev/nvidiactl", "/proc/driver/nvidia/version", "/dev/dxg",
+                     "/dev/nvhost-ctrl", "/dev/nvmap", "/dev/kfd")
 
 
+@functools.lru_cache(maxsize=1)
 def cuda_possible() -> bool:
     """Whether torch may see a CUDA device, without importing torch where it cannot.
 
     The answer is the same whatever has been imported before (so a model picks the
-    same backend in any process): no GPU driver node, no CUDA; otherwise torch says.
+    same backend in any process), and asked once per process: on Linux without any
+    GPU driver node, no CUDA; otherwise (and on other systems) torch says.
     """
-    if not any(os.path.exists(p) for p in _GPU_DRIVER_NODES):
+    if sys.platform.startswith("linux") and not any(os.path.exists(p)
+                                                    for p in _GPU_DRIVER_NODES):
         return False
     try:
         import torch

@@ -191,3 +191,20 @@ def test_images_score_and_decode_alike_on_both_backends(digits_images: np.ndarra
     # boundary may move one level).
     ref = comp.inverse_transform(comp.transform(images))
     assert np.abs(fast[1].astype(int) - ref.astype(int)).max() <= 1
+
+
+def test_a_swapped_or_reloaded_network_is_followed_and_old_pickles_load(
+        mixed_frame: pd.DataFrame) -> None:
+    det = VAEAnomalyDetector(epochs=1, random_state=0, n_samples=4).fit(mixed_frame)
+    fitted = det.fitted_
+    data = fitted.prepare(mixed_frame)
+    before = fitted.score_terms(data).score
+    state = {k: v * 1.2 for k, v in fitted.network.state_dict().items()}
+    fitted.network.load_state_dict(state, assign=True)  # new tensors, counters restart
+    after = fitted.score_terms(data).score
+    assert not np.allclose(before, after)
+    # A pickle from before the caches were keyed (name -> backend) still loads.
+    # (what unpickling does with such a stored state)
+    revived = FittedVAE.__new__(FittedVAE)
+    revived.__setstate__({**fitted.__dict__, "_runners": {"numpy": object()}})
+    np.testing.assert_array_equal(after, revived.score_terms(data).score)

@@ -1,11 +1,11 @@
 """The two ways a fitted model's network runs: numpy (the lean runtime) or torch.
 
-Both take prepared rows (numpy arrays, :meth:`FittedVAE.prepare`) and return float64
-numpy arrays, so everything above them -- the table terms, explanations, the codec --
+Both take prepared rows (numpy arrays, :meth:`FittedVAE.prepare`) and return numpy
+arrays (floats as float64), so everything above them -- the table terms, explanations, the codec --
 is shared.  Which one runs (:func:`choose`):
 
-* ``torch`` when the model's device is a GPU (``device="cuda"``, or ``"auto"`` on a
-  machine with CUDA), for convolutional networks, and for model files scored with
+* ``torch`` when the model's device is a GPU (``device="cuda"``, or ``"auto"`` where
+  torch sees one, :func:`vaekit._runtime.cuda_possible`), for convolutional networks, and for model files scored with
   torch's noise generator (written before the fixed draws moved to
   :mod:`vaekit.runtime.noise`);
 * ``numpy`` otherwise: every table model and MLP image model on a CPU.
@@ -91,8 +91,9 @@ class NumpyBackend:
                               scoring_block(self.config, 1))
 
     def decode(self, z: np.ndarray, scales: bool = False) -> list[np.ndarray]:
-        """Point reconstructions of codes ``z`` (floats as float64, level indices as
-        int64): tables [num, bin, cat], images [pixels]; with ``scales`` (tables) the
+        """Point reconstructions of codes ``z`` (floats as float64; level indices as
+        integers here, as their float64 values from torch): tables [num, bin, cat],
+        images [pixels]; with ``scales`` (tables) the
         numeric Gaussian scales appended (one decoder pass for both)."""
         return _float64(nb.decode_rows(self.net, z, scoring_block(self.config, 1),
                                        scales=scales))

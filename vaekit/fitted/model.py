@@ -169,26 +169,33 @@ class FittedVAE:
         name = self.backend
         # The numpy backend holds a copy of the weights; a live torch network may still
         # be trained after that copy was taken (codec fine-tuning after the latent
-        # statistics), so its copy is keyed on the parameters' in-place update counters.
-        key = (name, self._weights_version() if name == "numpy" else 0)
+        # statistics), so its copy is keyed on the parameters' identity and in-place
+        # update counters.
+        key = (name, self._weights_version() if name == "numpy" else ())
         if self._runners.get(name, (None, None))[0] != key:
             runner = (backends.NumpyBackend(self.config, self.weights()) if name == "numpy"
                       else backends.TorchBackend(self.network, self.device))
             self._runners[name] = (key, runner)
         return self._runners[name][1]
 
-    def _weights_version(self) -> int:
-        # Stored weights never change; a live module's tensors count their in-place
-        # writes (optimizer steps, load_state_dict), so a changed sum means new weights.
+    def _weights_version(self) -> tuple[tuple[int, int], ...]:
+        """Stored weights never change; a live module's tensors count their in-place
+        writes (optimizer steps, ``copy_``, ``load_state_dict``) and a swapped tensor
+        has another address.  Not seen: writes through ``.data`` and fused optimizers,
+        which vaekit's training does not use."""
         if self._network is None:
-            return 0
-        return sum(t._version for t in self._network.state_dict().values())
+            return ()
+        return tuple((t.data_ptr(), t._version) for t in self._network.state_dict().values())
 
     def __getstate__(self) -> dict[str, Any]:
         # Backends are caches (the numpy one a second copy of the weights): not pickled.
         state = self.__dict__.copy()
         state["_runners"] = {}
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._runners = {}  # also for pickles that stored (or lacked) the caches
 
     def noise(self, n_samples: int) -> np.ndarray:
         """The fixed ``(n_samples, latent_dim)`` draws every row is scored with."""
@@ -204,7 +211,8 @@ class FittedVAE:
 
     @property
     def n_jobs(self) -> int | None:
-        """Torch CPU threads (scikit-learn's ``n_jobs``; None = 1)."""
+        """CPU threads of the backend: torch's, or the BLAS's for numpy
+        (scikit-learn's ``n_jobs``; None = 1)."""
         return self.params.get("n_jobs")
 
     @property

@@ -7,7 +7,6 @@ local scoring engine and by compression.
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import Iterator
 from queue import Full, Queue
@@ -49,10 +48,8 @@ def read_ahead(items: Iterator[T], depth: int, *, name: str = "vaekit-reader") -
         return False
 
     def read() -> None:
-        # Preparing may run torch ops (older paths); a new thread would otherwise start
-        # an OpenMP team of one thread per core for them.
-        if "torch" in sys.modules:
-            sys.modules["torch"].set_num_threads(1)
+        # Reading and preparing rows is pyarrow, pandas and numpy: no torch here, so no
+        # thread setting to touch (torch's is process-wide).
         try:
             for item in items:
                 if not put(item):

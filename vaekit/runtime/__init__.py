@@ -9,9 +9,10 @@ same layers, the same likelihoods with every constant, the same bound, the same 
 noise (:func:`.noise.standard_normal`).  Convolutional models and GPU devices keep the
 torch path; :meth:`vaekit.fitted.FittedVAE.backend` says which one runs.
 
-Modules: :mod:`.noise` (the scoring draws), :mod:`.layout` (tensor names and shapes a
-config implies), :mod:`.functions` (elementwise maths), :mod:`.network` (encoder,
-decoder and likelihood heads), :mod:`.bound` (ELBO / IWAE terms per row).
+Modules: :mod:`.constants` (numbers shared with the torch path), :mod:`.noise` (the
+scoring draws), :mod:`.layout` (tensor names and shapes a config implies),
+:mod:`.functions` (elementwise maths), :mod:`.network` (encoder, decoder and
+likelihood heads), :mod:`.bound` (ELBO / IWAE terms per row).
 """
 
 from .layout import Unsupported, expected_shapes, supports

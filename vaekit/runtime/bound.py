@@ -26,9 +26,11 @@ def padded_blocks(batch: Batch, block: int) -> Iterator[tuple[Batch, int]]:
     for start in range(0, n, block):
         stop = min(n, start + block)
         if stop - start == block:
-            # A fresh copy, not a view at whatever offset the slice starts: some BLAS
-            # kernels take another path for another alignment (as core.batching clones).
-            yield {k: np.array(v[start:stop], copy=True) for k, v in batch.items()}, block
+            # A fresh C-ordered copy, not a view at whatever offset the slice starts:
+            # some BLAS kernels take another path for another alignment (as
+            # core.batching clones).
+            yield {k: np.array(v[start:stop], order="C", copy=True)
+                   for k, v in batch.items()}, block
             continue
         index = np.minimum(np.arange(start, start + block), stop - 1)
         yield {k: v[index] for k, v in batch.items()}, stop - start
