@@ -75,6 +75,18 @@ def device_available(device: str) -> bool:
     return not device.startswith("cuda") or cuda_possible()
 
 
+def device_present(device: str) -> bool:
+    """False for a CUDA device this machine lacks (a model saved on a bigger GPU box)."""
+    if not device_available(device):
+        return False
+    index = device.partition(":")[2]
+    if not (device.startswith("cuda") and index):
+        return True
+    import torch
+
+    return int(index) < torch.cuda.device_count()
+
+
 _CONTROLLER = None
 
 

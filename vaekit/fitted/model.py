@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .._runtime import blas_threads, device_available, torch_threads
+from .._runtime import blas_threads, device_present, torch_threads
 from ..codec.quantize import LatentQuantizer, fit_quantizer
 from ..data import ImageSchema, TabularSchema
 from ..data.images import complexity_nats
@@ -628,7 +628,7 @@ class FittedVAE:
         params = dict(meta.get("params", {}))
         if device is not None:
             params["device"] = device
-        elif params.get("device", "auto") != "auto" and not _device_present(params["device"]):
+        elif params.get("device", "auto") != "auto" and not device_present(params["device"]):
             params["device"] = "auto"
         schema_dict = fitted["schema"]
         schema: Schema = (ImageSchema.from_dict(schema_dict) if schema_dict["type"] == "image"
@@ -668,18 +668,6 @@ class FittedVAE:
         if not np.all(np.isfinite(score)):
             raise FileFormatError(f"{source}: the model's network gives non-finite scores "
                                   "(its weights overflow float32)")
-
-
-def _device_present(device: str) -> bool:
-    """False for a CUDA device this machine lacks (a model saved on a bigger GPU box)."""
-    if not device_available(device):
-        return False
-    index = device.partition(":")[2]
-    if not (device.startswith("cuda") and index):
-        return True
-    import torch
-
-    return int(index) < torch.cuda.device_count()
 
 
 def as_fitted(model: Any) -> FittedVAE:
