@@ -88,6 +88,8 @@ STEPS: list[tuple[str, list[str], bool]] = [
     ("vaekit score --samples 1 --threads 0", [*SCORE, "--samples", "1", "--threads", "0"], True),
     ("vaekit score (16 samples/row) --threads 0", [*SCORE, "--threads", "0"], True),
     ("vaekit compress", ["compress", "{csv}", "-m", "{comp}", "-o", "{vkc}", "-q"], True),
+    ("vaekit compress --threads 0",
+     ["compress", "{csv}", "-m", "{comp}", "-o", "{vkc}", "-q", "--threads", "0"], True),
     ("vaekit decompress", ["decompress", "{vkc}", "-m", "{comp}", "-o", "{restored}", "-q"],
      True),
 ]

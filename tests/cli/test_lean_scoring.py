@@ -56,6 +56,11 @@ def test_compress_and_decompress_import_neither(compressor_file: Path, tmp_path:
                  cwd=tmp_path)
     assert lean.returncode == 0, lean.stderr
     assert (tmp_path / "back.csv").stat().st_size > 0
+    # Encoding chunks on several threads: the same bytes.
+    lean = _lean("compress", DEMO, "-m", compressor_file, "-o", "out3.vkc", "--threads", "3",
+                 "-q", cwd=tmp_path)
+    assert lean.returncode == 0, lean.stderr
+    assert (tmp_path / "out3.vkc").read_bytes() == (tmp_path / "out.vkc").read_bytes()
 
 
 def test_a_model_saved_for_the_cpu_scores_without_torch(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from .fit import _fit_estimator
 from .options import (
     MAX_EPOCHS,
     MAX_LATENT_DIM,
+    MAX_THREADS,
     SEED,
     FiniteFloat,
     _bad_rows,
@@ -78,13 +79,18 @@ closer values. `vaekit info OUT.vkc` shows where the bytes went.
 @click.option("--max-rows", type=click.IntRange(0), default=None,
               help="With --fit: train on a uniform sample of N rows, seeded by --seed (0: "
                    "every row; default as `vaekit fit`); all rows are compressed.")
+@click.option("--threads", type=click.IntRange(0, MAX_THREADS), default=None,
+              help="CPU threads encoding chunks at once (0 = one per core; default: the "
+                   "model's n_jobs, else 1). Reading always overlaps in one more thread. "
+                   "The bytes are the same for any value.")
 @_engine_options
 @_common_batch_options
 def compress(inputs: tuple[str, ...], model: str | None, output: str,
              id_columns: tuple[str, ...], embed_model: bool, fit_first: bool,
              bytes_per_row: float | None, bits: int | None, save_model: str | None, kind: str,
              categorical: tuple[str, ...], latent_dim: int | None, epochs: int | None,
-             seed: int, max_rows: int | None, engine: str, scheduler: str | None,
+             seed: int, max_rows: int | None, threads: int | None, engine: str,
+             scheduler: str | None,
              workers: int | None, on_bad_rows: str, bad_rows_path: str | None,
              progress: bool, quiet: bool) -> None:
     """Compress rows (or images) into a .vkc container, streaming.
@@ -99,6 +105,8 @@ def compress(inputs: tuple[str, ...], model: str | None, output: str,
         raise click.UsageError("--bytes-per-row, --bits and --save-model go with --fit "
                                "(a saved model's codec is fixed)")
     _check_engine(engine, scheduler, workers)
+    if engine == "dask" and threads is not None:
+        raise click.UsageError("--threads goes with --engine local (Dask: --workers)")
     paths = _inputs(inputs)
     _check_output(output, allow_stdout=False)
     if save_model is not None:
@@ -138,7 +146,8 @@ def compress(inputs: tuple[str, ...], model: str | None, output: str,
             n_rows, size = compress_files(paths, est, output, id_columns=ids,
                                           embed_model=embed_model,
                                           skip_bad_rows=on_bad_rows == "skip",
-                                          on_bad_rows=sink.add, progress=update)
+                                          on_bad_rows=sink.add, progress=update,
+                                          threads=threads)
     if save_model is not None:
         est.save(save_model)
     if not quiet:

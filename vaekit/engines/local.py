@@ -17,33 +17,20 @@ submitted for scoring at once (one chunk is ~2 MB of CSV text, see
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
 
-from .._runtime import blas_threads, n_threads
 from ..files.readers import BadRow, Chunk
 from ..fitted.model import FittedVAE, as_fitted
+from ..fitted.workers import resolve_threads, single_threaded, worker_pool
 from ..jobs.ahead import READ_AHEAD, read_ahead
 from ..jobs.read import Progress, Tensors, WorkItem, work_items
 from ..jobs.score import ScoreOptions, empty_scores, score_chunk
 from .ordered import ordered_map
 
 __all__ = ["READ_AHEAD", "iter_scored", "read_ahead", "resolve_threads", "score_files"]
-
-
-def resolve_threads(threads: int | None, model: Any = None) -> int:
-    """Scoring threads: ``threads`` if given (0 or less = one per CPU core), else the
-    model's ``n_jobs`` read as everywhere else (:func:`vaekit._runtime.n_threads`)."""
-    if threads is None:
-        return n_threads(None if model is None else as_fitted(model).n_jobs)
-    if threads <= 0:
-        return max(1, os.cpu_count() or 1)
-    return int(threads)
 
 
 def iter_scored(inputs: Sequence[str], model: Any, options: ScoreOptions, *,
@@ -110,46 +97,18 @@ def _score_item(model: FittedVAE, options: ScoreOptions, chunk: Chunk, tensors: 
     return score_chunk(model, chunk, options, tensors=tensors, set_threads=set_threads)
 
 
-def _init_worker() -> None:
-    import torch
-
-    torch.set_num_threads(1)
-
-
-@contextmanager
-def _single_threaded(model: FittedVAE) -> Iterator[None]:
-    """Each scoring worker computes on one thread, for the whole pool's run.
-
-    Thread settings are process-wide (torch's and the BLAS's), so they are set once
-    here and restored after, never per worker call.
-    """
-    if model.backend == "numpy":
-        with blas_threads(1):
-            yield
-        return
-    import torch
-
-    before = torch.get_num_threads()
-    try:
-        yield
-    finally:
-        # Worker threads set torch's process-wide (MKL) thread count; restore it.
-        torch.set_num_threads(before)
-
-
 def _pipelined(work: Iterator[WorkItem], model: FittedVAE, options: ScoreOptions,
                n_workers: int, pipeline: bool, progress: Progress | None
                ) -> Iterator[tuple[pa.Table, list[BadRow]]]:
     """(Reader thread ->) ``n_workers`` scoring threads -> results in input order."""
-    pool = ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="vaekit-score",
-                              initializer=_init_worker if model.backend == "torch" else None)
+    pool = worker_pool(model, n_workers, "vaekit-score")
     items = read_ahead(work, READ_AHEAD) if pipeline else work
 
     def submit(item: WorkItem) -> Any:
-        # One compute thread per worker (_single_threaded): workers leave it so.
+        # One compute thread per worker (single_threaded): workers leave it so.
         return pool.submit(_score_item, model, options, item[0], item[1], False)
 
-    with _single_threaded(model):
+    with single_threaded(model):
         results = ordered_map(submit, items, n_workers + 1)
         try:
             for (chunk, _), table in results:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -345,14 +346,16 @@ class FittedVAE:
             data = pd.DataFrame(data, columns=self.schema.names())
         return self.schema.encode(data)
 
-    def encode(self, tensors: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior means and log-variances of prepared rows, (n, latent_dim) float64."""
-        with self.threads():
+    def encode(self, tensors: dict[str, np.ndarray], set_threads: bool = True
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior means and log-variances of prepared rows, (n, latent_dim) float64.
+        ``set_threads=False``: leave the (process-wide) thread setting to a worker pool."""
+        with self.threads() if set_threads else nullcontext():
             return self._runner().encode(np.asarray(tensors["x"]))
 
-    def encode_means(self, tensors: dict[str, np.ndarray]) -> np.ndarray:
+    def encode_means(self, tensors: dict[str, np.ndarray], set_threads: bool = True) -> np.ndarray:
         """Posterior means (n, latent_dim) of prepared rows, float64."""
-        return self.encode(tensors)[0]
+        return self.encode(tensors, set_threads)[0]
 
     def decode_means(self, Z: np.ndarray) -> Any:
         """Point reconstructions of latent codes ``Z`` (n, latent_dim), in the input's form."""

@@ -24,7 +24,10 @@ Header keys and the chunk payload layout are specified in ``FORMAT.md`` (section
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from typing import IO, Any
 
 import numpy as np
@@ -55,6 +58,7 @@ from .digits import decode_rounded
 from .model import FittedVAE, as_fitted
 from .payload import FLAG_MASK, FLAG_PASSTHROUGH, MASK_LENGTH, PAYLOAD_HEAD, PAYLOAD_VERSION
 from .stream_ids import check_id_lengths
+from .workers import single_threaded, worker_pool
 
 __all__ = [
     "CODEC_NAME",
@@ -164,7 +168,7 @@ def container_header(model: FittedVAE, quantizer: LatentQuantizer, *,
 
 
 def compress_chunk(X: Any, model: FittedVAE, quantizer: LatentQuantizer,
-                   id_columns: Sequence[str] = ()) -> bytes:
+                   id_columns: Sequence[str] = (), set_threads: bool = True) -> bytes:
     """Encode one chunk of rows to its container payload.
 
     Parameters
@@ -177,6 +181,9 @@ def compress_chunk(X: Any, model: FittedVAE, quantizer: LatentQuantizer,
     quantizer : LatentQuantizer
     id_columns : sequence of str
         Columns carried losslessly (DataFrame input only).
+    set_threads : bool
+        Run the encoder on the model's ``n_jobs`` threads; False inside a worker pool
+        (:mod:`.workers`), which sets one thread per worker for its whole run.
 
     Returns
     -------
@@ -194,7 +201,7 @@ def compress_chunk(X: Any, model: FittedVAE, quantizer: LatentQuantizer,
     if n == 0:
         codes = np.zeros((0, quantizer.n_dims), dtype=np.int64)
     else:
-        codes = quantizer.encode(model.encode_means(model.prepare(X)))
+        codes = quantizer.encode(model.encode_means(model.prepare(X), set_threads))
     packed = pack_codes(codes, quantizer.bits)
     flags = 0
     mask = b""
@@ -337,12 +344,16 @@ class CompressedWriter:
         rows are buffered between :meth:`write` calls.
     n_rows : int, optional
         Total rows, if known up front: recorded in the header and checked on close.
+    threads : int
+        Chunks encoded at once, each on one compute thread (:mod:`.workers`); up to
+        ``threads + 1`` chunks are then held.  The bytes are the same for any value.
 
     Notes
     -----
     The header is written with the first chunk (it records the column order of the
     first DataFrame written).  Output bytes depend only on the rows, the model and
-    these parameters, not on how the rows were split across :meth:`write` calls.
+    the parameters above (not ``threads``), not on how the rows were split across
+    :meth:`write` calls.
 
     Examples
     --------
@@ -353,7 +364,8 @@ class CompressedWriter:
 
     def __init__(self, target: str | os.PathLike[str] | IO[bytes], model: Any, *,
                  id_columns: Sequence[str] = (), embed_model: bool = False,
-                 chunk_rows: int = DEFAULT_CHUNK_ROWS, n_rows: int | None = None) -> None:
+                 chunk_rows: int = DEFAULT_CHUNK_ROWS, n_rows: int | None = None,
+                 threads: int = 1) -> None:
         model = as_fitted(model)
         _check_chunk_rows(int(chunk_rows), model, ValueError, "chunk_rows")
         if id_columns and model.input_kind != "tabular":
@@ -369,6 +381,10 @@ class CompressedWriter:
         self._pending: list[Any] = []
         self._n_pending = 0
         self._closed = False
+        self._threads = max(1, int(threads))
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_threads: ExitStack | None = None
+        self._inflight: deque[tuple[Future[bytes], int]] = deque()
         self.max_buffered_rows = 0
         """Most rows held between :meth:`write` calls so far (always < ``chunk_rows``)."""
 
@@ -385,7 +401,8 @@ class CompressedWriter:
     @property
     def n_rows(self) -> int:
         """Rows accepted so far (written or buffered)."""
-        return (self._writer.n_rows if self._writer else 0) + self._n_pending
+        return ((self._writer.n_rows if self._writer else 0)
+                + sum(n for _, n in self._inflight) + self._n_pending)
 
     @property
     def bytes_written(self) -> int:
@@ -446,10 +463,40 @@ class CompressedWriter:
             raise
 
     def _flush(self, rows: Any) -> None:
-        payload = compress_chunk(rows, self._model, self._quantizer, self._ids)
         assert self._writer is not None
-        self._writer.write_chunk(payload, len(rows))
+        if self._threads == 1:
+            payload = compress_chunk(rows, self._model, self._quantizer, self._ids)
+            self._writer.write_chunk(payload, len(rows))
+        else:
+            if self._pool is None:
+                self._pool_threads = ExitStack()
+                self._pool_threads.enter_context(single_threaded(self._model))
+                self._pool = worker_pool(self._model, self._threads, "vaekit-compress")
+            self._inflight.append((self._pool.submit(
+                compress_chunk, rows, self._model, self._quantizer, self._ids, False),
+                len(rows)))
+            # Chunks go to the file in order; at most `threads` are being encoded.
+            while len(self._inflight) > self._threads:
+                self._write_oldest()
         self._pending, self._n_pending = [], 0
+
+    def _write_oldest(self) -> None:
+        future, n = self._inflight[0]
+        payload = future.result()  # a worker's error is raised here, in row order
+        self._inflight.popleft()
+        assert self._writer is not None
+        self._writer.write_chunk(payload, n)
+
+    def _stop_pool(self) -> None:
+        for future, _ in self._inflight:
+            future.cancel()
+        self._inflight.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        if self._pool_threads is not None:
+            self._pool_threads.close()  # the thread settings as they were
+            self._pool_threads = None
 
     def close(self) -> None:
         """Write the last (partial) chunk and the trailer; publish the file."""
@@ -460,6 +507,9 @@ class CompressedWriter:
                 self._writer = self._open(None)
             if self._n_pending:
                 self._flush(_concat(self._pending))
+            while self._inflight:
+                self._write_oldest()
+            self._stop_pool()
             if self._expected is not None and self._writer.n_rows != self._expected:
                 raise DataError(f"{self._writer.n_rows} rows were written, but n_rows="
                                 f"{self._expected} was promised")
@@ -473,6 +523,7 @@ class CompressedWriter:
         """Give up: remove the temporary file (paths); the target is left untouched."""
         self._closed = True
         self._pending, self._n_pending = [], 0
+        self._stop_pool()
         if self._writer is not None:
             self._writer.abort()
 

@@ -15,6 +15,7 @@ from typing import Any
 from ..errors import DataError
 from ..files.readers import BadRow
 from ..fitted.streams import CompressedWriter
+from ..fitted.workers import resolve_threads
 from .ahead import READ_AHEAD, read_ahead
 from .read import iter_compress_chunks
 
@@ -25,7 +26,8 @@ def compress_files(inputs: Sequence[str], model: Any, output: str, *,
                    id_columns: Sequence[str] = (), embed_model: bool = False,
                    skip_bad_rows: bool = False,
                    on_bad_rows: Callable[[list[BadRow]], None] | None = None,
-                   progress: Callable[[int], None] | None = None) -> tuple[int, int]:
+                   progress: Callable[[int], None] | None = None,
+                   threads: int | None = None) -> tuple[int, int]:
     """Compress the rows of ``inputs``, in order, into the container ``output``.
 
     Parameters
@@ -47,6 +49,9 @@ def compress_files(inputs: Sequence[str], model: Any, output: str, *,
         Called, in input order, with the rows left out of each chunk (possibly none).
     progress : callable, optional
         Called with the number of rows (good and bad) of each chunk once it is written.
+    threads : int, optional
+        Chunks encoded at once, each on one compute thread (0 = one per CPU core;
+        default: the model's ``n_jobs``, else 1).  The bytes are the same for any value.
 
     Returns
     -------
@@ -59,7 +64,8 @@ def compress_files(inputs: Sequence[str], model: Any, output: str, *,
         A bad row (without ``skip_bad_rows``), or no rows at all to compress.
     """
     writer = CompressedWriter(output, model, id_columns=list(id_columns),
-                              embed_model=embed_model)
+                              embed_model=embed_model,
+                              threads=resolve_threads(threads, model))
     # The next chunks are parsed in a reader thread while this one is coded.
     chunks = read_ahead(iter_compress_chunks(inputs, model, list(id_columns),
                                              skip_bad_rows=skip_bad_rows), READ_AHEAD)
