@@ -93,8 +93,8 @@ class NumpyBackend:
     def decode(self, z: np.ndarray, scales: bool = False) -> list[np.ndarray]:
         """Point reconstructions of codes ``z`` (floats as float64; level indices as
         integers here, as their float64 values from torch): tables [num, bin, cat],
-        images [pixels]; with ``scales`` (tables) the
-        numeric Gaussian scales appended (one decoder pass for both)."""
+        images [pixels]; with ``scales`` (tables) the numeric Gaussian scales appended
+        (one decoder pass for both)."""
         return _float64(nb.decode_rows(self.net, z, scoring_block(self.config, 1),
                                        scales=scales))
 

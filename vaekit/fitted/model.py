@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
@@ -398,15 +398,16 @@ class FittedVAE:
                                n_samples: int | None = None) -> RowScores:
         """:meth:`score_terms` without touching the (process-wide) thread setting, for
         callers that manage threads themselves (a pool of single-threaded workers)."""
-        k = self.n_samples if n_samples is None else int(n_samples)
-        runner, eps = self._runner(), self.noise(k)
-
-        def network_scores(batch: dict[str, np.ndarray]) -> RowScores:
-            return runner.scores(batch, eps)
-
+        network_scores = self._network_scores(self.n_samples if n_samples is None
+                                              else int(n_samples))
         if isinstance(self.schema, TabularSchema):
             return score_table_rows(self.schema, tensors, network_scores)
         return self._with_complexity(network_scores(tensors), tensors)
+
+    def _network_scores(self, k: int) -> Callable[[dict[str, np.ndarray]], RowScores]:
+        """The backend's bound terms of prepared rows, with this model's ``k`` draws."""
+        runner, eps = self._runner(), self.noise(k)
+        return lambda batch: runner.scores(batch, eps)
 
     def _with_complexity(self, scores: RowScores, tensors: dict[str, np.ndarray]) -> RowScores:
         """Image scores with the complexity term attached when the config asks for it."""
@@ -426,11 +427,7 @@ class FittedVAE:
         move it.  Returns the training rows' scores with the costs in place (one
         network pass).  Images: plain scores.
         """
-        runner, eps = self._runner(), self.noise(self.n_samples)
-
-        def network_scores(batch: dict[str, np.ndarray]) -> RowScores:
-            return runner.scores(batch, eps)
-
+        network_scores = self._network_scores(self.n_samples)
         with self.threads():
             raw = network_scores(tensors)
             if not isinstance(self.schema, TabularSchema):

@@ -118,7 +118,7 @@ def _worst_seen_levels(schema: TabularSchema, data: dict[str, np.ndarray], rows:
                        unseen: np.ndarray,
                        network_scores: Callable[[dict[str, np.ndarray]], RowScores]) -> RowScores:
     """Network scores of ``rows`` with each unseen cell set to its most expensive level."""
-    work = {k: np.asarray(v)[rows].copy() for k, v in data.items()}
+    work = {k: np.asarray(v)[rows] for k, v in data.items()}  # fancy indexing copies
     n_bin = len(schema.specs("binary"))
     sizes = [2] * n_bin + schema.cat_sizes
     for u, k in enumerate(sizes):
@@ -134,7 +134,7 @@ def _worst_seen_levels(schema: TabularSchema, data: dict[str, np.ndarray], rows:
         for start in range(0, hit.size, step):
             part = hit[start:start + step]
             rep = np.repeat(part, k)
-            cand = {key: t[rep].copy() for key, t in work.items()}
+            cand = {key: t[rep] for key, t in work.items()}
             cand[value][:, col] = np.tile(np.arange(k), part.size).astype(cand[value].dtype)
             cand[mask][:, col] = 1.0
             cand["x"] = encoder_input(cand, schema.cat_sizes)

@@ -183,9 +183,7 @@ class NumpyVAE:
         if self.kind == "image":
             return self._image_log_prob(params, batch["x"])
         n, b = self.n_numeric, self.n_binary
-        mean = np.ascontiguousarray(params[..., :n])
-        scale = fn.softplus(np.ascontiguousarray(params[..., n:2 * n]))
-        scale += self.min_scale
+        mean, scale = self.numeric(params)
         num = fn.gaussian_log_prob(batch["num"], mean, scale)
         num += batch["num_logjac"]
         num *= batch["num_mask"]
