@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from vaekit.data import ImageSchema, TabularSchema
+from vaekit.data.levels import byte_log_probs, literal_text, spelling_nats
 from vaekit.errors import DataError
 from vaekit.files.readers import load_image_folder
 
@@ -79,6 +80,49 @@ def test_unseen_category_is_flagged_not_an_error(frame: pd.DataFrame) -> None:
     # unseen = binary columns first, then categoricals
     assert t["unseen"][0].tolist() == [0.0, 1.0]
     assert t["cat_mask"][0, 0] == 0
+    # ... and priced by its spelling under the levels' bytes (new schemas only).
+    lp = byte_log_probs(schema.specs("categorical")[0].levels)
+    assert t["unseen_nats"][0].tolist() == [0.0, spelling_nats(["purple"], lp)[0]]
+    assert t["unseen_nats"][1].tolist() == [0.0, 0.0]
+    old = TabularSchema.from_dict({k: v for k, v in schema.to_dict().items()
+                                   if k != "unseen_spelling"})
+    assert not old.spells_unseen and old.encode(df)["unseen_nats"].sum() == 0.0
+    assert TabularSchema.from_dict(schema.to_dict()).spells_unseen
+
+
+def test_levels_seen_fewer_than_min_level_count_are_left_out(frame: pd.DataFrame) -> None:
+    df = frame.copy()
+    df.loc[[3, 4], "color"] = ["mauve", "teal"]
+    df.loc[5, "flag"] = "maybe"  # three values: categorical; "maybe" seen once
+    schema = TabularSchema(min_level_count=2).fit(df)
+    color = next(c for c in schema.columns if c.name == "color")
+    assert color.levels == ["blue", "green", "red"] and color.n_rare == 2
+    flag = next(c for c in schema.columns if c.name == "flag")
+    assert flag.kind == "categorical" and flag.levels == ["no", "yes"] and flag.n_rare == 1
+    t = schema.encode(df)
+    assert t["unseen"][[3, 4, 5]].sum() == 3 and t["unseen"].sum() == 3
+    # Good-Turing escape, KT-smoothed: (n_rare + 1/2) / (n_obs + 1).
+    assert schema.escape_rates().tolist() == pytest.approx([1.5 / 201, 2.5 / 201])
+    again = TabularSchema.from_dict(schema.to_dict())
+    assert [c.n_rare for c in again.columns] == [c.n_rare for c in schema.columns]
+    # Fewer than two common levels: nothing is left out.
+    few = pd.DataFrame({"c": ["a"] * 10 + ["b", "c", "d"]})
+    spec = TabularSchema(min_level_count=2).fit(few).columns[0]
+    assert spec.levels == ["a", "b", "c", "d"] and spec.n_rare == 0
+    # The default keeps every level and records nothing.
+    assert next(c for c in TabularSchema().fit(df).columns if c.name == "color").n_rare is None
+
+
+def test_spelling_costs_grow_with_length_and_strangeness() -> None:
+    lp = byte_log_probs(["north", "south", "east", "west"])
+    assert np.exp(lp).sum() == pytest.approx(1.0)
+    cost = dict(zip(["wset", "wsetwset", "\u00e9\u00e9\u00e9\u00e9", "", "2"],
+                    spelling_nats(["wset", "wsetwset", "\u00e9\u00e9\u00e9\u00e9", "", 2], lp),
+                    strict=True))
+    assert 0 < cost[""] < cost["wset"] < cost["wsetwset"]
+    assert cost["\u00e9\u00e9\u00e9\u00e9"] > cost["wsetwset"]  # 8 bytes never in a level
+    assert literal_text(2.0) == "2" and literal_text(1.5) == "1.5" and literal_text(True) == "True"
+    assert literal_text(float("nan")) == "nan" and literal_text(np.int64(7)) == "7"
 
 
 def test_round_trip_keeps_names_and_dtypes(frame: pd.DataFrame) -> None:

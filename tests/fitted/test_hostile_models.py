@@ -355,6 +355,14 @@ MALFORMED: list[tuple[str, Callable[[dict[str, Any]], Any], str]] = [
      "fitted.schema.columns[0].missing_cost"),
     ("missing_cost huge", setting("fitted.schema.columns[1].missing_cost", 1e300),
      "fitted.schema.columns[1].missing_cost"),
+    ("n_rare above rows", setting("fitted.schema.columns[0].n_rare", 10**9),
+     "fitted.schema.columns[0].n_rare"),
+    ("n_rare negative", setting("fitted.schema.columns[1].n_rare", -3),
+     "fitted.schema.columns[1].n_rare"),
+    ("unknown spelling rule", setting("fitted.schema.unseen_spelling", "gpt"),
+     "fitted.schema.unseen_spelling"),
+    ("spelling rule number", setting("fitted.schema.unseen_spelling", 1),
+     "fitted.schema.unseen_spelling"),
 ]
 
 

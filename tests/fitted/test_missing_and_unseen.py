@@ -14,6 +14,7 @@ import pyarrow as pa
 import pytest
 
 from vaekit import VAEAnomalyDetector
+from vaekit.data.levels import byte_log_probs, spelling_nats
 from vaekit.files.readers import Chunk
 from vaekit.fitted import FittedVAE, as_fitted
 from vaekit.jobs.score import ScoreOptions, score_chunk
@@ -68,11 +69,44 @@ def test_an_unseen_cell_costs_the_worst_seen_level_plus_the_escape(complete) -> 
     seen = [det.anomaly_score(row.assign(kind=v))[0] for v in levels]
     unseen = det.anomaly_score(row.assign(kind="zzz"))[0]
     schema = det.schema_
-    n_obs = schema.n_rows_fit - schema.specs("categorical")[0].n_missing
-    k = len(levels)
-    p_esc = k / (n_obs + k)
-    # worst seen row, then the escape instead of a seen level's share
-    assert unseen == pytest.approx(max(seen) - np.log(p_esc) + np.log1p(-p_esc), abs=1e-6)
+    spec = schema.specs("categorical")[0]
+    n_obs = schema.n_rows_fit - spec.n_missing
+    assert spec.n_rare == 0  # every level is common: Good-Turing's KT-smoothed rate
+    p_esc = 0.5 / (n_obs + 1)
+    spelled = spelling_nats(["zzz"], byte_log_probs(levels))[0]
+    assert spelled > 0
+    # worst seen row, then the escape instead of a seen level's share, then the spelling
+    assert unseen == pytest.approx(max(seen) - np.log(p_esc) + np.log1p(-p_esc) + spelled,
+                                   abs=1e-6)
+
+
+def test_a_longer_stranger_value_costs_exactly_its_extra_spelling(complete) -> None:
+    det, frame = complete
+    row = frame.iloc[[7]]
+    levels = det.schema_.specs("categorical")[0].levels
+    short, long = "bx", "bx\u00e9\u00e9QQ%%"
+    gap = det.anomaly_score(row.assign(kind=long))[0] - det.anomaly_score(row.assign(kind=short))[0]
+    lp = byte_log_probs(levels)
+    assert gap == pytest.approx(spelling_nats([long], lp)[0] - spelling_nats([short], lp)[0],
+                                abs=1e-6)
+    assert gap > 10  # eight more bytes, none of them in a level
+
+
+def test_a_value_seen_once_in_training_is_priced_as_a_new_value() -> None:
+    frame = _table(n=300, seed=3)
+    frame.loc[5, "kind"] = "dd"  # a one-off (a typo)
+    det = VAEAnomalyDetector(random_state=0, epochs=5, hidden_dims=[16], n_samples=2).fit(frame)
+    spec = det.schema_.specs("categorical")[0]
+    assert spec.levels == ["a", "b", "c", "d"] and spec.n_rare == 1
+    assert det.schema_.escape_rates()[-1] == pytest.approx(1.5 / 301)
+    # The training row with the one-off is charged the escape and the spelling.
+    scores = det.anomaly_score(frame)
+    assert scores[5] > det.threshold_
+    assert scores[5] == pytest.approx(det.anomaly_score(frame.iloc[[5]].assign(kind="dd"))[0])
+    # A compressor keeps every level (it must be able to give values back).
+    from vaekit import VAECompressor
+    comp = VAECompressor(epochs=1, random_state=0).fit(frame)
+    assert "dd" in comp.schema_.specs("categorical")[0].levels
 
 
 def test_blanking_every_cell_of_a_never_blank_table_is_an_anomaly(complete) -> None:

@@ -39,7 +39,8 @@ Example:
 Output (CSV, or Parquet for .parquet names; '-' = stdout): one row per input row
 with the id column(s) (or file and line), anomaly_score (negative ELBO, nats),
 rank (1 = most anomalous; equal scores share a rank), is_anomaly (0/1), unseen
-(columns holding a category not seen in training, ';'-separated) and with
+(columns holding a category the model has no level for: never seen in training,
+or seen there only once; ';'-separated) and with
 --explain K the K columns contributing most (topN_column, topN_nats). Rows keep
 the input order; with --top K only the K highest-scoring rows are written, by
 rank. Ranking holds 8 bytes per row in memory (--no-rank: none). The output file

@@ -46,13 +46,20 @@ column's typical (median training) value cost, ``missing_cost``, when the model 
 one (detectors do, compressors keep the honest code length), so blanking a cell never
 makes a row look like it holds a perfectly typical value for free.
 
-A value never seen in training (a new category) escapes to an "other" level whose
-probability is the Witten-Bell escape estimate ``K / (n_obs + K)`` (``K`` levels seen in
-``n_obs`` present cells; the standard PPM "method C": the more distinct values were
-seen, the likelier a new one).  Since every level was seen, ``K <= n_obs`` and the
-escape probability is at most 1/2, so the escape costs at least what ``-log(1 - p_esc)``
-(a seen level's share) does; the scorer charges an unseen cell the decoder cost of the
-most expensive seen level for that row (see :mod:`vaekit.fitted.scoring`).
+A value that is not a level (a new category) escapes to an "other" level.  Its
+probability: when the schema left rare levels out (``min_level_count``; detectors
+treat values seen once as novel, since one example teaches nothing about a level),
+the Good-Turing rate of novel values, ``(n_rare + 1/2) / (n_obs + 1)`` (``n_rare`` of
+``n_obs`` present training cells held a left-out value; KT-smoothed), capped at 1/2;
+otherwise the Witten-Bell estimate ``K / (n_obs + K)`` (``K`` levels; PPM's "method
+C"), at most 1/2 since every level was seen.  The escape therefore costs at least what
+``-log(1 - p_esc)`` (a seen level's share) does; the scorer charges an unseen cell the
+decoder cost of the most expensive seen level for that row (see
+:mod:`vaekit.fitted.scoring`).  After the escape the value still has to be *spelled*:
+its UTF-8 bytes cost what an order-0 byte model of the column's levels charges
+(:mod:`vaekit.data.levels`), so a long or strange new value costs more than a short
+familiar-looking one.  Schemas written before the spelling rule (no
+``unseen_spelling`` key) charge no spelling, so old model files score as before.
 """
 
 from __future__ import annotations
@@ -81,6 +88,7 @@ from .columns import (
     time_days,
     time_dtype_name,
 )
+from .levels import byte_log_probs, json_scalar, level_key, sorted_levels, spelling_nats
 
 KINDS = ("numeric", "binary", "categorical")
 # Tail-compression width c of ``c * asinh(u / c)``, in robust standard deviations.
@@ -98,6 +106,9 @@ ENCODER_CLIP = 1e4
 # (the Gaussian likelihood saturates at MAX_STANDARDIZED = 1e15).
 VALUE_CLIP = 1e30
 MAX_CATEGORIES = 1000
+# Recorded in the schema of new fits: unseen values are charged their spelling
+# (vaekit.data.levels).  Schemas without it score unseen cells as they did.
+SPELLING_RULE = "utf8-kt-order0"
 IQR_TO_SD = 1.3489795  # IQR of a standard normal
 
 
@@ -147,6 +158,7 @@ class ColumnSpec:
     high: float | None = None
     n_missing: int | None = None
     missing_cost: float | None = None
+    n_rare: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name, "kind": self.kind, "dtype": self.dtype}
@@ -161,6 +173,8 @@ class ColumnSpec:
             d["n_missing"] = int(self.n_missing)
         if self.missing_cost is not None:
             d["missing_cost"] = float(self.missing_cost)
+        if self.n_rare is not None:
+            d["n_rare"] = int(self.n_rare)
         return d
 
     @classmethod
@@ -180,14 +194,8 @@ class ColumnSpec:
             high=None if d.get("high") is None else float(d["high"]),
             n_missing=None if d.get("n_missing") is None else int(d["n_missing"]),
             missing_cost=None if d.get("missing_cost") is None else float(d["missing_cost"]),
+            n_rare=None if d.get("n_rare") is None else int(d["n_rare"]),
         )
-
-
-def _json_scalar(v: Any) -> Any:
-    """Turn a numpy / pandas scalar into a plain JSON value (levels are stored as JSON)."""
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
 
 
 def _looks_numeric(s: pd.Series) -> bool:
@@ -244,6 +252,13 @@ class TabularSchema:
         Columns to force to ``binary`` (must have at most two distinct values).
     numeric : sequence of str, optional
         Columns to force to ``numeric`` (must parse as numbers).
+    min_level_count : int, default 1
+        Categorical levels seen fewer times than this in training are not levels of
+        their own: their cells count as novel values (escape plus spelling, see the
+        module docstring), and the escape probability is learned from how many cells
+        held one (Good-Turing).  Anomaly detectors use 2: one example teaches nothing
+        about a level, and a value seen once in training is usually a typo or a
+        one-off.  Kept only when at least two levels remain.
 
     Attributes
     ----------
@@ -258,12 +273,15 @@ class TabularSchema:
         categorical: Sequence[str] | None = None,
         binary: Sequence[str] | None = None,
         numeric: Sequence[str] | None = None,
+        min_level_count: int = 1,
     ) -> None:
         self.categorical = list(categorical or [])
+        self.min_level_count = int(min_level_count)
         self.binary = list(binary or [])
         self.numeric = list(numeric or [])
         self.columns: list[ColumnSpec] = []
         self.n_rows_fit = 0
+        self.spells_unseen = False
 
     # ------------------------------------------------------------------ fitting
     def fit(self, df: pd.DataFrame) -> TabularSchema:
@@ -291,6 +309,7 @@ class TabularSchema:
         for i, spec in enumerate(self.columns):
             spec.n_missing = int(_is_missing(df.iloc[:, i]).sum())
         self.n_rows_fit = int(df.shape[0])
+        self.spells_unseen = True
         return self
 
     def _fit_column(self, name: str, s: pd.Series) -> ColumnSpec:
@@ -337,7 +356,8 @@ class TabularSchema:
             kind = "binary"
         else:
             kind = "binary" if observed.nunique() == 2 else "categorical"
-        levels = _sorted_levels(observed)
+        levels, n_rare = sorted_levels(observed, self.min_level_count if kind == "categorical"
+                                        else 1)
         if kind == "binary" and len(levels) > 2:
             raise DataError(
                 f"declared binary but has {len(levels)} distinct values: {levels[:5]}", column=name
@@ -349,13 +369,14 @@ class TabularSchema:
                     "an identifier, pass it as an id column or drop it",
                     column=name,
                 )
-            if len(levels) == len(observed) and len(observed) >= 50:
+            if len(levels) + n_rare == len(observed) and len(observed) >= 50:
                 raise DataError(
                     "every value is distinct, so it looks like an identifier, not a category; "
                     "pass it as an id column or drop it",
                     column=name,
                 )
-        return ColumnSpec(name, kind, dtype, levels=levels)
+        return ColumnSpec(name, kind, dtype, levels=levels,
+                          n_rare=n_rare if self.min_level_count > 1 else None)
 
     # --------------------------------------------------------------- properties
     def names(self, kind: str | None = None) -> list[str]:
@@ -414,13 +435,22 @@ class TabularSchema:
         return (k + 0.5) / (n + 1.0)
 
     def escape_rates(self) -> np.ndarray:
-        """Witten-Bell escape probability ``K / (n_obs + K)`` per binary and categorical
-        column (binary first, the ``unseen`` flags' order); at most 1/2."""
+        """Escape probability per binary and categorical column (binary first, the
+        ``unseen`` flags' order); at most 1/2.
+
+        Columns whose rare levels were left out (``n_rare`` recorded): the Good-Turing
+        rate of novel values, ``(n_rare + 1/2) / (n_obs + 1)`` (KT-smoothed, so a
+        column with none still gives a new value a small probability).  Otherwise
+        Witten-Bell's ``K / (n_obs + K)``.
+        """
         out = []
         for spec in self.specs("binary") + self.specs("categorical"):
             k = max(len(spec.levels), 1)
             n_obs = max(self.n_rows_fit - (spec.n_missing or 0), k)
-            out.append(k / (n_obs + k))
+            if spec.n_rare is not None:
+                out.append(min((spec.n_rare + 0.5) / (n_obs + 1.0), 0.5))
+            else:
+                out.append(k / (n_obs + k))
         return np.array(out, dtype=float)
 
     def cell_log_probs(self, t: dict[str, np.ndarray]) -> np.ndarray | None:
@@ -428,7 +458,7 @@ class TabularSchema:
 
         Present seen cell: ``log(1 - p_miss)`` (+ ``log(1 - p_esc)`` for levels);
         blank cell: ``log p_miss - missing_cost``; unseen level: ``log(1 - p_miss) +
-        log p_esc``.  ``None`` when the schema predates the missing counts (old model
+        log p_esc`` minus the value's spelling cost (``unseen_nats``).  ``None`` when the schema predates the missing counts (old model
         files score as before).
         """
         if not self.models_missingness:
@@ -445,7 +475,10 @@ class TabularSchema:
         seen = np.log1p(-p_miss) + np.log1p(-escape)
         blank = np.log(p_miss) - value_cost
         new = np.log1p(-p_miss) + np.log(np.where(escape > 0, escape, 1.0))
-        return np.where(present, seen, np.where(unseen, new, blank))
+        spelled = np.zeros(present.shape)
+        if "unseen_nats" in t:
+            spelled[:, n_num:] = np.asarray(t["unseen_nats"], dtype=np.float64)
+        return np.where(present, seen, np.where(unseen, new - spelled, blank))
 
     # --------------------------------------------------------------- checking
     def check_columns(self, df: pd.DataFrame) -> pd.DataFrame:
@@ -486,26 +519,29 @@ class TabularSchema:
             ``num``/``num_mask``/``num_logjac`` (n, n_numeric) transformed values, 1 where
             observed, and ``log |dt/dx|`` (nats); ``bin``/``bin_mask`` (n, n_binary);
             ``cat``/``cat_mask`` (n, n_categorical) level index (0 when missing) and
-            mask; ``unseen`` (n, n_categorical + n_binary) 1 where a value was not seen
-            during fit (binary columns first).
+            mask; ``unseen`` (n, n_binary + n_categorical) 1 where a value was not seen
+            during fit (binary columns first); ``unseen_nats`` (same shape, float64)
+            the code length of spelling each unseen value, nats (0 elsewhere).
         """
         if df.shape[0] == 0:
             raise DataError("empty input: no rows to process")
         df = self.check_columns(df)
         n = df.shape[0]
         num, num_mask, num_logjac = self._encode_numerics(df)
-        bins, bin_masks, unseen = [], [], []
+        bins, bin_masks, unseen, spelling = [], [], [], []
         for spec in self.specs("binary"):
-            code, mask, new = self._encode_levels(spec, df[spec.name])
+            code, mask, new, nats = self._encode_levels(spec, df[spec.name])
             bins.append(code.astype(np.float32))
             bin_masks.append(mask)
             unseen.append(new)
+            spelling.append(nats)
         cats, cat_masks = [], []
         for spec in self.specs("categorical"):
-            code, mask, new = self._encode_levels(spec, df[spec.name])
+            code, mask, new, nats = self._encode_levels(spec, df[spec.name])
             cats.append(code)
             cat_masks.append(mask)
             unseen.append(new)
+            spelling.append(nats)
 
         def stack(cols: list[np.ndarray], dtype: Any) -> np.ndarray:
             if not cols:
@@ -521,6 +557,7 @@ class TabularSchema:
             "cat": stack(cats, np.int64),
             "cat_mask": stack(cat_masks, np.float32),
             "unseen": stack(unseen, np.float32),
+            "unseen_nats": stack(spelling, np.float64),
         }
         out["x"] = encoder_input(out, self.cat_sizes)
         return out
@@ -561,14 +598,23 @@ class TabularSchema:
 
     def _encode_levels(
         self, spec: ColumnSpec, s: pd.Series
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Level codes, observed mask, unseen flags and the unseen values' spelling
+        cost (nats, 0 elsewhere and when the schema does not spell unseen values)."""
         missing = _is_missing(s)
-        lookup = {_level_key(v): i for i, v in enumerate(spec.levels)}
-        keys = [None if m else _level_key(v) for v, m in zip(s.tolist(), missing, strict=False)]
+        lookup = {level_key(v): i for i, v in enumerate(spec.levels)}
+        values = s.tolist()
+        keys = [None if m else level_key(v) for v, m in zip(values, missing, strict=False)]
         codes = np.array([lookup.get(k, -1) if k is not None else -1 for k in keys], dtype=np.int64)
         unseen = (codes < 0) & ~missing
         mask = codes >= 0
-        return np.where(mask, codes, 0), mask.astype(np.float32), unseen.astype(np.float32)
+        nats = np.zeros(len(values), dtype=np.float64)
+        if self.spells_unseen and unseen.any():
+            rows = np.flatnonzero(unseen)
+            nats[rows] = spelling_nats([json_scalar(values[i]) for i in rows],
+                                       byte_log_probs(spec.levels))
+        return (np.where(mask, codes, 0), mask.astype(np.float32), unseen.astype(np.float32),
+                nats)
 
     # --------------------------------------------------------------- decoding
     def decode(self, num: np.ndarray, binary_p: np.ndarray, cat_idx: np.ndarray) -> pd.DataFrame:
@@ -603,17 +649,21 @@ class TabularSchema:
 
     # --------------------------------------------------------------- storage
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "type": "tabular",
             "n_rows_fit": self.n_rows_fit,
             "columns": [c.to_dict() for c in self.columns],
         }
+        if self.spells_unseen:
+            d["unseen_spelling"] = SPELLING_RULE
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TabularSchema:
         schema = cls()
         schema.columns = [ColumnSpec.from_dict(c) for c in d["columns"]]
         schema.n_rows_fit = int(d.get("n_rows_fit", 0))
+        schema.spells_unseen = d.get("unseen_spelling") == SPELLING_RULE
         return schema
 
 
@@ -637,24 +687,6 @@ def present_cells(t: dict[str, np.ndarray]) -> np.ndarray:
     """Bool (n, n_features), model order: where a prepared row's cell holds a value."""
     return np.concatenate([np.asarray(t["num_mask"]), np.asarray(t["bin_mask"]),
                            np.asarray(t["cat_mask"])], axis=1).astype(bool)
-
-
-def _level_key(v: Any) -> Any:
-    # Levels compare by value and type family: "1" (text) and 1 (number) stay different,
-    # while 1 and 1.0 and np.int64(1) are the same level.
-    v = _json_scalar(v)
-    if isinstance(v, bool):
-        return ("b", v)
-    if isinstance(v, (int, float)):
-        return ("n", float(v))
-    return ("s", str(v))
-
-
-def _sorted_levels(observed: pd.Series) -> list:
-    uniq: dict[Any, Any] = {}
-    for v in observed.tolist():
-        uniq.setdefault(_level_key(v), _json_scalar(v))
-    return [uniq[k] for k in sorted(uniq, key=lambda k: (k[0], k[1]))]
 
 
 def _levels_series(spec: ColumnSpec, idx: np.ndarray) -> pd.Series:

@@ -61,6 +61,9 @@ def _from_fitted(name: str, doc: str) -> property:
 class _VAEBase(BaseEstimator):
     """Fitting, preparation, persistence and tags shared by both estimators."""
 
+    # Categorical levels seen fewer times are novel values (TabularSchema).
+    _MIN_LEVEL_COUNT = 1
+
     _parameter_constraints: dict = {
         "latent_dim": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "hidden_dims": [StrOptions({"auto"}), list, tuple],
@@ -176,7 +179,8 @@ class _VAEBase(BaseEstimator):
         if kind == "image":
             schema: Schema = ImageSchema().fit(data)
         else:
-            schema = TabularSchema(categorical=self._categorical_names(data)).fit(data)
+            schema = TabularSchema(categorical=self._categorical_names(data),
+                                   min_level_count=self._MIN_LEVEL_COUNT).fit(data)
         return kind, form, schema, data
 
     def _new_fitted(self, *, network: torch.nn.Module, kind: str, form: str, schema: Schema,

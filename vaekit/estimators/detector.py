@@ -113,6 +113,10 @@ class VAEAnomalyDetector(OutlierMixin, _VAEBase):
         "complexity": [None, StrOptions({"zlib"})],
     }
 
+    # A value seen once in training prices as a new one (escape + spelling): one
+    # example teaches a level nothing, and a one-off is what a detector looks for.
+    _MIN_LEVEL_COUNT = 2
+
     def __init__(self, *, contamination: float | str = "auto", n_samples: int = 16,
                  trim_fraction: float = 0.1, latent_dim: int | str = "auto",
                  hidden_dims: list | str = "auto", epochs: int | str = "auto",

@@ -31,7 +31,7 @@ import pandas as pd
 
 from ..codec.quantize import QUANTIZER_VERSION, LatentQuantizer
 from ..data.images import LAYOUTS
-from ..data.tabular import KINDS, MAX_CATEGORIES
+from ..data.tabular import KINDS, MAX_CATEGORIES, SPELLING_RULE
 from ..errors import FileFormatError
 from ..runtime.layout import expected_shapes, supports
 from ..runtime.noise import NOISE_RULE
@@ -288,6 +288,8 @@ def _check_config(m: _Meta, config: dict[str, Any], kind: str) -> int:
 def _check_tabular(m: _Meta, schema: dict[str, Any], config: dict[str, Any]) -> list[str]:
     """A tabular schema, and the config's layout agreeing with it; returns the names."""
     n_rows = m.int(schema.get("n_rows_fit", 0), "fitted.schema.n_rows_fit", 0, MAX_ROWS)
+    if schema.get("unseen_spelling") is not None:
+        m.str(schema["unseen_spelling"], "fitted.schema.unseen_spelling", (SPELLING_RULE,))
     columns = m.list(schema.get("columns"), "fitted.schema.columns", 1, MAX_WIDTH)
     counts = {k: 0 for k in KINDS}
     cat_sizes: list[int] = []
@@ -305,6 +307,8 @@ def _check_tabular(m: _Meta, schema: dict[str, Any], config: dict[str, Any]) -> 
         # The missingness model (absent in files written before it: scored as then).
         if col.get("n_missing") is not None:
             m.int(col["n_missing"], f"{path}.n_missing", 0, n_rows)
+        if col.get("n_rare") is not None:
+            m.int(col["n_rare"], f"{path}.n_rare", 0, n_rows)
         if col.get("missing_cost") is not None:
             cost = m.num(col["missing_cost"], f"{path}.missing_cost")
             if abs(cost) > MAX_COST:
