@@ -89,16 +89,11 @@ from .columns import (
     time_dtype_name,
 )
 from .levels import byte_log_probs, json_scalar, level_key, sorted_levels, spelling_nats
+from .statistics import choose_transform, finite_sd, resolution, robust_center_scale
 
 KINDS = ("numeric", "binary", "categorical")
 # Tail-compression width c of ``c * asinh(u / c)``, in robust standard deviations.
 ASINH_WIDTH = 3.0
-# A column whose 0.5 % / 99.5 % quantiles lie further than this many robust standard
-# deviations from the median (a Gaussian's are at 2.58) is heavy-tailed or skewed.
-HEAVY_TAIL_LIMIT = 6.0
-# ... and so is one with any value further out than this: a single value at 1e30 would
-# otherwise reach the networks as is and overflow float32 (training diverges).
-EXTREME_LIMIT = 1e3
 # Encoder inputs are clipped here (robust SDs): q(z|x) may be any distribution, so the
 # ELBO stays a bound, and a value never seen in training cannot overflow the encoder.
 ENCODER_CLIP = 1e4
@@ -109,7 +104,6 @@ MAX_CATEGORIES = 1000
 # Recorded in the schema of new fits: unseen values are charged their spelling
 # (vaekit.data.levels).  Schemas without it score unseen cells as they did.
 SPELLING_RULE = "utf8-kt-order0"
-IQR_TO_SD = 1.3489795  # IQR of a standard normal
 
 
 @dataclass
@@ -144,6 +138,13 @@ class ColumnSpec:
     missing_cost : float or None
         Nats a blank cell is charged for its value besides ``-log p_miss``: the median
         value cost of the column's present cells in training (detectors); ``None``: 0.
+    n_rare : int or None
+        Training cells whose level was left out as rare (``min_level_count``);
+        ``None`` when the schema keeps every level.
+    sd : float or None
+        Standard deviation of the training values (numeric columns), in the
+        column's units: the unit of the codec's error bound ``max_abs_error``.
+        ``None`` in model files written before it was recorded.
     """
 
     name: str
@@ -159,6 +160,7 @@ class ColumnSpec:
     n_missing: int | None = None
     missing_cost: float | None = None
     n_rare: int | None = None
+    sd: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name, "kind": self.kind, "dtype": self.dtype}
@@ -167,6 +169,8 @@ class ColumnSpec:
                      resolution=self.resolution)
             if self.low is not None and self.high is not None:
                 d.update(low=self.low, high=self.high)
+            if self.sd is not None:
+                d["sd"] = self.sd
         else:
             d["levels"] = list(self.levels)
         if self.n_missing is not None:
@@ -195,6 +199,7 @@ class ColumnSpec:
             n_missing=None if d.get("n_missing") is None else int(d["n_missing"]),
             missing_cost=None if d.get("missing_cost") is None else float(d["missing_cost"]),
             n_rare=None if d.get("n_rare") is None else int(d["n_rare"]),
+            sd=None if d.get("sd") is None else float(d["sd"]),
         )
 
 
@@ -207,38 +212,6 @@ def _looks_numeric(s: pd.Series) -> bool:
     if len(observed) == 0:
         return False
     return bool(not np.isnan(_numbers(observed)).any())
-
-
-def _robust_center_scale(values: np.ndarray) -> tuple[float, float]:
-    """Median and a robust standard deviation (IQR, then MAD, then SD, then 1)."""
-    v = values[~np.isnan(values)]
-    center = float(np.median(v))
-    q25, q75 = np.percentile(v, [25, 75])
-    # Each fallback is computed only when the one before is degenerate (the SD also
-    # overflows on values like 1e300, which the IQR ignores).
-    candidates = (
-        lambda: (q75 - q25) / IQR_TO_SD,
-        lambda: 1.4826 * float(np.median(np.abs(v - center))),
-        lambda: float(np.std(v)),
-    )
-    for candidate in candidates:
-        scale = candidate()
-        if np.isfinite(scale) and scale > 1e-12 * max(1.0, abs(center)):
-            return center, float(scale)
-    return center, 1.0
-
-
-def _resolution(values: np.ndarray) -> float:
-    v = np.unique(values[~np.isnan(values)])
-    return float(np.min(np.diff(v))) if len(v) > 1 else 0.0
-
-
-def _choose_transform(values: np.ndarray, center: float, scale: float) -> str:
-    v = values[~np.isnan(values)]
-    u = (v - center) / scale
-    lo, hi = np.percentile(u, [0.5, 99.5])
-    extreme = len(u) > 0 and float(np.max(np.abs(u))) > EXTREME_LIMIT
-    return "asinh" if max(-lo, hi) > HEAVY_TAIL_LIMIT or extreme else "affine"
 
 
 class TabularSchema:
@@ -327,11 +300,12 @@ class TabularSchema:
         elif is_time_dtype(s.dtype) or looks_like_times(s):
             # Dates and times: days since 1970-01-01 (see vaekit.data.columns).
             values = time_days(s, name)
-            center, scale = _robust_center_scale(values)
+            center, scale = robust_center_scale(values)
             return ColumnSpec(
                 name, "numeric", time_dtype_name(s, name), center, scale,
-                _choose_transform(values, center, scale), _resolution(values),
+                choose_transform(values, center, scale), resolution(values),
                 low=float(np.nanmin(values)), high=float(np.nanmax(values)),
+                sd=finite_sd(values),
             )
         elif name in self.numeric or _looks_numeric(s):
             reason = None if name in self.numeric else integer_id_reason(s)
@@ -346,11 +320,11 @@ class TabularSchema:
             n_unique = len(np.unique(values[~np.isnan(values)]))
             kind = "binary" if n_unique == 2 and name not in self.numeric else "numeric"
             if kind == "numeric":
-                center, scale = _robust_center_scale(values)
+                center, scale = robust_center_scale(values)
                 return ColumnSpec(
-                    name, "numeric", dtype, center, scale, _choose_transform(values, center, scale),
-                    _resolution(values), low=float(np.nanmin(values)),
-                    high=float(np.nanmax(values)),
+                    name, "numeric", dtype, center, scale, choose_transform(values, center, scale),
+                    resolution(values), low=float(np.nanmin(values)),
+                    high=float(np.nanmax(values)), sd=finite_sd(values),
                 )
         elif pd.api.types.is_bool_dtype(s.dtype):
             kind = "binary"

@@ -366,6 +366,8 @@ def _check_numeric_column(m: _Meta, col: dict[str, Any], path: str) -> None:
     m.num(col.get("scale"), f"{path}.scale", positive=True)
     m.str(col.get("transform"), f"{path}.transform", ("affine", "asinh"))
     m.num(col.get("resolution"), f"{path}.resolution", lo=0.0)
+    if col.get("sd") is not None:
+        m.num(col["sd"], f"{path}.sd", lo=0.0)
     low, high = col.get("low"), col.get("high")
     if low is not None or high is not None:
         lo = m.num(low, f"{path}.low")

@@ -1,0 +1,240 @@
+"""Error-bounded values: integer grid indices coded per column, bytes in, bytes out.
+
+The model-aware half (which grid, which prediction) is :mod:`vaekit.fitted.bounded`;
+this module only turns integer columns into bytes and back, choosing per column the
+smaller of two coders (``FORMAT.md``, section "Bounded values"):
+
+``CODER_ZSTD`` (1)
+    The column's integers minus their minimum, as the smallest unsigned type that
+    holds them, in one zstd frame -- scalar quantization + zstd, the classic baseline.
+``CODER_GAUSSIAN`` (2)
+    Numeric grid indices entropy-coded (rANS, ``constriction``) under a discretized
+    Gaussian per cell whose mean and SD (in grid steps) the caller predicts from the
+    model.  Residuals past ``±RESIDUAL_RANGE`` steps escape to a zstd list, so any
+    integer round-trips.
+``CODER_RANK`` (3)
+    Level codes renumbered so the predicted level is 0 (then zstd): a good prediction
+    turns the column into runs of zeros.
+
+The predictions are rounded to a coarse grid before use (:func:`coarse_prediction`) so
+that a decoder output that differs in its last bits on another machine almost never
+changes the probabilities; the section carries a CRC32 of the integers, so a decode
+that went wrong anyway is reported, never returned.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Sequence
+
+import numpy as np
+import zstandard as zstd
+
+from ..errors import FileFormatError
+
+__all__ = ["CODER_NONE", "CODER_ZSTD", "CODER_GAUSSIAN", "CODER_RANK", "ZSTD_LEVEL",
+           "RESIDUAL_RANGE", "coarse_prediction", "encode_column", "decode_column",
+           "pack_section", "unpack_section", "integers_crc"]
+
+CODER_NONE = 0
+CODER_ZSTD = 1
+CODER_GAUSSIAN = 2
+CODER_RANK = 3
+# zstd level of the integer columns: the level of the baseline the codec must not lose to.
+ZSTD_LEVEL = 19
+# Residuals (grid steps from the predicted cell) coded by the Gaussian model; farther
+# ones are escapes, stored in full.
+RESIDUAL_RANGE = 1 << 14
+# Predicted SDs are kept within these bounds (grid steps): below, a cell is all but
+# certain anyway; above, the prediction says nothing the escape path could not.
+_SD_MIN, _SD_MAX = 0.05, RESIDUAL_RANGE / 8.0
+_ENTRY = struct.Struct("<BI")
+_HEAD = struct.Struct("<qB")
+_U32 = struct.Struct("<I")
+_WIDTHS = (1, 2, 4, 8)
+
+
+def coarse_prediction(mean: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, np.ndarray,
+                                                                  np.ndarray]:
+    """Round a predicted mean and SD (grid steps, float64) to the coder's grid.
+
+    Returns ``(center, offset, sd)``: the integer cell nearest the mean, the mean's
+    offset from it in 1/64 steps, and the SD rounded to 1/8 of an octave and clipped
+    to ``[0.05, RESIDUAL_RANGE / 8]``.  Non-finite predictions become ``(0, 0, max)``.
+    """
+    mean = np.asarray(mean, dtype=np.float64)
+    sd = np.asarray(sd, dtype=np.float64)
+    ok = np.isfinite(mean) & np.isfinite(sd) & (np.abs(mean) < 2.0**62)
+    mean = np.where(ok, mean, 0.0)
+    center = np.rint(mean)
+    offset = np.rint((mean - center) * 64.0) / 64.0
+    octave = np.rint(np.log2(np.clip(np.where(ok, sd, _SD_MAX), _SD_MIN, _SD_MAX)) * 8.0) / 8.0
+    return center.astype(np.int64), offset, np.exp2(octave)
+
+
+def _zstd_pack(values: np.ndarray) -> bytes:
+    if values.size == 0:
+        return _HEAD.pack(0, 1)
+    low = int(values.min())
+    span = values - low  # int64; a span past 2^63 cannot occur for grid indices < 2^52
+    width = next(w for w in _WIDTHS if int(span.max()) < 1 << (8 * w))
+    raw = span.astype(f"<u{width}").tobytes()
+    return _HEAD.pack(low, width) + zstd.ZstdCompressor(level=ZSTD_LEVEL).compress(raw)
+
+
+def _zstd_unpack(data: bytes, n: int) -> np.ndarray:
+    if len(data) < _HEAD.size:
+        raise FileFormatError("bounded values are corrupt (a column shorter than its head)")
+    low, width = _HEAD.unpack_from(data)
+    if width not in _WIDTHS:
+        raise FileFormatError(f"bounded values are corrupt (integer width {width})")
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    try:
+        raw = zstd.ZstdDecompressor().decompress(data[_HEAD.size:], max_output_size=n * width)
+    except zstd.ZstdError as exc:
+        raise FileFormatError(f"bounded values are corrupt ({exc})") from None
+    if len(raw) != n * width:
+        raise FileFormatError("bounded values are corrupt (wrong number of values)")
+    return np.frombuffer(raw, dtype=f"<u{width}").astype(np.int64) + low
+
+
+def _gaussian_pack(q: np.ndarray, center: np.ndarray, offset: np.ndarray,
+                   sd: np.ndarray) -> bytes:
+    import constriction
+
+    r = q - center
+    escape = np.abs(r) >= RESIDUAL_RANGE
+    symbols = np.clip(r, -RESIDUAL_RANGE, RESIDUAL_RANGE).astype(np.int32)
+    model = constriction.stream.model.QuantizedGaussian(-RESIDUAL_RANGE, RESIDUAL_RANGE)
+    coder = constriction.stream.stack.AnsCoder()
+    if q.size:
+        coder.encode_reverse(symbols, model, offset, sd)
+    words = np.asarray(coder.get_compressed(), dtype="<u4").tobytes()
+    return _U32.pack(len(words) // 4) + words + _zstd_pack(q[escape])
+
+
+def _gaussian_unpack(data: bytes, center: np.ndarray, offset: np.ndarray,
+                     sd: np.ndarray) -> np.ndarray:
+    import constriction
+
+    n = center.size
+    if len(data) < _U32.size:
+        raise FileFormatError("bounded values are corrupt (a model-coded column is empty)")
+    (n_words,) = _U32.unpack_from(data)
+    end = _U32.size + 4 * n_words
+    if end > len(data) or n_words > 4 * n + 2:  # rANS needs < 32 bits per symbol + 2 words
+        raise FileFormatError("bounded values are corrupt (model-coded words run past the end)")
+    words = np.frombuffer(data[_U32.size:end], dtype="<u4").astype(np.uint32)
+    model = constriction.stream.model.QuantizedGaussian(-RESIDUAL_RANGE, RESIDUAL_RANGE)
+    try:
+        symbols = (constriction.stream.stack.AnsCoder(words).decode(model, offset, sd)
+                   if n else np.zeros(0, dtype=np.int32))
+    except Exception as exc:  # constriction raises its own errors on garbage
+        raise FileFormatError(f"bounded values are corrupt (model-coded column: {exc})") from None
+    r = np.asarray(symbols, dtype=np.int64)
+    escape = np.abs(r) >= RESIDUAL_RANGE
+    q = center + r
+    q[escape] = _zstd_unpack(data[end:], int(escape.sum()))
+    return q
+
+
+def _rank(codes: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """0 where the code is the predicted one; other codes keep their order after it."""
+    return np.where(codes == predicted, 0, codes + (codes < predicted))
+
+
+def _unrank(ranks: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    return np.where(ranks == 0, predicted, np.where(ranks - 1 < predicted, ranks - 1, ranks))
+
+
+def encode_column(q: np.ndarray, *, gaussian: tuple[np.ndarray, np.ndarray, np.ndarray]
+                  | None = None, predicted: np.ndarray | None = None) -> tuple[int, bytes]:
+    """Code one column's integers with the smallest coder that applies.
+
+    Parameters
+    ----------
+    q : ndarray of int64
+        Grid indices (numeric columns) or level codes, one per stored cell.
+    gaussian : (center, offset, sd), optional
+        :func:`coarse_prediction` of each cell (numeric columns): tries
+        ``CODER_GAUSSIAN``.
+    predicted : ndarray of int64, optional
+        The model's level for each cell (level columns): tries ``CODER_RANK``.
+
+    Returns
+    -------
+    (coder, bytes)
+    """
+    q = np.asarray(q, dtype=np.int64)
+    if q.size == 0:
+        return CODER_NONE, b""
+    best = (CODER_ZSTD, _zstd_pack(q))
+    if gaussian is not None:
+        data = _gaussian_pack(q, *gaussian)
+        if len(data) < len(best[1]):
+            best = (CODER_GAUSSIAN, data)
+    if predicted is not None:
+        data = _zstd_pack(_rank(q, np.asarray(predicted, dtype=np.int64)))
+        if len(data) < len(best[1]):
+            best = (CODER_RANK, data)
+    return best
+
+
+def decode_column(coder: int, data: bytes, n: int, *,
+                  gaussian: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                  predicted: np.ndarray | None = None) -> np.ndarray:
+    """Inverse of :func:`encode_column` for ``n`` cells (the same predictions)."""
+    if coder == CODER_NONE:
+        if n or data:
+            raise FileFormatError("bounded values are corrupt (an empty column holds cells)")
+        return np.zeros(0, dtype=np.int64)
+    if coder == CODER_ZSTD:
+        return _zstd_unpack(data, n)
+    if coder == CODER_GAUSSIAN and gaussian is not None:
+        return _gaussian_unpack(data, *gaussian)
+    if coder == CODER_RANK and predicted is not None:
+        return _unrank(_zstd_unpack(data, n), np.asarray(predicted, dtype=np.int64))
+    raise FileFormatError(f"bounded values are corrupt (coder {coder} for this column)")
+
+
+def integers_crc(columns: Sequence[np.ndarray]) -> int:
+    """CRC32 of the columns' integers (int64, little-endian, in order)."""
+    crc = 0
+    for q in columns:
+        crc = zlib.crc32(np.ascontiguousarray(q, dtype="<i8").tobytes(), crc)
+    return crc
+
+
+def pack_section(crc: int, exceptions: bytes, columns: Sequence[tuple[int, bytes]]) -> bytes:
+    """``u32 crc | u32 E | exceptions (E) | (u8 coder, u32 length, bytes) per column``."""
+    parts = [_U32.pack(crc), _U32.pack(len(exceptions)), exceptions]
+    for coder, data in columns:
+        parts += [_ENTRY.pack(coder, len(data)), data]
+    return b"".join(parts)
+
+
+def unpack_section(data: bytes, n_columns: int) -> tuple[int, bytes, list[tuple[int, bytes]]]:
+    """Inverse of :func:`pack_section`: ``(crc, exceptions, [(coder, bytes)] * n_columns)``."""
+    if len(data) < 2 * _U32.size:
+        raise FileFormatError("bounded values are corrupt (shorter than their head)")
+    (crc,) = _U32.unpack_from(data)
+    (size,) = _U32.unpack_from(data, _U32.size)
+    pos = 2 * _U32.size + size
+    if pos > len(data):
+        raise FileFormatError("bounded values are corrupt (exceptions run past the end)")
+    exceptions = data[2 * _U32.size:pos]
+    columns = []
+    for _ in range(n_columns):
+        if pos + _ENTRY.size > len(data):
+            raise FileFormatError("bounded values are corrupt (fewer columns than the model)")
+        coder, size = _ENTRY.unpack_from(data, pos)
+        pos += _ENTRY.size
+        if pos + size > len(data):
+            raise FileFormatError("bounded values are corrupt (a column runs past the end)")
+        columns.append((coder, data[pos:pos + size]))
+        pos += size
+    if pos != len(data):
+        raise FileFormatError("bounded values are corrupt (bytes after the last column)")
+    return crc, exceptions, columns
