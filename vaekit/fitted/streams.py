@@ -33,7 +33,6 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
-from .._version import __version__
 from ..codec.container import (
     CODEC_NAME,
     CODEC_VERSION,
@@ -42,21 +41,11 @@ from ..codec.container import (
     ContainerReader,
     ContainerWriter,
 )
-from ..codec.packing import (
-    pack_codes,
-    pack_mask,
-    pack_table,
-    table_size_limit,
-    unpack_codes,
-    unpack_mask,
-    unpack_table,
-)
 from ..codec.quantize import LatentQuantizer
 from ..errors import DataError, FileFormatError
-from .container_checks import check_chunk_rows, check_header, checked_chunks, header_quantizer
-from .digits import decode_rounded
+from .chunks import compress_chunk, container_header, decompress_chunk, names_of
+from .container_checks import check_header, checked_chunks, header_quantizer
 from .model import FittedVAE, as_fitted
-from .payload import FLAG_MASK, FLAG_PASSTHROUGH, MASK_LENGTH, PAYLOAD_HEAD, PAYLOAD_VERSION
 from .stream_ids import check_id_lengths
 from .workers import single_threaded, worker_pool
 
@@ -74,9 +63,6 @@ __all__ = [
     "quantizer_for",
 ]
 
-# The payload layout (FORMAT.md, "Chunk payload") lives in .payload.
-_PAYLOAD_HEAD, _PAYLOAD_VERSION, _MASK_LENGTH = PAYLOAD_HEAD, PAYLOAD_VERSION, MASK_LENGTH
-_FLAG_PASSTHROUGH, _FLAG_MASK = FLAG_PASSTHROUGH, FLAG_MASK
 # A chunk's working set: rows x (model columns or pixels + latent dims) at most this
 # many cells (256 MB of float32), so a chunk_rows far above DEFAULT_CHUNK_ROWS is
 # refused for wide rows by the writer and by the reader before decoding.
@@ -99,224 +85,6 @@ def quantizer_for(model: Any) -> LatentQuantizer:
 def load_embedded_model(blob: bytes, device: str | None = None) -> FittedVAE:
     """The fitted model embedded in a container (model-file bytes; no pickle)."""
     return FittedVAE.from_bytes(blob, device=device, source="embedded model")
-
-
-# --------------------------------------------------------------------------- layout
-
-
-def _names(columns: Sequence[Any]) -> list[str]:
-    return [str(c) for c in columns]
-
-
-def _split_frame(model: FittedVAE, X: pd.DataFrame,
-                 id_columns: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """``(model columns in fitted order, passthrough columns)`` of a frame."""
-    have = _names(X.columns)
-    if len(set(have)) != len(have):
-        raise DataError(f"duplicate column names: {sorted({c for c in have if have.count(c) > 1})}")
-    want = model.column_names
-    ids = [str(c) for c in id_columns]
-    missing = [c for c in want + ids if c not in have]
-    if missing:
-        raise DataError(f"missing column(s) {missing}; the model was fitted on {want}"
-                        + (f" and id columns {ids} were named" if ids else ""))
-    # A column the model does not know and nobody named as an id would be lost
-    # without a trace; refuse instead of dropping data.
-    stray = [c for c in have if c not in want and c not in ids]
-    if stray:
-        raise DataError(f"column(s) {stray} are not model columns; name them as id columns "
-                        "to carry them losslessly, or drop them")
-    frame = X.set_axis(have, axis=1)
-    model_part = frame[want]
-    ids_part = X.iloc[:, [have.index(c) for c in ids]] if ids else None
-    return model_part, ids_part
-
-
-def container_header(model: FittedVAE, quantizer: LatentQuantizer, *,
-                     columns: Sequence[str] | None, id_columns: Sequence[str] = (),
-                     chunk_rows: int = DEFAULT_CHUNK_ROWS, n_rows: int | None = None,
-                     embedded: bool = False) -> dict[str, Any]:
-    """The container's header JSON object (keys documented in ``FORMAT.md``).
-
-    Parameters
-    ----------
-    columns : sequence of str or None
-        Output column order (DataFrame input: model and id columns as given);
-        ``None`` for array and image input.
-    n_rows : int, optional
-        Total rows, when known before writing (the trailer always has the count).
-    """
-    return {
-        "codec": CODEC_NAME,
-        "codec_version": CODEC_VERSION,
-        "vaekit_version": __version__,
-        "model_fingerprint": model.fingerprint(),
-        "model_embedded": bool(embedded),
-        "input_kind": model.input_kind,
-        "input_form": model.input_form,
-        "schema": model.schema.to_dict(),
-        "latent_dim": model.latent_dim,
-        "quantizer": quantizer.to_dict(),
-        "columns": None if columns is None else [str(c) for c in columns],
-        "passthrough": [str(c) for c in id_columns],
-        "chunk_rows": int(chunk_rows),
-        "n_rows": None if n_rows is None else int(n_rows),
-    }
-
-
-# --------------------------------------------------------------------------- per chunk
-
-
-def compress_chunk(X: Any, model: FittedVAE, quantizer: LatentQuantizer,
-                   id_columns: Sequence[str] = (), set_threads: bool = True) -> bytes:
-    """Encode one chunk of rows to its container payload.
-
-    Parameters
-    ----------
-    X : DataFrame, ndarray (n, d) or images (n, H, W[, C])
-        Rows in the form the model was fitted on.  A DataFrame must hold the model's
-        columns plus exactly the ``id_columns`` (any other column is refused, so
-        nothing is dropped silently).
-    model : FittedVAE
-    quantizer : LatentQuantizer
-    id_columns : sequence of str
-        Columns carried losslessly (DataFrame input only).
-    set_threads : bool
-        Run the encoder on the model's ``n_jobs`` threads; False inside a worker pool
-        (:mod:`.workers`), which sets one thread per worker for its whole run.
-
-    Returns
-    -------
-    bytes
-        ``head | packed codes | passthrough table`` (see ``FORMAT.md``).  A pure
-        function: the same rows give the same bytes whatever else is being encoded,
-        because the encoder runs in fixed-shape blocks.
-    """
-    ids = None
-    if isinstance(X, pd.DataFrame) and model.input_kind == "tabular":
-        X, ids = _split_frame(model, X, id_columns)
-    elif id_columns:
-        raise DataError("id columns need DataFrame input")
-    n = len(X)
-    if n == 0:
-        codes = np.zeros((0, quantizer.n_dims), dtype=np.int64)
-    else:
-        codes = quantizer.encode(model.encode_means(model.prepare(X), set_threads))
-    packed = pack_codes(codes, quantizer.bits)
-    flags = 0
-    mask = b""
-    if model.input_kind == "tabular" and n:
-        # The same test the schema uses for "missing" (isna), so exactly the cells
-        # the encoder saw as missing come back blank.
-        missing = (X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X))).isna()
-        if missing.to_numpy().any():
-            frame = pack_mask(missing.to_numpy())
-            mask = _MASK_LENGTH.pack(len(frame)) + frame
-            flags |= _FLAG_MASK
-    table = b""
-    if ids is not None:
-        try:
-            table = pack_table(ids)
-        except ValueError as exc:  # an id too long, a column Arrow cannot hold
-            raise DataError(f"id columns: {exc}") from None
-        flags |= _FLAG_PASSTHROUGH
-    return _PAYLOAD_HEAD.pack(_PAYLOAD_VERSION, flags, len(packed)) + packed + mask + table
-
-
-def decompress_chunk(payload: bytes, n_rows: int, model: FittedVAE,
-                     header: dict[str, Any], row_offset: int = 0, *,
-                     quantizer: LatentQuantizer | None = None) -> Any:
-    """Decode one chunk payload to rows in the input's own form.
-
-    Parameters
-    ----------
-    payload : bytes
-        As written by :func:`compress_chunk`.
-    n_rows : int
-        Rows in the chunk (from the container's chunk record).
-    model : FittedVAE whose fingerprint matches the header
-    header : dict
-        The container header (:func:`container_header`); its quantizer is used.
-    row_offset : int
-        Index of the chunk's first row in the file; a DataFrame gets the index
-        ``row_offset .. row_offset + n_rows - 1``.
-    quantizer : LatentQuantizer, optional
-        The header's quantizer, from a caller that has checked the header and the
-        chunk's row count already (:func:`iter_decompressed`: once per file, not once
-        per chunk); without it both are done here.
-
-    Raises
-    ------
-    FileFormatError
-        If the payload is damaged or disagrees with the header.
-    """
-    if quantizer is None:
-        quantizer = header_quantizer(header, "container")
-        check_chunk_rows(n_rows, header)
-    if len(payload) < _PAYLOAD_HEAD.size:
-        raise FileFormatError("chunk payload is corrupt (shorter than its head)")
-    version, flags, n_codes = _PAYLOAD_HEAD.unpack_from(payload)
-    known = _FLAG_PASSTHROUGH | (_FLAG_MASK if header.get("codec_version", 1) >= 2 else 0)
-    if version != _PAYLOAD_VERSION or flags & ~known:
-        raise FileFormatError(f"chunk payload is corrupt (version {version}, flags {flags})")
-    end = _PAYLOAD_HEAD.size + n_codes
-    if end > len(payload):
-        raise FileFormatError("chunk payload is corrupt (codes run past its end)")
-    codes = unpack_codes(payload[_PAYLOAD_HEAD.size:end], n_rows, quantizer.bits)
-    missing = None
-    if flags & _FLAG_MASK:
-        names = model.column_names
-        if n_rows == 0 or not names or end + _MASK_LENGTH.size > len(payload):
-            raise FileFormatError("chunk payload is corrupt (a missing mask where none fits)")
-        (size,) = _MASK_LENGTH.unpack_from(payload, end)
-        start, end = end + _MASK_LENGTH.size, end + _MASK_LENGTH.size + size
-        if end > len(payload):
-            raise FileFormatError("chunk payload is corrupt (missing mask runs past its end)")
-        missing = unpack_mask(payload[start:end], n_rows, len(names))
-    passthrough = list(header.get("passthrough") or [])
-    has_table = bool(flags & _FLAG_PASSTHROUGH)
-    if has_table != bool(passthrough) or (not has_table and end != len(payload)):
-        raise FileFormatError("chunk payload disagrees with the header's passthrough columns")
-    if n_rows == 0:
-        values = model.empty_output()
-    else:
-        z = quantizer.decode(codes)  # floats get the digits the codec keeps (.digits)
-        values = _blank(decode_rounded(model, z), missing, model)
-    if not isinstance(values, pd.DataFrame):
-        return values
-    values.index = pd.RangeIndex(row_offset, row_offset + n_rows)
-    if has_table:
-        ids = unpack_table(payload[end:], table_size_limit(n_rows, len(passthrough)))
-        if len(ids) != n_rows or _names(ids.columns) != passthrough:
-            raise FileFormatError("chunk's passthrough table disagrees with the header")
-        ids.index = values.index
-        for i, name in enumerate(passthrough):
-            values[name] = ids.iloc[:, i]  # exact values win over reconstructions
-    columns = header.get("columns")
-    return values[columns] if columns is not None else values
-
-
-def _blank(values: Any, missing: np.ndarray | None, model: FittedVAE) -> Any:
-    """Put the blanks back: cells missing on input are NaN / null on output.
-
-    Integer and boolean columns become pandas' nullable ``Int64`` / ``boolean``
-    (still int / bool in Arrow, CSV and Parquet); others keep their dtype.
-    """
-    if missing is None:
-        return values
-    if not isinstance(values, pd.DataFrame):
-        out = np.asarray(values, dtype=np.float64).copy()
-        out[missing] = np.nan
-        return out
-    for j in np.flatnonzero(missing.any(axis=0)):
-        name = model.column_names[j]
-        col = values[name]
-        if col.dtype.kind in "iu":
-            col = col.astype(str(col.dtype).capitalize().replace("Ui", "UI"))
-        elif col.dtype.kind == "b":
-            col = col.astype("boolean")
-        values[name] = col.mask(missing[:, j])
-    return values
 
 
 # --------------------------------------------------------------------------- streaming
@@ -412,7 +180,7 @@ class CompressedWriter:
     def _open(self, sample: Any) -> ContainerWriter:
         columns = None
         if isinstance(sample, pd.DataFrame):
-            columns = _names(sample.columns)
+            columns = names_of(sample.columns)
         elif self._model.input_kind == "tabular" and self._model.input_form == "frame":
             # nothing written: model columns, then the id columns
             names = self._model.column_names
@@ -431,15 +199,15 @@ class CompressedWriter:
             raise ValueError("write on a closed CompressedWriter")
         if isinstance(X, pd.DataFrame) and self._writer is not None:
             want = self._columns
-            if _names(X.columns) != want:
-                raise DataError(f"columns {_names(X.columns)} differ from the first "
+            if names_of(X.columns) != want:
+                raise DataError(f"columns {names_of(X.columns)} differ from the first "
                                 f"write's {want}")
         try:
             if self._ids and isinstance(X, pd.DataFrame):
                 check_id_lengths(X, self._ids, self.n_rows)
             if self._writer is None:
                 self._writer = self._open(X)
-                self._columns = _names(X.columns) if isinstance(X, pd.DataFrame) else None
+                self._columns = names_of(X.columns) if isinstance(X, pd.DataFrame) else None
             start = 0
             n = len(X)
             # Fill the pending chunk first, then cut full chunks straight from X, so
