@@ -231,7 +231,8 @@ def test_info_breakdown_adds_up_to_the_file(compressor: VAECompressor, tmp_path:
     table = _container(compressor, vkc)
     facts = json.loads(run("info", vkc, "--json").stdout)
     sizes = facts["size_breakdown"]
-    assert set(sizes) == {"model", "header", "ids", "codes", "missing_mask", "overhead"}
+    assert set(sizes) == {"model", "header", "ids", "codes", "missing_mask", "values",
+                          "overhead"}
     assert sum(sizes.values()) == facts["file_bytes"] == vkc.stat().st_size
     assert sizes["model"] == len(compressor.to_bytes()) == facts["embedded_model_bytes"]
     # The ids are the passthrough tables, chunk by chunk (3 chunks of <= 150 rows).

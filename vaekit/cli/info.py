@@ -106,7 +106,8 @@ def render(facts: dict[str, Any]) -> str:
 
 # Rows of the size table, in the order `vaekit info` shows them.
 _SECTIONS = (("model", "model"), ("header", "header"), ("ids", "ids"), ("codes", "codes"),
-             ("missing_mask", "missing mask"), ("overhead", "overhead"))
+             ("missing_mask", "missing mask"), ("values", "bounded values"),
+             ("overhead", "overhead"))
 
 
 def _breakdown_lines(facts: dict[str, Any]) -> list[str]:

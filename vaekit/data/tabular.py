@@ -570,6 +570,13 @@ class TabularSchema:
         np.copyto(logjac, 0.0, where=missing)
         return t.astype(np.float32), mask.astype(np.float32), logjac
 
+    def level_codes(self, spec: ColumnSpec, s: pd.Series) -> tuple[np.ndarray, np.ndarray,
+                                                                      np.ndarray]:
+        """Level codes of a binary or categorical column's values (0 where there is
+        none), and where a value is present, and where it is not a level (bool)."""
+        codes, mask, unseen, _ = self._encode_levels(spec, s)
+        return codes, mask.astype(bool), unseen.astype(bool)
+
     def _encode_levels(
         self, spec: ColumnSpec, s: pd.Series
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -616,9 +623,9 @@ class TabularSchema:
                 out[spec.name] = restore_dtype(x, spec.dtype)
         for j, spec in enumerate(self.specs("binary")):
             idx = (binary_p[:, j] >= 0.5).astype(np.int64)
-            out[spec.name] = _levels_series(spec, idx)
+            out[spec.name] = levels_series(spec, idx)
         for j, spec in enumerate(self.specs("categorical")):
-            out[spec.name] = _levels_series(spec, cat_idx[:, j].astype(np.int64))
+            out[spec.name] = levels_series(spec, cat_idx[:, j].astype(np.int64))
         return pd.DataFrame({name: out[name] for name in self.names()})
 
     # --------------------------------------------------------------- storage
@@ -663,7 +670,8 @@ def present_cells(t: dict[str, np.ndarray]) -> np.ndarray:
                            np.asarray(t["cat_mask"])], axis=1).astype(bool)
 
 
-def _levels_series(spec: ColumnSpec, idx: np.ndarray) -> pd.Series:
+def levels_series(spec: ColumnSpec, idx: np.ndarray) -> pd.Series:
+    """Level codes of a binary or categorical column as its values, in its dtype."""
     values = [spec.levels[i] for i in idx]
     if spec.dtype == "category":
         return pd.Series(pd.Categorical(values, categories=spec.levels))

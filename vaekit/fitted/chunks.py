@@ -28,15 +28,26 @@ from ..codec.packing import (
 )
 from ..codec.quantize import LatentQuantizer
 from ..errors import DataError, FileFormatError
+from .bounded import check_bounds, decode_values, encode_values
 from .container_checks import check_chunk_rows, header_quantizer
 from .digits import decode_rounded
 from .model import FittedVAE
-from .payload import FLAG_MASK, FLAG_PASSTHROUGH, MASK_LENGTH, PAYLOAD_HEAD, PAYLOAD_VERSION
+from .payload import (
+    FLAG_MASK,
+    FLAG_NO_CODES,
+    FLAG_PASSTHROUGH,
+    FLAG_VALUES,
+    LATENT_CODEC_VERSION,
+    MASK_LENGTH,
+    PAYLOAD_HEAD,
+    PAYLOAD_VERSION,
+    VALUES_LENGTH,
+)
 
 __all__ = ["compress_chunk", "container_header", "decompress_chunk"]
 
 _PAYLOAD_HEAD, _PAYLOAD_VERSION, _MASK_LENGTH = PAYLOAD_HEAD, PAYLOAD_VERSION, MASK_LENGTH
-_FLAG_PASSTHROUGH, _FLAG_MASK = FLAG_PASSTHROUGH, FLAG_MASK
+_FLAG_PASSTHROUGH, _FLAG_MASK, _VALUES_LENGTH = FLAG_PASSTHROUGH, FLAG_MASK, VALUES_LENGTH
 
 
 # --------------------------------------------------------------------------- layout
@@ -74,7 +85,8 @@ def _split_frame(model: FittedVAE, X: pd.DataFrame,
 def container_header(model: FittedVAE, quantizer: LatentQuantizer, *,
                      columns: Sequence[str] | None, id_columns: Sequence[str] = (),
                      chunk_rows: int = DEFAULT_CHUNK_ROWS, n_rows: int | None = None,
-                     embedded: bool = False) -> dict[str, Any]:
+                     embedded: bool = False,
+                     bounds: list[float | None] | None = None) -> dict[str, Any]:
     """The container's header JSON object (keys documented in ``FORMAT.md``).
 
     Parameters
@@ -84,10 +96,13 @@ def container_header(model: FittedVAE, quantizer: LatentQuantizer, *,
         ``None`` for array and image input.
     n_rows : int, optional
         Total rows, when known before writing (the trailer always has the count).
+    bounds : list, optional
+        Error bound per schema column (:func:`.bounded.resolve_bounds`): every value
+        is stored within it (codec version 3, key ``value_bounds``).
     """
-    return {
+    header = {
         "codec": CODEC_NAME,
-        "codec_version": CODEC_VERSION,
+        "codec_version": CODEC_VERSION if bounds is not None else LATENT_CODEC_VERSION,
         "vaekit_version": __version__,
         "model_fingerprint": model.fingerprint(),
         "model_embedded": bool(embedded),
@@ -101,13 +116,17 @@ def container_header(model: FittedVAE, quantizer: LatentQuantizer, *,
         "chunk_rows": int(chunk_rows),
         "n_rows": None if n_rows is None else int(n_rows),
     }
+    if bounds is not None:
+        header["value_bounds"] = [None if b is None else float(b) for b in bounds]
+    return header
 
 
 # --------------------------------------------------------------------------- per chunk
 
 
 def compress_chunk(X: Any, model: FittedVAE, quantizer: LatentQuantizer,
-                   id_columns: Sequence[str] = (), set_threads: bool = True) -> bytes:
+                   id_columns: Sequence[str] = (), set_threads: bool = True,
+                   bounds: list[float | None] | None = None) -> bytes:
     """Encode one chunk of rows to its container payload.
 
     Parameters
@@ -123,11 +142,14 @@ def compress_chunk(X: Any, model: FittedVAE, quantizer: LatentQuantizer,
     set_threads : bool
         Run the encoder on the model's ``n_jobs`` threads; False inside a worker pool
         (:mod:`.workers`), which sets one thread per worker for its whole run.
+    bounds : list, optional
+        Store every value within these bounds as well (:mod:`.bounded`).
 
     Returns
     -------
     bytes
-        ``head | packed codes | passthrough table`` (see ``FORMAT.md``).  A pure
+        ``head | packed codes | [missing mask] | [bounded values] | [passthrough
+        table]`` (see ``FORMAT.md``).  A pure
         function: the same rows give the same bytes whatever else is being encoded,
         because the encoder runs in fixed-shape blocks.
     """
@@ -142,7 +164,17 @@ def compress_chunk(X: Any, model: FittedVAE, quantizer: LatentQuantizer,
     else:
         codes = quantizer.encode(model.encode_means(model.prepare(X), set_threads))
     packed = pack_codes(codes, quantizer.bits)
+    values = b""
     flags = 0
+    if bounds is not None and n:
+        # Coded under the decoder's prediction from the codes as the reader decodes
+        # them -- or from no code at all (z = 0, the prior's mean) when the codes cost
+        # more than they save: then the chunk stores no codes.
+        section = encode_values(model, X, quantizer.decode(codes), bounds)
+        plain = encode_values(model, X, np.zeros(codes.shape, dtype=np.float32), bounds)
+        if len(plain) <= len(packed) + len(section):
+            section, packed, flags = plain, b"", FLAG_NO_CODES
+        values = _VALUES_LENGTH.pack(len(section)) + section
     mask = b""
     if model.input_kind == "tabular" and n:
         # The same test the schema uses for "missing" (isna), so exactly the cells
@@ -159,7 +191,10 @@ def compress_chunk(X: Any, model: FittedVAE, quantizer: LatentQuantizer,
         except ValueError as exc:  # an id too long, a column Arrow cannot hold
             raise DataError(f"id columns: {exc}") from None
         flags |= _FLAG_PASSTHROUGH
-    return _PAYLOAD_HEAD.pack(_PAYLOAD_VERSION, flags, len(packed)) + packed + mask + table
+    if values:
+        flags |= FLAG_VALUES
+    return (_PAYLOAD_HEAD.pack(_PAYLOAD_VERSION, flags, len(packed)) + packed + mask + values
+            + table)
 
 
 def decompress_chunk(payload: bytes, n_rows: int, model: FittedVAE,
@@ -195,13 +230,18 @@ def decompress_chunk(payload: bytes, n_rows: int, model: FittedVAE,
     if len(payload) < _PAYLOAD_HEAD.size:
         raise FileFormatError("chunk payload is corrupt (shorter than its head)")
     version, flags, n_codes = _PAYLOAD_HEAD.unpack_from(payload)
-    known = _FLAG_PASSTHROUGH | (_FLAG_MASK if header.get("codec_version", 1) >= 2 else 0)
+    known = (_FLAG_PASSTHROUGH | (_FLAG_MASK if header.get("codec_version", 1) >= 2 else 0)
+             | (FLAG_VALUES | FLAG_NO_CODES if "value_bounds" in header else 0))
     if version != _PAYLOAD_VERSION or flags & ~known:
         raise FileFormatError(f"chunk payload is corrupt (version {version}, flags {flags})")
     end = _PAYLOAD_HEAD.size + n_codes
     if end > len(payload):
         raise FileFormatError("chunk payload is corrupt (codes run past its end)")
-    codes = unpack_codes(payload[_PAYLOAD_HEAD.size:end], n_rows, quantizer.bits)
+    no_codes = bool(flags & FLAG_NO_CODES)
+    if no_codes and n_codes:
+        raise FileFormatError("chunk payload is corrupt (codes where it says there are none)")
+    codes = (np.zeros((n_rows, quantizer.n_dims), dtype=np.int64) if no_codes
+             else unpack_codes(payload[_PAYLOAD_HEAD.size:end], n_rows, quantizer.bits))
     missing = None
     if flags & _FLAG_MASK:
         names = model.column_names
@@ -212,6 +252,16 @@ def decompress_chunk(payload: bytes, n_rows: int, model: FittedVAE,
         if end > len(payload):
             raise FileFormatError("chunk payload is corrupt (missing mask runs past its end)")
         missing = unpack_mask(payload[start:end], n_rows, len(names))
+    section = None
+    if "value_bounds" in header and n_rows:
+        if not flags & FLAG_VALUES or end + _VALUES_LENGTH.size > len(payload):
+            raise FileFormatError("chunk payload is corrupt (no bounded values, which the "
+                                  "header promises)")
+        (size,) = _VALUES_LENGTH.unpack_from(payload, end)
+        start, end = end + _VALUES_LENGTH.size, end + _VALUES_LENGTH.size + size
+        if end > len(payload):
+            raise FileFormatError("chunk payload is corrupt (bounded values run past its end)")
+        section = payload[start:end]
     passthrough = list(header.get("passthrough") or [])
     has_table = bool(flags & _FLAG_PASSTHROUGH)
     if has_table != bool(passthrough) or (not has_table and end != len(payload)):
@@ -220,7 +270,16 @@ def decompress_chunk(payload: bytes, n_rows: int, model: FittedVAE,
         values = model.empty_output()
     else:
         z = quantizer.decode(codes)  # floats get the digits the codec keeps (.digits)
-        values = _blank(decode_rounded(model, z), missing, model)
+        if no_codes:
+            z = np.zeros_like(z, dtype=np.float32)
+        if section is None:
+            values = decode_rounded(model, z)
+        else:
+            bounds = check_bounds(header["value_bounds"], model.schema)
+            values = decode_values(model, section, n_rows, z, bounds, missing)
+            if model.input_form == "array":
+                values = values.to_numpy()
+        values = _blank(values, missing, model)
     if not isinstance(values, pd.DataFrame):
         return values
     values.index = pd.RangeIndex(row_offset, row_offset + n_rows)

@@ -157,7 +157,8 @@ def _describe_container(path: str) -> dict[str, Any]:
 
 def _size_breakdown(path: str, file_bytes: int, model_bytes: int) -> dict[str, int]:
     """Where a container's bytes go: ``model``, ``header``, ``ids``, ``codes``,
-    ``missing_mask``, ``overhead``; the six add up to ``file_bytes``.
+    ``missing_mask``, ``values`` (bounded values), ``overhead``; the seven add up to
+    ``file_bytes``.
 
     ``codes`` is what ``bytes_per_row`` budgets (the packed codes alone);
     ``missing_mask`` includes its 4-byte length field; ``header`` is the header block
@@ -165,7 +166,7 @@ def _size_breakdown(path: str, file_bytes: int, model_bytes: int) -> dict[str, i
     chunk's 32-byte record and payload head, and the 28-byte trailer.  Reads every
     chunk (their CRCs are checked on the way).
     """
-    sizes = {"codes": 0, "missing_mask": 0, "ids": 0}
+    sizes = {"codes": 0, "missing_mask": 0, "values": 0, "ids": 0}
     overhead = TRAILER_SIZE
     chunks_bytes = 0
     with ContainerReader(path) as reader:
@@ -179,7 +180,7 @@ def _size_breakdown(path: str, file_bytes: int, model_bytes: int) -> dict[str, i
     header = file_bytes - TRAILER_SIZE - chunks_bytes - model_bytes
     return {"model": model_bytes, "header": header, "ids": sizes["ids"],
             "codes": sizes["codes"], "missing_mask": sizes["missing_mask"],
-            "overhead": overhead}
+            "values": sizes["values"], "overhead": overhead}
 
 
 def verify_container(path: str) -> None:

@@ -1,7 +1,8 @@
 """The chunk payload layout of ``.vkc`` files written through a fitted model.
 
 ``FORMAT.md`` (section "Chunk payload") specifies it:
-``head (version, flags, C) | packed codes (C) | [u32 K | missing mask (K)] | [ids]``.
+``head (version, flags, C) | packed codes (C) | [u32 K | missing mask (K)] |
+[u32 V | bounded values (V)] | [ids]``.
 :mod:`.streams` writes and decodes payloads with these constants;
 :func:`payload_sections` measures one without decoding it (``vaekit info``'s size
 breakdown).
@@ -13,8 +14,8 @@ import struct
 
 from ..errors import FileFormatError
 
-__all__ = ["PAYLOAD_HEAD", "PAYLOAD_VERSION", "FLAG_PASSTHROUGH", "FLAG_MASK", "MASK_LENGTH",
-           "payload_sections"]
+__all__ = ["PAYLOAD_HEAD", "PAYLOAD_VERSION", "FLAG_PASSTHROUGH", "FLAG_MASK", "FLAG_VALUES", "FLAG_NO_CODES",
+           "MASK_LENGTH", "VALUES_LENGTH", "LATENT_CODEC_VERSION", "payload_sections"]
 
 # Payload head: payload version, flags, length of the packed codes (bytes).
 PAYLOAD_HEAD = struct.Struct("<BBI")
@@ -24,6 +25,15 @@ FLAG_PASSTHROUGH = 1
 # codes when a chunk had missing cells.  Codec-1 files never set this flag.
 FLAG_MASK = 2
 MASK_LENGTH = struct.Struct("<I")
+# Codec version 3: with the header key "value_bounds", every chunk with rows carries
+# its bounded values (u32 length, then vaekit.codec.values' section) after the mask.
+FLAG_VALUES = 4
+# ... and a chunk of such a file may leave its codes out (C = 0): its values are then
+# coded under the decoder's prediction at z = 0 (the prior's mean).
+FLAG_NO_CODES = 8
+VALUES_LENGTH = struct.Struct("<I")
+# The codec version of files without bounded values (readers of version 2 read them).
+LATENT_CODEC_VERSION = 2
 
 
 def payload_sections(payload: bytes) -> dict[str, int]:
@@ -33,8 +43,9 @@ def payload_sections(payload: bytes) -> dict[str, int]:
     -------
     dict
         ``head`` (the 6-byte payload head), ``codes`` (packed codes), ``missing_mask``
-        (its 4-byte length field and frame; 0 without one) and ``ids`` (the
-        passthrough table; 0 without one); they add up to ``len(payload)``.
+        (its 4-byte length field and frame; 0 without one), ``values`` (the bounded
+        values with their length field; 0 without) and ``ids`` (the passthrough
+        table; 0 without one); they add up to ``len(payload)``.
 
     Raises
     ------
@@ -48,10 +59,13 @@ def payload_sections(payload: bytes) -> dict[str, int]:
     mask = 0
     if flags & FLAG_MASK and end + MASK_LENGTH.size <= len(payload):
         mask = MASK_LENGTH.size + MASK_LENGTH.unpack_from(payload, end)[0]
-    if end + mask > len(payload):
+    values = 0
+    if flags & FLAG_VALUES and end + mask + VALUES_LENGTH.size <= len(payload):
+        values = VALUES_LENGTH.size + VALUES_LENGTH.unpack_from(payload, end + mask)[0]
+    if end + mask + values > len(payload):
         raise FileFormatError("chunk payload is corrupt (its sections run past its end)")
-    ids = len(payload) - end - mask if flags & FLAG_PASSTHROUGH else 0
+    ids = len(payload) - end - mask - values if flags & FLAG_PASSTHROUGH else 0
     # Bytes nothing claims cannot be in a valid payload; count them with the head so
     # the sections always add up (the decoder refuses such a chunk).
-    head = len(payload) - n_codes - mask - ids
-    return {"head": head, "codes": n_codes, "missing_mask": mask, "ids": ids}
+    head = len(payload) - n_codes - mask - values - ids
+    return {"head": head, "codes": n_codes, "missing_mask": mask, "values": values, "ids": ids}

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from typing import IO, Any
@@ -43,6 +43,7 @@ from ..codec.container import (
 )
 from ..codec.quantize import LatentQuantizer
 from ..errors import DataError, FileFormatError
+from .bounded import resolve_bounds
 from .chunks import compress_chunk, container_header, decompress_chunk, names_of
 from .container_checks import check_header, checked_chunks, header_quantizer
 from .model import FittedVAE, as_fitted
@@ -115,6 +116,11 @@ class CompressedWriter:
     threads : int
         Chunks encoded at once, each on one compute thread (:mod:`.workers`); up to
         ``threads + 1`` chunks are then held.  The bytes are the same for any value.
+    max_abs_error : float or dict, optional
+        Store every value within this error as well (tables; :mod:`.bounded`): one
+        bound in multiples of each numeric column's training SD, or a dict of bounds
+        in the columns' own units; 0 = lossless.  Levels are always exact and blanks
+        stay blank.  ``None`` (default): the latent code alone.
 
     Notes
     -----
@@ -133,8 +139,10 @@ class CompressedWriter:
     def __init__(self, target: str | os.PathLike[str] | IO[bytes], model: Any, *,
                  id_columns: Sequence[str] = (), embed_model: bool = False,
                  chunk_rows: int = DEFAULT_CHUNK_ROWS, n_rows: int | None = None,
-                 threads: int = 1) -> None:
+                 threads: int = 1,
+                 max_abs_error: float | Mapping[str, float] | None = None) -> None:
         model = as_fitted(model)
+        self._bounds = None if max_abs_error is None else resolve_bounds(model, max_abs_error)
         _check_chunk_rows(int(chunk_rows), model, ValueError, "chunk_rows")
         if id_columns and model.input_kind != "tabular":
             raise DataError("id columns need tabular (DataFrame) input")
@@ -187,7 +195,8 @@ class CompressedWriter:
             columns = names + [c for c in self._ids if c not in names]
         header = container_header(self._model, self._quantizer, columns=columns,
                                   id_columns=self._ids, chunk_rows=self._chunk_rows,
-                                  n_rows=self._expected, embedded=self._embed)
+                                  n_rows=self._expected, embedded=self._embed,
+                                  bounds=self._bounds)
         blob = b""
         if self._embed:
             blob = self._model.to_bytes()
@@ -233,7 +242,8 @@ class CompressedWriter:
     def _flush(self, rows: Any) -> None:
         assert self._writer is not None
         if self._threads == 1:
-            payload = compress_chunk(rows, self._model, self._quantizer, self._ids)
+            payload = compress_chunk(rows, self._model, self._quantizer, self._ids,
+                                     bounds=self._bounds)
             self._writer.write_chunk(payload, len(rows))
         else:
             if self._pool is None:
@@ -241,7 +251,8 @@ class CompressedWriter:
                 self._pool_threads.enter_context(single_threaded(self._model))
                 self._pool = worker_pool(self._model, self._threads, "vaekit-compress")
             self._inflight.append((self._pool.submit(
-                compress_chunk, rows, self._model, self._quantizer, self._ids, False),
+                compress_chunk, rows, self._model, self._quantizer, self._ids, False,
+                self._bounds),
                 len(rows)))
             # Chunks go to the file in order; at most `threads` are being encoded.
             while len(self._inflight) > self._threads:

@@ -1,0 +1,392 @@
+"""Error-bounded values: every value of a table within its column's bound, coded by
+the model where the model helps (``FORMAT.md``, section "Bounded values").
+
+The latent code of a row is stored as in every ``.vkc`` file; with bounds, each cell
+is stored as well, on a grid that does not depend on the model:
+
+* numeric columns with bound ``e > 0``: the index ``q = rint(x / (2e))`` (float
+  columns) or ``floor((x + s // 2) / s)`` with the integer step ``s = max(1,
+  floor(2e))`` (integer columns: exact below ``e = 0.5``).  The value comes back as
+  ``q * step``, so ``|x - x'| <= e`` -- checked for every value when it is written
+  (after the column's own dtype is restored, float32 included); a value that would
+  miss (beyond ``2^52`` steps, not finite) is stored exactly instead.  No clipping to
+  the training range: a value far outside it keeps its bound.
+* numeric columns with bound 0 (lossless): integer columns exactly, float columns
+  as their float64 bit patterns.
+* binary and categorical columns: their level, exactly.  A value that is no level
+  (never seen in training) is stored exactly, as text.
+* date and time columns: exactly, as text (no grid yet).
+
+The grid indices are entropy-coded under the decoder's prediction from the stored
+latent code -- a discretized Gaussian per cell for numbers (mean and SD from the
+decoder, mapped to grid steps), the predicted level first for levels -- or, when that
+is not smaller for a column of a chunk, with zstd as plain scalar quantization does
+(:mod:`vaekit.codec.values`).  The prediction only decides how many bits a value
+takes, never which value comes back: the bound holds whatever the decoder computes,
+and a decoder whose floats differ on another machine is caught by the section's CRC
+(an error, never wrong values).
+
+Missing cells keep the chunk's missing mask and come back blank.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..codec.packing import pack_table, table_size_limit, unpack_table
+from ..codec.values import (
+    coarse_prediction,
+    decode_column,
+    encode_column,
+    integers_crc,
+    pack_section,
+    unpack_section,
+)
+from ..data.columns import _as_float, restore_dtype
+from ..data.tabular import ASINH_WIDTH, ColumnSpec, TabularSchema, levels_series
+from ..errors import DataError, FileFormatError
+from ..files.dates import is_time_dtype
+from .model import FittedVAE
+
+__all__ = ["resolve_bounds", "encode_values", "decode_values", "check_bounds"]
+
+# Grid indices stay below 2^52, where float64 holds every integer exactly.
+_MAX_INDEX = 2.0**52
+
+
+def resolve_bounds(model: FittedVAE, max_abs_error: float | Mapping[str, float]
+                   ) -> list[float | None]:
+    """Absolute error bound per schema column (column units; ``None`` = a level column).
+
+    Parameters
+    ----------
+    max_abs_error : float or dict
+        One bound for every numeric column in *standardized units* (multiples of the
+        column's training standard deviation: 0.01 = within 1 % of an SD), or a dict
+        of bounds in the columns' own units (numeric columns not in it are stored
+        losslessly).  0 = lossless.
+
+    Raises
+    ------
+    DataError
+        Images, a negative or non-finite bound, a dict naming a non-numeric or unknown
+        column, or a model file without the columns' SDs and a single bound.
+    """
+    schema = model.schema
+    if not isinstance(schema, TabularSchema):
+        raise DataError("max_abs_error applies to tables; images are coded by the latent "
+                        "code alone")
+    numeric = set(schema.names("numeric"))
+    if isinstance(max_abs_error, Mapping):
+        wrong = [str(c) for c in max_abs_error if str(c) not in numeric]
+        if wrong:
+            raise DataError(f"max_abs_error names {wrong}, which are not numeric columns of the "
+                            f"model (numeric: {sorted(numeric)})")
+        given = {str(c): _bound(v, str(c)) for c, v in max_abs_error.items()}
+        return [given.get(c.name, 0.0) if c.kind == "numeric" else None for c in schema.columns]
+    bound = _bound(max_abs_error, "max_abs_error")
+    out: list[float | None] = []
+    for c in schema.columns:
+        if c.kind != "numeric":
+            out.append(None)
+            continue
+        if c.sd is None:
+            raise DataError("this model file does not record its columns' standard deviations "
+                            "(written before vaekit 0.2); refit it, or give max_abs_error per "
+                            "column in the columns' own units")
+        out.append(bound * c.sd)
+    return out
+
+
+def _bound(value: Any, what: str) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise DataError(f"{what}: the error bound {value!r} is not a number") from None
+    if not math.isfinite(out) or out < 0:
+        raise DataError(f"{what}: the error bound must be a finite number >= 0, got {value!r}")
+    return out
+
+
+def check_bounds(bounds: Any, schema: TabularSchema) -> list[float | None]:
+    """A container header's ``value_bounds`` against the model's schema."""
+    if not isinstance(bounds, list) or len(bounds) != len(schema.columns):
+        raise FileFormatError("header key 'value_bounds' must list one entry per model column")
+    for c, b in zip(schema.columns, bounds, strict=True):
+        if c.kind != "numeric":
+            if b is not None:
+                raise FileFormatError(f"header key 'value_bounds': column {c.name!r} holds "
+                                      "levels, so its bound must be null")
+        elif (not isinstance(b, (int, float)) or isinstance(b, bool) or not math.isfinite(b)
+              or b < 0):
+            raise FileFormatError(f"header key 'value_bounds': column {c.name!r} has bound "
+                                  f"{b!r}, not a finite number >= 0")
+    return bounds
+
+
+# --------------------------------------------------------------------------- grids
+
+
+def _integer_dtype(spec: ColumnSpec) -> bool:
+    try:
+        return bool(pd.api.types.is_integer_dtype(pd.api.types.pandas_dtype(spec.dtype)))
+    except TypeError:
+        return False
+
+
+def _grid(spec: ColumnSpec, bound: float) -> tuple[str, float]:
+    """``(mode, step)``: "int" / "float" grids, "bits" (lossless floats), "text"."""
+    if is_time_dtype(spec.dtype):
+        return "text", 0.0
+    if _integer_dtype(spec):
+        return "int", float(max(1, math.floor(2.0 * bound)))
+    if bound == 0:
+        return "bits", 0.0
+    return "float", 2.0 * bound
+
+
+def _to_grid(spec: ColumnSpec, s: pd.Series, present: np.ndarray, mode: str, step: float,
+             bound: float) -> tuple[np.ndarray, np.ndarray]:
+    """Grid indices of a numeric column's cells and where they keep the bound."""
+    n = len(s)
+    if mode == "text":
+        return np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
+    if mode == "int":
+        k = int(step)
+        if pd.api.types.is_integer_dtype(s.dtype):  # exact integer arithmetic
+            if str(s.dtype).lower().startswith("uint64"):
+                wide = s.to_numpy(dtype=np.uint64, na_value=0)
+                ok = present & (wide < 2**62)
+                x = np.where(ok, wide, 0).astype(np.int64)
+            else:
+                x = s.to_numpy(dtype=np.int64, na_value=0)
+                ok = present & (x < 2**62) & (x > -(2**62))
+                x = np.where(ok, x, 0)
+            q = (x + k // 2) // k
+            ok &= np.abs(x - q * k) <= bound
+            return np.where(ok, q, 0), ok
+        # floats in an integer column (a CSV column with blanks reads as float)
+        xf = _as_float(s, spec.name)
+        with np.errstate(invalid="ignore"):
+            ok = present & np.isfinite(xf) & (np.abs(xf) < _MAX_INDEX)
+            qf = np.floor((np.where(ok, xf, 0.0) + k // 2) / k)
+            ok &= np.abs(np.where(ok, xf, 0.0) - qf * k) <= bound
+        return np.where(ok, qf, 0.0).astype(np.int64), ok
+    x = _as_float(s, spec.name)
+    if mode == "bits":
+        return np.where(present, x, 0.0).view(np.int64).copy(), present.copy()
+    finite = present & np.isfinite(x)
+    with np.errstate(invalid="ignore", over="ignore"):
+        q = np.where(finite, np.rint(x / step), 0.0)
+        ok = finite & (np.abs(q) < _MAX_INDEX)
+        back = restore_dtype(np.where(ok, q, 0.0) * step, spec.dtype).to_numpy(dtype=np.float64)
+        ok &= np.abs(back - np.where(ok, x, 0.0)) <= bound
+    return np.where(ok, q, 0.0).astype(np.int64), ok
+
+
+def _from_grid(spec: ColumnSpec, q: np.ndarray, mode: str, step: float) -> pd.Series:
+    if mode == "int":
+        target = pd.api.types.pandas_dtype(spec.dtype)
+        return pd.Series(q * int(step)).astype(target)
+    if mode == "bits":
+        return restore_dtype(q.view(np.float64), spec.dtype)
+    return restore_dtype(q.astype(np.float64) * step, spec.dtype)
+
+
+def _gaussian(spec: ColumnSpec, t_mean: np.ndarray, t_sd: np.ndarray,
+              step: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The decoder's Gaussian (transformed units) in grid steps, coarsened."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if spec.transform == "asinh":
+            u = ASINH_WIDTH * np.sinh(t_mean / ASINH_WIDTH)
+            slope = spec.scale * np.cosh(t_mean / ASINH_WIDTH)
+        else:
+            u, slope = t_mean, spec.scale
+        return coarse_prediction((u * spec.scale + spec.center) / step, t_sd * slope / step)
+
+
+# --------------------------------------------------------------------------- chunks
+
+
+def _predictions(model: FittedVAE, z: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Decoded rows (schema order, as a DataFrame) and the numeric means and SDs."""
+    values, numeric = model.decode_with_scales(z)
+    frame = values if isinstance(values, pd.DataFrame) else pd.DataFrame(
+        values, columns=model.schema.names())
+    assert numeric is not None
+    return frame, numeric[0], numeric[1]
+
+
+def encode_values(model: FittedVAE, X: pd.DataFrame | np.ndarray, z: np.ndarray,
+                  bounds: list[float | None]) -> bytes:
+    """The bounded-values section of one chunk.
+
+    Parameters
+    ----------
+    X : DataFrame or 2-D array
+        The chunk's model columns, in schema order.
+    z : ndarray (n, latent_dim)
+        The *decoded* latent codes (what the reader will have).
+    bounds : list
+        :func:`resolve_bounds`.
+    """
+    schema = model.schema
+    frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X),
+                                                               columns=schema.names())
+    predicted, t_mean, t_sd = _predictions(model, z)
+    by_name = dict(zip(schema.names(), bounds, strict=True))
+    columns, ints = [], []
+    exc: list[tuple[int, int, str]] = []
+    for j, spec in enumerate(_model_order(schema)):
+        s = frame[spec.name]
+        present = ~s.isna().to_numpy()
+        if spec.kind == "numeric":
+            bound = float(by_name[spec.name])  # type: ignore[arg-type]
+            mode, step = _grid(spec, bound)
+            q, ok = _to_grid(spec, s, present, mode, step, bound)
+            gauss = None
+            if mode in ("int", "float"):
+                k = schema.names("numeric").index(spec.name)
+                gauss = tuple(a[ok] for a in _gaussian(spec, t_mean[:, k], t_sd[:, k], step))
+            columns.append(encode_column(q[ok], gaussian=gauss))  # type: ignore[arg-type]
+        else:
+            q, ok, unseen = schema.level_codes(spec, s)
+            guess, _, _ = schema.level_codes(spec, predicted[spec.name])
+            columns.append(encode_column(q[ok], predicted=guess[ok]))
+        ints.append(q[ok])
+        for row in np.flatnonzero(present & ~ok):
+            exc.append((int(row), j, _text(s.iloc[row])))
+    return pack_section(integers_crc(ints), _pack_exceptions(exc), columns)
+
+
+def decode_values(model: FittedVAE, section: bytes, n_rows: int, z: np.ndarray,
+                  bounds: list[float | None], missing: np.ndarray | None) -> Any:
+    """Rows of one chunk from its bounded-values section (the input's own form).
+
+    ``missing``: the chunk's missing mask (schema column order) or ``None``.
+    """
+    schema = model.schema
+    order = _model_order(schema)
+    crc, exc_bytes, columns = unpack_section(section, len(order))
+    predicted, t_mean, t_sd = _predictions(model, z)
+    names = schema.names()
+    blank = np.zeros((n_rows, len(names)), dtype=bool) if missing is None else missing
+    exceptions = _unpack_exceptions(exc_bytes, n_rows, len(order))
+    by_name = dict(zip(names, bounds, strict=True))
+    out = predicted.copy()
+    ints = []
+    for j, (spec, (coder, data)) in enumerate(zip(order, columns, strict=True)):
+        stored = ~blank[:, names.index(spec.name)]
+        stored[[r for r, c, _ in exceptions if c == j]] = False
+        n = int(stored.sum())
+        if spec.kind == "numeric":
+            mode, step = _grid(spec, float(by_name[spec.name]))  # type: ignore[arg-type]
+            gauss = None
+            if mode in ("int", "float"):
+                k = schema.names("numeric").index(spec.name)
+                gauss = tuple(a[stored] for a in _gaussian(spec, t_mean[:, k], t_sd[:, k], step))
+            q = decode_column(coder, data, n, gaussian=gauss)  # type: ignore[arg-type]
+            full = np.zeros(n_rows, dtype=np.int64)
+            full[stored] = _checked(q, n)
+            col = _from_grid(spec, full, mode, step) if mode != "text" else out[spec.name]
+        else:
+            guess, _, _ = schema.level_codes(spec, predicted[spec.name])
+            q = _checked(decode_column(coder, data, n, predicted=guess[stored]), n)
+            if q.size and (q.min() < 0 or q.max() >= len(spec.levels)):
+                raise FileFormatError("bounded values are corrupt (a level code out of range)")
+            full = np.zeros(n_rows, dtype=np.int64)
+            full[stored] = q
+            col = levels_series(spec, full)
+        ints.append(q)
+        col.index = out.index
+        out[spec.name] = _with_exceptions(col, spec, [(r, v) for r, c, v in exceptions if c == j])
+    if integers_crc(ints) != crc:
+        raise FileFormatError("bounded values do not decode to what was written: the model's "
+                              "predictions differ on this machine (or the file is damaged)")
+    return out
+
+
+def _checked(q: np.ndarray, n: int) -> np.ndarray:
+    if q.shape != (n,):
+        raise FileFormatError("bounded values are corrupt (wrong number of values)")
+    return q
+
+
+def _model_order(schema: TabularSchema) -> list[ColumnSpec]:
+    return schema.specs("numeric") + schema.specs("binary") + schema.specs("categorical")
+
+
+def _text(value: Any) -> str:
+    """A value stored exactly: integers and text as they are, floats by repr."""
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return str(value.item() if isinstance(value, np.generic) else value)
+
+
+def _pack_exceptions(exc: list[tuple[int, int, str]]) -> bytes:
+    if not exc:
+        return b""
+    rows, cols, texts = zip(*exc, strict=True)
+    return pack_table(pd.DataFrame({"row": np.array(rows, dtype=np.uint32),
+                                    "column": np.array(cols, dtype=np.uint16),
+                                    "value": pd.array(texts, dtype=object)}))
+
+
+def _unpack_exceptions(data: bytes, n_rows: int, n_cols: int) -> list[tuple[int, int, str]]:
+    if not data:
+        return []
+    table = unpack_table(data, table_size_limit(n_rows * n_cols, 3))
+    if list(table.columns) != ["row", "column", "value"] or len(table) > n_rows * n_cols:
+        raise FileFormatError("bounded values are corrupt (the exceptions table)")
+    rows = table["row"].to_numpy(dtype=np.int64)
+    cols = table["column"].to_numpy(dtype=np.int64)
+    texts = table["value"].tolist()
+    if (rows.size and (rows.min() < 0 or rows.max() >= n_rows or cols.min() < 0
+                       or cols.max() >= n_cols)) or not all(isinstance(t, str) for t in texts):
+        raise FileFormatError("bounded values are corrupt (an exception outside the chunk)")
+    return list(zip(rows.tolist(), cols.tolist(), texts, strict=True))
+
+
+def _with_exceptions(col: pd.Series, spec: ColumnSpec, cells: list[tuple[int, str]]
+                     ) -> pd.Series:
+    """``col`` with exactly stored values put in (parsed back to the column's kind)."""
+    if not cells:
+        return col
+    values = [_parse(text, spec) for _, text in cells]
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        new = [v for v in dict.fromkeys(values) if v not in col.cat.categories]
+        col = col.cat.add_categories(new)
+    elif col.dtype == object or is_time_dtype(spec.dtype):
+        col = col.copy()
+    else:
+        try:
+            fixed = pd.Series(values, dtype=object).astype(col.dtype).tolist()
+            same = all(type(a) is type(b) and a == b or (isinstance(b, float) and a == b)
+                       for a, b in zip(fixed, values, strict=True))
+        except (TypeError, ValueError, OverflowError):
+            same = False
+        col = col.copy() if same else col.astype(object)
+    rows = [r for r, _ in cells]
+    col.iloc[rows] = values
+    return col
+
+
+def _parse(text: str, spec: ColumnSpec) -> Any:
+    if is_time_dtype(spec.dtype):
+        return pd.Timestamp(text)
+    if spec.kind == "numeric":
+        return int(text) if _integer_dtype(spec) and text.lstrip("-").isdigit() else float(text)
+    numbers = [v for v in spec.levels if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if numbers and len(numbers) == len(spec.levels):
+        try:
+            return float(text)
+        except ValueError:
+            return text
+    return text
