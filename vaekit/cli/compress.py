@@ -79,6 +79,11 @@ closer values. `vaekit info OUT.vkc` shows where the bytes went.
 @click.option("--max-rows", type=click.IntRange(0), default=None,
               help="With --fit: train on a uniform sample of N rows, seeded by --seed (0: "
                    "every row; default as `vaekit fit`); all rows are compressed.")
+@click.option("--max-error", "max_error", type=FiniteFloat(0, 1e12), default=None,
+              help="Also store every value within this error of its original, in "
+                   "standard deviations of its column (0.01 = 1 %% of an SD; 0 = "
+                   "lossless); categories, integers below 0.5 and blanks come back "
+                   "exactly. Default: the latent code alone.")
 @click.option("--threads", type=click.IntRange(0, MAX_THREADS), default=None,
               help="CPU threads encoding chunks at once (0 = one per core; default: the "
                    "model's n_jobs, else 1). Reading always overlaps in one more thread. "
@@ -89,7 +94,8 @@ def compress(inputs: tuple[str, ...], model: str | None, output: str,
              id_columns: tuple[str, ...], embed_model: bool, fit_first: bool,
              bytes_per_row: float | None, bits: int | None, save_model: str | None, kind: str,
              categorical: tuple[str, ...], latent_dim: int | None, epochs: int | None,
-             seed: int, max_rows: int | None, threads: int | None, engine: str,
+             seed: int, max_rows: int | None, max_error: float | None,
+             threads: int | None, engine: str,
              scheduler: str | None,
              workers: int | None, on_bad_rows: str, bad_rows_path: str | None,
              progress: bool, quiet: bool) -> None:
@@ -107,6 +113,8 @@ def compress(inputs: tuple[str, ...], model: str | None, output: str,
     _check_engine(engine, scheduler, workers)
     if engine == "dask" and threads is not None:
         raise click.UsageError("--threads goes with --engine local (Dask: --workers)")
+    if engine == "dask" and max_error is not None:
+        raise click.UsageError("--max-error goes with --engine local")
     paths = _inputs(inputs)
     _check_output(output, allow_stdout=False)
     if save_model is not None:
@@ -147,7 +155,7 @@ def compress(inputs: tuple[str, ...], model: str | None, output: str,
                                           embed_model=embed_model,
                                           skip_bad_rows=on_bad_rows == "skip",
                                           on_bad_rows=sink.add, progress=update,
-                                          threads=threads)
+                                          threads=threads, max_abs_error=max_error)
     if save_model is not None:
         est.save(save_model)
     if not quiet:

@@ -221,7 +221,7 @@ def _first_position(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
 
 
-def _as_float(s: pd.Series, name: str) -> np.ndarray:
+def as_float(s: pd.Series, name: str) -> np.ndarray:
     """Convert a column to float64, naming the first row that is not a number."""
     if pd.api.types.is_bool_dtype(s.dtype):
         return s.astype("float64").to_numpy()

@@ -75,9 +75,9 @@ import pandas as pd
 
 from ..errors import DataError
 from .columns import (
-    _as_float,
     _is_missing,
     _numbers,
+    as_float,
     dtype_name,
     integer_id_reason,
     is_time_dtype,
@@ -316,7 +316,7 @@ class TabularSchema:
                     "if it really is a measurement, give it a float dtype",
                     column=name,
                 )
-            values = _as_float(s, name)
+            values = as_float(s, name)
             n_unique = len(np.unique(values[~np.isnan(values)]))
             kind = "binary" if n_unique == 2 and name not in self.numeric else "numeric"
             if kind == "numeric":
@@ -547,7 +547,7 @@ class TabularSchema:
         for j, spec in enumerate(specs):
             s = df[spec.name]
             v[:, j] = (time_days(s, spec.name) if is_time_dtype(spec.dtype)
-                       else _as_float(s, spec.name))
+                       else as_float(s, spec.name))
         mask = ~np.isnan(v)
         missing = ~mask
         log_scale = np.array([math.log(s.scale) for s in specs])  # libm's log, as before

@@ -89,6 +89,19 @@ class VAECompressor(TransformerMixin, _VAEBase):
         apply with these bits.  With neither, the plain VAE is kept and each
         informative dimension gets the fewest bits that make its step no larger
         than its posterior SD.
+    max_abs_error : float or dict, optional
+        Error-bounded files: :meth:`compress` also stores every value of a table
+        within this bound of its original -- one number in standardized units (a
+        multiple of each numeric column's training standard deviation: 0.01 = within
+        1 % of an SD), or a dict of bounds in the columns' own units (numeric columns
+        left out are stored losslessly); 0 = lossless.  Binary and categorical
+        values are always exact, integer columns exact below 0.5, blanks stay blank,
+        and values far outside the training range keep the bound (no clipping).  The
+        values are entropy-coded under the decoder's per-cell prediction from the
+        latent code, or with zstd where that is smaller (per column and chunk; see
+        :mod:`vaekit.fitted.bounded`).  ``None`` (default): the latent code alone,
+        as bounded as the model is good.  Does not change :meth:`transform` or
+        :meth:`inverse_transform`.
     beta : "auto" or float
         KL weight of VAE training: used without a budget or bits (``"auto"`` =
         1), and by convolutional image models with one (``"auto"`` =
@@ -127,6 +140,7 @@ class VAECompressor(TransformerMixin, _VAEBase):
         **_VAEBase._parameter_constraints,
         "beta": [StrOptions({"auto"}), Interval(Real, 0, None, closed="left")],
         "bytes_per_row": [None, Interval(Real, 0, MAX_BYTES_PER_ROW, closed="right")],
+        "max_abs_error": [None, Interval(Real, 0, None, closed="left"), dict],
         "bits": [None, Interval(Integral, 0, 16, closed="both"), list, tuple],
     }
 
@@ -137,7 +151,8 @@ class VAECompressor(TransformerMixin, _VAEBase):
                  architecture: str = "auto", categorical_features: list | None = None,
                  min_scale: float | str = "auto", n_samples: int = 1, device: str = "auto",
                  n_jobs: int | None = None, random_state: Any = None,
-                 verbose: bool = False) -> None:
+                 verbose: bool = False,
+                 max_abs_error: float | dict | None = None) -> None:
         self.bytes_per_row = bytes_per_row
         self.bits = bits
         self.latent_dim = latent_dim
@@ -155,6 +170,7 @@ class VAECompressor(TransformerMixin, _VAEBase):
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
+        self.max_abs_error = max_abs_error
 
     # Hidden widths sized on the whole encoder input (see architecture_config).
     _hidden_on = "input"
@@ -320,7 +336,8 @@ class VAECompressor(TransformerMixin, _VAEBase):
         fitted = self._synced()
         buf = io.BytesIO()
         with CompressedWriter(buf, fitted, id_columns=tuple(id_columns or ()),
-                              embed_model=embed_model, n_rows=len(X)) as writer:
+                              embed_model=embed_model, n_rows=len(X),
+                              max_abs_error=self.max_abs_error) as writer:
             writer.write(X)
         return buf.getvalue()
 

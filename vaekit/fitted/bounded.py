@@ -47,7 +47,7 @@ from ..codec.values import (
     pack_section,
     unpack_section,
 )
-from ..data.columns import _as_float, restore_dtype
+from ..data.columns import as_float, restore_dtype
 from ..data.tabular import ASINH_WIDTH, ColumnSpec, TabularSchema, levels_series
 from ..errors import DataError, FileFormatError
 from ..files.dates import is_time_dtype
@@ -57,6 +57,9 @@ __all__ = ["resolve_bounds", "encode_values", "decode_values", "check_bounds"]
 
 # Grid indices stay below 2^52, where float64 holds every integer exactly.
 _MAX_INDEX = 2.0**52
+# Set in a numeric column's coder byte: the chunk's values are whole numbers and sit
+# on the integer grid (step max(1, floor(2 * bound))).
+WHOLE = 0x80
 
 
 def resolve_bounds(model: FittedVAE, max_abs_error: float | Mapping[str, float]
@@ -139,11 +142,16 @@ def _integer_dtype(spec: ColumnSpec) -> bool:
         return False
 
 
-def _grid(spec: ColumnSpec, bound: float) -> tuple[str, float]:
-    """``(mode, step)``: "int" / "float" grids, "bits" (lossless floats), "text"."""
+def _grid(spec: ColumnSpec, bound: float, whole: bool = False) -> tuple[str, float]:
+    """``(mode, step)``: "int" / "float" grids, "bits" (lossless floats), "text".
+
+    ``whole``: a float column whose values in the chunk are all whole numbers gets
+    the integer grid too (``WHOLE`` in the column's coder byte), so whole numbers come
+    back whole.
+    """
     if is_time_dtype(spec.dtype):
         return "text", 0.0
-    if _integer_dtype(spec):
+    if _integer_dtype(spec) or whole:
         return "int", float(max(1, math.floor(2.0 * bound)))
     if bound == 0:
         return "bits", 0.0
@@ -171,13 +179,13 @@ def _to_grid(spec: ColumnSpec, s: pd.Series, present: np.ndarray, mode: str, ste
             ok &= np.abs(x - q * k) <= bound
             return np.where(ok, q, 0), ok
         # floats in an integer column (a CSV column with blanks reads as float)
-        xf = _as_float(s, spec.name)
+        xf = as_float(s, spec.name)
         with np.errstate(invalid="ignore"):
             ok = present & np.isfinite(xf) & (np.abs(xf) < _MAX_INDEX)
             qf = np.floor((np.where(ok, xf, 0.0) + k // 2) / k)
             ok &= np.abs(np.where(ok, xf, 0.0) - qf * k) <= bound
         return np.where(ok, qf, 0.0).astype(np.int64), ok
-    x = _as_float(s, spec.name)
+    x = as_float(s, spec.name)
     if mode == "bits":
         return np.where(present, x, 0.0).view(np.int64).copy(), present.copy()
     finite = present & np.isfinite(x)
@@ -189,8 +197,15 @@ def _to_grid(spec: ColumnSpec, s: pd.Series, present: np.ndarray, mode: str, ste
     return np.where(ok, q, 0.0).astype(np.int64), ok
 
 
+def _whole(s: pd.Series, spec: ColumnSpec, present: np.ndarray) -> bool:
+    """Whether a float column's present values are all whole numbers (below 2^52)."""
+    x = as_float(s, spec.name)[present]
+    with np.errstate(invalid="ignore"):
+        return bool(x.size) and bool(np.all((np.abs(x) < _MAX_INDEX) & (x == np.floor(x))))
+
+
 def _from_grid(spec: ColumnSpec, q: np.ndarray, mode: str, step: float) -> pd.Series:
-    if mode == "int":
+    if mode == "int" and _integer_dtype(spec):
         target = pd.api.types.pandas_dtype(spec.dtype)
         return pd.Series(q * int(step)).astype(target)
     if mode == "bits":
@@ -247,13 +262,16 @@ def encode_values(model: FittedVAE, X: pd.DataFrame | np.ndarray, z: np.ndarray,
         present = ~s.isna().to_numpy()
         if spec.kind == "numeric":
             bound = float(by_name[spec.name])  # type: ignore[arg-type]
-            mode, step = _grid(spec, bound)
+            whole = (not _integer_dtype(spec) and not is_time_dtype(spec.dtype)
+                     and _whole(s, spec, present))
+            mode, step = _grid(spec, bound, whole)
             q, ok = _to_grid(spec, s, present, mode, step, bound)
             gauss = None
             if mode in ("int", "float"):
                 k = schema.names("numeric").index(spec.name)
                 gauss = tuple(a[ok] for a in _gaussian(spec, t_mean[:, k], t_sd[:, k], step))
-            columns.append(encode_column(q[ok], gaussian=gauss))  # type: ignore[arg-type]
+            coder, data = encode_column(q[ok], gaussian=gauss)  # type: ignore[arg-type]
+            columns.append((coder | (WHOLE if whole else 0), data))
         else:
             q, ok, unseen = schema.level_codes(spec, s)
             guess, _, _ = schema.level_codes(spec, predicted[spec.name])
@@ -285,7 +303,9 @@ def decode_values(model: FittedVAE, section: bytes, n_rows: int, z: np.ndarray,
         stored[[r for r, c, _ in exceptions if c == j]] = False
         n = int(stored.sum())
         if spec.kind == "numeric":
-            mode, step = _grid(spec, float(by_name[spec.name]))  # type: ignore[arg-type]
+            whole = bool(coder & WHOLE)
+            coder &= ~WHOLE
+            mode, step = _grid(spec, float(by_name[spec.name]), whole)  # type: ignore[arg-type]
             gauss = None
             if mode in ("int", "float"):
                 k = schema.names("numeric").index(spec.name)

@@ -27,7 +27,8 @@ def compress_files(inputs: Sequence[str], model: Any, output: str, *,
                    skip_bad_rows: bool = False,
                    on_bad_rows: Callable[[list[BadRow]], None] | None = None,
                    progress: Callable[[int], None] | None = None,
-                   threads: int | None = None) -> tuple[int, int]:
+                   threads: int | None = None,
+                   max_abs_error: float | dict | None = None) -> tuple[int, int]:
     """Compress the rows of ``inputs``, in order, into the container ``output``.
 
     Parameters
@@ -52,6 +53,8 @@ def compress_files(inputs: Sequence[str], model: Any, output: str, *,
     threads : int, optional
         Chunks encoded at once, each on one compute thread (0 = one per CPU core;
         default: the model's ``n_jobs``, else 1).  The bytes are the same for any value.
+    max_abs_error : float or dict, optional
+        Store every value within this bound as well (``CompressedWriter``).
 
     Returns
     -------
@@ -65,7 +68,8 @@ def compress_files(inputs: Sequence[str], model: Any, output: str, *,
     """
     writer = CompressedWriter(output, model, id_columns=list(id_columns),
                               embed_model=embed_model,
-                              threads=resolve_threads(threads, model))
+                              threads=resolve_threads(threads, model),
+                              max_abs_error=max_abs_error)
     # The next chunks are parsed in a reader thread while this one is coded.
     chunks = read_ahead(iter_compress_chunks(inputs, model, list(id_columns),
                                              skip_bad_rows=skip_bad_rows), READ_AHEAD)

@@ -1,0 +1,208 @@
+"""Error-bounded values (issue 17): every value within its bound, levels and blanks exact.
+
+Exact properties: the bound holds for every value of adversarial tables (extremes,
++-0, huge integers, values far outside the training range, float32 limits, new
+levels, blanks); whole numbers come back whole; a decoder whose predictions differ
+slightly decodes the same values, one whose predictions differ more fails loudly
+(CRC), never with wrong values; the values section is never larger than scalar
+quantization + zstd of the same grid plus a fixed per-column overhead; the same
+rows give the same bytes for any thread count; damaged headers are refused.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+import zstandard as zstd
+
+from vaekit import VAECompressor
+from vaekit.codec.container import ContainerReader
+from vaekit.codec.values import CODER_GAUSSIAN, CODER_ZSTD, unpack_section
+from vaekit.errors import DataError, FileFormatError
+from vaekit.fitted import bounded
+from vaekit.fitted.bounded import resolve_bounds
+from vaekit.fitted.payload import FLAG_NO_CODES, MASK_LENGTH, PAYLOAD_HEAD, VALUES_LENGTH
+from vaekit.fitted.streams import CompressedWriter, iter_decompressed
+
+
+def _train(n: int = 400, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    t = rng.normal(size=n)
+    return pd.DataFrame({
+        "a": t + 0.05 * rng.normal(size=n),
+        "b": 100.0 * (2 * t + 0.3 * rng.normal(size=n)),
+        "i": rng.integers(0, 100, n),
+        "f32": (t + rng.normal(size=n)).astype(np.float32),
+        "big": rng.integers(-2**40, 2**40, n),
+        "whole": np.round(rng.normal(50, 10, n)),  # float dtype, whole numbers
+        "flag": rng.integers(0, 2, n),
+        "c": rng.choice(["x", "y", "z"], n),
+    })
+
+
+@pytest.fixture(scope="module")
+def compressor() -> VAECompressor:
+    return VAECompressor(random_state=0, epochs=3, bytes_per_row=4).fit(_train())
+
+
+def _hostile(n: int = 60) -> pd.DataFrame:
+    te = _train(n, seed=1)
+    te["i"] = te["i"].astype(object)
+    te.loc[0, "a"] = 1e300
+    te.loc[1, "a"] = -1e300
+    te.loc[2, "a"] = -0.0
+    te.loc[3, "a"] = np.nan
+    te.loc[4, "b"] = 5e7  # far outside the training range
+    te.loc[5, "i"] = 2**62 + 5
+    te.loc[6, "big"] = -(2**63)
+    te.loc[7, "f32"] = np.float32(3.4e38)
+    te.loc[8, "c"] = "never seen"
+    te.loc[9, "flag"] = 1 - te.loc[9, "flag"]
+    te.loc[10, "whole"] = 1e15
+    te.loc[[11, 12], "c"] = None
+    te.loc[13, "b"] = np.nan
+    te["i"] = te["i"].astype(np.int64)
+    return te
+
+
+def _check_bound(te: pd.DataFrame, out: pd.DataFrame, bounds: list, names: list) -> None:
+    assert list(out.columns) == list(te.columns)
+    for name, b in zip(names, bounds, strict=True):
+        a, r = te[name].reset_index(drop=True), out[name].reset_index(drop=True)
+        assert (a.isna() == r.isna()).all(), name
+        a, r = a[a.notna()], r[a.notna()]
+        if b is None:
+            assert a.tolist() == r.tolist(), name
+        elif pd.api.types.is_integer_dtype(a.dtype):
+            err = [abs(int(x) - int(y)) for x, y in zip(a, r, strict=True)]
+            assert max(err) <= b, (name, max(err), b)
+        else:
+            err = (a.astype(np.float64) - r.astype(np.float64)).abs()
+            assert err.max() <= b, (name, err.max(), b)
+
+
+@pytest.mark.parametrize("eps", [0.3, 0.01, 1e-4, 0.0])
+def test_every_value_keeps_its_bound(compressor: VAECompressor, eps: float) -> None:
+    te = _hostile()
+    est = VAECompressor(**{**compressor.get_params(), "max_abs_error": eps})
+    est.fitted_ = compressor.fitted_
+    out = est.decompress(est.compress(te))
+    bounds = resolve_bounds(compressor.fitted_, eps)
+    _check_bound(te, out, bounds, compressor.fitted_.schema.names())
+    assert out.loc[8, "c"] == "never seen" and out.loc[5, "i"] == 2**62 + 5
+    assert out.loc[6, "big"] == -(2**63) and out.loc[0, "a"] == pytest.approx(1e300)
+    # Whole numbers come back whole; integer columns keep their dtype.
+    assert (out["whole"] == np.floor(out["whole"])).all()
+    assert out["i"].dtype == np.int64 and out["f32"].dtype == np.float32
+    if eps == 0.0:
+        assert out["a"].fillna(7).tolist() == te["a"].fillna(7).tolist()
+
+
+def test_dict_bounds_are_in_column_units(compressor: VAECompressor) -> None:
+    te = _train(80, seed=2)
+    bounds = resolve_bounds(compressor.fitted_, {"b": 5.0})
+    assert bounds[1] == 5.0 and bounds[0] == 0.0  # columns left out: lossless
+    buf = io.BytesIO()
+    with CompressedWriter(buf, compressor, max_abs_error={"b": 5.0}) as w:
+        w.write(te)
+    out = pd.concat(list(iter_decompressed(io.BytesIO(buf.getvalue()), compressor)))
+    _check_bound(te, out, bounds, compressor.fitted_.schema.names())
+    assert out["a"].tolist() == te["a"].tolist()
+    with pytest.raises(DataError, match="not numeric columns"):
+        resolve_bounds(compressor.fitted_, {"c": 1.0})
+    with pytest.raises(DataError, match="finite number"):
+        resolve_bounds(compressor.fitted_, -1.0)
+
+
+def _payloads(data: bytes) -> list[bytes]:
+    with ContainerReader(io.BytesIO(data)) as reader:
+        return [p for _, _, p in reader.iter_chunks()]
+
+
+def _section(payload: bytes) -> tuple[int, bytes]:
+    _, flags, n_codes = PAYLOAD_HEAD.unpack_from(payload)
+    pos = PAYLOAD_HEAD.size + n_codes
+    if flags & 2:
+        pos += MASK_LENGTH.size + MASK_LENGTH.unpack_from(payload, pos)[0]
+    (size,) = VALUES_LENGTH.unpack_from(payload, pos)
+    return flags, payload[pos + VALUES_LENGTH.size: pos + VALUES_LENGTH.size + size]
+
+
+def test_never_larger_than_scalar_quantization_and_zstd_on_noise() -> None:
+    rng = np.random.default_rng(5)
+    noise = pd.DataFrame({f"u{j}": rng.integers(0, 1000, 3000).astype(np.float64) * 0.37
+                          for j in range(6)})
+    est = VAECompressor(random_state=0, epochs=2, max_abs_error=0.02).fit(noise.iloc[:2000])
+    te = noise.iloc[2000:]
+    (payload,) = _payloads(est.compress(te))
+    flags, section = _section(payload)
+    assert flags & FLAG_NO_CODES  # the latent codes cannot pay for themselves here
+    _, _, columns = unpack_section(section, 6)
+    bounds = resolve_bounds(est.fitted_, 0.02)
+    baseline = 0
+    for j, b in enumerate(bounds):
+        q = np.rint(te[f"u{j}"].to_numpy() / (2 * b)).astype(np.int64)
+        q -= q.min()
+        width = next(w for w in (1, 2, 4, 8) if q.max() < 1 << (8 * w))
+        baseline += len(zstd.ZstdCompressor(level=19).compress(q.astype(f"<u{width}").tobytes()))
+    # per column: coder byte, length, minimum and width (14 bytes); CRC and length (8)
+    assert len(section) <= baseline + 14 * 6 + 8
+    assert {coder for coder, _ in columns} <= {CODER_ZSTD, CODER_GAUSSIAN}
+
+
+def test_same_bytes_for_any_thread_count_and_rerun(compressor: VAECompressor) -> None:
+    te = _train(300, seed=3)
+    outs = []
+    for threads in (1, 1, 3):
+        buf = io.BytesIO()
+        with CompressedWriter(buf, compressor, chunk_rows=64, threads=threads,
+                              max_abs_error=0.05) as w:
+            w.write(te)
+        outs.append(buf.getvalue())
+    assert outs[0] == outs[1] == outs[2]
+
+
+def test_predictions_that_differ_decode_the_same_or_fail_loudly(
+        compressor: VAECompressor, monkeypatch: pytest.MonkeyPatch) -> None:
+    te = _train(200, seed=4)
+    est = VAECompressor(**{**compressor.get_params(), "max_abs_error": 0.01})
+    est.fitted_ = compressor.fitted_
+    data = est.compress(te)
+    original = bounded._predictions
+
+    def nudged(scale: float):
+        def predictions(model, z):
+            frame, mean, sd = original(model, z)
+            return frame, mean * (1 + scale), sd * (1 + scale)
+        return predictions
+
+    # float32 outputs perturbed in their last bit: the same values, bit for bit.
+    monkeypatch.setattr(bounded, "_predictions", nudged(2.0**-23))
+    again = est.decompress(data)
+    monkeypatch.setattr(bounded, "_predictions", original)
+    exact = est.decompress(data)
+    pd.testing.assert_frame_equal(again, exact)
+    # A decoder that predicts quite differently: an error, never other values.
+    monkeypatch.setattr(bounded, "_predictions", nudged(0.3))
+    with pytest.raises(FileFormatError, match="predictions differ|corrupt"):
+        est.decompress(data)
+
+
+def test_damaged_bounds_in_the_header_are_refused(compressor: VAECompressor) -> None:
+    schema = compressor.fitted_.schema
+    good = resolve_bounds(compressor.fitted_, 0.1)
+    assert bounded.check_bounds(good, schema) == good
+    for bad in (good[:-1], [-1.0] + good[1:], good[:-1] + [0.5], "0.1",
+                [float("nan")] + good[1:]):
+        with pytest.raises(FileFormatError, match="value_bounds"):
+            bounded.check_bounds(bad, schema)
+
+
+def test_images_have_no_bounded_mode() -> None:
+    images = np.random.default_rng(0).integers(0, 255, (40, 8, 8), dtype=np.uint8)
+    est = VAECompressor(random_state=0, epochs=1).fit(images)
+    with pytest.raises(DataError, match="tables"):
+        resolve_bounds(est.fitted_, 0.1)
