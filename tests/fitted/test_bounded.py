@@ -12,6 +12,7 @@ rows give the same bytes for any thread count; damaged headers are refused.
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,7 @@ import zstandard as zstd
 
 from vaekit import VAECompressor
 from vaekit.codec.container import ContainerReader
+from vaekit.codec.quantize import LatentQuantizer
 from vaekit.codec.values import CODER_GAUSSIAN, CODER_ZSTD, unpack_section
 from vaekit.errors import DataError, FileFormatError
 from vaekit.fitted import bounded
@@ -192,13 +194,41 @@ def test_predictions_that_differ_decode_the_same_or_fail_loudly(
 
 
 def test_damaged_bounds_in_the_header_are_refused(compressor: VAECompressor) -> None:
-    schema = compressor.fitted_.schema
-    good = resolve_bounds(compressor.fitted_, 0.1)
-    assert bounded.check_bounds(good, schema) == good
+    model = compressor.fitted_
+    good = resolve_bounds(model, 0.1)
+    assert bounded.check_bounds(good, model) == good
+    assert bounded.check_bounds({"sd_units": 0.1}, model) == good
     for bad in (good[:-1], [-1.0] + good[1:], good[:-1] + [0.5], "0.1",
-                [float("nan")] + good[1:]):
+                [float("nan")] + good[1:], {"sd_units": -1}, {"sd_units": True},
+                {"sd_units": 0.1, "x": 1}, {}):
         with pytest.raises(FileFormatError, match="value_bounds"):
-            bounded.check_bounds(bad, schema)
+            bounded.check_bounds(bad, model)
+
+
+def test_the_header_refers_to_the_model(compressor: VAECompressor,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bounded file's header names the model and its quantizer by hash (no schema,
+    no quantizer copied): under 1 KB here; a model with another quantizer is refused."""
+    te = _train(50, seed=6)
+    buf = io.BytesIO()
+    with CompressedWriter(buf, compressor, max_abs_error=0.1) as w:
+        w.write(te)
+    data = buf.getvalue()
+    with ContainerReader(io.BytesIO(data)) as reader:
+        header = reader.header
+    assert "schema" not in header and "quantizer" not in header
+    assert header["codec_version"] == 3 and header["value_bounds"] == {"sd_units": 0.1}
+    assert len(json.dumps(header, separators=(",", ":"))) < 1024
+    out = pd.concat(list(iter_decompressed(io.BytesIO(data), compressor)))
+    _check_bound(te, out, resolve_bounds(compressor.fitted_, 0.1),
+                 compressor.fitted_.schema.names())
+    # The same network with another quantizer (same fingerprint) is refused.
+    moved = compressor.fitted_.default_quantizer().to_dict()
+    moved["lo"] = [v + 1.0 for v in moved["lo"]]
+    monkeypatch.setattr(type(compressor.fitted_), "default_quantizer",
+                        lambda self: LatentQuantizer.from_dict(moved))
+    with pytest.raises(FileFormatError, match="quantizer_sha256"):
+        list(iter_decompressed(io.BytesIO(data), compressor))
 
 
 def test_images_have_no_bounded_mode() -> None:

@@ -53,7 +53,8 @@ from ..errors import DataError, FileFormatError
 from ..files.dates import is_time_dtype
 from .model import FittedVAE
 
-__all__ = ["resolve_bounds", "encode_values", "decode_values", "check_bounds"]
+__all__ = ["resolve_bounds", "header_bounds", "encode_values", "decode_values",
+           "check_bounds"]
 
 # Grid indices stay below 2^52, where float64 holds every integer exactly.
 _MAX_INDEX = 2.0**52
@@ -116,8 +117,31 @@ def _bound(value: Any, what: str) -> float:
     return out
 
 
-def check_bounds(bounds: Any, schema: TabularSchema) -> list[float | None]:
-    """A container header's ``value_bounds`` against the model's schema."""
+def header_bounds(max_abs_error: float | Mapping[str, float], model: FittedVAE
+                  ) -> float | list[float | None]:
+    """What a header records: a single bound in SDs as is (the reader multiplies by
+    the model's SDs exactly as the writer did), a dict as absolute bounds per column."""
+    if isinstance(max_abs_error, Mapping):
+        return resolve_bounds(model, max_abs_error)
+    resolve_bounds(model, max_abs_error)  # checked now, not at the first chunk
+    return _bound(max_abs_error, "max_abs_error")
+
+
+def check_bounds(bounds: Any, model: FittedVAE) -> list[float | None]:
+    """A container header's ``value_bounds`` against the model: the bounds per column."""
+    schema = model.schema
+    if isinstance(bounds, dict):
+        eps = bounds.get("sd_units")
+        if set(bounds) != {"sd_units"} or not isinstance(eps, (int, float)) or isinstance(
+                eps, bool) or not math.isfinite(eps) or eps < 0:
+            raise FileFormatError("header key 'value_bounds' must be {\"sd_units\": a number "
+                                  ">= 0} or a list of bounds")
+        try:
+            return resolve_bounds(model, float(eps))
+        except DataError as exc:
+            raise FileFormatError(f"header key 'value_bounds': {exc}") from None
+    if not isinstance(schema, TabularSchema):
+        raise FileFormatError("header key 'value_bounds' is for tables")
     if not isinstance(bounds, list) or len(bounds) != len(schema.columns):
         raise FileFormatError("header key 'value_bounds' must list one entry per model column")
     for c, b in zip(schema.columns, bounds, strict=True):

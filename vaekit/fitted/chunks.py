@@ -29,7 +29,7 @@ from ..codec.packing import (
 from ..codec.quantize import LatentQuantizer
 from ..errors import DataError, FileFormatError
 from .bounded import check_bounds, decode_values, encode_values
-from .container_checks import check_chunk_rows, header_quantizer
+from .container_checks import check_chunk_rows, quantizer_digest, resolve_quantizer
 from .digits import decode_rounded
 from .model import FittedVAE
 from .payload import (
@@ -86,7 +86,7 @@ def container_header(model: FittedVAE, quantizer: LatentQuantizer, *,
                      columns: Sequence[str] | None, id_columns: Sequence[str] = (),
                      chunk_rows: int = DEFAULT_CHUNK_ROWS, n_rows: int | None = None,
                      embedded: bool = False,
-                     bounds: list[float | None] | None = None) -> dict[str, Any]:
+                     bounds: float | list[float | None] | None = None) -> dict[str, Any]:
     """The container's header JSON object (keys documented in ``FORMAT.md``).
 
     Parameters
@@ -96,11 +96,13 @@ def container_header(model: FittedVAE, quantizer: LatentQuantizer, *,
         ``None`` for array and image input.
     n_rows : int, optional
         Total rows, when known before writing (the trailer always has the count).
-    bounds : list, optional
-        Error bound per schema column (:func:`.bounded.resolve_bounds`): every value
-        is stored within it (codec version 3, key ``value_bounds``).
+    bounds : float or list, optional
+        Bounded values (codec version 3): a bound in SDs of each numeric column, or
+        one absolute bound per schema column (:func:`.bounded.resolve_bounds`).  Such
+        a file's header refers to the model instead of copying it: no ``schema``, and
+        the quantizer by its SHA-256 (``quantizer_sha256``).
     """
-    header = {
+    header: dict[str, Any] = {
         "codec": CODEC_NAME,
         "codec_version": CODEC_VERSION if bounds is not None else LATENT_CODEC_VERSION,
         "vaekit_version": __version__,
@@ -117,7 +119,11 @@ def container_header(model: FittedVAE, quantizer: LatentQuantizer, *,
         "n_rows": None if n_rows is None else int(n_rows),
     }
     if bounds is not None:
-        header["value_bounds"] = [None if b is None else float(b) for b in bounds]
+        del header["schema"]
+        header["quantizer"] = quantizer_digest(quantizer)
+        header = {("quantizer_sha256" if k == "quantizer" else k): v for k, v in header.items()}
+        header["value_bounds"] = ({"sd_units": float(bounds)} if isinstance(bounds, float)
+                                  else [None if b is None else float(b) for b in bounds])
     return header
 
 
@@ -225,7 +231,7 @@ def decompress_chunk(payload: bytes, n_rows: int, model: FittedVAE,
         If the payload is damaged or disagrees with the header.
     """
     if quantizer is None:
-        quantizer = header_quantizer(header, "container")
+        quantizer = resolve_quantizer(header, model, "container")
         check_chunk_rows(n_rows, header)
     if len(payload) < _PAYLOAD_HEAD.size:
         raise FileFormatError("chunk payload is corrupt (shorter than its head)")
@@ -275,7 +281,7 @@ def decompress_chunk(payload: bytes, n_rows: int, model: FittedVAE,
         if section is None:
             values = decode_rounded(model, z)
         else:
-            bounds = check_bounds(header["value_bounds"], model.schema)
+            bounds = check_bounds(header["value_bounds"], model)
             values = decode_values(model, section, n_rows, z, bounds, missing)
             if model.input_form == "array":
                 values = values.to_numpy()

@@ -9,6 +9,8 @@ and each chunk's payload sections laid out as the header's quantizer implies.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -18,7 +20,8 @@ from ..codec.container import CODEC_NAME, CODEC_VERSION, MAX_CHUNK_ROWS, Contain
 from ..codec.quantize import LatentQuantizer
 from ..errors import FileFormatError
 
-__all__ = ["check_chunk_rows", "check_header", "checked_chunks", "header_quantizer"]
+__all__ = ["check_chunk_rows", "check_header", "checked_chunks", "header_quantizer",
+           "quantizer_digest", "resolve_quantizer"]
 
 
 # Header keys (FORMAT.md) and the JSON type each must have; ints are never booleans.
@@ -46,7 +49,10 @@ def check_header(header: dict[str, Any], source: str) -> None:
     if type(version) is int and version > CODEC_VERSION:
         raise FileFormatError(f"{source}: codec version {version}; this vaekit "
                               f"{__version__} reads up to {CODEC_VERSION}. Upgrade vaekit.")
+    referenced = type(version) is int and version >= 3 and "quantizer" not in header
     for key, kinds in _HEADER_TYPES.items():
+        if referenced and key in ("schema", "quantizer"):
+            continue  # a model-referenced header (codec 3): the model holds them
         value = header.get(key, ...)
         if value is ... or not isinstance(value, kinds) or (
                 isinstance(value, bool) and bool not in kinds):
@@ -75,10 +81,34 @@ def check_header(header: dict[str, Any], source: str) -> None:
             raise bad(key, "must list distinct strings")
     if header["columns"] is not None and not set(header["passthrough"]) <= set(header["columns"]):
         raise bad("passthrough", "names a column that 'columns' lacks")
+    if referenced:
+        digest = header.get("quantizer_sha256")
+        if not isinstance(digest, str) or not _FINGERPRINT.fullmatch(digest):
+            raise bad("quantizer_sha256", "is not 64 lowercase hex digits")
+        return
     quantizer = header_quantizer(header, source)
     if quantizer.n_dims != header["latent_dim"]:
         raise bad("quantizer", f"has {quantizer.n_dims} dimensions; 'latent_dim' says "
                   f"{header['latent_dim']}")
+
+
+def quantizer_digest(quantizer: LatentQuantizer) -> str:
+    """SHA-256 (hex) of a quantizer's JSON (sorted keys, no spaces): how a
+    model-referenced header names the quantizer its codes were made with."""
+    text = json.dumps(quantizer.to_dict(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def resolve_quantizer(header: dict[str, Any], model: Any, source: str) -> LatentQuantizer:
+    """The quantizer of a file's codes: the header's own, or (a model-referenced header)
+    the model's, which must be the one the header names."""
+    if "quantizer" in header:
+        return header_quantizer(header, source)
+    quantizer = model.default_quantizer()
+    if quantizer_digest(quantizer) != header.get("quantizer_sha256"):
+        raise FileFormatError(f"{source}: the model's quantizer is not the one these codes "
+                              "were made with (header key 'quantizer_sha256')")
+    return quantizer
 
 
 def header_quantizer(header: dict[str, Any], source: str) -> LatentQuantizer:

@@ -203,14 +203,17 @@ def verify_container(path: str) -> None:
                                   "file's embedded model")
         embedded = bool(reader.embedded_model)
         if not embedded:
-            bits = header_quantizer(header, path).bits
+            # A model-referenced header (codec 3) names its quantizer by hash only: the
+            # codes' length is checked when the model is at hand (decompress).
+            bits = header_quantizer(header, path).bits if "quantizer" in header else None
             for k, n_rows, payload, _ in checked_chunks(reader, header, path):
                 try:
                     sections = payload_sections(payload)
                     start = PAYLOAD_HEAD.size
                     # the codes decode to n_rows rows of the quantizer's bits (bounded
                     # decompression; the latent values need the model, the codes do not)
-                    unpack_codes(payload[start:start + sections["codes"]], n_rows, bits)
+                    if bits is not None:
+                        unpack_codes(payload[start:start + sections["codes"]], n_rows, bits)
                     if sections["ids"]:  # the exact columns: one value per row
                         ids = unpack_table(payload[len(payload) - sections["ids"]:],
                                            table_size_limit(n_rows, len(header["passthrough"])))

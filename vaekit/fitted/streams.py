@@ -43,9 +43,9 @@ from ..codec.container import (
 )
 from ..codec.quantize import LatentQuantizer
 from ..errors import DataError, FileFormatError
-from .bounded import resolve_bounds
+from .bounded import header_bounds, resolve_bounds
 from .chunks import compress_chunk, container_header, decompress_chunk, names_of
-from .container_checks import check_header, checked_chunks, header_quantizer
+from .container_checks import check_header, checked_chunks, resolve_quantizer
 from .model import FittedVAE, as_fitted
 from .stream_ids import check_id_lengths
 from .workers import single_threaded, worker_pool
@@ -143,6 +143,8 @@ class CompressedWriter:
                  max_abs_error: float | Mapping[str, float] | None = None) -> None:
         model = as_fitted(model)
         self._bounds = None if max_abs_error is None else resolve_bounds(model, max_abs_error)
+        self._header_bounds = (None if max_abs_error is None
+                               else header_bounds(max_abs_error, model))
         _check_chunk_rows(int(chunk_rows), model, ValueError, "chunk_rows")
         if id_columns and model.input_kind != "tabular":
             raise DataError("id columns need tabular (DataFrame) input")
@@ -196,7 +198,7 @@ class CompressedWriter:
         header = container_header(self._model, self._quantizer, columns=columns,
                                   id_columns=self._ids, chunk_rows=self._chunk_rows,
                                   n_rows=self._expected, embedded=self._embed,
-                                  bounds=self._bounds)
+                                  bounds=self._header_bounds)
         blob = b""
         if self._embed:
             blob = self._model.to_bytes()
@@ -435,7 +437,7 @@ def iter_decompressed(source: str | os.PathLike[str] | IO[bytes],
         model = resolve_model(header["model_fingerprint"], reader.embedded_model, model,
                               device, name)
         _check_model(header, model, name)
-        quantizer = header_quantizer(header, name)  # checked_chunks checks the rows
+        quantizer = resolve_quantizer(header, model, name)  # checked_chunks checks the rows
         for k, n_rows, payload, offset in checked_chunks(reader, header, name):
             try:
                 yield decompress_chunk(payload, n_rows, model, header, row_offset=offset,
