@@ -15,6 +15,13 @@ smaller of two coders (``FORMAT.md``, section "Bounded values"):
 ``CODER_RANK`` (3)
     Level codes renumbered so the predicted level is 0 (then zstd): a good prediction
     turns the column into runs of zeros.
+``CODER_PCODEC`` (4)
+    The integers coded by pcodec (scalar quantization + pcodec, the stronger classic
+    baseline on numeric columns).
+
+``CODER_GAUSSIAN`` also tries a few multiples of the predicted SDs (``SD_FACTORS``)
+and keeps the one that codes the column smallest: a decoder whose SDs are too wide
+or too narrow for the grid still codes close to what its means know.
 
 The predictions are rounded to a coarse grid before use (:func:`coarse_prediction`) so
 that a decoder output that differs in its last bits on another machine almost never
@@ -33,7 +40,8 @@ import zstandard as zstd
 
 from ..errors import FileFormatError
 
-__all__ = ["CODER_NONE", "CODER_ZSTD", "CODER_GAUSSIAN", "CODER_RANK", "ZSTD_LEVEL",
+__all__ = ["CODER_NONE", "CODER_ZSTD", "CODER_GAUSSIAN", "CODER_RANK", "CODER_PCODEC",
+           "SD_FACTORS", "ZSTD_LEVEL",
            "RESIDUAL_RANGE", "coarse_prediction", "encode_column", "decode_column",
            "pack_section", "unpack_section", "integers_crc"]
 
@@ -41,6 +49,9 @@ CODER_NONE = 0
 CODER_ZSTD = 1
 CODER_GAUSSIAN = 2
 CODER_RANK = 3
+CODER_PCODEC = 4
+# Multiples of the predicted SDs the Gaussian coder tries (index stored per column).
+SD_FACTORS = tuple(2.0 ** (k / 2) for k in range(-4, 5))
 # zstd level of the integer columns: the level of the baseline the codec must not lose to.
 ZSTD_LEVEL = 19
 # Residuals (grid steps from the predicted cell) coded by the Gaussian model; farther
@@ -77,7 +88,9 @@ def _zstd_pack(values: np.ndarray) -> bytes:
     if values.size == 0:
         return _HEAD.pack(0, 1)
     low = int(values.min())
-    span = values - low  # int64; a span past 2^63 cannot occur for grid indices < 2^52
+    # Offsets from the minimum, modulo 2^64: exact for any int64 values (a lossless
+    # float column's bit patterns can span more than 2^63).
+    span = values.view(np.uint64) - np.uint64(low & 0xFFFFFFFFFFFFFFFF)
     width = next(w for w in _WIDTHS if int(span.max()) < 1 << (8 * w))
     raw = span.astype(f"<u{width}").tobytes()
     return _HEAD.pack(low, width) + zstd.ZstdCompressor(level=ZSTD_LEVEL).compress(raw)
@@ -97,7 +110,8 @@ def _zstd_unpack(data: bytes, n: int) -> np.ndarray:
         raise FileFormatError(f"bounded values are corrupt ({exc})") from None
     if len(raw) != n * width:
         raise FileFormatError("bounded values are corrupt (wrong number of values)")
-    return np.frombuffer(raw, dtype=f"<u{width}").astype(np.int64) + low
+    span = np.frombuffer(raw, dtype=f"<u{width}").astype(np.uint64)
+    return (span + np.uint64(low & 0xFFFFFFFFFFFFFFFF)).view(np.int64)
 
 
 def _gaussian_pack(q: np.ndarray, center: np.ndarray, offset: np.ndarray,
@@ -108,11 +122,18 @@ def _gaussian_pack(q: np.ndarray, center: np.ndarray, offset: np.ndarray,
     escape = np.abs(r) >= RESIDUAL_RANGE
     symbols = np.clip(r, -RESIDUAL_RANGE, RESIDUAL_RANGE).astype(np.int32)
     model = constriction.stream.model.QuantizedGaussian(-RESIDUAL_RANGE, RESIDUAL_RANGE)
-    coder = constriction.stream.stack.AnsCoder()
-    if q.size:
-        coder.encode_reverse(symbols, model, offset, sd)
-    words = np.asarray(coder.get_compressed(), dtype="<u4").tobytes()
-    return _U32.pack(len(words) // 4) + words + _zstd_pack(q[escape])
+    best = b""
+    for index, factor in enumerate(SD_FACTORS):
+        coder = constriction.stream.stack.AnsCoder()
+        coder.encode_reverse(symbols, model, offset, _scaled(sd, factor))
+        words = np.asarray(coder.get_compressed(), dtype="<u4").tobytes()
+        if not best or len(words) + 5 < len(best):
+            best = bytes([index]) + _U32.pack(len(words) // 4) + words
+    return best + _zstd_pack(q[escape])
+
+
+def _scaled(sd: np.ndarray, factor: float) -> np.ndarray:
+    return np.clip(sd * factor, _SD_MIN, _SD_MAX)
 
 
 def _gaussian_unpack(data: bytes, center: np.ndarray, offset: np.ndarray,
@@ -120,17 +141,18 @@ def _gaussian_unpack(data: bytes, center: np.ndarray, offset: np.ndarray,
     import constriction
 
     n = center.size
-    if len(data) < _U32.size:
-        raise FileFormatError("bounded values are corrupt (a model-coded column is empty)")
-    (n_words,) = _U32.unpack_from(data)
-    end = _U32.size + 4 * n_words
+    if len(data) < 1 + _U32.size or data[0] >= len(SD_FACTORS):
+        raise FileFormatError("bounded values are corrupt (a model-coded column's head)")
+    (n_words,) = _U32.unpack_from(data, 1)
+    end = 1 + _U32.size + 4 * n_words
     if end > len(data) or n_words > 4 * n + 2:  # rANS needs < 32 bits per symbol + 2 words
         raise FileFormatError("bounded values are corrupt (model-coded words run past the end)")
-    words = np.frombuffer(data[_U32.size:end], dtype="<u4").astype(np.uint32)
+    words = np.frombuffer(data[1 + _U32.size:end], dtype="<u4").astype(np.uint32)
     model = constriction.stream.model.QuantizedGaussian(-RESIDUAL_RANGE, RESIDUAL_RANGE)
     try:
-        symbols = (constriction.stream.stack.AnsCoder(words).decode(model, offset, sd)
-                   if n else np.zeros(0, dtype=np.int32))
+        symbols = (constriction.stream.stack.AnsCoder(words).decode(
+            model, offset, _scaled(sd, SD_FACTORS[data[0]])) if n
+            else np.zeros(0, dtype=np.int32))
     except Exception as exc:  # constriction raises its own errors on garbage
         raise FileFormatError(f"bounded values are corrupt (model-coded column: {exc})") from None
     r = np.asarray(symbols, dtype=np.int64)
@@ -138,6 +160,26 @@ def _gaussian_unpack(data: bytes, center: np.ndarray, offset: np.ndarray,
     q = center + r
     q[escape] = _zstd_unpack(data[end:], int(escape.sum()))
     return q
+
+
+def _pcodec_pack(values: np.ndarray) -> bytes:
+    from pcodec import ChunkConfig, standalone
+
+    return bytes(standalone.simple_compress(np.ascontiguousarray(values, dtype=np.int64),
+                                            ChunkConfig()))
+
+
+def _pcodec_unpack(data: bytes, n: int) -> np.ndarray:
+    from pcodec import standalone
+
+    out = np.empty(n, dtype=np.int64)  # the size is known: a hostile file cannot grow it
+    try:
+        progress = standalone.simple_decompress_into(data, out)
+    except (RuntimeError, TypeError) as exc:
+        raise FileFormatError(f"bounded values are corrupt (pcodec: {exc})") from None
+    if progress.n_processed != n or not progress.finished:
+        raise FileFormatError("bounded values are corrupt (wrong number of values)")
+    return out
 
 
 def _rank(codes: np.ndarray, predicted: np.ndarray) -> np.ndarray:
@@ -171,6 +213,9 @@ def encode_column(q: np.ndarray, *, gaussian: tuple[np.ndarray, np.ndarray, np.n
     if q.size == 0:
         return CODER_NONE, b""
     best = (CODER_ZSTD, _zstd_pack(q))
+    data = _pcodec_pack(q)
+    if len(data) < len(best[1]):
+        best = (CODER_PCODEC, data)
     if gaussian is not None:
         data = _gaussian_pack(q, *gaussian)
         if len(data) < len(best[1]):
@@ -192,6 +237,8 @@ def decode_column(coder: int, data: bytes, n: int, *,
         return np.zeros(0, dtype=np.int64)
     if coder == CODER_ZSTD:
         return _zstd_unpack(data, n)
+    if coder == CODER_PCODEC:
+        return _pcodec_unpack(data, n)
     if coder == CODER_GAUSSIAN and gaussian is not None:
         return _gaussian_unpack(data, *gaussian)
     if coder == CODER_RANK and predicted is not None:
