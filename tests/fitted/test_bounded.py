@@ -25,7 +25,7 @@ from vaekit.codec.container import ContainerReader
 from vaekit.codec.quantize import LatentQuantizer
 from vaekit.codec.values import CODER_GAUSSIAN, CODER_PCODEC, CODER_ZSTD, unpack_section
 from vaekit.errors import DataError, FileFormatError
-from vaekit.fitted import bounded
+from vaekit.fitted import bounded, chunks
 from vaekit.fitted.bounded import resolve_bounds
 from vaekit.fitted.payload import FLAG_NO_CODES, MASK_LENGTH, PAYLOAD_HEAD, VALUES_LENGTH
 from vaekit.fitted.streams import CompressedWriter, iter_decompressed
@@ -181,6 +181,13 @@ def test_predictions_that_differ_decode_the_same_or_fail_loudly(
         return (CODER_GAUSSIAN, values._gaussian_pack(np.asarray(q, dtype=np.int64), *gaussian))
 
     monkeypatch.setattr(bounded, "encode_column", gaussian_only)
+    with_codes = bounded.encode_values
+
+    def never_plain(model, X, z, bounds, gaussian=True):
+        section = with_codes(model, X, z, bounds, gaussian)
+        return section if gaussian else section + bytes(10**6)  # the coded variant wins
+
+    monkeypatch.setattr(chunks, "encode_values", never_plain)
     data = est.compress(te)
     monkeypatch.undo()
     exact = est.decompress(data)
