@@ -19,8 +19,9 @@ smaller of two coders (``FORMAT.md``, section "Bounded values"):
     The integers coded by pcodec (scalar quantization + pcodec, the stronger classic
     baseline on numeric columns).
 
-``CODER_GAUSSIAN`` also picks one of a few multiples of the predicted SDs
-(``SD_FACTORS``), the one with the smallest approximate code length: a decoder whose SDs are too wide
+``CODER_GAUSSIAN`` also tries multiples of the predicted SDs (``SD_FACTORS``: the
+three with the smallest approximate code length, measured exactly) and keeps the
+smallest: a decoder whose SDs are too wide
 or too narrow for the grid still codes close to what its means know.
 
 The predictions are rounded to a coarse grid before use (:func:`coarse_prediction`) so
@@ -122,23 +123,26 @@ def _gaussian_pack(q: np.ndarray, center: np.ndarray, offset: np.ndarray,
     escape = np.abs(r) >= RESIDUAL_RANGE
     symbols = np.clip(r, -RESIDUAL_RANGE, RESIDUAL_RANGE).astype(np.int32)
     model = constriction.stream.model.QuantizedGaussian(-RESIDUAL_RANGE, RESIDUAL_RANGE)
-    index = _best_factor(symbols - offset, sd)
-    coder = constriction.stream.stack.AnsCoder()
-    coder.encode_reverse(symbols, model, offset, _scaled(sd, SD_FACTORS[index]))
-    words = np.asarray(coder.get_compressed(), dtype="<u4").tobytes()
-    return bytes([index]) + _U32.pack(len(words) // 4) + words + _zstd_pack(q[escape])
+    best = b""
+    for index in _likely_factors(symbols - offset, sd):
+        coder = constriction.stream.stack.AnsCoder()
+        coder.encode_reverse(symbols, model, offset, _scaled(sd, SD_FACTORS[index]))
+        words = np.asarray(coder.get_compressed(), dtype="<u4").tobytes()
+        if not best or len(words) + 5 < len(best):
+            best = bytes([index]) + _U32.pack(len(words) // 4) + words
+    return best + _zstd_pack(q[escape])
 
 
-def _best_factor(residual: np.ndarray, sd: np.ndarray) -> int:
-    """The SD multiple with the smallest approximate code length (the Gaussian's
-    density at each residual plus a floor of one bit per value where the SD is below
-    a step); only chooses the factor, the coder then computes exact probabilities."""
+def _likely_factors(residual: np.ndarray, sd: np.ndarray, keep: int = 3) -> list[int]:
+    """The ``keep`` SD multiples with the smallest approximate code length (the
+    Gaussian density at each residual, at least 0 bits per value), best first; the
+    coder then measures these exactly."""
     costs = []
     for factor in SD_FACTORS:
         s = _scaled(sd, factor)
         bits = 0.5 * (residual / s) ** 2 / np.log(2.0) + np.log2(s * np.sqrt(2 * np.pi))
         costs.append(float(np.maximum(bits, 0.0).sum()))
-    return int(np.argmin(costs))
+    return [int(i) for i in np.argsort(costs, kind="stable")[:keep]]
 
 
 def _scaled(sd: np.ndarray, factor: float) -> np.ndarray:

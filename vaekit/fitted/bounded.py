@@ -262,7 +262,7 @@ def _predictions(model: FittedVAE, z: np.ndarray) -> tuple[pd.DataFrame, np.ndar
 
 
 def encode_values(model: FittedVAE, X: pd.DataFrame | np.ndarray, z: np.ndarray,
-                  bounds: list[float | None], gaussian: bool = True) -> bytes:
+                  bounds: list[float | None]) -> bytes:
     """The bounded-values section of one chunk.
 
     Parameters
@@ -273,9 +273,6 @@ def encode_values(model: FittedVAE, X: pd.DataFrame | np.ndarray, z: np.ndarray,
         The *decoded* latent codes (what the reader will have).
     bounds : list
         :func:`resolve_bounds`.
-    gaussian : bool
-        Try the model-coded Gaussian coder for numeric columns (False: the plain
-        coders only -- the prior's prediction at z = 0 seldom beats them).
     """
     schema = model.schema
     frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X),
@@ -294,7 +291,7 @@ def encode_values(model: FittedVAE, X: pd.DataFrame | np.ndarray, z: np.ndarray,
             mode, step = _grid(spec, bound, whole)
             q, ok = _to_grid(spec, s, present, mode, step, bound)
             gauss = None
-            if gaussian and mode in ("int", "float"):
+            if mode in ("int", "float"):
                 k = schema.names("numeric").index(spec.name)
                 gauss = tuple(a[ok] for a in _gaussian(spec, t_mean[:, k], t_sd[:, k], step))
             coder, data = encode_column(q[ok], gaussian=gauss)  # type: ignore[arg-type]
