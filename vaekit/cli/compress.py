@@ -81,7 +81,7 @@ closer values. `vaekit info OUT.vkc` shows where the bytes went.
                    "every row; default as `vaekit fit`); all rows are compressed.")
 @click.option("--max-error", "max_error", type=FiniteFloat(0, 1e12), default=None,
               help="Also store every value within this error of its original, in "
-                   "standard deviations of its column (0.01 = 1 %% of an SD; 0 = "
+                   "standard deviations of its column (0.01 = 1 % of an SD; 0 = "
                    "lossless); categories, integers below 0.5 and blanks come back "
                    "exactly. Default: the latent code alone.")
 @click.option("--threads", type=click.IntRange(0, MAX_THREADS), default=None,
