@@ -105,10 +105,11 @@ def test_levels_seen_fewer_than_min_level_count_are_left_out(frame: pd.DataFrame
     assert schema.escape_rates().tolist() == pytest.approx([1.5 / 201, 2.5 / 201])
     again = TabularSchema.from_dict(schema.to_dict())
     assert [c.n_rare for c in again.columns] == [c.n_rare for c in schema.columns]
-    # Fewer than two common levels: nothing is left out.
+    # Fewer than two common levels: nothing is left out, and the rare cells say
+    # nothing about new values (Witten-Bell escape: n_rare unset).
     few = pd.DataFrame({"c": ["a"] * 10 + ["b", "c", "d"]})
     spec = TabularSchema(min_level_count=2).fit(few).columns[0]
-    assert spec.levels == ["a", "b", "c", "d"] and spec.n_rare == 0
+    assert spec.levels == ["a", "b", "c", "d"] and spec.n_rare is None
     # The default keeps every level and records nothing.
     assert next(c for c in TabularSchema().fit(df).columns if c.name == "color").n_rare is None
 

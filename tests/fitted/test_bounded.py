@@ -116,8 +116,11 @@ def test_dict_bounds_are_in_column_units(compressor: VAECompressor) -> None:
     assert out["a"].tolist() == te["a"].tolist()
     with pytest.raises(DataError, match="not numeric columns"):
         resolve_bounds(compressor.fitted_, {"c": 1.0})
-    with pytest.raises(DataError, match="finite number"):
-        resolve_bounds(compressor.fitted_, -1.0)
+    for bad in (-1.0, float("inf"), 1e301):
+        with pytest.raises(DataError, match="error bound must be"):
+            resolve_bounds(compressor.fitted_, bad)
+    with pytest.raises(DataError, match="error bound must be"):
+        resolve_bounds(compressor.fitted_, 1e299)  # times an SD of ~100: past 1e300
 
 
 def _payloads(data: bytes) -> list[bytes]:
@@ -151,8 +154,9 @@ def test_never_larger_than_scalar_quantization_and_zstd_on_noise() -> None:
         q -= q.min()
         width = next(w for w in (1, 2, 4, 8) if q.max() < 1 << (8 * w))
         baseline += len(zstd.ZstdCompressor(level=19).compress(q.astype(f"<u{width}").tobytes()))
-    # per column: coder byte, length, minimum and width (14 bytes); CRC and length (8)
-    assert len(section) <= baseline + 14 * 6 + 8
+    # per column: coder byte, length, minimum, width and the frame's checksum (18
+    # bytes); CRC and length (8)
+    assert len(section) <= baseline + 18 * 6 + 8
     assert {coder for coder, _ in columns} <= {CODER_ZSTD, CODER_PCODEC, CODER_GAUSSIAN}
 
 
@@ -253,3 +257,83 @@ def test_images_have_no_bounded_mode() -> None:
     est = VAECompressor(random_state=0, epochs=1).fit(images)
     with pytest.raises(DataError, match="tables"):
         resolve_bounds(est.fitted_, 0.1)
+
+
+def _round_trip(train: pd.DataFrame, test: pd.DataFrame, eps) -> tuple[pd.DataFrame, list]:
+    est = VAECompressor(random_state=0, epochs=1, max_abs_error=eps).fit(train)
+    return est.decompress(est.compress(test)), resolve_bounds(est.fitted_, eps)
+
+
+def test_narrow_integer_dtypes_never_wrap() -> None:
+    rng = np.random.default_rng(7)
+    train = pd.DataFrame({"u8": rng.integers(0, 256, 300).astype(np.uint8),
+                          "i8": rng.integers(-128, 128, 300).astype(np.int8),
+                          "n8": pd.array(rng.integers(0, 256, 300), dtype="UInt8"),
+                          "x": rng.normal(size=300)})
+    test = train.head(40).copy()
+    test.loc[0, "u8"] = np.uint8(255)
+    test.loc[0, "n8"] = 255
+    test.loc[1, "i8"] = 127
+    test.loc[2, "i8"] = -128
+    out, bounds = _round_trip(train, test, 0.2)  # bounds of ~15: steps of ~30
+    assert bounds[0] > 10
+    for name, b in zip(train.columns, bounds, strict=True):
+        assert out[name].dtype == test[name].dtype, name
+        err = (test[name].astype(np.float64) - out[name].astype(np.float64)).abs().max()
+        assert err <= b, (name, err, b)
+
+
+def test_new_values_of_level_columns_come_back_exactly() -> None:
+    rng = np.random.default_rng(8)
+    train = pd.DataFrame({"flag": rng.integers(0, 2, 300),
+                          "zip": pd.Series(rng.choice([10115, 20095, 80331], 300)).astype(
+                              "category"),
+                          "mixed": pd.Series(rng.choice(["a", "b", "c"], 300), dtype=object),
+                          "x": rng.normal(size=300)})
+    test = train.head(20).copy()
+    test.loc[0, "flag"] = 2
+    test["zip"] = test["zip"].cat.add_categories([12345678901234567])
+    test.loc[1, "zip"] = 12345678901234567
+    test.loc[2, "mixed"] = 5
+    test.loc[3, "mixed"] = True
+    out, _ = _round_trip(train, test, 0.05)
+    assert out.loc[0, "flag"] == 2 and type(out.loc[0, "flag"]) is not float
+    assert out.loc[1, "zip"] == 12345678901234567
+    assert out.loc[2, "mixed"] == 5 and type(out.loc[2, "mixed"]) is int
+    assert out.loc[3, "mixed"] is True
+    assert out["flag"].drop(index=0).tolist() == test["flag"].drop(index=0).tolist()
+
+
+def test_float32_whole_numbers_and_signed_zero() -> None:
+    rng = np.random.default_rng(9)
+    train = pd.DataFrame({"w32": (1.7e9 + rng.integers(0, 10**6, 400) * 1.0).astype(np.float32),
+                          "z": rng.normal(size=400)})
+    test = train.copy()
+    test.loc[0, "z"] = -0.0
+    out, bounds = _round_trip(train, test, {"w32": 1000.3})
+    err = (test["w32"].astype(np.float64) - out["w32"].astype(np.float64)).abs().max()
+    assert err <= bounds[0] == 1000.3
+    assert np.signbit(out.loc[0, "z"])  # lossless (not in the dict): -0.0 stays -0.0
+
+
+def test_hostile_bounds_and_exceptions_are_format_errors(compressor: VAECompressor) -> None:
+    model = compressor.fitted_
+    for bad in ({"sd_units": 1e308}, [1e308] + resolve_bounds(model, 0.1)[1:]):
+        with pytest.raises(FileFormatError, match="value_bounds"):
+            bounded.check_bounds(bad, model)
+    from vaekit.codec.packing import pack_table
+
+    for table in (pd.DataFrame({"row": ["x"], "column": np.array([0], np.uint32),
+                                "value": ["i1"]}),
+                  pd.DataFrame({"row": np.array([0], np.uint32),
+                                "column": np.array([0], np.uint32), "value": ["zzz"]}),
+                  pd.DataFrame({"row": np.array([0], np.uint32),
+                                "column": np.array([0], np.uint32), "value": ["tnot a time"]}),
+                  pd.DataFrame({"row": np.array([9], np.uint32),
+                                "column": np.array([0], np.uint32), "value": ["i1"]})):
+        with pytest.raises(FileFormatError, match="bounded values are corrupt"):
+            bounded._unpack_exceptions(pack_table(table), 5, 8)
+    # A zstd frame that declares more than the cells it codes is refused unread.
+    big = zstd.ZstdCompressor(write_checksum=True).compress(bytes(10**7))
+    with pytest.raises(FileFormatError):
+        values._zstd_unpack(values._HEAD.pack(0, 1) + big, 10)

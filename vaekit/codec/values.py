@@ -40,6 +40,7 @@ import numpy as np
 import zstandard as zstd
 
 from ..errors import FileFormatError
+from .packing import _decompress
 
 __all__ = ["CODER_NONE", "CODER_ZSTD", "CODER_GAUSSIAN", "CODER_RANK", "CODER_PCODEC",
            "SD_FACTORS", "ZSTD_LEVEL",
@@ -94,7 +95,9 @@ def _zstd_pack(values: np.ndarray) -> bytes:
     span = values.view(np.uint64) - np.uint64(low & 0xFFFFFFFFFFFFFFFF)
     width = next(w for w in _WIDTHS if int(span.max()) < 1 << (8 * w))
     raw = span.astype(f"<u{width}").tobytes()
-    return _HEAD.pack(low, width) + zstd.ZstdCompressor(level=ZSTD_LEVEL).compress(raw)
+    # content size and checksum: the reader checks the size before inflating anything
+    frame = zstd.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True).compress(raw)
+    return _HEAD.pack(low, width) + frame
 
 
 def _zstd_unpack(data: bytes, n: int) -> np.ndarray:
@@ -105,12 +108,7 @@ def _zstd_unpack(data: bytes, n: int) -> np.ndarray:
         raise FileFormatError(f"bounded values are corrupt (integer width {width})")
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    try:
-        raw = zstd.ZstdDecompressor().decompress(data[_HEAD.size:], max_output_size=n * width)
-    except zstd.ZstdError as exc:
-        raise FileFormatError(f"bounded values are corrupt ({exc})") from None
-    if len(raw) != n * width:
-        raise FileFormatError("bounded values are corrupt (wrong number of values)")
+    raw = _decompress(data[_HEAD.size:], n * width, "bounded values")
     span = np.frombuffer(raw, dtype=f"<u{width}").astype(np.uint64)
     return (span + np.uint64(low & 0xFFFFFFFFFFFFFFFF)).view(np.int64)
 

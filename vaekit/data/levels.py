@@ -52,11 +52,13 @@ def level_key(v: Any) -> tuple[str, Any]:
     return ("s", str(v))
 
 
-def sorted_levels(observed: pd.Series, min_count: int = 1) -> tuple[list, int]:
+def sorted_levels(observed: pd.Series, min_count: int = 1) -> tuple[list, int | None]:
     """Distinct values in the schema's order, and the cells left out as rare.
 
     Values seen fewer than ``min_count`` times are left out when at least two values
-    remain; the second result counts their cells (0 when none are left out).
+    remain; the second result counts their cells: 0 when no value is rare, ``None``
+    when rare values were kept (fewer than two common ones), since their cells then
+    say nothing about how often a value is new.
     """
     uniq: dict[Any, Any] = {}
     counts: dict[Any, int] = {}
@@ -66,8 +68,10 @@ def sorted_levels(observed: pd.Series, min_count: int = 1) -> tuple[list, int]:
         counts[key] = counts.get(key, 0) + 1
     keys = sorted(uniq, key=lambda k: (k[0], k[1]))
     kept = [k for k in keys if counts[k] >= min_count]
-    if len(kept) < 2 or len(kept) == len(keys):
+    if len(kept) == len(keys):
         return [uniq[k] for k in keys], 0
+    if len(kept) < 2:
+        return [uniq[k] for k in keys], None
     return [uniq[k] for k in kept], sum(counts[k] for k in keys if counts[k] < min_count)
 
 

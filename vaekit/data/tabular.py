@@ -343,14 +343,17 @@ class TabularSchema:
                     "an identifier, pass it as an id column or drop it",
                     column=name,
                 )
-            if len(levels) + n_rare == len(observed) and len(observed) >= 50:
+            if len(levels) + (n_rare or 0) == len(observed) and len(observed) >= 50:
                 raise DataError(
                     "every value is distinct, so it looks like an identifier, not a category; "
                     "pass it as an id column or drop it",
                     column=name,
                 )
+        # n_rare: only where the rare-level rule applied (Good-Turing escape); else the
+        # Witten-Bell escape (binary columns, rare values kept, compressors).
         return ColumnSpec(name, kind, dtype, levels=levels,
-                          n_rare=n_rare if self.min_level_count > 1 else None)
+                          n_rare=n_rare if self.min_level_count > 1 and kind == "categorical"
+                          else None)
 
     # --------------------------------------------------------------- properties
     def names(self, kind: str | None = None) -> list[str]:

@@ -58,6 +58,9 @@ __all__ = ["resolve_bounds", "header_bounds", "encode_values", "decode_values",
 
 # Grid indices stay below 2^52, where float64 holds every integer exactly.
 _MAX_INDEX = 2.0**52
+# Bounds above this (column units) are refused: wider than any float64 value needs,
+# and the grid steps derived from them stay finite.
+MAX_BOUND = 1e300
 # Set in a numeric column's coder byte: the chunk's values are whole numbers and sit
 # on the integer grid (step max(1, floor(2 * bound))).
 WHOLE = 0x80
@@ -103,7 +106,7 @@ def resolve_bounds(model: FittedVAE, max_abs_error: float | Mapping[str, float]
             raise DataError("this model file does not record its columns' standard deviations "
                             "(written before vaekit 0.2); refit it, or give max_abs_error per "
                             "column in the columns' own units")
-        out.append(bound * c.sd)
+        out.append(_bound(bound * c.sd, f"max_abs_error x the SD of {c.name!r}"))
     return out
 
 
@@ -112,8 +115,9 @@ def _bound(value: Any, what: str) -> float:
         out = float(value)
     except (TypeError, ValueError):
         raise DataError(f"{what}: the error bound {value!r} is not a number") from None
-    if not math.isfinite(out) or out < 0:
-        raise DataError(f"{what}: the error bound must be a finite number >= 0, got {value!r}")
+    if not math.isfinite(out) or not 0 <= out <= MAX_BOUND:
+        raise DataError(f"{what}: the error bound must be a number in [0, {MAX_BOUND:g}], "
+                        f"got {value!r}")
     return out
 
 
@@ -150,9 +154,9 @@ def check_bounds(bounds: Any, model: FittedVAE) -> list[float | None]:
                 raise FileFormatError(f"header key 'value_bounds': column {c.name!r} holds "
                                       "levels, so its bound must be null")
         elif (not isinstance(b, (int, float)) or isinstance(b, bool) or not math.isfinite(b)
-              or b < 0):
+              or not 0 <= b <= MAX_BOUND):
             raise FileFormatError(f"header key 'value_bounds': column {c.name!r} has bound "
-                                  f"{b!r}, not a finite number >= 0")
+                                  f"{b!r}, not a number in [0, {MAX_BOUND:g}]")
     return bounds
 
 
@@ -176,7 +180,7 @@ def _grid(spec: ColumnSpec, bound: float, whole: bool = False) -> tuple[str, flo
     if is_time_dtype(spec.dtype):
         return "text", 0.0
     if _integer_dtype(spec) or whole:
-        return "int", float(max(1, math.floor(2.0 * bound)))
+        return "int", float(min(max(1, math.floor(2.0 * bound)), 2**62))
     if bound == 0:
         return "bits", 0.0
     return "float", 2.0 * bound
@@ -200,15 +204,23 @@ def _to_grid(spec: ColumnSpec, s: pd.Series, present: np.ndarray, mode: str, ste
                 ok = present & (x < 2**62) & (x > -(2**62))
                 x = np.where(ok, x, 0)
             q = (x + k // 2) // k
-            ok &= np.abs(x - q * k) <= bound
+            ok &= (np.abs(x - q * k) <= bound) & _fits(spec, q * k)
             return np.where(ok, q, 0), ok
-        # floats in an integer column (a CSV column with blanks reads as float)
+        # floats in an integer column (a CSV column with blanks reads as float), or a
+        # float column of whole numbers: checked as the reader will restore them
         xf = as_float(s, spec.name)
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore", over="ignore"):
             ok = present & np.isfinite(xf) & (np.abs(xf) < _MAX_INDEX)
             qf = np.floor((np.where(ok, xf, 0.0) + k // 2) / k)
-            ok &= np.abs(np.where(ok, xf, 0.0) - qf * k) <= bound
-        return np.where(ok, qf, 0.0).astype(np.int64), ok
+            ok &= np.abs(qf) * k < _MAX_INDEX
+            q = np.where(ok, qf, 0.0).astype(np.int64)
+            if _integer_dtype(spec):
+                ok &= _fits(spec, q * k)
+                back = (q * k).astype(np.float64)
+            else:
+                back = _from_grid(spec, q, mode, step).to_numpy(dtype=np.float64)
+            ok &= np.abs(back - np.where(ok, xf, 0.0)) <= bound
+        return np.where(ok, q, 0), ok
     x = as_float(s, spec.name)
     if mode == "bits":
         return np.where(present, x, 0.0).view(np.int64).copy(), present.copy()
@@ -219,6 +231,15 @@ def _to_grid(spec: ColumnSpec, s: pd.Series, present: np.ndarray, mode: str, ste
         back = restore_dtype(np.where(ok, q, 0.0) * step, spec.dtype).to_numpy(dtype=np.float64)
         ok &= np.abs(back - np.where(ok, x, 0.0)) <= bound
     return np.where(ok, q, 0.0).astype(np.int64), ok
+
+
+def _fits(spec: ColumnSpec, values: np.ndarray) -> np.ndarray:
+    """Where integers fit the column's integer dtype (a cast would wrap the others)."""
+    target = pd.api.types.pandas_dtype(spec.dtype)
+    info = np.iinfo(getattr(target, "numpy_dtype", target))
+    if info.min >= 0:
+        return (values >= 0) & (values.astype(np.uint64) <= np.uint64(min(info.max, 2**63 - 1)))
+    return (values >= max(info.min, -(2**63))) & (values <= min(info.max, 2**63 - 1))
 
 
 def _whole(s: pd.Series, spec: ColumnSpec, present: np.ndarray) -> bool:
@@ -273,6 +294,16 @@ def encode_values(model: FittedVAE, X: pd.DataFrame | np.ndarray, z: np.ndarray,
         The *decoded* latent codes (what the reader will have).
     bounds : list
         :func:`resolve_bounds`.
+
+    Returns
+    -------
+    bytes
+        The section (``FORMAT.md``, "Bounded values").
+
+    Raises
+    ------
+    DataError
+        A value the model has no level for that is too long to store (over 64 KiB).
     """
     schema = model.schema
     frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X),
@@ -281,12 +312,13 @@ def encode_values(model: FittedVAE, X: pd.DataFrame | np.ndarray, z: np.ndarray,
     by_name = dict(zip(schema.names(), bounds, strict=True))
     columns, ints = [], []
     exc: list[tuple[int, int, str]] = []
-    for j, spec in enumerate(_model_order(schema)):
+    order = _model_order(schema)
+    for j, spec in enumerate(order):
         s = frame[spec.name]
         present = ~s.isna().to_numpy()
         if spec.kind == "numeric":
             bound = float(by_name[spec.name])  # type: ignore[arg-type]
-            whole = (not _integer_dtype(spec) and not is_time_dtype(spec.dtype)
+            whole = (bound > 0 and not _integer_dtype(spec) and not is_time_dtype(spec.dtype)
                      and _whole(s, spec, present))
             mode, step = _grid(spec, bound, whole)
             q, ok = _to_grid(spec, s, present, mode, step, bound)
@@ -303,14 +335,35 @@ def encode_values(model: FittedVAE, X: pd.DataFrame | np.ndarray, z: np.ndarray,
         ints.append(q[ok])
         for row in np.flatnonzero(present & ~ok):
             exc.append((int(row), j, _text(s.iloc[row])))
-    return pack_section(integers_crc(ints), _pack_exceptions(exc), columns)
+    return pack_section(integers_crc(ints), _pack_exceptions(exc, order), columns)
 
 
 def decode_values(model: FittedVAE, section: bytes, n_rows: int, z: np.ndarray,
                   bounds: list[float | None], missing: np.ndarray | None) -> Any:
-    """Rows of one chunk from its bounded-values section (the input's own form).
+    """Rows of one chunk from its bounded-values section.
 
-    ``missing``: the chunk's missing mask (schema column order) or ``None``.
+    Parameters
+    ----------
+    section : bytes
+        As written by :func:`encode_values`.
+    z : ndarray (n_rows, latent_dim)
+        The chunk's decoded latent codes (zeros for a chunk without codes).
+    bounds : list
+        The header's bounds, per schema column (:func:`check_bounds`).
+    missing : ndarray of bool (n_rows, n_columns) or None
+        The chunk's missing mask (schema column order).
+
+    Returns
+    -------
+    DataFrame
+        The model's columns in schema order (blank cells still hold placeholders:
+        the caller blanks them from the mask).
+
+    Raises
+    ------
+    FileFormatError
+        A damaged section, or predictions that decode to integers other than the
+        ones written (the CRC).
     """
     schema = model.schema
     order = _model_order(schema)
@@ -366,71 +419,94 @@ def _model_order(schema: TabularSchema) -> list[ColumnSpec]:
 
 
 def _text(value: Any) -> str:
-    """A value stored exactly: integers and text as they are, floats by repr."""
-    if isinstance(value, (float, np.floating)):
-        return repr(float(value))
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return str(value.item() if isinstance(value, np.generic) else value)
+    """A value stored exactly, as a tagged text: ``b`` bool, ``i`` integer (decimal),
+    ``f`` float (``repr``), ``t`` time (ISO 8601), ``s`` text."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool):
+        return "b" + ("1" if value else "0")
+    if isinstance(value, int):
+        return "i" + str(value)
+    if isinstance(value, float):
+        return "f" + repr(value)
+    if isinstance(value, (pd.Timestamp, np.datetime64)) or hasattr(value, "isoformat"):
+        return "t" + pd.Timestamp(value).isoformat()
+    return "s" + str(value)
 
 
-def _pack_exceptions(exc: list[tuple[int, int, str]]) -> bytes:
+def _parse(text: str) -> Any:
+    """Inverse of :func:`_text`."""
+    tag, body = text[:1], text[1:]
+    try:
+        if tag == "b" and body in ("0", "1"):
+            return body == "1"
+        if tag == "i":
+            return int(body)
+        if tag == "f":
+            return float(body)
+        if tag == "t":
+            return pd.Timestamp(body)
+        if tag == "s":
+            return body
+    except (ValueError, OverflowError):
+        pass
+    raise FileFormatError(f"bounded values are corrupt (exception value {text[:40]!r})")
+
+
+def _pack_exceptions(exc: list[tuple[int, int, str]], order: list[ColumnSpec]) -> bytes:
     if not exc:
         return b""
     rows, cols, texts = zip(*exc, strict=True)
-    return pack_table(pd.DataFrame({"row": np.array(rows, dtype=np.uint32),
-                                    "column": np.array(cols, dtype=np.uint16),
-                                    "value": pd.array(texts, dtype=object)}))
+    try:
+        return pack_table(pd.DataFrame({"row": np.array(rows, dtype=np.uint32),
+                                        "column": np.array(cols, dtype=np.uint32),
+                                        "value": pd.array(texts, dtype=object)}))
+    except ValueError:  # a value longer than the table's text limit
+        sizes = [len(t.encode("utf-8", "replace")) for t in texts]
+        long = int(np.argmax(sizes))
+        raise DataError(f"a value of column {order[cols[long]].name!r} in row {rows[long] + 1} "
+                        f"of the chunk is not a value the model knows and, at {sizes[long]} "
+                        "bytes, too long to store exactly (at most 64 KiB)") from None
 
 
-def _unpack_exceptions(data: bytes, n_rows: int, n_cols: int) -> list[tuple[int, int, str]]:
+def _unpack_exceptions(data: bytes, n_rows: int, n_cols: int) -> list[tuple[int, int, Any]]:
     if not data:
         return []
     table = unpack_table(data, table_size_limit(n_rows * n_cols, 3))
-    if list(table.columns) != ["row", "column", "value"] or len(table) > n_rows * n_cols:
+    types = [str(t) for t in table.dtypes]
+    if (list(table.columns) != ["row", "column", "value"] or len(table) > n_rows * n_cols
+            or types[:2] != ["uint32", "uint32"]):
         raise FileFormatError("bounded values are corrupt (the exceptions table)")
     rows = table["row"].to_numpy(dtype=np.int64)
     cols = table["column"].to_numpy(dtype=np.int64)
     texts = table["value"].tolist()
-    if (rows.size and (rows.min() < 0 or rows.max() >= n_rows or cols.min() < 0
-                       or cols.max() >= n_cols)) or not all(isinstance(t, str) for t in texts):
+    if (rows.size and (rows.max() >= n_rows or cols.max() >= n_cols)) or not all(
+            isinstance(t, str) for t in texts):
         raise FileFormatError("bounded values are corrupt (an exception outside the chunk)")
-    return list(zip(rows.tolist(), cols.tolist(), texts, strict=True))
+    return list(zip(rows.tolist(), cols.tolist(), [_parse(t) for t in texts], strict=True))
 
 
-def _with_exceptions(col: pd.Series, spec: ColumnSpec, cells: list[tuple[int, str]]
+def _with_exceptions(col: pd.Series, spec: ColumnSpec, cells: list[tuple[int, Any]]
                      ) -> pd.Series:
-    """``col`` with exactly stored values put in (parsed back to the column's kind)."""
+    """``col`` with the exactly stored values put in; the column becomes ``object``
+    where its dtype cannot hold them as they are."""
     if not cells:
         return col
-    values = [_parse(text, spec) for _, text in cells]
+    values = [v for _, v in cells]
     if isinstance(col.dtype, pd.CategoricalDtype):
         new = [v for v in dict.fromkeys(values) if v not in col.cat.categories]
         col = col.cat.add_categories(new)
-    elif col.dtype == object or is_time_dtype(spec.dtype):
+    elif col.dtype == object:
         col = col.copy()
     else:
         try:
             fixed = pd.Series(values, dtype=object).astype(col.dtype).tolist()
-            same = all(type(a) is type(b) and a == b or (isinstance(b, float) and a == b)
-                       for a, b in zip(fixed, values, strict=True))
+            same = all(type(a) is type(b) and a == b for a, b in zip(fixed, values, strict=True))
         except (TypeError, ValueError, OverflowError):
             same = False
-        col = col.copy() if same else col.astype(object)
-    rows = [r for r, _ in cells]
-    col.iloc[rows] = values
+        if same:
+            col, values = col.copy(), pd.array(fixed, dtype=col.dtype)
+        else:
+            col = col.astype(object)
+    col.iloc[[r for r, _ in cells]] = values
     return col
-
-
-def _parse(text: str, spec: ColumnSpec) -> Any:
-    if is_time_dtype(spec.dtype):
-        return pd.Timestamp(text)
-    if spec.kind == "numeric":
-        return int(text) if _integer_dtype(spec) and text.lstrip("-").isdigit() else float(text)
-    numbers = [v for v in spec.levels if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    if numbers and len(numbers) == len(spec.levels):
-        try:
-            return float(text)
-        except ValueError:
-            return text
-    return text

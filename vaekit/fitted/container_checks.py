@@ -65,6 +65,8 @@ def check_header(header: dict[str, Any], source: str) -> None:
 
     if version < 1:
         raise bad("codec_version", f"is {version}; versions start at 1")
+    if "value_bounds" in header and version < 3:
+        raise bad("value_bounds", f"needs codec version 3 (the header says {version})")
     if not _FINGERPRINT.fullmatch(header["model_fingerprint"]):
         raise bad("model_fingerprint", "is not 64 lowercase hex digits")
     if header["input_kind"] not in ("tabular", "image"):
