@@ -337,3 +337,27 @@ def test_hostile_bounds_and_exceptions_are_format_errors(compressor: VAECompress
     big = zstd.ZstdCompressor(write_checksum=True).compress(bytes(10**7))
     with pytest.raises(FileFormatError):
         values._zstd_unpack(values._HEAD.pack(0, 1) + big, 10)
+
+
+def test_second_review_cases_round_trip_or_refuse() -> None:
+    rng = np.random.default_rng(10)
+    train = pd.DataFrame({"f": rng.normal(size=300), "u64": rng.integers(0, 2**40, 300).astype(
+        np.uint64), "cat": pd.Series(rng.choice([1, 2, 3], 300)).astype("category"),
+        "obj": pd.Series(rng.choice(["a", "b"], 300), dtype=object)})
+    test = train.head(10).copy()
+    test["f"] = np.arange(10, dtype=np.int64) + 2**62 + 2559  # whole numbers, int dtype
+    test.loc[0, "u64"] = np.uint64(2**64 - 1)
+    test.loc[1, "u64"] = np.uint64(7501093982645987485)
+    test["cat"] = test["cat"].cat.add_categories([7])
+    test.loc[2, "cat"] = 7
+    test.loc[3, "obj"] = pd.Timedelta("1D")
+    out, bounds = _round_trip(train, test, {"f": 2048.0})  # u64 lossless (not in the dict)
+    assert [int(v) for v in out["f"]] == test["f"].tolist()  # stored exactly, not rounded
+    assert out.loc[0, "u64"] == 2**64 - 1 and out.loc[1, "u64"] == 7501093982645987485
+    assert out.loc[2, "cat"] == 7 and out.loc[3, "obj"] == "1 days 00:00:00"
+
+
+def test_crafted_exception_values_are_refused() -> None:
+    for text in ("fnan", "tNaT", "tnow", "t", "b2", "x"):
+        with pytest.raises(FileFormatError, match="exception value"):
+            bounded._parse(text)

@@ -31,7 +31,9 @@ Missing cells keep the chunk's missing mask and come back blank.
 
 from __future__ import annotations
 
+import datetime
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -61,6 +63,8 @@ _MAX_INDEX = 2.0**52
 # Bounds above this (column units) are refused: wider than any float64 value needs,
 # and the grid steps derived from them stay finite.
 MAX_BOUND = 1e300
+# The times an exception may hold (what pd.Timestamp.isoformat writes).
+_ISO_TIME = re.compile(r"\d{4}-\d\d-\d\d(T\d\d:\d\d:\d\d(\.\d{1,9})?)?([+-]\d\d:\d\d)?")
 # Set in a numeric column's coder byte: the chunk's values are whole numbers and sit
 # on the integer grid (step max(1, floor(2 * bound))).
 WHOLE = 0x80
@@ -194,7 +198,7 @@ def _to_grid(spec: ColumnSpec, s: pd.Series, present: np.ndarray, mode: str, ste
         return np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
     if mode == "int":
         k = int(step)
-        if pd.api.types.is_integer_dtype(s.dtype):  # exact integer arithmetic
+        if _integer_dtype(spec) and pd.api.types.is_integer_dtype(s.dtype):  # exact ints
             if str(s.dtype).lower().startswith("uint64"):
                 wide = s.to_numpy(dtype=np.uint64, na_value=0)
                 ok = present & (wide < 2**62)
@@ -208,9 +212,9 @@ def _to_grid(spec: ColumnSpec, s: pd.Series, present: np.ndarray, mode: str, ste
             return np.where(ok, q, 0), ok
         # floats in an integer column (a CSV column with blanks reads as float), or a
         # float column of whole numbers: checked as the reader will restore them
-        xf = as_float(s, spec.name)
+        xf, exact = _floats(s, spec)
         with np.errstate(invalid="ignore", over="ignore"):
-            ok = present & np.isfinite(xf) & (np.abs(xf) < _MAX_INDEX)
+            ok = present & exact & np.isfinite(xf) & (np.abs(xf) < _MAX_INDEX)
             qf = np.floor((np.where(ok, xf, 0.0) + k // 2) / k)
             ok &= np.abs(qf) * k < _MAX_INDEX
             q = np.where(ok, qf, 0.0).astype(np.int64)
@@ -221,16 +225,28 @@ def _to_grid(spec: ColumnSpec, s: pd.Series, present: np.ndarray, mode: str, ste
                 back = _from_grid(spec, q, mode, step).to_numpy(dtype=np.float64)
             ok &= np.abs(back - np.where(ok, xf, 0.0)) <= bound
         return np.where(ok, q, 0), ok
-    x = as_float(s, spec.name)
+    x, exact = _floats(s, spec)
     if mode == "bits":
-        return np.where(present, x, 0.0).view(np.int64).copy(), present.copy()
-    finite = present & np.isfinite(x)
+        return np.where(present, x, 0.0).view(np.int64).copy(), present & exact
+    finite = present & exact & np.isfinite(x)
     with np.errstate(invalid="ignore", over="ignore"):
         q = np.where(finite, np.rint(x / step), 0.0)
         ok = finite & (np.abs(q) < _MAX_INDEX)
         back = restore_dtype(np.where(ok, q, 0.0) * step, spec.dtype).to_numpy(dtype=np.float64)
         ok &= np.abs(back - np.where(ok, x, 0.0)) <= bound
     return np.where(ok, q, 0.0).astype(np.int64), ok
+
+
+def _floats(s: pd.Series, spec: ColumnSpec) -> tuple[np.ndarray, np.ndarray]:
+    """A column's values as float64, and where that is the value itself: integers
+    (of an integer or object column) beyond 2^53 are not, so they are stored exactly
+    instead of being checked against a rounded copy."""
+    x = as_float(s, spec.name)
+    if pd.api.types.is_float_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
+        return x, np.ones(len(x), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        exact = ~(np.abs(x) >= 2.0**53)
+    return x, exact
 
 
 def _fits(spec: ColumnSpec, values: np.ndarray) -> np.ndarray:
@@ -252,7 +268,12 @@ def _whole(s: pd.Series, spec: ColumnSpec, present: np.ndarray) -> bool:
 def _from_grid(spec: ColumnSpec, q: np.ndarray, mode: str, step: float) -> pd.Series:
     if mode == "int" and _integer_dtype(spec):
         target = pd.api.types.pandas_dtype(spec.dtype)
-        return pd.Series(q * int(step)).astype(target)
+        with np.errstate(over="ignore"):
+            values = q * int(step)
+        if not np.all(_fits(spec, values)) or np.any(np.abs(q) > 2**62 // max(1, int(step))):
+            raise FileFormatError(f"bounded values are corrupt (a value of {spec.name!r} outside "
+                                  f"its dtype {spec.dtype})")
+        return pd.Series(values).astype(target)
     if mode == "bits":
         return restore_dtype(q.view(np.float64), spec.dtype)
     return restore_dtype(q.astype(np.float64) * step, spec.dtype)
@@ -334,7 +355,15 @@ def encode_values(model: FittedVAE, X: pd.DataFrame | np.ndarray, z: np.ndarray,
             columns.append(encode_column(q[ok], predicted=guess[ok]))
         ints.append(q[ok])
         for row in np.flatnonzero(present & ~ok):
-            exc.append((int(row), j, _text(s.iloc[row])))
+            text = _text(s.iloc[row])
+            try:
+                back = _parse(text)
+                if text[0] == "t" and back != pd.Timestamp(s.iloc[row]):
+                    raise FileFormatError("a time that does not round-trip")
+            except FileFormatError:
+                raise DataError(f"the value {s.iloc[row]!r} of column {spec.name!r} (row "
+                                f"{row + 1} of the chunk) cannot be stored exactly") from None
+            exc.append((int(row), j, text))
     return pack_section(integers_crc(ints), _pack_exceptions(exc, order), columns)
 
 
@@ -429,7 +458,7 @@ def _text(value: Any) -> str:
         return "i" + str(value)
     if isinstance(value, float):
         return "f" + repr(value)
-    if isinstance(value, (pd.Timestamp, np.datetime64)) or hasattr(value, "isoformat"):
+    if isinstance(value, (pd.Timestamp, np.datetime64, datetime.datetime, datetime.date)):
         return "t" + pd.Timestamp(value).isoformat()
     return "s" + str(value)
 
@@ -442,13 +471,15 @@ def _parse(text: str) -> Any:
             return body == "1"
         if tag == "i":
             return int(body)
-        if tag == "f":
-            return float(body)
-        if tag == "t":
-            return pd.Timestamp(body)
+        if tag == "f" and body.lower() not in ("nan", "+nan", "-nan"):
+            return float(body)  # (a blank is never an exception)
+        if tag == "t" and _ISO_TIME.fullmatch(body):  # no "now", "today", "NaT"
+            stamp = pd.Timestamp(body)
+            if not pd.isna(stamp):
+                return stamp
         if tag == "s":
             return body
-    except (ValueError, OverflowError):
+    except (ValueError, OverflowError, pd.errors.OutOfBoundsDatetime):
         pass
     raise FileFormatError(f"bounded values are corrupt (exception value {text[:40]!r})")
 
@@ -461,12 +492,13 @@ def _pack_exceptions(exc: list[tuple[int, int, str]], order: list[ColumnSpec]) -
         return pack_table(pd.DataFrame({"row": np.array(rows, dtype=np.uint32),
                                         "column": np.array(cols, dtype=np.uint32),
                                         "value": pd.array(texts, dtype=object)}))
-    except ValueError:  # a value longer than the table's text limit
+    except ValueError as exc:  # past the table's bounds (a value over 64 KiB, or all)
         sizes = [len(t.encode("utf-8", "replace")) for t in texts]
         long = int(np.argmax(sizes))
-        raise DataError(f"a value of column {order[cols[long]].name!r} in row {rows[long] + 1} "
-                        f"of the chunk is not a value the model knows and, at {sizes[long]} "
-                        "bytes, too long to store exactly (at most 64 KiB)") from None
+        raise DataError(f"{len(texts)} values of this chunk must be stored exactly (the model "
+                        f"has no level or grid cell for them), more than a chunk can hold "
+                        f"({exc}); the longest, {sizes[long]} bytes, is in column "
+                        f"{order[cols[long]].name!r}, row {rows[long] + 1} of the chunk") from None
 
 
 def _unpack_exceptions(data: bytes, n_rows: int, n_cols: int) -> list[tuple[int, int, Any]]:
@@ -495,17 +527,21 @@ def _with_exceptions(col: pd.Series, spec: ColumnSpec, cells: list[tuple[int, An
     values = [v for _, v in cells]
     if isinstance(col.dtype, pd.CategoricalDtype):
         new = [v for v in dict.fromkeys(values) if v not in col.cat.categories]
-        col = col.cat.add_categories(new)
+        try:
+            col = col.cat.add_categories(new)
+        except (ValueError, TypeError):  # e.g. True beside the category 1
+            col = col.astype(object)
     elif col.dtype == object:
         col = col.copy()
     else:
         try:
-            fixed = pd.Series(values, dtype=object).astype(col.dtype).tolist()
-            same = all(type(a) is type(b) and a == b for a, b in zip(fixed, values, strict=True))
+            cast = pd.Series(values, dtype=object).astype(col.dtype)
+            same = all(type(a) is type(b) and a == b
+                       for a, b in zip(cast.tolist(), values, strict=True))
         except (TypeError, ValueError, OverflowError):
             same = False
         if same:
-            col, values = col.copy(), pd.array(fixed, dtype=col.dtype)
+            col, values = col.copy(), cast.array
         else:
             col = col.astype(object)
     col.iloc[[r for r, _ in cells]] = values
