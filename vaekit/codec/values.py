@@ -43,7 +43,7 @@ from ..errors import FileFormatError
 from .packing import _decompress
 
 __all__ = ["CODER_NONE", "CODER_ZSTD", "CODER_GAUSSIAN", "CODER_RANK", "CODER_PCODEC",
-           "SD_FACTORS", "ZSTD_LEVEL",
+           "SD_FACTORS", "ZSTD_LEVEL", "plain_column",
            "RESIDUAL_RANGE", "coarse_prediction", "encode_column", "decode_column",
            "pack_section", "unpack_section", "integers_crc"]
 
@@ -202,8 +202,20 @@ def _unrank(ranks: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     return np.where(ranks == 0, predicted, np.where(ranks - 1 < predicted, ranks - 1, ranks))
 
 
+def plain_column(q: np.ndarray) -> tuple[int, bytes]:
+    """The smaller of ``CODER_ZSTD`` and ``CODER_PCODEC`` for a column's integers
+    (``CODER_NONE`` for no cells): what scalar quantization alone gets."""
+    q = np.asarray(q, dtype=np.int64)
+    if q.size == 0:
+        return CODER_NONE, b""
+    best = (CODER_ZSTD, _zstd_pack(q))
+    data = _pcodec_pack(q)
+    return (CODER_PCODEC, data) if len(data) < len(best[1]) else best
+
+
 def encode_column(q: np.ndarray, *, gaussian: tuple[np.ndarray, np.ndarray, np.ndarray]
-                  | None = None, predicted: np.ndarray | None = None) -> tuple[int, bytes]:
+                  | None = None, predicted: np.ndarray | None = None,
+                  plain: tuple[int, bytes] | None = None) -> tuple[int, bytes]:
     """Code one column's integers with the smallest coder that applies.
 
     Parameters
@@ -215,18 +227,18 @@ def encode_column(q: np.ndarray, *, gaussian: tuple[np.ndarray, np.ndarray, np.n
         ``CODER_GAUSSIAN``.
     predicted : ndarray of int64, optional
         The model's level for each cell (level columns): tries ``CODER_RANK``.
+    plain : (coder, bytes), optional
+        :func:`plain_column` of ``q`` when the caller has it already (it does not
+        depend on the prediction).
 
     Returns
     -------
     (coder, bytes)
     """
     q = np.asarray(q, dtype=np.int64)
+    best = plain if plain is not None else plain_column(q)
     if q.size == 0:
-        return CODER_NONE, b""
-    best = (CODER_ZSTD, _zstd_pack(q))
-    data = _pcodec_pack(q)
-    if len(data) < len(best[1]):
-        best = (CODER_PCODEC, data)
+        return best
     if gaussian is not None:
         data = _gaussian_pack(q, *gaussian)
         if len(data) < len(best[1]):

@@ -47,6 +47,7 @@ from ..codec.values import (
     encode_column,
     integers_crc,
     pack_section,
+    plain_column,
     unpack_section,
 )
 from ..data.columns import as_float, restore_dtype
@@ -303,68 +304,87 @@ def _predictions(model: FittedVAE, z: np.ndarray) -> tuple[pd.DataFrame, np.ndar
     return frame, numeric[0], numeric[1]
 
 
-def encode_values(model: FittedVAE, X: pd.DataFrame | np.ndarray, z: np.ndarray,
-                  bounds: list[float | None]) -> bytes:
-    """The bounded-values section of one chunk.
+def encode_values(model: FittedVAE, X: pd.DataFrame | np.ndarray, zs: list[np.ndarray],
+                  bounds: list[float | None]) -> list[bytes]:
+    """The bounded-values section of one chunk, for each of several latent codes.
 
     Parameters
     ----------
     X : DataFrame or 2-D array
         The chunk's model columns, in schema order.
-    z : ndarray (n, latent_dim)
-        The *decoded* latent codes (what the reader will have).
+    zs : list of ndarray (n, latent_dim)
+        Candidate *decoded* latent codes (what the reader will have): the grid, the
+        exceptions and the plain coders are the same for all of them, only the
+        model-coded columns differ.
     bounds : list
         :func:`resolve_bounds`.
 
     Returns
     -------
-    bytes
-        The section (``FORMAT.md``, "Bounded values").
+    list of bytes
+        One section per code (``FORMAT.md``, "Bounded values").
 
     Raises
     ------
     DataError
-        A value the model has no level for that is too long to store (over 64 KiB).
+        A value the model has no level for that cannot be stored exactly (too long,
+        or a time pandas cannot represent).
     """
     schema = model.schema
     frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X),
                                                                columns=schema.names())
-    predicted, t_mean, t_sd = _predictions(model, z)
     by_name = dict(zip(schema.names(), bounds, strict=True))
-    columns, ints = [], []
-    exc: list[tuple[int, int, str]] = []
     order = _model_order(schema)
+    cells = []  # per column: (grid indices, stored, whole flag, grid step or None, plain)
+    exc: list[tuple[int, int, str]] = []
     for j, spec in enumerate(order):
         s = frame[spec.name]
         present = ~s.isna().to_numpy()
+        whole, step = False, None
         if spec.kind == "numeric":
             bound = float(by_name[spec.name])  # type: ignore[arg-type]
             whole = (bound > 0 and not _integer_dtype(spec) and not is_time_dtype(spec.dtype)
                      and _whole(s, spec, present))
-            mode, step = _grid(spec, bound, whole)
-            q, ok = _to_grid(spec, s, present, mode, step, bound)
+            mode, grid_step = _grid(spec, bound, whole)
+            q, ok = _to_grid(spec, s, present, mode, grid_step, bound)
+            step = grid_step if mode in ("int", "float") else None
+        else:
+            q, ok, _ = schema.level_codes(spec, s)
+        cells.append((q, ok, whole, step, plain_column(q[ok])))
+        for row in np.flatnonzero(present & ~ok):
+            exc.append((int(row), j, _exact_text(s.iloc[row], spec.name, row)))
+    exceptions = _pack_exceptions(exc, order)
+    crc = integers_crc([q[ok] for q, ok, _, _, _ in cells])
+    sections = []
+    for z in zs:
+        predicted, t_mean, t_sd = _predictions(model, z)
+        columns = []
+        for spec, (q, ok, whole, step, plain) in zip(order, cells, strict=True):
+            if spec.kind != "numeric":
+                guess, _, _ = schema.level_codes(spec, predicted[spec.name])
+                columns.append(encode_column(q[ok], predicted=guess[ok], plain=plain))
+                continue
             gauss = None
-            if mode in ("int", "float"):
+            if step is not None:
                 k = schema.names("numeric").index(spec.name)
                 gauss = tuple(a[ok] for a in _gaussian(spec, t_mean[:, k], t_sd[:, k], step))
-            coder, data = encode_column(q[ok], gaussian=gauss)  # type: ignore[arg-type]
+            coder, data = encode_column(q[ok], gaussian=gauss, plain=plain)  # type: ignore[arg-type]
             columns.append((coder | (WHOLE if whole else 0), data))
-        else:
-            q, ok, unseen = schema.level_codes(spec, s)
-            guess, _, _ = schema.level_codes(spec, predicted[spec.name])
-            columns.append(encode_column(q[ok], predicted=guess[ok]))
-        ints.append(q[ok])
-        for row in np.flatnonzero(present & ~ok):
-            text = _text(s.iloc[row])
-            try:
-                back = _parse(text)
-                if text[0] == "t" and back != pd.Timestamp(s.iloc[row]):
-                    raise FileFormatError("a time that does not round-trip")
-            except FileFormatError:
-                raise DataError(f"the value {s.iloc[row]!r} of column {spec.name!r} (row "
-                                f"{row + 1} of the chunk) cannot be stored exactly") from None
-            exc.append((int(row), j, text))
-    return pack_section(integers_crc(ints), _pack_exceptions(exc, order), columns)
+        sections.append(pack_section(crc, exceptions, columns))
+    return sections
+
+
+def _exact_text(value: Any, column: str, row: int) -> str:
+    """:func:`_text` of a value stored exactly, checked to parse back."""
+    text = _text(value)
+    try:
+        back = _parse(text)
+        if text[0] == "t" and back != pd.Timestamp(value):
+            raise FileFormatError("a time that does not round-trip")
+    except FileFormatError:
+        raise DataError(f"the value {value!r} of column {column!r} (row {row + 1} of the "
+                        "chunk) cannot be stored exactly") from None
+    return text
 
 
 def decode_values(model: FittedVAE, section: bytes, n_rows: int, z: np.ndarray,

@@ -176,8 +176,9 @@ def compress_chunk(X: Any, model: FittedVAE, quantizer: LatentQuantizer,
         # Coded under the decoder's prediction from the codes as the reader decodes
         # them -- or from no code at all (z = 0, the prior's mean) when the codes cost
         # more than they save: then the chunk stores no codes.
-        section = encode_values(model, X, quantizer.decode(codes), bounds)
-        plain = encode_values(model, X, np.zeros(codes.shape, dtype=np.float32), bounds)
+        section, plain = encode_values(
+            model, X, [quantizer.decode(codes), np.zeros(codes.shape, dtype=np.float32)],
+            bounds)
         if len(plain) <= len(packed) + len(section):
             section, packed, flags = plain, b"", FLAG_NO_CODES
         values = _VALUES_LENGTH.pack(len(section)) + section
