@@ -254,9 +254,14 @@ def test_split_inputs_in_mixed_formats_give_the_same_bytes(model: Path, scores: 
     assert out.read_bytes() == scores.read_bytes()
 
 
-def test_cli_module_does_not_import_torch_or_sklearn() -> None:
-    # `vaekit --help` and usage errors should not pay ~2 s of torch + scikit-learn imports.
+def test_cli_module_does_not_import_torch_sklearn_numpy_or_pandas() -> None:
+    # `vaekit --help` and usage errors should not pay for torch + scikit-learn (~2 s),
+    # nor for numpy, pandas and pyarrow (~0.3 s): the commands import them when they run.
+    heavy = ('torch', 'sklearn', 'numpy', 'pandas', 'pyarrow', 'zstandard')
     code = ("import sys, vaekit, vaekit.cli; "
-            "print(sorted(m for m in ('torch', 'sklearn') if m in sys.modules))")
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+    helped = subprocess.run([sys.executable, "-c", "from vaekit.cli import main; main(['--help'])"],
+                            capture_output=True, text=True)
+    assert helped.returncode == 0 and "compress" in helped.stdout

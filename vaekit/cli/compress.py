@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..codec.quantize import MAX_BYTES_PER_ROW
+from ..codec.limits import MAX_BYTES_PER_ROW
 from .app import _EPILOG_CODES, app
 from .fit import _fit_estimator
 from .options import (

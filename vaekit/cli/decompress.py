@@ -5,11 +5,8 @@ from __future__ import annotations
 import os
 
 import click
-import numpy as np
-import pandas as pd
-import pyarrow as pa
 
-from ..files.writers import STDOUT, TableWriter, table_npz_arrays, write_npz
+from ..files.atomic import STDOUT
 from .app import _EPILOG_CODES, app
 from .options import (
     _check_distinct,
@@ -43,7 +40,13 @@ fixed-width unicode with '' for missing; loads with allow_pickle=False). Without
 def decompress(source: str, model: str | None, output: str, progress: bool,
                quiet: bool) -> None:
     """Restore rows (or images) from a .vkc container."""
+    # Loaded here, not at import: `vaekit --help` stays free of numpy and pandas.
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
     from ..codec.manifest import count_rows
+    from ..files.writers import TableWriter, table_npz_arrays, write_npz
     from ..fitted.manifests import iter_decompressed_any as iter_decompressed
 
     if not os.path.exists(source):

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from ..codec.quantize import MAX_BYTES_PER_ROW
+from ..codec.limits import MAX_BYTES_PER_ROW
 from ..errors import DataError
 from .app import _EPILOG_CODES, app
 from .options import (

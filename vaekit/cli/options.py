@@ -11,18 +11,17 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..files.readers import BadRow, estimate_rows, expand_inputs
-from ..files.writers import (
-    BAD_ROWS_SCHEMA,
-    STDOUT,
-    TableWriter,
-    bad_rows_table,
-    default_bad_rows_path,
-)
+from ..files.atomic import STDOUT
+
+# The readers and writers load pandas and pyarrow: imported where they are used, so
+# that `vaekit --help` starts without them.
+if TYPE_CHECKING:
+    from ..files.readers import BadRow
+    from ..files.writers import TableWriter
 
 
 def _split(values: Sequence[str]) -> list[str]:
@@ -42,6 +41,8 @@ def _inputs(patterns: Sequence[str]) -> list[str]:
         A pattern that matches nothing.
     """
     try:
+        from ..files.readers import expand_inputs
+
         return expand_inputs(patterns)
     except FileNotFoundError as exc:
         raise click.UsageError(f"input {exc.args[0]!r} does not exist") from None
@@ -240,6 +241,8 @@ def _progress_bar(enabled: bool, desc: str, total: int | None) -> Iterator[Calla
 
 def _total_rows(inputs: Sequence[str]) -> int | None:
     """Rows of all inputs (estimated for CSV), or None when one is unknown."""
+    from ..files.readers import estimate_rows
+
     totals = [estimate_rows(p) for p in inputs]
     return None if any(t is None for t in totals) else sum(t for t in totals if t is not None)
 
@@ -258,7 +261,11 @@ class _BadRowSink:
         if self.path is None:
             raise rows[0].error()
         if self._writer is None:
+            from ..files.writers import BAD_ROWS_SCHEMA, TableWriter
+
             self._writer = TableWriter(self.path, BAD_ROWS_SCHEMA).__enter__()
+        from ..files.writers import bad_rows_table
+
         self._writer.write(bad_rows_table(rows))
         self.count += len(rows)
 
@@ -275,6 +282,8 @@ def _bad_rows_target(on_bad_rows: str, bad_rows_path: str | None, output: str) -
     """The side file ``--on-bad-rows skip`` may write (None: no side file)."""
     if on_bad_rows != "skip":
         return None
+    from ..files.writers import default_bad_rows_path
+
     return bad_rows_path or default_bad_rows_path(output)
 
 

@@ -8,8 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import DataError
-from ..files.atomic import writes_in_place
-from ..files.writers import STDOUT, TableWriter
+from ..files.atomic import STDOUT, writes_in_place
 from .app import _EPILOG_CODES, app
 from .options import (
     MAX_SAMPLES,
@@ -85,6 +84,7 @@ def score(inputs: tuple[str, ...], model: str, output: str, id_columns: tuple[st
           progress: bool, quiet: bool) -> None:
     """Score rows (or images) by how anomalous they are: negative ELBO in nats."""
     from ..engines.local import iter_scored
+    from ..files.writers import TableWriter
     from ..jobs.rank import RankedOutput
     from ..jobs.score import ScoreOptions, resolve_threshold, score_schema
 

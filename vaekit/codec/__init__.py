@@ -19,32 +19,45 @@ The byte-level format is specified in ``FORMAT.md`` in this directory.  Every
 damaged or foreign file raises :class:`vaekit.errors.FileFormatError`.
 """
 
-from .container import (
-    CODEC_NAME,
-    CODEC_VERSION,
-    DEFAULT_CHUNK_ROWS,
-    END_MAGIC,
-    FORMAT_VERSION,
-    MAGIC,
-    ContainerInfo,
-    ContainerReader,
-    ContainerWriter,
-    read_header,
-    read_info,
-)
-from .packing import (
-    LAYOUT_BYTES,
-    LAYOUT_PACKED,
-    MAX_BITS,
-    TABLE_ZSTD_LEVEL,
-    ZSTD_LEVEL,
-    pack_codes,
-    pack_table,
-    raw_packed_size,
-    unpack_codes,
-    unpack_table,
-)
-from .quantize import LatentQuantizer, allocate_bits, fit_quantizer, payload_bytes_per_row
+import importlib
+from typing import Any
+
+# Names -> the module that defines them, imported on first use: the command line's
+# `--help` loads vaekit.codec.limits without numpy, pandas or zstd.
+_WHERE = {
+    "CODEC_NAME": "container",
+    "CODEC_VERSION": "container",
+    "ContainerInfo": "container",
+    "ContainerReader": "container",
+    "ContainerWriter": "container",
+    "DEFAULT_CHUNK_ROWS": "container",
+    "END_MAGIC": "container",
+    "FORMAT_VERSION": "container",
+    "LAYOUT_BYTES": "packing",
+    "LAYOUT_PACKED": "packing",
+    "LatentQuantizer": "quantize",
+    "MAGIC": "container",
+    "MAX_BITS": "packing",
+    "TABLE_ZSTD_LEVEL": "packing",
+    "ZSTD_LEVEL": "packing",
+    "allocate_bits": "quantize",
+    "fit_quantizer": "quantize",
+    "pack_codes": "packing",
+    "pack_table": "packing",
+    "payload_bytes_per_row": "quantize",
+    "raw_packed_size": "packing",
+    "read_header": "container",
+    "read_info": "container",
+    "unpack_codes": "packing",
+    "unpack_table": "packing",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CODEC_NAME",

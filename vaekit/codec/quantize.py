@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from .limits import MAX_BYTES_PER_ROW  # noqa: F401  (re-exported)
 from .packing import MAX_BITS, pack_codes
 
 __all__ = [
@@ -71,10 +72,6 @@ KL_MIN = 0.02
 _MIN_SCALE = 1e-6
 
 
-# Largest byte budget per row a quantizer is fitted for (CLI --bytes-per-row and
-# VAECompressor(bytes_per_row=)): 1 MiB of codes per row is far above any table or
-# small image, and keeps the bit arithmetic finite (1e308 overflowed).
-MAX_BYTES_PER_ROW = 2**20
 
 def halfwidth(bits: int | np.ndarray) -> np.ndarray:
     """Half-width of the quantizer range, in standard deviations of the means.

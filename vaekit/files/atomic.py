@@ -22,6 +22,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+# The path that means standard output (and, for inputs, standard input).
+STDOUT = "-"
+
 # Entries of /dev and of /proc are handles on devices or open files, never plain
 # files to replace: /dev/stdout -> /proc/self/fd/1 may resolve to the regular file the
 # shell redirected stdout to, but the rename would go into /dev (or fail there).

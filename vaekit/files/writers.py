@@ -29,10 +29,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ..errors import DataError
-from .atomic import AtomicFile, atomic_write, writes_in_place
+from .atomic import STDOUT, AtomicFile, atomic_write, writes_in_place
 from .readers import BadRow
-
-STDOUT = "-"
 
 
 def output_format(path: str) -> str:
