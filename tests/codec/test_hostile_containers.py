@@ -45,17 +45,28 @@ def table(model) -> pd.DataFrame:
                          "k": rng.choice(["x", "y"], N_ROWS)})
 
 
-@pytest.fixture(scope="module")
-def good(model, table) -> tuple[dict, list[tuple[int, bytes]]]:
-    """Header and chunks of a real file (chunk_rows 64, an id column)."""
+def _header_and_chunks(model, table, **options) -> tuple[dict, list[tuple[int, bytes]]]:
     buffer = io.BytesIO()
     from vaekit.fitted.streams import CompressedWriter
 
-    with CompressedWriter(buffer, model, id_columns=["id"], chunk_rows=64) as writer:
+    with CompressedWriter(buffer, model, id_columns=["id"], chunk_rows=64, **options) as writer:
         writer.write(table)
     with ContainerReader(io.BytesIO(buffer.getvalue())) as reader:
         chunks = [(n, payload) for _, n, payload in reader.iter_chunks()]
         return dict(reader.header), chunks
+
+
+@pytest.fixture(scope="module")
+def good(model, table) -> tuple[dict, list[tuple[int, bytes]]]:
+    """Header and chunks of a real self-describing file (codec 2: the schema and the
+    quantizer in the header; chunk_rows 64, an id column)."""
+    return _header_and_chunks(model, table, self_describing=True)
+
+
+@pytest.fixture(scope="module")
+def referenced(model, table) -> tuple[dict, list[tuple[int, bytes]]]:
+    """The same rows in a file whose header names the model (codec 3, the default)."""
+    return _header_and_chunks(model, table)
 
 
 def rebuild(header: dict, chunks: list[tuple[int, bytes]]) -> bytes:
@@ -253,6 +264,37 @@ def test_malformed_header_is_a_format_error_naming_the_key(good, model, case):
     message = decode_error(rebuild(header, chunks), model)
     named = "quantizer" if kind in ("quantizer", "drop_q") else key
     assert f"'{named}'" in message or "Upgrade" in message, message
+
+
+REFERENCED_CASES = [
+    ("drop", "quantizer_sha256"), ("set", "quantizer_sha256", "ab" * 31),
+    ("set", "quantizer_sha256", 5), ("set", "codec_version", 2), ("set", "value_bounds", [1.0]),
+]
+
+
+@pytest.mark.parametrize("case", REFERENCED_CASES, ids=lambda c: "-".join(map(str, c)))
+def test_malformed_referenced_header_is_a_format_error_naming_the_key(referenced, model, case):
+    header, chunks = referenced
+    assert "schema" not in header and "quantizer" not in header
+    assert header["codec_version"] == 3
+    header = json.loads(json.dumps(header))
+    kind, key, *value = case
+    if kind == "drop":
+        del header[key]
+    else:
+        header[key] = value[0]
+    message = decode_error(rebuild(header, chunks), model)
+    assert (any(f"'{k}'" in message for k in (key, "schema", "quantizer"))
+            or "bounded values" in message), message
+
+
+def test_referenced_and_self_describing_files_decode_alike(referenced, good, model):
+    (h1, c1), (h2, c2) = referenced, good
+    assert c1 == c2  # the same chunks; only the header differs
+    assert len(json.dumps(h1)) < len(json.dumps(h2))
+    a = pd.concat(list(iter_decompressed(io.BytesIO(rebuild(h1, c1)), model)))
+    b = pd.concat(list(iter_decompressed(io.BytesIO(rebuild(h2, c2)), model)))
+    pd.testing.assert_frame_equal(a, b)
 
 
 RAW_JSON_CASES = {

@@ -144,7 +144,7 @@ def _codec1_file(model, rows: pd.DataFrame, flags_or: int = 0) -> bytes:
     fitted = model.fitted_
     quantizer = fitted.default_quantizer()
     header = container_header(fitted, quantizer, columns=list(rows.columns),
-                              id_columns=["id"], chunk_rows=64)
+                              id_columns=["id"], chunk_rows=64, self_describing=True)
     header["codec_version"] = 1
     buffer = io.BytesIO()
     with ContainerWriter(buffer, header) as writer:
@@ -170,7 +170,7 @@ def test_files_written_before_the_mask_still_decode(model):
 def test_an_older_reader_refuses_a_file_with_a_mask(model, monkeypatch):
     data = model.compress(_with_blanks(_table()), id_columns=["id"])
     monkeypatch.setattr(container_checks, "CODEC_VERSION", 1)  # a reader from before the mask
-    with pytest.raises(FileFormatError, match="codec version 2.*Upgrade vaekit"):
+    with pytest.raises(FileFormatError, match="codec version [23].*Upgrade vaekit"):
         list(iter_decompressed(io.BytesIO(data), model))
 
 

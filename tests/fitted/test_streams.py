@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ import pytest
 from vaekit import DataError, FileFormatError, VAEAnomalyDetector, VAECompressor, load
 from vaekit.codec import ContainerReader
 from vaekit.codec.quantize import payload_bytes_per_row
+from vaekit.fitted.container_checks import quantizer_digest
 from vaekit.fitted.streams import CompressedWriter, iter_decompressed, model_fingerprint
 
 
@@ -148,11 +150,19 @@ def test_header_describes_the_file(model, table):
     data = model.compress(table, id_columns=["id"])
     header = ContainerReader(io.BytesIO(data)).header
     assert header["model_fingerprint"] == model_fingerprint(model)
-    assert header["quantizer"] == model.quantizer_.to_dict()
+    # The model is named, not copied: its quantizer by hash, no schema.
+    assert header["quantizer_sha256"] == quantizer_digest(model.quantizer_)
+    assert "schema" not in header and "quantizer" not in header
     assert header["passthrough"] == ["id"]
     assert header["n_rows"] == len(table)
     assert header["columns"] == list(table.columns)
-    assert header["schema"]["type"] != "image"
+    assert len(json.dumps(header, separators=(",", ":"))) < 1024
+    buffer = io.BytesIO()
+    with CompressedWriter(buffer, model, id_columns=["id"], self_describing=True) as writer:
+        writer.write(table)
+    full = ContainerReader(io.BytesIO(buffer.getvalue())).header
+    assert full["codec_version"] == 2 and full["quantizer"] == model.quantizer_.to_dict()
+    assert full["schema"]["type"] != "image"
 
 
 def test_bounded_memory_on_a_large_stream(model, tmp_path):

@@ -50,8 +50,9 @@ FORMAT_VERSION = 1
 # The header's "codec" and "codec_version" for rows stored as quantized latent codes.
 CODEC_NAME = "vaekit-latent-codes"
 # 2: a chunk may carry a missing mask (payload flag bit 1); version-1 files still read.
-# 3: error-bounded values (header key "value_bounds", payload flag bit 2); files
-# without bounds are still written as version 2.  The newest version this vaekit reads.
+# 3: a header that names the model instead of copying its schema and quantizer, and
+# error-bounded values (header key "value_bounds", payload flag bit 2).  Self-describing
+# files without bounds are still version 2.  The newest version this vaekit reads.
 CODEC_VERSION = 3
 # Rows per chunk a writer uses by default.  4096 rows keep a chunk's working set small
 # (a chunk of 28x28 images is 12.8 MB of float32 pixels) while the per-chunk framing

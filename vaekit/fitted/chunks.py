@@ -86,7 +86,8 @@ def container_header(model: FittedVAE, quantizer: LatentQuantizer, *,
                      columns: Sequence[str] | None, id_columns: Sequence[str] = (),
                      chunk_rows: int = DEFAULT_CHUNK_ROWS, n_rows: int | None = None,
                      embedded: bool = False,
-                     bounds: float | list[float | None] | None = None) -> dict[str, Any]:
+                     bounds: float | list[float | None] | None = None,
+                     self_describing: bool = False) -> dict[str, Any]:
     """The container's header JSON object (keys documented in ``FORMAT.md``).
 
     Parameters
@@ -97,14 +98,18 @@ def container_header(model: FittedVAE, quantizer: LatentQuantizer, *,
     n_rows : int, optional
         Total rows, when known before writing (the trailer always has the count).
     bounds : float or list, optional
-        Bounded values (codec version 3): a bound in SDs of each numeric column, or
-        one absolute bound per schema column (:func:`.bounded.resolve_bounds`).  Such
-        a file's header refers to the model instead of copying it: no ``schema``, and
-        the quantizer by its SHA-256 (``quantizer_sha256``).
+        Bounded values: a bound in SDs of each numeric column, or one absolute bound
+        per schema column (:func:`.bounded.resolve_bounds`).
+    self_describing : bool
+        Copy the model's schema and quantizer into the header (codec version 2 without
+        bounds), so the file's codes can be checked and described without the model.
+        Default: the header refers to the model (codec version 3): no ``schema``, the
+        quantizer by its SHA-256 (``quantizer_sha256``); well under 1 KB for tables.
     """
     header: dict[str, Any] = {
         "codec": CODEC_NAME,
-        "codec_version": CODEC_VERSION if bounds is not None else LATENT_CODEC_VERSION,
+        "codec_version": (LATENT_CODEC_VERSION if self_describing and bounds is None
+                          else CODEC_VERSION),
         "vaekit_version": __version__,
         "model_fingerprint": model.fingerprint(),
         "model_embedded": bool(embedded),
@@ -118,10 +123,11 @@ def container_header(model: FittedVAE, quantizer: LatentQuantizer, *,
         "chunk_rows": int(chunk_rows),
         "n_rows": None if n_rows is None else int(n_rows),
     }
-    if bounds is not None:
+    if not self_describing:
         del header["schema"]
         header["quantizer"] = quantizer_digest(quantizer)
         header = {("quantizer_sha256" if k == "quantizer" else k): v for k, v in header.items()}
+    if bounds is not None:
         header["value_bounds"] = ({"sd_units": float(bounds)} if isinstance(bounds, float)
                                   else [None if b is None else float(b) for b in bounds])
     return header

@@ -121,6 +121,10 @@ class CompressedWriter:
         bound in multiples of each numeric column's training SD, or a dict of bounds
         in the columns' own units; 0 = lossless.  Levels are always exact and blanks
         stay blank.  ``None`` (default): the latent code alone.
+    self_describing : bool
+        Copy the model's schema and quantizer into the header (a few KB), so that
+        ``vaekit info --verify`` checks the codes without the model.  Default: the
+        header names the model and its quantizer by hash (under 1 KB for tables).
 
     Notes
     -----
@@ -140,8 +144,10 @@ class CompressedWriter:
                  id_columns: Sequence[str] = (), embed_model: bool = False,
                  chunk_rows: int = DEFAULT_CHUNK_ROWS, n_rows: int | None = None,
                  threads: int = 1,
-                 max_abs_error: float | Mapping[str, float] | None = None) -> None:
+                 max_abs_error: float | Mapping[str, float] | None = None,
+                 self_describing: bool = False) -> None:
         model = as_fitted(model)
+        self._self_describing = bool(self_describing)
         self._bounds = None if max_abs_error is None else resolve_bounds(model, max_abs_error)
         self._header_bounds = (None if max_abs_error is None
                                else header_bounds(max_abs_error, model))
@@ -198,7 +204,8 @@ class CompressedWriter:
         header = container_header(self._model, self._quantizer, columns=columns,
                                   id_columns=self._ids, chunk_rows=self._chunk_rows,
                                   n_rows=self._expected, embedded=self._embed,
-                                  bounds=self._header_bounds)
+                                  bounds=self._header_bounds,
+                                  self_describing=self._self_describing)
         blob = b""
         if self._embed:
             blob = self._model.to_bytes()
