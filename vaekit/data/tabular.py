@@ -162,6 +162,19 @@ class ColumnSpec:
     n_rare: int | None = None
     sd: float | None = None
 
+    def untransform(self, t: np.ndarray) -> np.ndarray:
+        """Values in the column's units for transformed values ``t`` (float64): the
+        inverse of the affine map and, on asinh columns, of the tail compression."""
+        u = ASINH_WIDTH * np.sinh(t / ASINH_WIDTH) if self.transform == "asinh" else t
+        return u * self.scale + self.center
+
+    def slope(self, t: np.ndarray) -> np.ndarray | float:
+        """``dx/dt`` at transformed values ``t``: how a spread in the model's units
+        (a decoder SD) maps to the column's units."""
+        if self.transform == "asinh":
+            return self.scale * np.cosh(t / ASINH_WIDTH)
+        return self.scale
+
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name, "kind": self.kind, "dtype": self.dtype}
         if self.kind == "numeric":
@@ -615,9 +628,7 @@ class TabularSchema:
         """
         out: dict[str, Any] = {}
         for j, spec in enumerate(self.specs("numeric")):
-            t = num[:, j].astype(np.float64)
-            u = ASINH_WIDTH * np.sinh(t / ASINH_WIDTH) if spec.transform == "asinh" else t
-            x = u * spec.scale + spec.center
+            x = spec.untransform(num[:, j].astype(np.float64))
             if spec.low is not None and spec.high is not None:
                 x = np.clip(x, spec.low, spec.high)
             if is_time_dtype(spec.dtype):

@@ -51,7 +51,7 @@ from ..codec.values import (
     unpack_section,
 )
 from ..data.columns import as_float, restore_dtype
-from ..data.tabular import ASINH_WIDTH, ColumnSpec, TabularSchema, levels_series
+from ..data.tabular import ColumnSpec, TabularSchema, levels_series
 from ..errors import DataError, FileFormatError
 from ..files.dates import is_time_dtype
 from .model import FittedVAE
@@ -284,12 +284,8 @@ def _gaussian(spec: ColumnSpec, t_mean: np.ndarray, t_sd: np.ndarray,
               step: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The decoder's Gaussian (transformed units) in grid steps, coarsened."""
     with np.errstate(over="ignore", invalid="ignore"):
-        if spec.transform == "asinh":
-            u = ASINH_WIDTH * np.sinh(t_mean / ASINH_WIDTH)
-            slope = spec.scale * np.cosh(t_mean / ASINH_WIDTH)
-        else:
-            u, slope = t_mean, spec.scale
-        return coarse_prediction((u * spec.scale + spec.center) / step, t_sd * slope / step)
+        return coarse_prediction(spec.untransform(t_mean) / step,
+                                 t_sd * spec.slope(t_mean) / step)
 
 
 # --------------------------------------------------------------------------- chunks
@@ -359,15 +355,14 @@ def encode_values(model: FittedVAE, X: pd.DataFrame | np.ndarray, zs: list[np.nd
     for z in zs:
         predicted, t_mean, t_sd = _predictions(model, z)
         columns = []
-        for spec, (q, ok, whole, step, plain) in zip(order, cells, strict=True):
+        for j, (spec, (q, ok, whole, step, plain)) in enumerate(zip(order, cells, strict=True)):
             if spec.kind != "numeric":
                 guess, _, _ = schema.level_codes(spec, predicted[spec.name])
                 columns.append(encode_column(q[ok], predicted=guess[ok], plain=plain))
                 continue
             gauss = None
-            if step is not None:
-                k = schema.names("numeric").index(spec.name)
-                gauss = tuple(a[ok] for a in _gaussian(spec, t_mean[:, k], t_sd[:, k], step))
+            if step is not None:  # numeric columns lead the model order: j is their index
+                gauss = tuple(a[ok] for a in _gaussian(spec, t_mean[:, j], t_sd[:, j], step))
             coder, data = encode_column(q[ok], gaussian=gauss, plain=plain)  # type: ignore[arg-type]
             columns.append((coder | (WHOLE if whole else 0), data))
         sections.append(pack_section(crc, exceptions, columns))
@@ -422,20 +417,24 @@ def decode_values(model: FittedVAE, section: bytes, n_rows: int, z: np.ndarray,
     blank = np.zeros((n_rows, len(names)), dtype=bool) if missing is None else missing
     exceptions = _unpack_exceptions(exc_bytes, n_rows, len(order))
     by_name = dict(zip(names, bounds, strict=True))
+    position = {name: i for i, name in enumerate(names)}
+    per_column: dict[int, list[tuple[int, Any]]] = {}
+    for r, c, v in exceptions:
+        per_column.setdefault(c, []).append((r, v))
     out = predicted.copy()
     ints = []
     for j, (spec, (coder, data)) in enumerate(zip(order, columns, strict=True)):
-        stored = ~blank[:, names.index(spec.name)]
-        stored[[r for r, c, _ in exceptions if c == j]] = False
+        cells = per_column.get(j, [])
+        stored = ~blank[:, position[spec.name]]
+        stored[[r for r, _ in cells]] = False
         n = int(stored.sum())
         if spec.kind == "numeric":
             whole = bool(coder & WHOLE)
             coder &= ~WHOLE
             mode, step = _grid(spec, float(by_name[spec.name]), whole)  # type: ignore[arg-type]
             gauss = None
-            if mode in ("int", "float"):
-                k = schema.names("numeric").index(spec.name)
-                gauss = tuple(a[stored] for a in _gaussian(spec, t_mean[:, k], t_sd[:, k], step))
+            if mode in ("int", "float"):  # j is the numeric column's index (see above)
+                gauss = tuple(a[stored] for a in _gaussian(spec, t_mean[:, j], t_sd[:, j], step))
             q = decode_column(coder, data, n, gaussian=gauss)  # type: ignore[arg-type]
             full = np.zeros(n_rows, dtype=np.int64)
             full[stored] = _checked(q, n)
@@ -450,7 +449,7 @@ def decode_values(model: FittedVAE, section: bytes, n_rows: int, z: np.ndarray,
             col = levels_series(spec, full)
         ints.append(q)
         col.index = out.index
-        out[spec.name] = _with_exceptions(col, spec, [(r, v) for r, c, v in exceptions if c == j])
+        out[spec.name] = _with_exceptions(col, spec, cells)
     if integers_crc(ints) != crc:
         raise FileFormatError("bounded values do not decode to what was written: the model's "
                               "predictions differ on this machine (or the file is damaged)")
@@ -464,7 +463,9 @@ def _checked(q: np.ndarray, n: int) -> np.ndarray:
 
 
 def _model_order(schema: TabularSchema) -> list[ColumnSpec]:
-    return schema.specs("numeric") + schema.specs("binary") + schema.specs("categorical")
+    """The columns in the model's order (:attr:`TabularSchema.model_order`)."""
+    by_name = {c.name: c for c in schema.columns}
+    return [by_name[name] for name in schema.model_order]
 
 
 def _text(value: Any) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..data.tabular import ASINH_WIDTH, TabularSchema
+from ..data.tabular import TabularSchema
 from .model import FittedVAE
 
 __all__ = ["decode_rounded", "round_to_codec", "round_values", "value_error"]
@@ -57,9 +57,7 @@ def value_error(model: FittedVAE, Z: np.ndarray) -> np.ndarray:
 def _column_error(schema: TabularSchema, t: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     out = np.empty_like(t)
     for j, spec in enumerate(schema.specs("numeric")):
-        slope = spec.scale * (np.cosh(t[:, j] / ASINH_WIDTH) if spec.transform == "asinh"
-                              else 1.0)
-        out[:, j] = sigma[:, j] * slope
+        out[:, j] = sigma[:, j] * spec.slope(t[:, j])
     return out
 
 
