@@ -20,10 +20,52 @@ EDGES = [
 @pytest.mark.parametrize("q", EDGES, ids=range(len(EDGES)))
 def test_plain_coders_round_trip_any_int64(q: np.ndarray) -> None:
     coder, data = v.encode_column(q)
-    assert coder in (v.CODER_ZSTD, v.CODER_PCODEC)
+    assert coder in (v.CODER_ZSTD, v.CODER_PCODEC, v.CODER_COUNTS)
     assert np.array_equal(v.decode_column(coder, data, q.size), q)
-    for pack, unpack in ((v._zstd_pack, v._zstd_unpack), (v._pcodec_pack, v._pcodec_unpack)):
+    for pack, unpack in ((v._zstd_pack, v._zstd_unpack), (v._pcodec_pack, v._pcodec_unpack),
+                         (v._counts_pack, v._counts_unpack)):
         assert np.array_equal(unpack(pack(q), q.size), q)
+
+
+def test_order0_coder_is_near_the_entropy_where_framing_dominates() -> None:
+    # A short column on a coarse grid: what a bound of about one SD gives.
+    rng = np.random.default_rng(3)
+    q = np.rint(rng.normal(size=446) / 2).astype(np.int64)
+    _, counts = np.unique(q, return_counts=True)
+    entropy_bytes = -(counts * np.log2(counts / q.size)).sum() / 8
+    coder, data = v.encode_column(q)
+    assert coder == v.CODER_COUNTS
+    assert len(data) <= entropy_bytes + 4 * 3 + 8  # table (<= 3 bytes per value) + rANS state
+    assert len(data) < min(len(v._zstd_pack(q)), len(v._pcodec_pack(q)))
+    assert np.array_equal(v.decode_column(coder, data, q.size), q)
+    # past the alphabet cap the coder steps aside
+    assert v._counts_pack(np.arange(v.MAX_COUNTS_ALPHABET + 1)) is None
+
+
+def test_order0_coder_refuses_inconsistent_tables() -> None:
+    q = np.array([4, 4, 9, 4, -2, 9] * 50, dtype=np.int64)
+    data = v._counts_pack(q)
+    assert data is not None
+    good = v._counts_unpack(data, q.size)
+    assert np.array_equal(good, q)
+    refuse = [data[:1], data[:4], data + b"x", data[:-1],
+              v._uvarints(np.array([7, 0], dtype=np.uint64)),  # 7 values for 6 cells
+              v._uvarints(np.array([2, 0, 0, 0, 0], dtype=np.uint64)),  # counts add to 2
+              v._uvarints(np.array([1, 0, 5], dtype=np.uint64)) + b"\x00",  # bytes after
+              v._uvarints(np.array([2, 2**64 - 2, 0, 2, 2], dtype=np.uint64)),  # past int64
+              b"\xff" * 11]
+    for bad in refuse:
+        with pytest.raises(FileFormatError):
+            v._counts_unpack(bad, 6)
+    # any damage either raises FileFormatError or decodes to other integers, which
+    # the section CRC catches (test_damaged_sections_are_refused)
+    for i in range(len(data)):
+        damaged = bytearray(data)
+        damaged[i] ^= 0x5A
+        try:
+            v._counts_unpack(bytes(damaged), q.size)
+        except FileFormatError:
+            pass
 
 
 def test_gaussian_coder_round_trips_with_escapes_and_beats_zstd_when_it_knows() -> None:
@@ -44,7 +86,9 @@ def test_rank_coder_uses_the_predicted_level() -> None:
     predicted = rng.integers(0, 6, 4000)
     codes = np.where(rng.random(4000) < 0.95, predicted, rng.integers(0, 6, 4000))
     coder, data = v.encode_column(codes, predicted=predicted)
-    assert coder == v.CODER_RANK
+    assert coder in (v.CODER_RANK, v.CODER_RANK_COUNTS)
+    plain_coder, plain = v.plain_column(codes)
+    assert len(data) < 0.5 * len(plain)
     assert np.array_equal(v.decode_column(coder, data, codes.size, predicted=predicted), codes)
     ranks = v._rank(np.arange(6), np.full(6, 3))
     assert ranks.tolist() == [1, 2, 3, 0, 4, 5]
