@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import struct
 
 import numpy as np
 import pandas as pd
@@ -360,3 +361,56 @@ def test_crafted_exception_values_are_refused() -> None:
     for text in ("fnan", "tNaT", "tnow", "t", "b2", "x"):
         with pytest.raises(FileFormatError, match="exception value"):
             bounded._parse(text)
+
+
+def _shift_case() -> tuple[VAECompressor, pd.DataFrame, list]:
+    rng = np.random.default_rng(11)
+    frame = pd.DataFrame({"x": 0.5 + 0.01 * rng.normal(size=600),
+                          "k": 15 + rng.integers(-2, 3, 600),
+                          "y": rng.normal(size=600)})
+    # steps of 1.0 and 10: unshifted, x straddles the cell edge at 0.5 and k the
+    # one between 14 and 15
+    bounds = {"x": 0.5, "k": 5.0, "y": 0.01}
+    est = VAECompressor(random_state=0, epochs=1, max_abs_error=bounds).fit(frame.iloc[:400])
+    return est, frame.iloc[400:].reset_index(drop=True), resolve_bounds(est.fitted_, bounds)
+
+
+def test_coarse_grids_are_shifted_onto_the_data(monkeypatch: pytest.MonkeyPatch) -> None:
+    est, te, bounds = _shift_case()
+    te.loc[0, "x"] = 1e300  # far outside: still within the bound (stored exactly if need be)
+    te.loc[1, "k"] = 2**61
+    model = est.fitted_
+    z = np.zeros((len(te), model.latent_dim), dtype=np.float32)
+    (section,) = bounded.encode_values(model, te, [z], bounds)
+    _, _, columns = unpack_section(section, 3)
+    shifted = [bool(coder & bounded.SHIFTED) for coder, _ in columns]
+    assert shifted[:2] == [True, True]
+    out = bounded.decode_values(model, section, len(te), z, bounds, None)
+    _check_bound(te, out, bounds, model.schema.names())
+    assert out.loc[0, "x"] == pytest.approx(1e300) and abs(int(out.loc[1, "k"]) - 2**61) <= 5
+    monkeypatch.setattr(bounded, "_origins", lambda *a: [])
+    (plain,) = bounded.encode_values(model, te, [z], bounds)
+    _, _, unshifted = unpack_section(plain, 3)
+    for j in (0, 1):  # about one bit per value saved, less the 8-byte origin
+        assert len(columns[j][1]) < len(unshifted[j][1]) - 10
+
+
+def test_damaged_grid_origins_are_refused() -> None:
+    est, te, bounds = _shift_case()
+    model = est.fitted_
+    z = np.zeros((len(te), model.latent_dim), dtype=np.float32)
+    (section,) = bounded.encode_values(model, te, [z], bounds)
+    crc, exc, columns = unpack_section(section, 3)
+    coder, data = columns[0]
+    assert coder & bounded.SHIFTED
+    for origin in (float("nan"), -0.25, 1.0, 1e308):
+        bad = list(columns)
+        bad[0] = (coder, struct.pack("<d", origin) + data[8:])
+        with pytest.raises(FileFormatError, match="origin"):
+            bounded.decode_values(model, values.pack_section(crc, exc, bad), len(te), z,
+                                  bounds, None)
+    bad = list(columns)
+    bad[0] = (coder, data[:5])
+    with pytest.raises(FileFormatError):
+        bounded.decode_values(model, values.pack_section(crc, exc, bad), len(te), z,
+                              bounds, None)

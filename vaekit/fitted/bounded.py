@@ -11,6 +11,9 @@ is stored as well, on a grid that does not depend on the model:
   (after the column's own dtype is restored, float32 included); a value that would
   miss (beyond ``2^52`` steps, not finite) is stored exactly instead.  No clipping to
   the training range: a value far outside it keeps its bound.
+  On a coarse grid the writer may shift the grid by an origin ``0 <= o < step``
+  (``q * step + o``, the origin stored with the column) so that a grid point sits on
+  the chunk's data: where the cell edges fall decides how many values share a cell.
 * numeric columns with bound 0 (lossless): integer columns exactly, float columns
   as their float64 bit patterns.
 * binary and categorical columns: their level, exactly.  A value that is no level
@@ -34,6 +37,7 @@ from __future__ import annotations
 import datetime
 import math
 import re
+import struct
 from collections.abc import Mapping
 from typing import Any
 
@@ -69,6 +73,18 @@ _ISO_TIME = re.compile(r"\d{4}-\d\d-\d\d(T\d\d:\d\d:\d\d(\.\d{1,9})?)?([+-]\d\d:
 # Set in a numeric column's coder byte: the chunk's values are whole numbers and sit
 # on the integer grid (step max(1, floor(2 * bound))).
 WHOLE = 0x80
+# Set in a numeric column's coder byte: the column's bytes start with the grid's
+# origin o (float64 for float grids, int64 for integer grids, 0 <= o < step), and
+# cell q holds the value q * step + o.  The writer shifts a coarse grid so that a
+# grid point sits on the chunk's median: with a step near the column's spread, where
+# the points fall decides how many cells share one value.
+SHIFTED = 0x40
+_CODER = 0x3F
+# Grids with more distinct cells than this in a chunk are fine enough that their
+# phase does not matter; the writer does not try a shifted one.
+_SHIFT_MAX_CELLS = 256
+_ORIGIN = struct.Struct("<d")
+_INT_ORIGIN = struct.Struct("<q")
 
 
 def resolve_bounds(model: FittedVAE, max_abs_error: float | Mapping[str, float]
@@ -192,8 +208,9 @@ def _grid(spec: ColumnSpec, bound: float, whole: bool = False) -> tuple[str, flo
 
 
 def _to_grid(spec: ColumnSpec, s: pd.Series, present: np.ndarray, mode: str, step: float,
-             bound: float) -> tuple[np.ndarray, np.ndarray]:
-    """Grid indices of a numeric column's cells and where they keep the bound."""
+             bound: float, origin: float = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Grid indices of a numeric column's cells and where they keep the bound
+    (the grid ``q * step + origin``)."""
     n = len(s)
     if mode == "text":
         return np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
@@ -208,22 +225,24 @@ def _to_grid(spec: ColumnSpec, s: pd.Series, present: np.ndarray, mode: str, ste
                 x = s.to_numpy(dtype=np.int64, na_value=0)
                 ok = present & (x < 2**62) & (x > -(2**62))
                 x = np.where(ok, x, 0)
-            q = (x + k // 2) // k
-            ok &= (np.abs(x - q * k) <= bound) & _fits(spec, q * k)
+            o = int(origin)  # 0 <= o < k <= 2^62: x - o stays within int64
+            q = (x - o + k // 2) // k
+            back = q * k + o
+            ok &= (np.abs(x - back) <= bound) & _fits(spec, back)
             return np.where(ok, q, 0), ok
         # floats in an integer column (a CSV column with blanks reads as float), or a
         # float column of whole numbers: checked as the reader will restore them
         xf, exact = _floats(s, spec)
         with np.errstate(invalid="ignore", over="ignore"):
             ok = present & exact & np.isfinite(xf) & (np.abs(xf) < _MAX_INDEX)
-            qf = np.floor((np.where(ok, xf, 0.0) + k // 2) / k)
+            qf = np.floor((np.where(ok, xf, 0.0) - origin + k // 2) / k)
             ok &= np.abs(qf) * k < _MAX_INDEX
             q = np.where(ok, qf, 0.0).astype(np.int64)
             if _integer_dtype(spec):
-                ok &= _fits(spec, q * k)
-                back = (q * k).astype(np.float64)
+                ok &= _fits(spec, q * k + int(origin))
+                back = (q * k + int(origin)).astype(np.float64)
             else:
-                back = _from_grid(spec, q, mode, step).to_numpy(dtype=np.float64)
+                back = _from_grid(spec, q, mode, step, origin).to_numpy(dtype=np.float64)
             ok &= np.abs(back - np.where(ok, xf, 0.0)) <= bound
         return np.where(ok, q, 0), ok
     x, exact = _floats(s, spec)
@@ -231,9 +250,10 @@ def _to_grid(spec: ColumnSpec, s: pd.Series, present: np.ndarray, mode: str, ste
         return np.where(present, x, 0.0).view(np.int64).copy(), present & exact
     finite = present & exact & np.isfinite(x)
     with np.errstate(invalid="ignore", over="ignore"):
-        q = np.where(finite, np.rint(x / step), 0.0)
+        q = np.where(finite, np.rint((x - origin) / step), 0.0)
         ok = finite & (np.abs(q) < _MAX_INDEX)
-        back = restore_dtype(np.where(ok, q, 0.0) * step, spec.dtype).to_numpy(dtype=np.float64)
+        back = restore_dtype(np.where(ok, q, 0.0) * step + origin,
+                             spec.dtype).to_numpy(dtype=np.float64)
         ok &= np.abs(back - np.where(ok, x, 0.0)) <= bound
     return np.where(ok, q, 0.0).astype(np.int64), ok
 
@@ -266,25 +286,73 @@ def _whole(s: pd.Series, spec: ColumnSpec, present: np.ndarray) -> bool:
         return bool(x.size) and bool(np.all((np.abs(x) < _MAX_INDEX) & (x == np.floor(x))))
 
 
-def _from_grid(spec: ColumnSpec, q: np.ndarray, mode: str, step: float) -> pd.Series:
+def _from_grid(spec: ColumnSpec, q: np.ndarray, mode: str, step: float,
+               origin: float = 0) -> pd.Series:
     if mode == "int" and _integer_dtype(spec):
         target = pd.api.types.pandas_dtype(spec.dtype)
         with np.errstate(over="ignore"):
-            values = q * int(step)
+            values = q * int(step) + int(origin)
         if not np.all(_fits(spec, values)) or np.any(np.abs(q) > 2**62 // max(1, int(step))):
             raise FileFormatError(f"bounded values are corrupt (a value of {spec.name!r} outside "
                                   f"its dtype {spec.dtype})")
         return pd.Series(values).astype(target)
     if mode == "bits":
         return restore_dtype(q.view(np.float64), spec.dtype)
-    return restore_dtype(q.astype(np.float64) * step, spec.dtype)
+    return restore_dtype(q.astype(np.float64) * step + origin, spec.dtype)
+
+
+def _origins(spec: ColumnSpec, s: pd.Series, q: np.ndarray, ok: np.ndarray, mode: str,
+             step: float) -> list[float]:
+    """Shifted origins worth trying for a coarse grid: the one that puts a grid point
+    on the median of the chunk's stored values, and that one moved by a quarter,
+    half and three quarters of a step; none for a fine grid."""
+    if mode not in ("int", "float") or not ok.any() or (mode == "int" and step <= 1):
+        return []
+    if np.unique(q[ok]).size > _SHIFT_MAX_CELLS:
+        return []
+    x = as_float(s, spec.name)[ok]
+    out = []
+    with np.errstate(invalid="ignore", over="ignore"):
+        median = float(np.median(x))
+        for quarter in range(4):
+            at = median + quarter * step / 4
+            origin = at - math.floor(at / step) * step
+            if mode == "int":
+                origin = float(math.floor(origin)) if math.isfinite(origin) else origin
+            if math.isfinite(origin) and 0 < origin < step and origin not in out:
+                out.append(origin)
+    return out
+
+
+def _order0_bits(q: np.ndarray) -> float:
+    """Empirical order-0 entropy of ``q`` (bits, all cells): what the counts coder
+    approaches, to compare grids before coding either."""
+    if q.size == 0:
+        return 0.0
+    _, counts = np.unique(q, return_counts=True)
+    return float(-(counts * np.log2(counts / q.size)).sum())
+
+
+def _origin_bytes(origin: float, mode: str) -> bytes:
+    return (_INT_ORIGIN.pack(int(origin)) if mode == "int" else _ORIGIN.pack(origin))
+
+
+def _read_origin(data: bytes, mode: str, step: float, name: str) -> tuple[float, bytes]:
+    if mode not in ("int", "float") or len(data) < 8:
+        raise FileFormatError(f"bounded values are corrupt (a grid origin of {name!r})")
+    origin = float(_INT_ORIGIN.unpack_from(data)[0] if mode == "int"
+                   else _ORIGIN.unpack_from(data)[0])
+    if not (math.isfinite(origin) and 0 <= origin < step):
+        raise FileFormatError(f"bounded values are corrupt (grid origin {origin!r} of "
+                              f"{name!r} outside [0, {step!r}))")
+    return origin, data[8:]
 
 
 def _gaussian(spec: ColumnSpec, t_mean: np.ndarray, t_sd: np.ndarray,
-              step: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+              step: float, origin: float = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The decoder's Gaussian (transformed units) in grid steps, coarsened."""
     with np.errstate(over="ignore", invalid="ignore"):
-        return coarse_prediction(spec.untransform(t_mean) / step,
+        return coarse_prediction((spec.untransform(t_mean) - origin) / step,
                                  t_sd * spec.slope(t_mean) / step)
 
 
@@ -331,12 +399,12 @@ def encode_values(model: FittedVAE, X: pd.DataFrame | np.ndarray, zs: list[np.nd
                                                                columns=schema.names())
     by_name = dict(zip(schema.names(), bounds, strict=True))
     order = _model_order(schema)
-    cells = []  # per column: (grid indices, stored, whole flag, grid step or None, plain)
+    cells = []  # per column: (indices, stored, whole, step or None, origin, plain)
     exc: list[tuple[int, int, str]] = []
     for j, spec in enumerate(order):
         s = frame[spec.name]
         present = ~s.isna().to_numpy()
-        whole, step = False, None
+        whole, step, origin = False, None, 0.0
         if spec.kind == "numeric":
             bound = float(by_name[spec.name])  # type: ignore[arg-type]
             whole = (bound > 0 and not _integer_dtype(spec) and not is_time_dtype(spec.dtype)
@@ -344,26 +412,41 @@ def encode_values(model: FittedVAE, X: pd.DataFrame | np.ndarray, zs: list[np.nd
             mode, grid_step = _grid(spec, bound, whole)
             q, ok = _to_grid(spec, s, present, mode, grid_step, bound)
             step = grid_step if mode in ("int", "float") else None
+            best = _order0_bits(q[ok]) - 64  # a shift must pay for its 8-byte origin
+            q_best = q
+            for shift in _origins(spec, s, q, ok, mode, grid_step):
+                q1, ok1 = _to_grid(spec, s, present, mode, grid_step, bound, shift)
+                # the shifted grid must store the same cells (an exception more would
+                # cost more than the phase saves) and take fewer bits for them
+                bits = _order0_bits(q1[ok])
+                if np.array_equal(ok1, ok) and bits < best:
+                    q_best, origin, best = q1, shift, bits
+            q = q_best
         else:
             q, ok, _ = schema.level_codes(spec, s)
-        cells.append((q, ok, whole, step, plain_column(q[ok])))
+        cells.append((q, ok, whole, step, origin, plain_column(q[ok])))
         for row in np.flatnonzero(present & ~ok):
             exc.append((int(row), j, _exact_text(s.iloc[row], spec.name, row)))
     exceptions = _pack_exceptions(exc, order)
-    crc = integers_crc([q[ok] for q, ok, _, _, _ in cells])
+    crc = integers_crc([q[ok] for q, ok, *_ in cells])
     sections = []
     for z in zs:
         predicted, t_mean, t_sd = _predictions(model, z)
         columns = []
-        for j, (spec, (q, ok, whole, step, plain)) in enumerate(zip(order, cells, strict=True)):
+        for j, (spec, (q, ok, whole, step, origin, plain)) in enumerate(
+                zip(order, cells, strict=True)):
             if spec.kind != "numeric":
                 guess, _, _ = schema.level_codes(spec, predicted[spec.name])
                 columns.append(encode_column(q[ok], predicted=guess[ok], plain=plain))
                 continue
             gauss = None
             if step is not None:  # numeric columns lead the model order: j is their index
-                gauss = tuple(a[ok] for a in _gaussian(spec, t_mean[:, j], t_sd[:, j], step))
+                gauss = tuple(a[ok] for a in _gaussian(spec, t_mean[:, j], t_sd[:, j], step,
+                                                       origin))
             coder, data = encode_column(q[ok], gaussian=gauss, plain=plain)  # type: ignore[arg-type]
+            if origin:
+                mode = "int" if whole or _integer_dtype(spec) else "float"
+                coder, data = coder | SHIFTED, _origin_bytes(origin, mode) + data
             columns.append((coder | (WHOLE if whole else 0), data))
         sections.append(pack_section(crc, exceptions, columns))
     return sections
@@ -430,15 +513,20 @@ def decode_values(model: FittedVAE, section: bytes, n_rows: int, z: np.ndarray,
         n = int(stored.sum())
         if spec.kind == "numeric":
             whole = bool(coder & WHOLE)
-            coder &= ~WHOLE
             mode, step = _grid(spec, float(by_name[spec.name]), whole)  # type: ignore[arg-type]
+            origin = 0.0
+            if coder & SHIFTED:
+                origin, data = _read_origin(data, mode, step, spec.name)
+            coder &= _CODER
             gauss = None
             if mode in ("int", "float"):  # j is the numeric column's index (see above)
-                gauss = tuple(a[stored] for a in _gaussian(spec, t_mean[:, j], t_sd[:, j], step))
+                gauss = tuple(a[stored] for a in _gaussian(spec, t_mean[:, j], t_sd[:, j], step,
+                                                           origin))
             q = decode_column(coder, data, n, gaussian=gauss)  # type: ignore[arg-type]
             full = np.zeros(n_rows, dtype=np.int64)
             full[stored] = _checked(q, n)
-            col = _from_grid(spec, full, mode, step) if mode != "text" else out[spec.name]
+            col = (_from_grid(spec, full, mode, step, origin) if mode != "text"
+                   else out[spec.name])
         else:
             guess, _, _ = schema.level_codes(spec, predicted[spec.name])
             q = _checked(decode_column(coder, data, n, predicted=guess[stored]), n)
