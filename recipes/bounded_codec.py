@@ -35,8 +35,7 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
-import io  # noqa: E402
-import json  # noqa: E402
+import struct  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
@@ -148,7 +147,6 @@ def run_table(name: str, data_dir: Path, eps_list: list[float], quick: bool) -> 
     from benchmark_adbench import load_table
 
     from vaekit import VAECompressor
-    from vaekit.codec.container import read_info
 
     X, _ = load_table(data_dir, name, verbose=False)
     train, test = train_test_split(X, test_size=0.3, random_state=0)
@@ -179,9 +177,9 @@ def run_table(name: str, data_dir: Path, eps_list: list[float], quick: bool) -> 
                 worst = worst if np.all(err == 0) else np.inf
             else:
                 worst = max(worst, float(err.max()) / (spec.sd or 1.0))
-        info = read_info(io.BytesIO(data))
-        header = 28 + len(json.dumps(info.header, separators=(",", ":"),
-                                     ensure_ascii=False).encode()) + 4
+        # the header block (FORMAT.md, "Header block"): prefix, stored JSON, CRC
+        json_len, model_len = struct.unpack_from("<IQ", data, 12)
+        header = 28 + json_len + model_len + 4
         row = {"table": name, "rows": n, "cols": X.shape[1], "eps": eps,
                "vaekit": len(data), "vaekit_no_header": len(data) - header,
                "vaekit_max_err": worst, "fit_cpu_s": fit_s,

@@ -21,6 +21,7 @@ import pytest
 from vaekit import VAECompressor, load
 from vaekit.cli import EXIT_FILE
 from vaekit.codec import ContainerReader
+from vaekit.codec.container import compress_header_json
 from vaekit.codec.packing import pack_table
 from vaekit.fitted.digits import round_values, value_error
 from vaekit.fitted.streams import CompressedWriter
@@ -242,9 +243,9 @@ def test_info_breakdown_adds_up_to_the_file(compressor: VAECompressor, tmp_path:
     # Per chunk 32 bytes of record + 6 of payload head, plus the 28-byte trailer.
     assert sizes["overhead"] == 3 * (32 + 6) + 28
     with ContainerReader(vkc) as reader:
-        header_json = len(json.dumps(reader.header, separators=(",", ":"),
-                                     ensure_ascii=False).encode())
-    assert sizes["header"] == 28 + header_json + 4
+        header_json = json.dumps(reader.header, separators=(",", ":"),
+                                 ensure_ascii=False).encode()
+    assert sizes["header"] == 28 + len(compress_header_json(header_json)) + 4
     assert facts["codes_bytes_per_row"] == round(sizes["codes"] / 400, 3)
     # the budget (sized for 4096-row chunks; 150-row chunks pay a little framing)
     assert facts["codes_bytes_per_row"] <= 4.4 < facts["bytes_per_row"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import struct
@@ -10,6 +11,7 @@ import tracemalloc
 import zlib
 
 import pytest
+import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +23,7 @@ from vaekit.codec import (
     read_header,
     read_info,
 )
+from vaekit.codec.container import HEADER_DICTIONARY, _header_block, compress_header_json
 from vaekit.errors import FileFormatError
 
 # ----------------------------------------------------------------------------- helpers
@@ -197,6 +200,53 @@ def test_read_header_and_info(tmp_path):
     with pytest.raises(FileFormatError, match=f"^{re.escape(str(path))}: truncated: trailer"):
         with ContainerReader(path) as reader:
             reader.verify()
+
+
+def _splice_header(data: bytes, block: bytes) -> bytes:
+    json_len, model_len = struct.unpack_from("<IQ", data, 12)
+    return block + data[28 + json_len + model_len + 4:]
+
+
+def test_version_1_files_with_plain_json_still_read():
+    data = build(SMALL_CHUNKS, SMALL_HEADER, b"12345")
+    text = json.dumps({"format_version": 1, **SMALL_HEADER}, separators=(",", ":")).encode()
+    old = _splice_header(data, _header_block(text, b"12345", version=1))
+    with ContainerReader(io.BytesIO(old)) as reader:
+        assert reader.format_version == 1
+        assert reader.header == {"format_version": 1, **SMALL_HEADER}
+        assert list(reader.iter_chunks()) == list(ContainerReader(io.BytesIO(data)).iter_chunks())
+    # a version-2 block with plain JSON, or a version-1 block with a frame, is corrupt
+    for block in (_header_block(text.replace(b":1,", b":2,", 1), b"12345", version=2),
+                  _header_block(compress_header_json(text), b"12345", version=1)):
+        with pytest.raises(FileFormatError, match="header"):
+            _ = ContainerReader(io.BytesIO(_splice_header(data, block))).header
+
+
+def test_a_model_referenced_header_is_small():
+    header = {"codec": "vaekit-latent-codes", "codec_version": 3, "vaekit_version": "0.1.0",
+              "model_fingerprint": "ab12" * 16, "model_embedded": False,
+              "input_kind": "tabular", "input_form": "frame", "latent_dim": 7,
+              "quantizer_sha256": "9f3e" * 16, "columns": [f"x{j}" for j in range(20)],
+              "passthrough": [], "chunk_rows": 4096, "n_rows": 123456,
+              "value_bounds": {"sd_units": 0.01}}
+    data = build([], header)
+    json_len, _ = struct.unpack_from("<IQ", data, 12)
+    # a quarter of the JSON: about what its two hashes and 20 names cost
+    assert 28 + json_len + 4 <= 260 < len(json.dumps(header))
+    assert read_header(io.BytesIO(data))["columns"] == header["columns"]
+
+
+def test_hostile_header_frames_are_refused():
+    data = build(SMALL_CHUNKS, SMALL_HEADER)
+    text = json.dumps({"format_version": FORMAT_VERSION, **SMALL_HEADER},
+                      separators=(",", ":")).encode()
+    plain = zstandard.ZstdCompressor(write_checksum=True).compress(text)  # no dictionary
+    bomb = bytearray(compress_header_json(b" " * 1000 + text))
+    huge = zstandard.ZstdCompressor(write_content_size=True).compress(b"0" * 2**16)
+    for frame in (b"garbage", plain, bytes(bomb[:-3]), huge[:20],
+                  compress_header_json(text) + b"x"):
+        with pytest.raises(FileFormatError, match="header (JSON )?is corrupt"):
+            _ = ContainerReader(io.BytesIO(_splice_header(data, _header_block(frame, b"")))).header
 
 
 def test_iterate_twice():
@@ -408,3 +458,14 @@ def test_reader_memory_is_bounded_by_one_chunk(many_chunks):
         tracemalloc.stop()
     assert total == N_CHUNKS * CHUNK_BYTES
     assert peak < 4 * CHUNK_BYTES  # the file is 40 chunks: at most ~2 held at once
+
+
+def test_format_md_states_the_header_dictionary():
+    from pathlib import Path
+
+    import vaekit.codec as codec
+
+    text = (Path(codec.__file__).parent / "FORMAT.md").read_text(encoding="utf-8")
+    lines = [line.encode() for line in text.splitlines()]
+    assert HEADER_DICTIONARY in lines
+    assert f"is these {len(HEADER_DICTIONARY)} bytes" in text

@@ -46,7 +46,21 @@ __all__ = [
 # stops ``type`` on DOS.  No valid UTF-8 or ASCII text starts with 0x89.
 MAGIC = b"\x89VKC\r\n\x1a\n"
 END_MAGIC = b"\x89VKCEND\n"
-FORMAT_VERSION = 1
+# 2: the header JSON is stored as a zstd frame under HEADER_DICTIONARY (about a
+# quarter of its size: the header is most of a short file); version-1 files (plain
+# JSON) still read.
+FORMAT_VERSION = 2
+# The zstd raw-content dictionary of version-2 header JSON (FORMAT.md, "Header
+# block"): typical header text, so a header costs little more than its own values.
+# Part of the format: never change these bytes within a format version.
+HEADER_DICTIONARY = (
+    b'{"format_version":2,"codec":"vaekit-latent-codes","codec_version":3,'
+    b'"vaekit_version":"0.1.0","model_fingerprint":"","model_embedded":false,'
+    b'"input_kind":"image","input_form":"array","schema":{"kind":"tabular","columns":'
+    b'[{"name":"","kind":"numeric","dtype":"float64"}]},"quantizer":{"bits":[],'
+    b'"lo":[],"step":[],"center":[]},"input_kind":"tabular","input_form":"frame",'
+    b'"latent_dim":,"quantizer_sha256":"","columns":["x0","x1","x2"],"passthrough":[],'
+    b'"chunk_rows":4096,"n_rows":null,"value_bounds":{"sd_units":0.1}}0123456789abcdef')
 # The header's "codec" and "codec_version" for rows stored as quantized latent codes.
 CODEC_NAME = "vaekit-latent-codes"
 # 2: a chunk may carry a missing mask (payload flag bit 1); version-1 files still read.
@@ -127,12 +141,30 @@ def _encode_header(header: dict[str, Any]) -> bytes:
     return data
 
 
-def _header_block(header_json: bytes, model: bytes) -> bytes:
-    """File header: magic, version, lengths + their CRC, JSON, model, CRC of it all."""
-    prefix = _VERSION.pack(MAGIC, FORMAT_VERSION, FORMAT_VERSION ^ 0xFFFF)
-    prefix += _LENGTHS.pack(len(header_json), len(model))
+def _header_dictionary() -> Any:
+    import zstandard as zstd
+
+    return zstd.ZstdCompressionDict(HEADER_DICTIONARY, dict_type=zstd.DICT_TYPE_RAWCONTENT)
+
+
+def compress_header_json(header_json: bytes) -> bytes:
+    """The stored form of a version-2 header: one zstd frame (content size, no
+    checksum -- the header CRC covers it -- no dictionary ID) under
+    :data:`HEADER_DICTIONARY`."""
+    import zstandard as zstd
+
+    return zstd.ZstdCompressor(level=19, dict_data=_header_dictionary(), write_checksum=False,
+                               write_content_size=True, write_dict_id=False
+                               ).compress(header_json)
+
+
+def _header_block(stored_json: bytes, model: bytes, version: int = FORMAT_VERSION) -> bytes:
+    """File header: magic, version, lengths + their CRC, the header JSON as stored
+    (:func:`compress_header_json` from version 2 on), model, CRC of it all."""
+    prefix = _VERSION.pack(MAGIC, version, version ^ 0xFFFF)
+    prefix += _LENGTHS.pack(len(stored_json), len(model))
     prefix += _CRC.pack(_crc(prefix))
-    return prefix + header_json + model + _CRC.pack(_crc(prefix, header_json, model))
+    return prefix + stored_json + model + _CRC.pack(_crc(prefix, stored_json, model))
 
 
 def _is_fileobj(target: object) -> bool:
@@ -176,7 +208,7 @@ class ContainerWriter:
         if len(embedded_model) > MAX_EMBEDDED_MODEL_BYTES:
             raise ValueError(f"embedded model of {len(embedded_model)} bytes; the limit "
                              f"is {MAX_EMBEDDED_MODEL_BYTES}")
-        block = _header_block(header_json, bytes(embedded_model))
+        block = _header_block(compress_header_json(header_json), bytes(embedded_model))
         self._atomic: AtomicFile | None = None
         self._n_chunks = 0
         self._n_rows = 0
@@ -418,6 +450,11 @@ class ContainerReader:
         self._data_start = src.pos
 
     def _parse_header_json(self, data: bytes, version: int) -> dict[str, Any]:
+        if version >= 2:
+            from .packing import _decompress
+
+            data = _decompress(data, None, f"{self._src.name}: header JSON",
+                               limit=MAX_HEADER_JSON_BYTES, dictionary=_header_dictionary())
         try:
             header = load_json(data)
         except ValueError as exc:  # (UnicodeDecodeError is a ValueError)

@@ -266,8 +266,12 @@ def _compress(raw: bytes, level: int = ZSTD_LEVEL) -> bytes:
     return cctx.compress(raw)
 
 
-def _decompress(frame: bytes, expected: int | None, what: str, limit: int | None = None) -> bytes:
+def _decompress(frame: bytes, expected: int | None, what: str, limit: int | None = None,
+                dictionary: Any = None) -> bytes:
     """Decompress exactly one zstd frame; ``expected`` is the content size if known.
+
+    ``dictionary``: a ``zstd.ZstdCompressionDict`` the frame was compressed with
+    (its frames carry no checksum: what holds them has its own CRC).
 
     The frame's declared content size is checked (equal to ``expected``, at most
     ``limit``) *before* anything is decompressed, and output is read in pieces up
@@ -285,7 +289,8 @@ def _decompress(frame: bytes, expected: int | None, what: str, limit: int | None
     except zstd.ZstdError as exc:
         raise FileFormatError(f"{what} is corrupt (not a zstd frame: {exc})") from exc
     size = params.content_size
-    if size == zstd.CONTENTSIZE_UNKNOWN or params.dict_id != 0 or not params.has_checksum:
+    if (size == zstd.CONTENTSIZE_UNKNOWN or params.dict_id != 0
+            or params.has_checksum != (dictionary is None)):
         raise FileFormatError(f"{what} is corrupt (unexpected zstd frame parameters)")
     if expected is not None and size != expected:
         raise FileFormatError(f"{what} is corrupt (holds {size} bytes, expected {expected})")
@@ -294,12 +299,13 @@ def _decompress(frame: bytes, expected: int | None, what: str, limit: int | None
                               f"the limit for this chunk is {limit})")
     # The frame must end exactly at the end of ``frame`` (block headers walked, not
     # decompressed): catches a cut-off checksum and trailing bytes.
-    if _frame_length(frame) != len(frame):
+    if _frame_length(frame, checksum=dictionary is None) != len(frame):
         raise FileFormatError(f"{what} is corrupt (zstd frame incomplete or followed by data)")
     parts: list[bytes] = []
     got = 0
     try:
-        reader = zstd.ZstdDecompressor().stream_reader(frame, read_across_frames=False)
+        reader = zstd.ZstdDecompressor(dict_data=dictionary).stream_reader(
+            frame, read_across_frames=False)
         while got <= size:  # one byte past the declared size proves the frame lies
             piece = reader.read(min(size + 1 - got, _DECOMPRESS_PIECE))
             if not piece:
@@ -313,8 +319,9 @@ def _decompress(frame: bytes, expected: int | None, what: str, limit: int | None
     return b"".join(parts)
 
 
-def _frame_length(frame: bytes) -> int:
-    """Bytes of the checksummed zstd frame starting ``frame``, -1 if it is cut short.
+def _frame_length(frame: bytes, checksum: bool = True) -> int:
+    """Bytes of the zstd frame starting ``frame`` (with its 4-byte content checksum
+    unless ``checksum`` is False), -1 if it is cut short.
 
     Walks the 3-byte block headers (RFC 8878, 3.1.1.2): no data is decompressed.
     """
@@ -329,7 +336,7 @@ def _frame_length(frame: bytes) -> int:
             return -1
         pos += 3 + (1 if kind == 1 else size)  # an RLE block stores one byte
         if head & 1:  # last block; then the 4-byte content checksum
-            return pos + 4
+            return pos + (4 if checksum else 0)
     return -1
 
 
