@@ -27,7 +27,7 @@ smallest of these coders (``FORMAT.md``, section "Bounded values"):
     The ranks of ``CODER_RANK`` coded as ``CODER_COUNTS``.
 
 ``CODER_GAUSSIAN`` also tries multiples of the predicted SDs (``SD_FACTORS``: the
-three with the smallest approximate code length, measured exactly) and keeps the
+two with the smallest approximate code length, measured exactly) and keeps the
 smallest: a decoder whose SDs are too wide
 or too narrow for the grid still codes close to what its means know.
 
@@ -75,6 +75,9 @@ RESIDUAL_RANGE = 1 << 14
 # Predicted SDs are kept within these bounds (grid steps): below, a cell is all but
 # certain anyway; above, the prediction says nothing the escape path could not.
 _SD_MIN, _SD_MAX = 0.05, RESIDUAL_RANGE / 8.0
+# The Gaussian coder runs when its approximate length is below this multiple of the
+# best plain coder's bytes.
+_TRY_GAUSSIAN = 1.25
 _ENTRY = struct.Struct("<BI")
 _HEAD = struct.Struct("<qB")
 _U32 = struct.Struct("<I")
@@ -127,15 +130,20 @@ def _zstd_unpack(data: bytes, n: int) -> np.ndarray:
 
 
 def _gaussian_pack(q: np.ndarray, center: np.ndarray, offset: np.ndarray,
-                   sd: np.ndarray) -> bytes:
+                   sd: np.ndarray, limit: float | None = None) -> bytes | None:
+    """``CODER_GAUSSIAN`` bytes, or None when the approximate code length says they
+    would exceed ``limit`` bytes (then the exact coder does not run)."""
     import constriction
 
     r = q - center
     escape = np.abs(r) >= RESIDUAL_RANGE
     symbols = np.clip(r, -RESIDUAL_RANGE, RESIDUAL_RANGE).astype(np.int32)
+    factors, approx_bits = _likely_factors(symbols - offset, sd)
+    if limit is not None and approx_bits > 8 * limit:
+        return None
     model = constriction.stream.model.QuantizedGaussian(-RESIDUAL_RANGE, RESIDUAL_RANGE)
     best = b""
-    for index in _likely_factors(symbols - offset, sd):
+    for index in factors:
         coder = constriction.stream.stack.AnsCoder()
         coder.encode_reverse(symbols, model, offset, _scaled(sd, SD_FACTORS[index]))
         words = np.asarray(coder.get_compressed(), dtype="<u4").tobytes()
@@ -144,16 +152,20 @@ def _gaussian_pack(q: np.ndarray, center: np.ndarray, offset: np.ndarray,
     return best + _zstd_pack(q[escape])
 
 
-def _likely_factors(residual: np.ndarray, sd: np.ndarray, keep: int = 3) -> list[int]:
+def _likely_factors(residual: np.ndarray, sd: np.ndarray, keep: int = 2
+                    ) -> tuple[list[int], float]:
     """The ``keep`` SD multiples with the smallest approximate code length (the
-    Gaussian density at each residual, at least 0 bits per value), best first; the
-    coder then measures these exactly."""
+    Gaussian density at each residual, at least 0 bits per value), best first, and
+    that length (bits); the coder then measures these exactly.  A value costs at
+    most 32 bits here: the coder's probabilities have a floor, and a far residual is
+    an escape, stored in full."""
     costs = []
     for factor in SD_FACTORS:
         s = _scaled(sd, factor)
         bits = 0.5 * (residual / s) ** 2 / np.log(2.0) + np.log2(s * np.sqrt(2 * np.pi))
-        costs.append(float(np.maximum(bits, 0.0).sum()))
-    return [int(i) for i in np.argsort(costs, kind="stable")[:keep]]
+        costs.append(float(np.clip(bits, 0.0, 32.0).sum()))
+    order = np.argsort(costs, kind="stable")[:keep]
+    return [int(i) for i in order], costs[int(order[0])]
 
 
 def _scaled(sd: np.ndarray, factor: float) -> np.ndarray:
@@ -249,7 +261,16 @@ def _counts_pack(q: np.ndarray) -> bytes | None:
     """``CODER_COUNTS`` bytes of non-empty ``q``, or None past ``MAX_COUNTS_ALPHABET``."""
     import constriction
 
-    values, index, counts = np.unique(q, return_inverse=True, return_counts=True)
+    low, high = int(q.min()), int(q.max())
+    if high - low < 1 << 16:  # small spans: counting beats sorting
+        full = np.bincount(q - low)
+        present = np.flatnonzero(full)
+        values, counts = present + low, full[present]
+        lookup = np.zeros(full.size, dtype=np.int32)
+        lookup[present] = np.arange(present.size, dtype=np.int32)
+        index = lookup[q - low]
+    else:
+        values, index, counts = np.unique(q, return_inverse=True, return_counts=True)
     if values.size > MAX_COUNTS_ALPHABET:
         return None
     first = int(values[0])
@@ -365,8 +386,10 @@ def encode_column(q: np.ndarray, *, gaussian: tuple[np.ndarray, np.ndarray, np.n
     if q.size == 0:
         return best
     if gaussian is not None:
-        data = _gaussian_pack(q, *gaussian)
-        if len(data) < len(best[1]):
+        # The approximate length misjudges coarse grids by a few percent either way;
+        # well past the best so far, the exact coder is not worth running.
+        data = _gaussian_pack(q, *gaussian, limit=_TRY_GAUSSIAN * len(best[1]))
+        if data is not None and len(data) < len(best[1]):
             best = (CODER_GAUSSIAN, data)
     if predicted is not None:
         ranks = _rank(q, np.asarray(predicted, dtype=np.int64))

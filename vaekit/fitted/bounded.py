@@ -301,36 +301,58 @@ def _from_grid(spec: ColumnSpec, q: np.ndarray, mode: str, step: float,
     return restore_dtype(q.astype(np.float64) * step + origin, spec.dtype)
 
 
-def _origins(spec: ColumnSpec, s: pd.Series, q: np.ndarray, ok: np.ndarray, mode: str,
-             step: float) -> list[float]:
-    """Shifted origins worth trying for a coarse grid: the one that puts a grid point
-    on the median of the chunk's stored values, and that one moved by a quarter,
-    half and three quarters of a step; none for a fine grid."""
+def _shift(spec: ColumnSpec, s: pd.Series, present: np.ndarray, q: np.ndarray,
+           ok: np.ndarray, mode: str, step: float, bound: float) -> tuple[np.ndarray, float]:
+    """``(q, origin)``: the column's grid indices on the best shifted grid, or ``q``
+    itself and origin 0.
+
+    Only a coarse grid (at most ``_SHIFT_MAX_CELLS`` distinct cells in the chunk) is
+    shifted.  Tried: the origin that puts a grid point on the median of the chunk's
+    stored values, and that one moved by a quarter, half and three quarters of a
+    step; each scored by the order-0 entropy of its cells (estimated on the floats),
+    the winner kept when it saves more than the origin's 8 bytes and stores exactly
+    the same cells (checked the full way, as :func:`_to_grid`).
+    """
     if mode not in ("int", "float") or not ok.any() or (mode == "int" and step <= 1):
-        return []
-    if np.unique(q[ok]).size > _SHIFT_MAX_CELLS:
-        return []
+        return q, 0.0
+    bits, distinct = _order0(q[ok])
+    if distinct > _SHIFT_MAX_CELLS:
+        return q, 0.0
     x = as_float(s, spec.name)[ok]
-    out = []
+    best, best_origin = bits - 64, 0.0
     with np.errstate(invalid="ignore", over="ignore"):
         median = float(np.median(x))
         for quarter in range(4):
             at = median + quarter * step / 4
             origin = at - math.floor(at / step) * step
-            if mode == "int":
-                origin = float(math.floor(origin)) if math.isfinite(origin) else origin
-            if math.isfinite(origin) and 0 < origin < step and origin not in out:
-                out.append(origin)
-    return out
+            if mode == "int" and math.isfinite(origin):
+                origin = float(math.floor(origin))
+            if not (math.isfinite(origin) and 0 < origin < step):
+                continue
+            cells = (np.floor((x - origin + step // 2) / step) if mode == "int"
+                     else np.rint((x - origin) / step))
+            bits = _order0(cells)[0]
+            if bits < best:
+                best, best_origin = bits, origin
+    if best_origin:
+        q1, ok1 = _to_grid(spec, s, present, mode, step, bound, best_origin)
+        if np.array_equal(ok1, ok):
+            return q1, best_origin
+    return q, 0.0
 
 
-def _order0_bits(q: np.ndarray) -> float:
-    """Empirical order-0 entropy of ``q`` (bits, all cells): what the counts coder
-    approaches, to compare grids before coding either."""
+def _order0(q: np.ndarray) -> tuple[float, int]:
+    """Empirical order-0 entropy of ``q`` (bits, all cells; what the counts coder
+    approaches) and its number of distinct values."""
     if q.size == 0:
-        return 0.0
-    _, counts = np.unique(q, return_counts=True)
-    return float(-(counts * np.log2(counts / q.size)).sum())
+        return 0.0, 0
+    low, high = q.min(), q.max()
+    if high - low < 1 << 16:  # small spans: counting beats sorting
+        counts = np.bincount((q - low).astype(np.int64))
+        counts = counts[counts > 0]
+    else:
+        counts = np.unique(q, return_counts=True)[1]
+    return float(-(counts * np.log2(counts / q.size)).sum()), int(counts.size)
 
 
 def _origin_bytes(origin: float, mode: str) -> bytes:
@@ -359,13 +381,29 @@ def _gaussian(spec: ColumnSpec, t_mean: np.ndarray, t_sd: np.ndarray,
 # --------------------------------------------------------------------------- chunks
 
 
-def _predictions(model: FittedVAE, z: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """Decoded rows (schema order, as a DataFrame) and the numeric means and SDs."""
-    values, numeric = model.decode_with_scales(z)
-    frame = values if isinstance(values, pd.DataFrame) else pd.DataFrame(
-        values, columns=model.schema.names())
-    assert numeric is not None
-    return frame, numeric[0], numeric[1]
+def _predictions(model: FittedVAE, z: np.ndarray, frame: bool = False
+                 ) -> tuple[pd.DataFrame | None, dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """The decoder's predictions at codes ``z``: the decoded rows (schema order, as a
+    DataFrame; only with ``frame``), each level column's predicted level index (binary:
+    probability >= 1/2; categorical: the most probable), and the numeric columns'
+    means and SDs (transformed units)."""
+    if len(z) > 1 and not np.any(z):
+        # a chunk without codes: every row decodes z = 0 (a row's result does not
+        # depend on the other rows), so decode it once
+        one, guess, mean, sd = _predictions(model, z[:1], frame)
+        rows = np.zeros(len(z), dtype=np.int64)
+        return (None if one is None else one.iloc[rows].reset_index(drop=True),
+                {k: v[rows] for k, v in guess.items()}, mean[rows], sd[rows])
+    num, binary, cat, scales = model.decoder_outputs(z, scales=True)
+    schema = model.schema
+    guess = {spec.name: (binary[:, j] >= 0.5).astype(np.int64)
+             for j, spec in enumerate(schema.specs("binary"))}
+    guess.update((spec.name, cat[:, j].astype(np.int64))
+                 for j, spec in enumerate(schema.specs("categorical")))
+    decoded = None
+    if frame:
+        decoded = schema.decode(num, binary, cat)
+    return decoded, guess, num, scales
 
 
 def encode_values(model: FittedVAE, X: pd.DataFrame | np.ndarray, zs: list[np.ndarray],
@@ -412,16 +450,7 @@ def encode_values(model: FittedVAE, X: pd.DataFrame | np.ndarray, zs: list[np.nd
             mode, grid_step = _grid(spec, bound, whole)
             q, ok = _to_grid(spec, s, present, mode, grid_step, bound)
             step = grid_step if mode in ("int", "float") else None
-            best = _order0_bits(q[ok]) - 64  # a shift must pay for its 8-byte origin
-            q_best = q
-            for shift in _origins(spec, s, q, ok, mode, grid_step):
-                q1, ok1 = _to_grid(spec, s, present, mode, grid_step, bound, shift)
-                # the shifted grid must store the same cells (an exception more would
-                # cost more than the phase saves) and take fewer bits for them
-                bits = _order0_bits(q1[ok])
-                if np.array_equal(ok1, ok) and bits < best:
-                    q_best, origin, best = q1, shift, bits
-            q = q_best
+            q, origin = _shift(spec, s, present, q, ok, mode, grid_step, bound)
         else:
             q, ok, _ = schema.level_codes(spec, s)
         cells.append((q, ok, whole, step, origin, plain_column(q[ok])))
@@ -431,13 +460,13 @@ def encode_values(model: FittedVAE, X: pd.DataFrame | np.ndarray, zs: list[np.nd
     crc = integers_crc([q[ok] for q, ok, *_ in cells])
     sections = []
     for z in zs:
-        predicted, t_mean, t_sd = _predictions(model, z)
+        _, guess, t_mean, t_sd = _predictions(model, z)
         columns = []
         for j, (spec, (q, ok, whole, step, origin, plain)) in enumerate(
                 zip(order, cells, strict=True)):
             if spec.kind != "numeric":
-                guess, _, _ = schema.level_codes(spec, predicted[spec.name])
-                columns.append(encode_column(q[ok], predicted=guess[ok], plain=plain))
+                columns.append(encode_column(q[ok], predicted=guess[spec.name][ok],
+                                             plain=plain))
                 continue
             gauss = None
             if step is not None:  # numeric columns lead the model order: j is their index
@@ -495,7 +524,8 @@ def decode_values(model: FittedVAE, section: bytes, n_rows: int, z: np.ndarray,
     schema = model.schema
     order = _model_order(schema)
     crc, exc_bytes, columns = unpack_section(section, len(order))
-    predicted, t_mean, t_sd = _predictions(model, z)
+    predicted, guesses, t_mean, t_sd = _predictions(model, z, frame=True)
+    assert predicted is not None
     names = schema.names()
     blank = np.zeros((n_rows, len(names)), dtype=bool) if missing is None else missing
     exceptions = _unpack_exceptions(exc_bytes, n_rows, len(order))
@@ -528,8 +558,7 @@ def decode_values(model: FittedVAE, section: bytes, n_rows: int, z: np.ndarray,
             col = (_from_grid(spec, full, mode, step, origin) if mode != "text"
                    else out[spec.name])
         else:
-            guess, _, _ = schema.level_codes(spec, predicted[spec.name])
-            q = _checked(decode_column(coder, data, n, predicted=guess[stored]), n)
+            q = _checked(decode_column(coder, data, n, predicted=guesses[spec.name][stored]), n)
             if q.size and (q.min() < 0 or q.max() >= len(spec.levels)):
                 raise FileFormatError("bounded values are corrupt (a level code out of range)")
             full = np.zeros(n_rows, dtype=np.int64)

@@ -366,19 +366,24 @@ class FittedVAE:
         """:meth:`decode_means` and, from the same decoder pass, the numeric columns'
         decoder means and Gaussian scales ``(t, sigma)``, each (n, n_numeric), float64,
         in the transformed units (tables with ``scales``; ``None`` otherwise)."""
-        Z = np.asarray(Z, dtype=np.float32)
-        if Z.ndim != 2 or Z.shape[1] != self.latent_dim:
-            raise DataError(f"codes have shape {Z.shape}; the model has {self.latent_dim} "
-                            "latent dimensions")
         tables = isinstance(self.schema, TabularSchema)
-        with self.threads():
-            outs = self._runner().decode(Z, scales=scales and tables)
+        outs = self.decoder_outputs(Z, scales)
         if not tables:
             return self.schema.decode(outs[0]), None
         num, binary, cat = outs[:3]
         frame = self.schema.decode(num, binary, cat)
         values = frame.to_numpy() if self.input_form == "array" else frame
         return values, ((num, outs[3]) if scales else None)
+
+    def decoder_outputs(self, Z: np.ndarray, scales: bool = False) -> list[np.ndarray]:
+        """Decoder outputs of codes ``Z``: tables [means (t), P(second level), category
+        index] (+ numeric scales with ``scales``); images [pixels]."""
+        Z = np.asarray(Z, dtype=np.float32)
+        if Z.ndim != 2 or Z.shape[1] != self.latent_dim:
+            raise DataError(f"codes have shape {Z.shape}; the model has {self.latent_dim} "
+                            "latent dimensions")
+        with self.threads():
+            return self._runner().decode(Z, scales and isinstance(self.schema, TabularSchema))
 
     def empty_output(self) -> Any:
         """Zero rows in the input's form (the decoder never runs on an empty batch)."""
