@@ -39,6 +39,7 @@ that went wrong anyway is reported, never returned.
 
 from __future__ import annotations
 
+import math
 import struct
 import zlib
 from collections.abc import Sequence
@@ -67,6 +68,7 @@ CODER_RANK_COUNTS = 6
 MAX_COUNTS_ALPHABET = 1 << 16
 # Multiples of the predicted SDs the Gaussian coder tries (index stored per column).
 SD_FACTORS = tuple(2.0 ** (k / 2) for k in range(-4, 5))
+_FACTORS = np.array(SD_FACTORS)
 # zstd level of the integer columns: the level of the baseline the codec must not lose to.
 ZSTD_LEVEL = 19
 # Residuals (grid steps from the predicted cell) coded by the Gaussian model; farther
@@ -159,13 +161,13 @@ def _likely_factors(residual: np.ndarray, sd: np.ndarray, keep: int = 2
     that length (bits); the coder then measures these exactly.  A value costs at
     most 32 bits here: the coder's probabilities have a floor, and a far residual is
     an escape, stored in full."""
-    costs = []
-    for factor in SD_FACTORS:
-        s = _scaled(sd, factor)
-        bits = 0.5 * (residual / s) ** 2 / np.log(2.0) + np.log2(s * np.sqrt(2 * np.pi))
-        costs.append(float(np.clip(bits, 0.0, 32.0).sum()))
+    s = _scaled(np.asarray(sd, dtype=np.float64)[None, :], _FACTORS[:, None])
+    bits = (0.5 / math.log(2.0)) * np.square(residual[None, :] / s)
+    bits += np.log2(s)
+    bits += math.log2(math.sqrt(2 * math.pi))
+    costs = np.clip(bits, 0.0, 32.0, out=bits).sum(axis=1)
     order = np.argsort(costs, kind="stable")[:keep]
-    return [int(i) for i in order], costs[int(order[0])]
+    return [int(i) for i in order], float(costs[order[0]])
 
 
 def _scaled(sd: np.ndarray, factor: float) -> np.ndarray:
