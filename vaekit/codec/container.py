@@ -1,6 +1,7 @@
 """The ``.vkc`` container: a versioned, checksummed, streamable file of row chunks.
 
-A container holds one JSON header (defined by the caller), an optional embedded
+A container holds one JSON header (defined by the caller; stored zstd-compressed
+under a fixed dictionary since format version 2), an optional embedded
 model blob and any number of chunks of opaque payload bytes, each tagged with the
 number of rows it encodes, followed by a trailer.  Every part carries a CRC32, so a
 single flipped bit anywhere in the file is reported as a :class:`FileFormatError`
