@@ -1,0 +1,190 @@
+"""Compression at equal RMSE: vaekit's codes (``bytes_per_row``) and its error-bounded
+mode against the codecs people use for numeric tables, each at the error vaekit reaches.
+
+Protocol (issue 17, "equal RMSE"): the tables of ``bounded_codec.py`` (every ADBench
+table in ``--data`` with at least 1,000 rows, at most 50,000 used), the same seeded
+70/30 split, errors in standardized units (each column divided by its training SD).
+For every budget B in ``--budgets`` (bytes per row):
+
+* ``vaekit codes``: ``VAECompressor(bytes_per_row=B, random_state=0)`` fitted on the
+  70 %, the 30 % compressed and restored; its RMSE over all test cells is the target
+  ``r`` of that row, its bytes the whole ``.vkc`` file;
+* ``vaekit bounded``: the default compressor (fitted once per table) with
+  ``max_abs_error=eps``;
+* the baselines of ``bounded_codec.py`` (SQ + zstd, SQ + pcodec, SZ3, ZFP), each with
+  its error bound ``eps``;
+
+where, for ``vaekit bounded`` and each baseline, ``eps`` is the largest bound found by
+bisection (``--steps`` halvings on log eps) whose RMSE is at most ``r``: the bytes that
+codec needs for vaekit's error.  Lossless zstd / pcodec of the float64 values are
+reported too (a lossy file larger than them loses).  ``ratio`` = the smaller vaekit
+file / the best baseline (below 1: vaekit smaller).
+
+Writes ``<out>/equal_rmse.md`` and ``.csv``; ``--quick``: two tables, two budgets.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import math  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.model_selection import train_test_split  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+for _p in (ROOT, ROOT / "recipes"):
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
+
+from bounded_codec import (  # noqa: E402
+    BASELINES,
+    DEFAULT_DATA,
+    DEFAULT_OUT,
+    lossless_pcodec,
+    lossless_zstd,
+    tables,
+)
+
+PEERS = [*BASELINES, "zstd", "pcodec"]
+
+
+def rmse(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((np.asarray(a, np.float64) - b) ** 2)))
+
+
+def bytes_at(target: float, codec: Callable[[float], tuple[int, float]], steps: int
+             ) -> tuple[float, float]:
+    """``(bytes, eps)`` of the largest bound tried whose RMSE is at most ``target``
+    (bisection on log eps between target / 100 and 4 target); NaN if none is."""
+    lo, hi = math.log(target / 100), math.log(4 * target)
+    best = (math.nan, math.nan)
+    for _ in range(steps):
+        mid = 0.5 * (lo + hi)
+        size, err = codec(math.exp(mid))
+        if err <= target:
+            if math.isnan(best[0]) or size < best[0]:
+                best = (size, math.exp(mid))
+            lo = mid
+        else:
+            hi = mid
+    return best
+
+
+def run_table(name: str, data_dir: Path, budgets: list[int], steps: int, quick: bool
+              ) -> list[dict]:
+    from benchmark_adbench import load_table
+
+    from vaekit import VAECompressor
+
+    X, _ = load_table(data_dir, name, verbose=False)
+    train, test = train_test_split(X, test_size=0.3, random_state=0)
+    cols = [f"x{j}" for j in range(X.shape[1])]
+    mean, sd = train.mean(axis=0), train.std(axis=0)
+    sd = np.where(sd > 0, sd, 1.0)
+    z = (test - mean) / sd
+    frame = pd.DataFrame(test, columns=cols)
+    params = {"epochs": 2} if quick else {}
+    bounded = VAECompressor(random_state=0, **params).fit(pd.DataFrame(train, columns=cols))
+
+    def vaekit_bounded(eps: float) -> tuple[int, float]:
+        bounded.set_params(max_abs_error=eps)
+        data = bounded.compress(frame)
+        back = bounded.decompress(data).to_numpy(dtype=np.float64)
+        return len(data), rmse((back - mean) / sd, z)
+
+    def baseline(fn: Callable) -> Callable[[float], tuple[int, float]]:
+        def run(eps: float) -> tuple[int, float]:
+            size, rec = fn(z, eps)
+            return size, rmse(rec, z)
+        return run
+
+    lossless = {"zstd": lossless_zstd(test), "pcodec": lossless_pcodec(test)}
+    rows = []
+    for budget in budgets:
+        est = VAECompressor(bytes_per_row=budget, random_state=0, **params).fit(
+            pd.DataFrame(train, columns=cols))
+        data = est.compress(frame)
+        back = est.decompress(data).to_numpy(dtype=np.float64)
+        target = rmse((back - mean) / sd, z)
+        row = {"table": name, "rows": len(test), "cols": X.shape[1], "budget": budget,
+               "rmse": target, "vaekit_codes": len(data), **lossless}
+        row["vaekit_bounded"], row["vaekit_bounded_eps"] = bytes_at(target, vaekit_bounded,
+                                                                    steps)
+        for bname, fn in BASELINES.items():
+            row[bname], row[f"{bname}_eps"] = bytes_at(target, baseline(fn), steps)
+        rows.append(row)
+        n = len(test)
+        print(f"{name} B={budget}: rmse {target:.4f}; vaekit codes {len(data) / n:.2f} B/row, "
+              f"bounded {row['vaekit_bounded'] / n:.2f}, "
+              + ", ".join(f"{b} {row[b] / n:.2f}" for b in BASELINES), file=sys.stderr)
+    return rows
+
+
+def report(df: pd.DataFrame) -> str:
+    df = df.copy()
+    df["vaekit"] = df[["vaekit_codes", "vaekit_bounded"]].min(axis=1)
+    df["best"] = df[PEERS].min(axis=1)
+    df["best_name"] = df[PEERS].idxmin(axis=1)
+    df["ratio"] = df["vaekit"] / df["best"]
+    lines = ["# Compression at equal RMSE (`recipes/equal_rmse.py`)", "",
+             "Bytes per test row (whole files) at vaekit's RMSE for each budget (the RMSE of "
+             "`VAECompressor(bytes_per_row=B)`, standardized units). `bounded` = vaekit's "
+             "error-bounded mode at the largest bound that reaches that RMSE; each baseline "
+             "likewise. `ratio` = the smaller vaekit file / the best other (below 1: vaekit "
+             "smaller). Lossless zstd / pcodec count as baselines.", ""]
+    for budget, part in df.groupby("budget", sort=True):
+        lines += [f"## budget {budget} B/row", "",
+                  "| table | rows | RMSE | vaekit codes | vaekit bounded | sq+zstd | sq+pcodec "
+                  "| sz3 | zfp | zstd (lossless) | pcodec (lossless) | best other | ratio |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+        for _, r in part.iterrows():
+            n = r["rows"]
+            cells = [f"{r[c] / n:.2f}" if pd.notna(r[c]) else "n/a"
+                     for c in ("vaekit_codes", "vaekit_bounded", *PEERS)]
+            lines.append(f"| {r['table']} | {n} | {r['rmse']:.4f} | " + " | ".join(cells)
+                         + f" | {r['best_name']} | {r['ratio']:.2f} |")
+        geo = float(np.exp(np.log(part["ratio"]).mean()))
+        lines += ["", f"Geometric mean ratio {geo:.2f}; within 1.05x on "
+                      f"{int((part['ratio'] <= 1.05).sum())} of {len(part)}; worst "
+                      f"{part['ratio'].max():.2f} ({part.loc[part['ratio'].idxmax(), 'table']}).",
+                  ""]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--budgets", default="2,4,8,16,32")
+    parser.add_argument("--steps", type=int, default=12, help="bisection steps per codec")
+    parser.add_argument("--tables", default=None, help="comma-separated table names")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    if not args.data.is_dir():
+        print(f"no ADBench tables at {args.data}: nothing to do", file=sys.stderr)
+        return 0
+    budgets = [2, 8] if args.quick else [int(b) for b in args.budgets.split(",")]
+    steps = 6 if args.quick else args.steps
+    names = args.tables.split(",") if args.tables else tables(args.data, args.quick)
+    rows = [r for name in names for r in run_table(name, args.data, budgets, steps,
+                                                   args.quick)]
+    df = pd.DataFrame(rows)
+    args.out.mkdir(parents=True, exist_ok=True)
+    df.to_csv(args.out / "equal_rmse.csv", index=False)
+    text = report(df)
+    (args.out / "equal_rmse.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
