@@ -54,3 +54,23 @@ def test_bounded_codec_recipe_skips_cleanly_without_data(tmp_path):
     spec.loader.exec_module(module)
     assert module.main(["--data", str(tmp_path / "none"), "--out", str(tmp_path)]) == 0
     assert not (tmp_path / "bounded_codec.md").exists()
+
+
+def test_equal_rmse_recipe_quick(tmp_path):
+    if not (DATA / "adbench" / "6_cardio.npz").exists():
+        pytest.skip("../shared/datasets not available")
+    sys.path.insert(0, str(REPO / "recipes"))
+    spec = importlib.util.spec_from_file_location("equal_rmse", REPO / "recipes" / "equal_rmse.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--quick", "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "equal_rmse.md").read_text()
+    assert "## budget 2 B/row" in text and "vaekit bounded" in text
+    import pandas as pd
+
+    df = pd.read_csv(tmp_path / "equal_rmse.csv")
+    assert len(df) == 4 and (df["rmse"] > 0).all()
+    # every codec that found a bound reached vaekit's RMSE with it (bisection kept the
+    # bytes of a bound at or under the target only)
+    assert df["sq+zstd"].notna().all() and df["vaekit_bounded"].notna().all()
+    assert (df["sq+zstd_eps"] > 0).all()
