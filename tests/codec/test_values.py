@@ -53,7 +53,11 @@ def test_order0_coder_refuses_inconsistent_tables() -> None:
               v._uvarints(np.array([2, 0, 0, 0, 0], dtype=np.uint64)),  # counts add to 2
               v._uvarints(np.array([1, 0, 5], dtype=np.uint64)) + b"\x00",  # bytes after
               v._uvarints(np.array([2, 2**64 - 2, 0, 2, 2], dtype=np.uint64)),  # past int64
-              b"\xff" * 11]
+              b"\xff" * 11,
+              # a count of 2^64 - 1 + 1 would wrap to 0 and still add up
+              v._uvarints(np.array([2, 0, 0, 2**64 - 1, 6], dtype=np.uint64)) + bytes(4),
+              # two values and no rANS words
+              v._uvarints(np.array([2, 0, 0, 2, 2], dtype=np.uint64))]
     for bad in refuse:
         with pytest.raises(FileFormatError):
             v._counts_unpack(bad, 6)

@@ -414,3 +414,18 @@ def test_damaged_grid_origins_are_refused() -> None:
     with pytest.raises(FileFormatError):
         bounded.decode_values(model, values.pack_section(crc, exc, bad), len(te), z,
                               bounds, None)
+
+
+def test_a_shift_never_writes_a_cell_the_reader_refuses() -> None:
+    # With step 3 and a shifted origin, floor((x - o + 1) / 3) for x near -2^62 lands
+    # one past the reader's limit of 2^62 // 3 cells: such a value is an exception.
+    rng = np.random.default_rng(0)
+    train = pd.DataFrame({"k": rng.integers(0, 4, 400).astype(np.int64),
+                          "y": rng.normal(size=400)})
+    bounds = {"k": 1.5, "y": 0.1}
+    est = VAECompressor(random_state=0, epochs=1, max_abs_error=bounds).fit(train)
+    for extreme in (-(2**62) + 1, 2**62 - 1):
+        te = pd.DataFrame({"k": np.array([1, 2, 3] * 70 + [extreme], dtype=np.int64),
+                           "y": np.zeros(211)})
+        out = est.decompress(est.compress(te))
+        _check_bound(te, out, resolve_bounds(est.fitted_, bounds), ["k", "y"])

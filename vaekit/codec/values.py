@@ -306,6 +306,8 @@ def _counts_unpack(data: bytes, n: int) -> np.ndarray:
     size = int(size)
     gaps, pos = _read_uvarints(data, pos, size - 1)
     counts, pos = _read_uvarints(data, pos, size)
+    if (counts >= np.uint64(n)).any():  # checked before adding 1: 2^64 - 1 would wrap
+        raise FileFormatError("bounded values are corrupt (a count above the column's cells)")
     counts = counts + np.uint64(1)
     first = (int(zig) >> 1) ^ -(int(zig) & 1)
     span = sum(int(g) + 1 for g in gaps)
@@ -320,7 +322,7 @@ def _counts_unpack(data: bytes, n: int) -> np.ndarray:
             raise FileFormatError("bounded values are corrupt (bytes after a one-value column)")
         return np.full(n, values[0], dtype=np.int64)
     rest = len(data) - pos
-    if rest % 4 or rest // 4 > 4 * n + 2:
+    if rest % 4 or not 0 < rest // 4 <= 4 * n + 2:
         raise FileFormatError("bounded values are corrupt (order-0 words)")
     words = np.frombuffer(data, dtype="<u4", offset=pos).astype(np.uint32)
     try:
@@ -328,7 +330,12 @@ def _counts_unpack(data: bytes, n: int) -> np.ndarray:
             _frequencies(counts), n)
     except Exception as exc:  # constriction raises its own errors on garbage
         raise FileFormatError(f"bounded values are corrupt (order-0 column: {exc})") from None
-    return values[np.asarray(index, dtype=np.int64)]
+    index = np.asarray(index, dtype=np.int64)
+    # the decoded indices must match the table's counts (what a damaged stream rarely does)
+    if not np.array_equal(np.bincount(index, minlength=size), counts.astype(np.int64)):
+        raise FileFormatError("bounded values are corrupt (order-0 values do not match "
+                              "their counts)")
+    return values[index]
 
 
 def _rank(codes: np.ndarray, predicted: np.ndarray) -> np.ndarray:

@@ -228,7 +228,8 @@ def _to_grid(spec: ColumnSpec, s: pd.Series, present: np.ndarray, mode: str, ste
             o = int(origin)  # 0 <= o < k <= 2^62: x - o stays within int64
             q = (x - o + k // 2) // k
             back = q * k + o
-            ok &= (np.abs(x - back) <= bound) & _fits(spec, back)
+            # |q| <= 2^62 // k: what a reader accepts for an integer column (FORMAT.md)
+            ok &= (np.abs(x - back) <= bound) & _fits(spec, back) & (np.abs(q) <= 2**62 // k)
             return np.where(ok, q, 0), ok
         # floats in an integer column (a CSV column with blanks reads as float), or a
         # float column of whole numbers: checked as the reader will restore them
@@ -239,7 +240,7 @@ def _to_grid(spec: ColumnSpec, s: pd.Series, present: np.ndarray, mode: str, ste
             ok &= np.abs(qf) * k < _MAX_INDEX
             q = np.where(ok, qf, 0.0).astype(np.int64)
             if _integer_dtype(spec):
-                ok &= _fits(spec, q * k + int(origin))
+                ok &= _fits(spec, q * k + int(origin)) & (np.abs(q) <= 2**62 // k)
                 back = (q * k + int(origin)).astype(np.float64)
             else:
                 back = _from_grid(spec, q, mode, step, origin).to_numpy(dtype=np.float64)
@@ -302,7 +303,8 @@ def _from_grid(spec: ColumnSpec, q: np.ndarray, mode: str, step: float,
 
 
 def _shift(spec: ColumnSpec, s: pd.Series, present: np.ndarray, q: np.ndarray,
-           ok: np.ndarray, mode: str, step: float, bound: float) -> tuple[np.ndarray, float]:
+           ok: np.ndarray, mode: str, step: float, bound: float
+           ) -> tuple[np.ndarray, float | int]:
     """``(q, origin)``: the column's grid indices on the best shifted grid, or ``q``
     itself and origin 0.
 
@@ -311,7 +313,8 @@ def _shift(spec: ColumnSpec, s: pd.Series, present: np.ndarray, q: np.ndarray,
     stored values, and that one moved by a quarter, half and three quarters of a
     step; each scored by the order-0 entropy of its cells (estimated on the floats),
     the winner kept when it saves more than the origin's 8 bytes and stores exactly
-    the same cells (checked the full way, as :func:`_to_grid`).
+    the same cells (checked the full way, as :func:`_to_grid`).  Integer grids get
+    an integer origin (a Python int: exact whatever the step).
     """
     if mode not in ("int", "float") or not ok.any() or (mode == "int" and step <= 1):
         return q, 0.0
@@ -322,14 +325,19 @@ def _shift(spec: ColumnSpec, s: pd.Series, present: np.ndarray, q: np.ndarray,
     best, best_origin = bits - 64, 0.0
     with np.errstate(invalid="ignore", over="ignore"):
         median = float(np.median(x))
+        if not math.isfinite(median) or abs(median) >= 2.0**62:
+            return q, 0.0
         for quarter in range(4):
-            at = median + quarter * step / 4
-            origin = at - math.floor(at / step) * step
-            if mode == "int" and math.isfinite(origin):
-                origin = float(math.floor(origin))
+            origin: float | int
+            if mode == "int":
+                k = int(step)
+                origin = (math.floor(median) + quarter * k // 4) % k
+            else:
+                at = median + quarter * step / 4
+                origin = at - math.floor(at / step) * step
             if not (math.isfinite(origin) and 0 < origin < step):
                 continue
-            cells = (np.floor((x - origin + step // 2) / step) if mode == "int"
+            cells = (np.floor((x - float(origin) + step // 2) / step) if mode == "int"
                      else np.rint((x - origin) / step))
             bits = _order0(cells)[0]
             if bits < best:
@@ -355,16 +363,24 @@ def _order0(q: np.ndarray) -> tuple[float, int]:
     return float(-(counts * np.log2(counts / q.size)).sum()), int(counts.size)
 
 
-def _origin_bytes(origin: float, mode: str) -> bytes:
+def _origin_bytes(origin: float | int, mode: str) -> bytes:
     return (_INT_ORIGIN.pack(int(origin)) if mode == "int" else _ORIGIN.pack(origin))
 
 
-def _read_origin(data: bytes, mode: str, step: float, name: str) -> tuple[float, bytes]:
+def _read_origin(data: bytes, mode: str, step: float, name: str
+                 ) -> tuple[float | int, bytes]:
+    """The origin at the head of a shifted column (an int for integer grids, kept
+    exact) and the coder's bytes after it."""
     if mode not in ("int", "float") or len(data) < 8:
         raise FileFormatError(f"bounded values are corrupt (a grid origin of {name!r})")
-    origin = float(_INT_ORIGIN.unpack_from(data)[0] if mode == "int"
-                   else _ORIGIN.unpack_from(data)[0])
-    if not (math.isfinite(origin) and 0 <= origin < step):
+    origin: float | int
+    if mode == "int":
+        origin = int(_INT_ORIGIN.unpack_from(data)[0])
+        valid = 0 <= origin < int(step)
+    else:
+        origin = float(_ORIGIN.unpack_from(data)[0])
+        valid = math.isfinite(origin) and 0 <= origin < step
+    if not valid:
         raise FileFormatError(f"bounded values are corrupt (grid origin {origin!r} of "
                               f"{name!r} outside [0, {step!r}))")
     return origin, data[8:]
@@ -437,12 +453,12 @@ def encode_values(model: FittedVAE, X: pd.DataFrame | np.ndarray, zs: list[np.nd
                                                                columns=schema.names())
     by_name = dict(zip(schema.names(), bounds, strict=True))
     order = _model_order(schema)
-    cells = []  # per column: (indices, stored, whole, step or None, origin, plain)
+    cells = []  # per column: (indices, stored, whole, step or None, origin, its bytes, plain)
     exc: list[tuple[int, int, str]] = []
     for j, spec in enumerate(order):
         s = frame[spec.name]
         present = ~s.isna().to_numpy()
-        whole, step, origin = False, None, 0.0
+        whole, step, origin, head = False, None, 0.0, b""
         if spec.kind == "numeric":
             bound = float(by_name[spec.name])  # type: ignore[arg-type]
             whole = (bound > 0 and not _integer_dtype(spec) and not is_time_dtype(spec.dtype)
@@ -451,9 +467,10 @@ def encode_values(model: FittedVAE, X: pd.DataFrame | np.ndarray, zs: list[np.nd
             q, ok = _to_grid(spec, s, present, mode, grid_step, bound)
             step = grid_step if mode in ("int", "float") else None
             q, origin = _shift(spec, s, present, q, ok, mode, grid_step, bound)
+            head = _origin_bytes(origin, mode) if origin else b""
         else:
             q, ok, _ = schema.level_codes(spec, s)
-        cells.append((q, ok, whole, step, origin, plain_column(q[ok])))
+        cells.append((q, ok, whole, step, origin, head, plain_column(q[ok])))
         for row in np.flatnonzero(present & ~ok):
             exc.append((int(row), j, _exact_text(s.iloc[row], spec.name, row)))
     exceptions = _pack_exceptions(exc, order)
@@ -462,7 +479,7 @@ def encode_values(model: FittedVAE, X: pd.DataFrame | np.ndarray, zs: list[np.nd
     for z in zs:
         _, guess, t_mean, t_sd = _predictions(model, z)
         columns = []
-        for j, (spec, (q, ok, whole, step, origin, plain)) in enumerate(
+        for j, (spec, (q, ok, whole, step, origin, head, plain)) in enumerate(
                 zip(order, cells, strict=True)):
             if spec.kind != "numeric":
                 columns.append(encode_column(q[ok], predicted=guess[spec.name][ok],
@@ -473,9 +490,8 @@ def encode_values(model: FittedVAE, X: pd.DataFrame | np.ndarray, zs: list[np.nd
                 gauss = tuple(a[ok] for a in _gaussian(spec, t_mean[:, j], t_sd[:, j], step,
                                                        origin))
             coder, data = encode_column(q[ok], gaussian=gauss, plain=plain)  # type: ignore[arg-type]
-            if origin:
-                mode = "int" if whole or _integer_dtype(spec) else "float"
-                coder, data = coder | SHIFTED, _origin_bytes(origin, mode) + data
+            if head:
+                coder, data = coder | SHIFTED, head + data
             columns.append((coder | (WHOLE if whole else 0), data))
         sections.append(pack_section(crc, exceptions, columns))
     return sections
