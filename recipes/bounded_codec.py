@@ -201,12 +201,30 @@ def run_table(name: str, data_dir: Path, eps_list: list[float], quick: bool) -> 
     return rows
 
 
-def report(df: pd.DataFrame) -> str:
-    peers = list(BASELINES) + ["zstd", "pcodec"]
+PEERS = [*BASELINES, "zstd", "pcodec"]
+
+
+def with_ratios(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with ``best`` (the smallest of :data:`PEERS`), ``best_name`` and
+    ``ratio`` = ``vaekit`` / ``best``."""
     df = df.copy()
-    df["best"] = df[peers].min(axis=1)
-    df["best_name"] = df[peers].idxmin(axis=1)
+    df["best"] = df[PEERS].min(axis=1)
+    df["best_name"] = df[PEERS].idxmin(axis=1)
     df["ratio"] = df["vaekit"] / df["best"]
+    return df
+
+
+def summary(part: pd.DataFrame, extra: str = "") -> str:
+    """Geometric mean, count within 1.05x and worst of ``part``'s ratios, one line."""
+    ratio = part["ratio"]
+    return (f"Geometric mean ratio {float(np.exp(np.log(ratio).mean())):.2f}{extra}; within "
+            f"1.05x on {int((ratio <= 1.05).sum())} of {len(part)}; worst {ratio.max():.2f} "
+            f"({part.loc[ratio.idxmax(), 'table']}).")
+
+
+def report(df: pd.DataFrame) -> str:
+
+    df = with_ratios(df)
     df["ratio_no_header"] = df["vaekit_no_header"] / df["best"]
     lines = ["# Error-bounded compression (`recipes/bounded_codec.py`)", "",
              "Bytes per test row at the same maximum error (eps, in training SDs of each "
@@ -222,16 +240,13 @@ def report(df: pd.DataFrame) -> str:
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
         for _, r in part.iterrows():
             n = r["rows"]
-            cells = [f"{r[c] / n:.2f}" if pd.notna(r[c]) else "miss" for c in peers]
+            cells = [f"{r[c] / n:.2f}" if pd.notna(r[c]) else "miss" for c in PEERS]
             lines.append(f"| {r['table']} | {n} | {r['cols']} | {r['vaekit'] / n:.2f} | "
                          f"{r['vaekit_no_header'] / n:.2f} | " + " | ".join(cells)
                          + f" | {r['best_name']} | {r['ratio']:.2f} | "
                            f"{r['ratio_no_header']:.2f} | {r['vaekit_max_err']:.3g} |")
-        geo = float(np.exp(np.log(part["ratio"]).mean()))
         geo_nh = float(np.exp(np.log(part["ratio_no_header"]).mean()))
-        lines += ["", f"Geometric mean ratio {geo:.2f} (without header {geo_nh:.2f}); worst "
-                      f"{part['ratio'].max():.2f} ({part.loc[part['ratio'].idxmax(), 'table']}).",
-                  ""]
+        lines += ["", summary(part, f" (without header {geo_nh:.2f})"), ""]
     speed = df.groupby("table")[["fit_cpu_s", "compress_rows_per_cpu_s",
                                  "decompress_rows_per_cpu_s", "model_bytes"]].median()
     lines += ["## Speed and model size (median over the bounds, one thread)", "",
@@ -244,12 +259,8 @@ def report(df: pd.DataFrame) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser = table_arguments(__doc__)
     parser.add_argument("--eps", default="1,0.1,0.01,0.001")
-    parser.add_argument("--tables", default=None, help="comma-separated table names")
-    parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         print(f"no ADBench tables at {args.data}: nothing to do", file=sys.stderr)
@@ -257,13 +268,29 @@ def main(argv: list[str] | None = None) -> int:
     eps_list = [0.1, 0.01] if args.quick else [float(e) for e in args.eps.split(",")]
     names = args.tables.split(",") if args.tables else tables(args.data, args.quick)
     rows = [r for name in names for r in run_table(name, args.data, eps_list, args.quick)]
-    df = pd.DataFrame(rows)
-    args.out.mkdir(parents=True, exist_ok=True)
-    df.to_csv(args.out / "bounded_codec.csv", index=False)
-    text = report(df)
-    (args.out / "bounded_codec.md").write_text(text)
-    print(text)
+    write_results(rows, args.out, "bounded_codec", report)
     return 0
+
+
+def table_arguments(doc: str | None) -> argparse.ArgumentParser:
+    """The options every table recipe takes: --data, --out, --tables, --quick."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--tables", default=None, help="comma-separated table names")
+    parser.add_argument("--quick", action="store_true")
+    return parser
+
+
+def write_results(rows: list[dict], out: Path, stem: str,
+                  report: Callable[[pd.DataFrame], str]) -> None:
+    """``<out>/<stem>.csv`` (the rows) and ``.md`` (their report), which is printed too."""
+    df = pd.DataFrame(rows)
+    out.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out / f"{stem}.csv", index=False)
+    text = report(df)
+    (out / f"{stem}.md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":

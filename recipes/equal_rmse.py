@@ -25,36 +25,28 @@ Writes ``<out>/equal_rmse.md`` and ``.csv``; ``--quick``: two tables, two budget
 
 from __future__ import annotations
 
-import os
+import sys
+from pathlib import Path
 
-for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
-
-import argparse  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+# bounded_codec sets one BLAS thread per process before numpy loads, and the paths
 import math  # noqa: E402
-import sys  # noqa: E402
 from collections.abc import Callable  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
-for _p in (ROOT, ROOT / "recipes"):
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
-
 from bounded_codec import (  # noqa: E402
     BASELINES,
-    DEFAULT_DATA,
-    DEFAULT_OUT,
+    PEERS,
     lossless_pcodec,
     lossless_zstd,
+    summary,
+    table_arguments,
     tables,
+    with_ratios,
+    write_results,
 )
-
-PEERS = [*BASELINES, "zstd", "pcodec"]
+from sklearn.model_selection import train_test_split  # noqa: E402
 
 
 def rmse(a: np.ndarray, b: np.ndarray) -> float:
@@ -132,9 +124,7 @@ def run_table(name: str, data_dir: Path, budgets: list[int], steps: int, quick: 
 def report(df: pd.DataFrame) -> str:
     df = df.copy()
     df["vaekit"] = df[["vaekit_codes", "vaekit_bounded"]].min(axis=1)
-    df["best"] = df[PEERS].min(axis=1)
-    df["best_name"] = df[PEERS].idxmin(axis=1)
-    df["ratio"] = df["vaekit"] / df["best"]
+    df = with_ratios(df)
     lines = ["# Compression at equal RMSE (`recipes/equal_rmse.py`)", "",
              "Bytes per test row (whole files) at vaekit's RMSE for each budget (the RMSE of "
              "`VAECompressor(bytes_per_row=B)`, standardized units). `bounded` = vaekit's "
@@ -152,22 +142,14 @@ def report(df: pd.DataFrame) -> str:
                      for c in ("vaekit_codes", "vaekit_bounded", *PEERS)]
             lines.append(f"| {r['table']} | {n} | {r['rmse']:.4f} | " + " | ".join(cells)
                          + f" | {r['best_name']} | {r['ratio']:.2f} |")
-        geo = float(np.exp(np.log(part["ratio"]).mean()))
-        lines += ["", f"Geometric mean ratio {geo:.2f}; within 1.05x on "
-                      f"{int((part['ratio'] <= 1.05).sum())} of {len(part)}; worst "
-                      f"{part['ratio'].max():.2f} ({part.loc[part['ratio'].idxmax(), 'table']}).",
-                  ""]
+        lines += ["", summary(part), ""]
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser = table_arguments(__doc__)
     parser.add_argument("--budgets", default="2,4,8,16,32")
     parser.add_argument("--steps", type=int, default=12, help="bisection steps per codec")
-    parser.add_argument("--tables", default=None, help="comma-separated table names")
-    parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         print(f"no ADBench tables at {args.data}: nothing to do", file=sys.stderr)
@@ -177,12 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     names = args.tables.split(",") if args.tables else tables(args.data, args.quick)
     rows = [r for name in names for r in run_table(name, args.data, budgets, steps,
                                                    args.quick)]
-    df = pd.DataFrame(rows)
-    args.out.mkdir(parents=True, exist_ok=True)
-    df.to_csv(args.out / "equal_rmse.csv", index=False)
-    text = report(df)
-    (args.out / "equal_rmse.md").write_text(text)
-    print(text)
+    write_results(rows, args.out, "equal_rmse", report)
     return 0
 
 
