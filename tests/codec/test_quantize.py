@@ -113,3 +113,27 @@ def test_bad_params_are_refused():
         LatentQuantizer(bits=(17,), lo=(0.0,), step=(1.0,), center=(0.0,))
     with pytest.raises(ValueError):
         fit_quantizer(center=np.zeros(3), scale=np.ones(3), precision=np.ones(3), bits=[1, 2])
+
+
+def test_coarsened_quantizers_keep_the_range_and_halve_per_bit():
+    q = LatentQuantizer(bits=(5, 2, 0, 3), lo=(-2.0, -1.0, 0.0, 0.5),
+                        step=(0.125, 0.5, 1.0, 0.25), center=(0.0, 0.0, 0.3, 0.0))
+    assert q.coarsened(0) is q
+    c = q.coarsened(2)
+    assert c.bits == (3, 0, 0, 1)
+    assert c.step[0] == 0.5 and c.step[3] == 1.0  # the same range in 2^r times wider cells
+    assert c.center[1] == -1.0 + 0.5 * 4 / 2 and c.center[2] == 0.3  # middle; unchanged
+    rng = np.random.default_rng(0)
+    means = rng.uniform(-3, 3, size=(500, 4))
+    for r in range(0, 7):
+        cq = q.coarsened(r)
+        codes = cq.encode(means)
+        assert codes.min() >= 0 and (codes < 2 ** np.asarray(cq.bits)).all()
+        back = cq.decode(codes)
+        inside = (means >= np.asarray(q.lo)) & (means <= np.asarray(q.lo)
+                                                 + np.asarray(q.step) * 2.0 ** np.asarray(q.bits))
+        for j in np.flatnonzero(np.asarray(cq.bits) > 0):
+            err = np.abs(back[:, j] - means[:, j])[inside[:, j]]
+            assert (err <= cq.step[j] / 2 + 1e-12).all()
+        assert (back[:, np.asarray(cq.bits) == 0] == np.asarray(cq.center)[
+            np.asarray(cq.bits) == 0]).all()

@@ -14,6 +14,8 @@ from __future__ import annotations
 import io
 import json
 import struct
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -189,8 +191,9 @@ def test_predictions_that_differ_decode_the_same_or_fail_loudly(
     with_codes = bounded.encode_values
 
     def never_plain(model, X, zs, bounds):
-        coded, plain = with_codes(model, X, zs, bounds)
-        return [coded, plain + bytes(10**6)]  # the variant with codes wins
+        sections = with_codes(model, X, zs, bounds)
+        # the variant with the full codes wins (the others: coarse codes, no codes)
+        return [sections[0]] + [s + bytes(10**6) for s in sections[1:]]
 
     monkeypatch.setattr(chunks, "encode_values", never_plain)
     data = est.compress(te)
@@ -429,3 +432,49 @@ def test_a_shift_never_writes_a_cell_the_reader_refuses() -> None:
                            "y": np.zeros(211)})
         out = est.decompress(est.compress(te))
         _check_bound(te, out, resolve_bounds(est.fitted_, bounds), ["k", "y"])
+
+
+@pytest.mark.parametrize("self_describing", [False, True])
+def test_coarse_codes_decode_within_the_bounds(compressor: VAECompressor,
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               self_describing: bool) -> None:
+    from vaekit.fitted.describe import verify_container
+    from vaekit.fitted.payload import COARSE_MASK, COARSE_SHIFT
+
+    te = _hostile()
+    real = bounded.encode_values
+
+    def coarse_wins(model, X, zs, bounds):
+        # options: codes coarsened by 0, 2, 4 bits, then none; make r = 2 the smallest
+        sections = real(model, X, zs, bounds)
+        return [s if i == 1 else s + bytes(10**6) for i, s in enumerate(sections)]
+
+    monkeypatch.setattr(chunks, "encode_values", coarse_wins)
+    buf = io.BytesIO()
+    with CompressedWriter(buf, compressor, max_abs_error=0.1,
+                          self_describing=self_describing) as w:
+        w.write(te)
+    monkeypatch.undo()
+    data = buf.getvalue()
+    (payload,) = _payloads(data)
+    flags = PAYLOAD_HEAD.unpack_from(payload)[1]
+    assert (flags & COARSE_MASK) >> COARSE_SHIFT == 2 and not flags & FLAG_NO_CODES
+    out = pd.concat(list(iter_decompressed(io.BytesIO(data), compressor)))
+    _check_bound(te, out, resolve_bounds(compressor.fitted_, 0.1),
+                 compressor.fitted_.schema.names())
+    if self_describing:  # info --verify unpacks the codes with the chunk's bits
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "coarse.vkc"
+            path.write_bytes(data)
+            verify_container(str(path))
+    # a coarsening with no codes, or in a file without bounds, is a damaged chunk
+    bad = bytearray(payload)
+    bad[1] = flags | FLAG_NO_CODES
+    with pytest.raises(FileFormatError, match="corrupt"):
+        chunks.decompress_chunk(bytes(bad), len(te), compressor.fitted_,
+                                _header(data), row_offset=0)
+
+
+def _header(data: bytes) -> dict:
+    with ContainerReader(io.BytesIO(data)) as reader:
+        return reader.header

@@ -153,6 +153,20 @@ class LatentQuantizer:
         values = np.asarray(self.lo) + (k + 0.5) * np.asarray(self.step)
         return np.where(bits > 0, values, np.asarray(self.center))
 
+    def coarsened(self, r: int) -> LatentQuantizer:
+        """This quantizer with ``r`` fewer bits per stored dimension (FORMAT.md, "Coarse
+        codes"): ``max(bits - r, 0)`` bits over the same range, cells ``2^r`` times as
+        wide; a dimension left with 0 bits decodes to the middle of its range."""
+        if r == 0:
+            return self
+        bits = tuple(max(int(b) - r, 0) for b in self.bits)
+        step = tuple(float(s) * 2.0 ** (int(b) - nb) if b else float(s)
+                     for s, b, nb in zip(self.step, self.bits, bits, strict=True))
+        center = tuple(float(c) if nb or not b else float(lo) + float(s) * 2.0 ** int(b) / 2
+                       for c, lo, s, b, nb in zip(self.center, self.lo, self.step, self.bits,
+                                                  bits, strict=True))
+        return LatentQuantizer(bits, tuple(self.lo), step, center)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-serializable parameters (floats round-trip exactly through JSON)."""
         return {

@@ -33,6 +33,8 @@ from .container_checks import check_chunk_rows, quantizer_digest, resolve_quanti
 from .digits import decode_rounded
 from .model import FittedVAE
 from .payload import (
+    COARSE_MASK,
+    COARSE_SHIFT,
     FLAG_MASK,
     FLAG_NO_CODES,
     FLAG_PASSTHROUGH,
@@ -47,6 +49,8 @@ from .payload import (
 __all__ = ["compress_chunk", "container_header", "decompress_chunk"]
 
 _PAYLOAD_HEAD, _PAYLOAD_VERSION, _MASK_LENGTH = PAYLOAD_HEAD, PAYLOAD_VERSION, MASK_LENGTH
+# Coarsenings (fewer bits per latent dimension) a bounded chunk's writer tries.
+COARSE_STEPS = (0, 2, 4)
 _FLAG_PASSTHROUGH, _FLAG_MASK, _VALUES_LENGTH = FLAG_PASSTHROUGH, FLAG_MASK, VALUES_LENGTH
 
 
@@ -174,19 +178,28 @@ def compress_chunk(X: Any, model: FittedVAE, quantizer: LatentQuantizer,
     if n == 0:
         codes = np.zeros((0, quantizer.n_dims), dtype=np.int64)
     else:
-        codes = quantizer.encode(model.encode_means(model.prepare(X), set_threads))
+        means = model.encode_means(model.prepare(X), set_threads)
+        codes = quantizer.encode(means)
     packed = pack_codes(codes, quantizer.bits)
     values = b""
     flags = 0
     if bounds is not None and n:
         # Coded under the decoder's prediction from the codes as the reader decodes
-        # them -- or from no code at all (z = 0, the prior's mean) when the codes cost
-        # more than they save: then the chunk stores no codes.
-        section, plain = encode_values(
-            model, X, [quantizer.decode(codes), np.zeros(codes.shape, dtype=np.float32)],
-            bounds)
-        if len(plain) <= len(packed) + len(section):
-            section, packed, flags = plain, b"", FLAG_NO_CODES
+        # them -- the codes at full precision or coarsened by r bits, which cost less
+        # and predict a little worse -- or from no code at all (z = 0, the prior's
+        # mean): per chunk whichever makes the smallest chunk.
+        options = []  # (flags, packed codes, decoded codes)
+        for r in COARSE_STEPS:
+            q = quantizer.coarsened(r)
+            if r and not q.total_bits:
+                break  # no bits left: that is the no-codes option
+            c = codes if r == 0 else q.encode(means)
+            options.append((r << COARSE_SHIFT, pack_codes(c, q.bits), q.decode(c)))
+        options.append((FLAG_NO_CODES, b"", np.zeros(codes.shape, dtype=np.float32)))
+        sections = encode_values(model, X, [z for _, _, z in options], bounds)
+        best = min(range(len(options)),
+                   key=lambda i: len(options[i][1]) + len(sections[i]))
+        flags, packed, section = options[best][0], options[best][1], sections[best]
         values = _VALUES_LENGTH.pack(len(section)) + section
     mask = b""
     if model.input_kind == "tabular" and n:
@@ -244,15 +257,16 @@ def decompress_chunk(payload: bytes, n_rows: int, model: FittedVAE,
         raise FileFormatError("chunk payload is corrupt (shorter than its head)")
     version, flags, n_codes = _PAYLOAD_HEAD.unpack_from(payload)
     known = (_FLAG_PASSTHROUGH | (_FLAG_MASK if header.get("codec_version", 1) >= 2 else 0)
-             | (FLAG_VALUES | FLAG_NO_CODES if "value_bounds" in header else 0))
+             | (FLAG_VALUES | FLAG_NO_CODES | COARSE_MASK if "value_bounds" in header else 0))
     if version != _PAYLOAD_VERSION or flags & ~known:
         raise FileFormatError(f"chunk payload is corrupt (version {version}, flags {flags})")
     end = _PAYLOAD_HEAD.size + n_codes
     if end > len(payload):
         raise FileFormatError("chunk payload is corrupt (codes run past its end)")
     no_codes = bool(flags & FLAG_NO_CODES)
-    if no_codes and n_codes:
+    if no_codes and (n_codes or flags & COARSE_MASK):
         raise FileFormatError("chunk payload is corrupt (codes where it says there are none)")
+    quantizer = quantizer.coarsened((flags & COARSE_MASK) >> COARSE_SHIFT)
     codes = (np.zeros((n_rows, quantizer.n_dims), dtype=np.int64) if no_codes
              else unpack_codes(payload[_PAYLOAD_HEAD.size:end], n_rows, quantizer.bits))
     missing = None

@@ -18,7 +18,7 @@ from ..files.untrusted import open_regular
 from .checks import check_model
 from .container_checks import check_header, checked_chunks, header_quantizer
 from .model_file import read_model
-from .payload import PAYLOAD_HEAD, payload_sections
+from .payload import COARSE_MASK, COARSE_SHIFT, PAYLOAD_HEAD, payload_sections
 from .scoring import score_quantiles, threshold_from_quantiles
 from .streams import iter_decompressed
 
@@ -205,14 +205,17 @@ def verify_container(path: str) -> None:
         if not embedded:
             # A model-referenced header (codec 3) names its quantizer by hash only: the
             # codes' length is checked when the model is at hand (decompress).
-            bits = header_quantizer(header, path).bits if "quantizer" in header else None
+            quantizer = header_quantizer(header, path) if "quantizer" in header else None
             for k, n_rows, payload, _ in checked_chunks(reader, header, path):
                 try:
                     sections = payload_sections(payload)
                     start = PAYLOAD_HEAD.size
-                    # the codes decode to n_rows rows of the quantizer's bits (bounded
-                    # decompression; the latent values need the model, the codes do not)
-                    if bits is not None:
+                    # the codes decode to n_rows rows of the quantizer's bits, less the
+                    # chunk's coarsening (bounded decompression; the latent values need
+                    # the model, the codes do not)
+                    if quantizer is not None:
+                        flags = PAYLOAD_HEAD.unpack_from(payload)[1]
+                        bits = quantizer.coarsened((flags & COARSE_MASK) >> COARSE_SHIFT).bits
                         unpack_codes(payload[start:start + sections["codes"]], n_rows, bits)
                     if sections["ids"]:  # the exact columns: one value per row
                         ids = unpack_table(payload[len(payload) - sections["ids"]:],

@@ -15,6 +15,7 @@ import struct
 from ..errors import FileFormatError
 
 __all__ = ["PAYLOAD_HEAD", "PAYLOAD_VERSION", "FLAG_PASSTHROUGH", "FLAG_MASK", "FLAG_VALUES", "FLAG_NO_CODES",
+           "COARSE_SHIFT", "COARSE_MASK",
            "MASK_LENGTH", "VALUES_LENGTH", "LATENT_CODEC_VERSION", "payload_sections"]
 
 # Payload head: payload version, flags, length of the packed codes (bytes).
@@ -31,6 +32,9 @@ FLAG_VALUES = 4
 # ... and a chunk of such a file may leave its codes out (C = 0): its values are then
 # coded under the decoder's prediction at z = 0 (the prior's mean).
 FLAG_NO_CODES = 8
+# ... or store them coarsened: bits 4-6 hold r (0-7), the codes have r fewer bits per
+# dimension (LatentQuantizer.coarsened); only with bounded values.
+COARSE_SHIFT, COARSE_MASK = 4, 0x70
 VALUES_LENGTH = struct.Struct("<I")
 # The codec version of files without bounded values (readers of version 2 read them).
 LATENT_CODEC_VERSION = 2
