@@ -188,14 +188,13 @@ def test_predictions_that_differ_decode_the_same_or_fail_loudly(
         return (CODER_GAUSSIAN, values._gaussian_pack(np.asarray(q, dtype=np.int64), *gaussian))
 
     monkeypatch.setattr(bounded, "encode_column", gaussian_only)
-    with_codes = bounded.encode_values
+    sections = bounded._sections
 
-    def never_plain(model, X, zs, bounds):
-        sections = with_codes(model, X, zs, bounds)
-        # the variant with the full codes wins (the others: coarse codes, no codes)
-        return [sections[0]] + [s + bytes(10**6) for s in sections[1:]]
+    def never_plain(model, order, cells, exc, zs, known=None):
+        coded, plain = sections(model, order, cells, exc, zs, known)
+        return [coded, plain + bytes(10**6)]  # the codes win over none
 
-    monkeypatch.setattr(chunks, "encode_values", never_plain)
+    monkeypatch.setattr(bounded, "_sections", never_plain)
     data = est.compress(te)
     monkeypatch.undo()
     exact = est.decompress(data)
@@ -442,14 +441,18 @@ def test_coarse_codes_decode_within_the_bounds(compressor: VAECompressor,
     from vaekit.fitted.payload import COARSE_MASK, COARSE_SHIFT
 
     te = _hostile()
-    real = bounded.encode_values
+    real = bounded._sections
 
-    def coarse_wins(model, X, zs, bounds):
-        # options: codes coarsened by 0, 2, 4 bits, then none; make r = 2 the smallest
-        sections = real(model, X, zs, bounds)
-        return [s if i == 1 else s + bytes(10**6) for i, s in enumerate(sections)]
+    def coarse_wins(order, cells, predictions):
+        # options r = 0, 2, 4: make r = 2 the estimate's choice
+        return [0.0 if i == 1 else 1e12 for i in range(len(predictions))]
 
-    monkeypatch.setattr(chunks, "encode_values", coarse_wins)
+    def coded_wins(model, order, cells, exc, zs, known=None):  # chosen codes, then none
+        coded, plain = real(model, order, cells, exc, zs, known)
+        return [coded, plain + bytes(10**6)]
+
+    monkeypatch.setattr(bounded, "_estimate", coarse_wins)
+    monkeypatch.setattr(bounded, "_sections", coded_wins)
     buf = io.BytesIO()
     with CompressedWriter(buf, compressor, max_abs_error=0.1,
                           self_describing=self_describing) as w:

@@ -52,7 +52,7 @@ from .packing import _decompress
 
 __all__ = ["CODER_NONE", "CODER_ZSTD", "CODER_GAUSSIAN", "CODER_RANK", "CODER_PCODEC",
            "CODER_COUNTS", "CODER_RANK_COUNTS",
-           "SD_FACTORS", "ZSTD_LEVEL", "plain_column",
+           "SD_FACTORS", "ZSTD_LEVEL", "plain_column", "gaussian_bits",
            "RESIDUAL_RANGE", "coarse_prediction", "encode_column", "decode_column",
            "pack_section", "unpack_section", "integers_crc"]
 
@@ -152,6 +152,18 @@ def _gaussian_pack(q: np.ndarray, center: np.ndarray, offset: np.ndarray,
         if not best or len(words) + 5 < len(best):
             best = bytes([index]) + _U32.pack(len(words) // 4) + words
     return best + _zstd_pack(q[escape])
+
+
+def gaussian_bits(q: np.ndarray, center: np.ndarray, offset: np.ndarray,
+                  sd: np.ndarray) -> float:
+    """Approximate ``CODER_GAUSSIAN`` length of ``q`` (bits, no coder run), at the
+    predicted SDs themselves (:func:`_likely_factors`' estimate for one multiple)."""
+    r = np.clip(np.asarray(q, dtype=np.int64) - center, -RESIDUAL_RANGE, RESIDUAL_RANGE)
+    s = _scaled(np.asarray(sd, dtype=np.float64), 1.0)
+    bits = (0.5 / math.log(2.0)) * np.square((r - offset) / s)
+    bits += np.log2(s)
+    bits += math.log2(math.sqrt(2 * math.pi))
+    return float(np.clip(bits, 0.0, 32.0, out=bits).sum())
 
 
 def _likely_factors(residual: np.ndarray, sd: np.ndarray, keep: int = 2

@@ -49,6 +49,7 @@ from ..codec.values import (
     coarse_prediction,
     decode_column,
     encode_column,
+    gaussian_bits,
     integers_crc,
     pack_section,
     plain_column,
@@ -60,7 +61,7 @@ from ..errors import DataError, FileFormatError
 from ..files.dates import is_time_dtype
 from .model import FittedVAE
 
-__all__ = ["resolve_bounds", "header_bounds", "encode_values", "decode_values",
+__all__ = ["resolve_bounds", "header_bounds", "encode_values", "encode_best", "decode_values",
            "check_bounds"]
 
 # Grid indices stay below 2^52, where float64 holds every integer exactly.
@@ -354,7 +355,7 @@ def _order0(q: np.ndarray) -> tuple[float, int]:
     approaches) and its number of distinct values."""
     if q.size == 0:
         return 0.0, 0
-    low, high = q.min(), q.max()
+    low, high = int(q.min()), int(q.max())
     if high - low < 1 << 16:  # small spans: counting beats sorting
         counts = np.bincount((q - low).astype(np.int64))
         counts = counts[counts > 0]
@@ -422,6 +423,98 @@ def _predictions(model: FittedVAE, z: np.ndarray, frame: bool = False
     return decoded, guess, num, scales
 
 
+def _cells(model: FittedVAE, X: pd.DataFrame | np.ndarray, bounds: list[float | None]
+           ) -> tuple[list[ColumnSpec], list[tuple[Any, ...]],
+                                 list[tuple[int, int, str]]]:
+    """Each model column's stored integers, on its grid: ``(order, cells, exceptions)``
+    with a cell ``(indices, stored, whole, step or None, origin, origin's bytes,
+    plain coder's result)`` per column in model order."""
+    schema = model.schema
+    frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X),
+                                                               columns=schema.names())
+    by_name = dict(zip(schema.names(), bounds, strict=True))
+    order = _model_order(schema)
+    cells = []  # per column: (indices, stored, whole, step or None, origin, its bytes, plain)
+    exc: list[tuple[int, int, str]] = []
+    for j, spec in enumerate(order):
+        s = frame[spec.name]
+        present = ~s.isna().to_numpy()
+        whole, step, origin, head = False, None, 0.0, b""
+        if spec.kind == "numeric":
+            bound = float(by_name[spec.name])  # type: ignore[arg-type]
+            whole = (bound > 0 and not _integer_dtype(spec) and not is_time_dtype(spec.dtype)
+                     and _whole(s, spec, present))
+            mode, grid_step = _grid(spec, bound, whole)
+            q, ok = _to_grid(spec, s, present, mode, grid_step, bound)
+            step = grid_step if mode in ("int", "float") else None
+            q, origin = _shift(spec, s, present, q, ok, mode, grid_step, bound)
+            head = _origin_bytes(origin, mode) if origin else b""
+        else:
+            q, ok, _ = schema.level_codes(spec, s)
+        cells.append((q, ok, whole, step, origin, head,
+                      plain_column(q[ok])))
+        for row in np.flatnonzero(present & ~ok):
+            exc.append((int(row), j, _exact_text(s.iloc[row], spec.name, row)))
+    return order, cells, exc
+
+
+def encode_best(model: FittedVAE, X: pd.DataFrame | np.ndarray,
+                options: list[tuple[int, np.ndarray]], bounds: list[float | None]
+                ) -> tuple[int, bytes]:
+    """The values section of one chunk under the best of several latent codes.
+
+    ``options`` are ``(bytes, z)`` pairs: what else the option stores (its packed
+    codes) and the decoded latent codes the reader will have; the last is the
+    fallback (no codes, z = 0).  The others are weighed by approximate lengths
+    (no coder runs); the best of them and the fallback are then coded, and the
+    smaller chunk is kept (the fallback on a tie).
+
+    Returns
+    -------
+    (index of the option kept, its section)
+    """
+    order, cells, exc = _cells(model, X, bounds)
+    coded = options[:-1]
+    pick, known = 0, None
+    if len(coded) > 1:
+        predictions = [_predictions(model, z) for _, z in coded]
+        bits = _estimate(order, cells, predictions)
+        pick = int(np.argmin([8 * extra + b for (extra, _), b in zip(coded, bits,
+                                                                     strict=True)]))
+        known = predictions[pick]
+    chosen, fallback = _sections(model, order, cells, exc,
+                                 [options[pick][1], options[-1][1]], [known, None])
+    if options[-1][0] + len(fallback) <= options[pick][0] + len(chosen):
+        return len(options) - 1, fallback
+    return pick, chosen
+
+
+def _estimate(order: list[ColumnSpec], cells: list[tuple[Any, ...]],
+              predictions: list[tuple[Any, ...]]) -> list[float]:
+    """Approximate bits of the sections under each code's :func:`_predictions`: per column the
+    smaller of its order-0 entropy and the Gaussian coder's approximate length
+    (levels: of the codes or of their ranks)."""
+    base = []
+    for q, ok, *_ in cells:
+        bits, distinct = _order0(q[ok])
+        base.append(bits + 24 * distinct)  # about what the counts coder's table costs
+    out = []
+    for _, guess, t_mean, t_sd in predictions:
+        total = 0.0
+        for j, (spec, (q, ok, _, step, origin, _, _)) in enumerate(
+                zip(order, cells, strict=True)):
+            best = base[j]
+            if spec.kind != "numeric":
+                ranks = np.where(q[ok] == guess[spec.name][ok], 0, 1 + q[ok])
+                best = min(best, _order0(ranks)[0])
+            elif step is not None and ok.any():
+                gauss = _gaussian(spec, t_mean[ok, j], t_sd[ok, j], step, origin)
+                best = min(best, gaussian_bits(q[ok], *gauss))
+            total += best
+        out.append(total)
+    return out
+
+
 def encode_values(model: FittedVAE, X: pd.DataFrame | np.ndarray, zs: list[np.ndarray],
                   bounds: list[float | None]) -> list[bytes]:
     """The bounded-values section of one chunk, for each of several latent codes.
@@ -448,36 +541,19 @@ def encode_values(model: FittedVAE, X: pd.DataFrame | np.ndarray, zs: list[np.nd
         A value the model has no level for that cannot be stored exactly (too long,
         or a time pandas cannot represent).
     """
-    schema = model.schema
-    frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X),
-                                                               columns=schema.names())
-    by_name = dict(zip(schema.names(), bounds, strict=True))
-    order = _model_order(schema)
-    cells = []  # per column: (indices, stored, whole, step or None, origin, its bytes, plain)
-    exc: list[tuple[int, int, str]] = []
-    for j, spec in enumerate(order):
-        s = frame[spec.name]
-        present = ~s.isna().to_numpy()
-        whole, step, origin, head = False, None, 0.0, b""
-        if spec.kind == "numeric":
-            bound = float(by_name[spec.name])  # type: ignore[arg-type]
-            whole = (bound > 0 and not _integer_dtype(spec) and not is_time_dtype(spec.dtype)
-                     and _whole(s, spec, present))
-            mode, grid_step = _grid(spec, bound, whole)
-            q, ok = _to_grid(spec, s, present, mode, grid_step, bound)
-            step = grid_step if mode in ("int", "float") else None
-            q, origin = _shift(spec, s, present, q, ok, mode, grid_step, bound)
-            head = _origin_bytes(origin, mode) if origin else b""
-        else:
-            q, ok, _ = schema.level_codes(spec, s)
-        cells.append((q, ok, whole, step, origin, head, plain_column(q[ok])))
-        for row in np.flatnonzero(present & ~ok):
-            exc.append((int(row), j, _exact_text(s.iloc[row], spec.name, row)))
+    return _sections(model, *_cells(model, X, bounds), zs)
+
+
+def _sections(model: FittedVAE, order: list[ColumnSpec], cells: list[tuple[Any, ...]],
+              exc: list[tuple[int, int, str]], zs: list[np.ndarray],
+              known: list[tuple[Any, ...] | None] | None = None) -> list[bytes]:
+    """:func:`encode_values` from the columns' cells (:func:`_cells`); ``known``: the
+    :func:`_predictions` of some codes, when the caller has them."""
     exceptions = _pack_exceptions(exc, order)
     crc = integers_crc([q[ok] for q, ok, *_ in cells])
     sections = []
-    for z in zs:
-        _, guess, t_mean, t_sd = _predictions(model, z)
+    for z, prediction in zip(zs, known or [None] * len(zs), strict=True):
+        _, guess, t_mean, t_sd = prediction or _predictions(model, z)
         columns = []
         for j, (spec, (q, ok, whole, step, origin, head, plain)) in enumerate(
                 zip(order, cells, strict=True)):

@@ -28,7 +28,7 @@ from ..codec.packing import (
 )
 from ..codec.quantize import LatentQuantizer
 from ..errors import DataError, FileFormatError
-from .bounded import check_bounds, decode_values, encode_values
+from .bounded import check_bounds, decode_values, encode_best
 from .container_checks import check_chunk_rows, quantizer_digest, resolve_quantizer
 from .digits import decode_rounded
 from .model import FittedVAE
@@ -49,7 +49,7 @@ from .payload import (
 __all__ = ["compress_chunk", "container_header", "decompress_chunk"]
 
 _PAYLOAD_HEAD, _PAYLOAD_VERSION, _MASK_LENGTH = PAYLOAD_HEAD, PAYLOAD_VERSION, MASK_LENGTH
-# Coarsenings (fewer bits per latent dimension) a bounded chunk's writer tries.
+# Coarsenings (fewer bits per latent dimension) a bounded chunk's writer weighs.
 COARSE_STEPS = (0, 2, 4)
 _FLAG_PASSTHROUGH, _FLAG_MASK, _VALUES_LENGTH = FLAG_PASSTHROUGH, FLAG_MASK, VALUES_LENGTH
 
@@ -196,10 +196,8 @@ def compress_chunk(X: Any, model: FittedVAE, quantizer: LatentQuantizer,
             c = codes if r == 0 else q.encode(means)
             options.append((r << COARSE_SHIFT, pack_codes(c, q.bits), q.decode(c)))
         options.append((FLAG_NO_CODES, b"", np.zeros(codes.shape, dtype=np.float32)))
-        sections = encode_values(model, X, [z for _, _, z in options], bounds)
-        best = min(range(len(options)),
-                   key=lambda i: len(options[i][1]) + len(sections[i]))
-        flags, packed, section = options[best][0], options[best][1], sections[best]
+        best, section = encode_best(model, X, [(len(p), z) for _, p, z in options], bounds)
+        flags, packed = options[best][0], options[best][1]
         values = _VALUES_LENGTH.pack(len(section)) + section
     mask = b""
     if model.input_kind == "tabular" and n:
