@@ -125,7 +125,7 @@ def test_coarsened_quantizers_keep_the_range_and_halve_per_bit():
     assert c.center[1] == -1.0 + 0.5 * 4 / 2 and c.center[2] == 0.3  # middle; unchanged
     rng = np.random.default_rng(0)
     means = rng.uniform(-3, 3, size=(500, 4))
-    for r in range(0, 7):
+    for r in range(0, 8):
         cq = q.coarsened(r)
         codes = cq.encode(means)
         assert codes.min() >= 0 and (codes < 2 ** np.asarray(cq.bits)).all()
@@ -137,3 +137,10 @@ def test_coarsened_quantizers_keep_the_range_and_halve_per_bit():
             assert (err <= cq.step[j] / 2 + 1e-12).all()
         assert (back[:, np.asarray(cq.bits) == 0] == np.asarray(cq.center)[
             np.asarray(cq.bits) == 0]).all()
+
+
+def test_a_coarsening_that_overflows_is_refused():
+    q = LatentQuantizer(bits=(4, 2), lo=(0.0, -1e308), step=(1e308, 1e307),
+                        center=(0.0, 0.0))
+    with pytest.raises(ValueError, match="not finite"):
+        q.coarsened(2)

@@ -30,7 +30,13 @@ from vaekit.codec.values import CODER_GAUSSIAN, CODER_PCODEC, CODER_ZSTD, unpack
 from vaekit.errors import DataError, FileFormatError
 from vaekit.fitted import bounded, chunks
 from vaekit.fitted.bounded import resolve_bounds
-from vaekit.fitted.payload import FLAG_NO_CODES, MASK_LENGTH, PAYLOAD_HEAD, VALUES_LENGTH
+from vaekit.fitted.payload import (
+    FLAG_NO_CODES,
+    MASK_LENGTH,
+    PAYLOAD_HEAD,
+    VALUES_LENGTH,
+    chunk_code_bits,
+)
 from vaekit.fitted.streams import CompressedWriter, iter_decompressed
 
 
@@ -473,9 +479,29 @@ def test_coarse_codes_decode_within_the_bounds(compressor: VAECompressor,
     # a coarsening with no codes, or in a file without bounds, is a damaged chunk
     bad = bytearray(payload)
     bad[1] = flags | FLAG_NO_CODES
-    with pytest.raises(FileFormatError, match="corrupt"):
-        chunks.decompress_chunk(bytes(bad), len(te), compressor.fitted_,
-                                _header(data), row_offset=0)
+    header = _header(data)
+    unbounded = {k: v for k, v in header.items() if k != "value_bounds"}
+    for chunk, head in ((bytes(bad), header), (payload, unbounded)):
+        with pytest.raises(FileFormatError, match="corrupt"):
+            chunks.decompress_chunk(chunk, len(te), compressor.fitted_, head, row_offset=0)
+        with pytest.raises(FileFormatError, match="corrupt"):
+            chunk_code_bits(chunk[1], PAYLOAD_HEAD.unpack_from(chunk)[2], head,
+                            compressor.fitted_.default_quantizer())
+
+
+def test_info_verify_accepts_chunks_without_codes(compressor: VAECompressor) -> None:
+    from vaekit.fitted.describe import verify_container
+
+    buf = io.BytesIO()
+    with CompressedWriter(buf, compressor, max_abs_error=0.5, self_describing=True,
+                          chunk_rows=2) as w:
+        w.write(_train(5, seed=8))
+    flags = [PAYLOAD_HEAD.unpack_from(p)[1] for p in _payloads(buf.getvalue())]
+    assert any(f & FLAG_NO_CODES for f in flags)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "nocodes.vkc"
+        path.write_bytes(buf.getvalue())
+        verify_container(str(path))
 
 
 def _header(data: bytes) -> dict:

@@ -154,9 +154,12 @@ class LatentQuantizer:
         return np.where(bits > 0, values, np.asarray(self.center))
 
     def coarsened(self, r: int) -> LatentQuantizer:
-        """This quantizer with ``r`` fewer bits per stored dimension (FORMAT.md, "Coarse
-        codes"): ``max(bits - r, 0)`` bits over the same range, cells ``2^r`` times as
-        wide; a dimension left with 0 bits decodes to the middle of its range."""
+        """This quantizer with ``r`` fewer bits per stored dimension (FORMAT.md, "Bounded
+        values", "Payload"): ``max(bits - r, 0)`` bits over the same range, cells ``2^r``
+        times as wide; a dimension left with 0 bits decodes to the middle of its range.
+
+        Raises ``ValueError`` when a coarse step or center is not finite (a stranger's
+        quantizer with steps near the float64 limit)."""
         if r == 0:
             return self
         bits = tuple(max(int(b) - r, 0) for b in self.bits)
@@ -165,6 +168,8 @@ class LatentQuantizer:
         center = tuple(float(c) if nb or not b else float(lo) + float(s) * 2.0 ** int(b) / 2
                        for c, lo, s, b, nb in zip(self.center, self.lo, self.step, self.bits,
                                                   bits, strict=True))
+        if not all(math.isfinite(v) for v in (*step, *center)):
+            raise ValueError(f"coarsened by {r} bits, a step or center is not finite")
         return LatentQuantizer(bits, tuple(self.lo), step, center)
 
     def to_dict(self) -> dict[str, Any]:

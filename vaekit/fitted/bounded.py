@@ -463,8 +463,8 @@ def encode_best(model: FittedVAE, X: pd.DataFrame | np.ndarray,
                 ) -> tuple[int, bytes]:
     """The values section of one chunk under the best of several latent codes.
 
-    ``options`` are ``(bytes, z)`` pairs: what else the option stores (its packed
-    codes) and the decoded latent codes the reader will have; the last is the
+    ``options`` are ``(n_bytes, z)`` pairs: how many bytes the option stores besides
+    the values (its packed codes) and the decoded latent codes the reader will have; the last is the
     fallback (no codes, z = 0).  The others are weighed by approximate lengths
     (no coder runs); the best of them and the fallback are then coded, and the
     smaller chunk is kept (the fallback on a tie).
@@ -506,7 +506,8 @@ def _estimate(order: list[ColumnSpec], cells: list[tuple[Any, ...]],
             best = base[j]
             if spec.kind != "numeric":
                 ranks = np.where(q[ok] == guess[spec.name][ok], 0, 1 + q[ok])
-                best = min(best, _order0(ranks)[0])
+                bits, distinct = _order0(ranks)
+                best = min(best, bits + 24 * distinct)
             elif step is not None and ok.any():
                 gauss = _gaussian(spec, t_mean[ok, j], t_sd[ok, j], step, origin)
                 best = min(best, gaussian_bits(q[ok], *gauss))

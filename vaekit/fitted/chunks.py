@@ -33,7 +33,6 @@ from .container_checks import check_chunk_rows, quantizer_digest, resolve_quanti
 from .digits import decode_rounded
 from .model import FittedVAE
 from .payload import (
-    COARSE_MASK,
     COARSE_SHIFT,
     FLAG_MASK,
     FLAG_NO_CODES,
@@ -44,6 +43,7 @@ from .payload import (
     PAYLOAD_HEAD,
     PAYLOAD_VERSION,
     VALUES_LENGTH,
+    chunk_code_bits,
 )
 
 __all__ = ["compress_chunk", "container_header", "decompress_chunk"]
@@ -254,17 +254,15 @@ def decompress_chunk(payload: bytes, n_rows: int, model: FittedVAE,
     if len(payload) < _PAYLOAD_HEAD.size:
         raise FileFormatError("chunk payload is corrupt (shorter than its head)")
     version, flags, n_codes = _PAYLOAD_HEAD.unpack_from(payload)
-    known = (_FLAG_PASSTHROUGH | (_FLAG_MASK if header.get("codec_version", 1) >= 2 else 0)
-             | (FLAG_VALUES | FLAG_NO_CODES | COARSE_MASK if "value_bounds" in header else 0))
-    if version != _PAYLOAD_VERSION or flags & ~known:
+    if version != _PAYLOAD_VERSION:
         raise FileFormatError(f"chunk payload is corrupt (version {version}, flags {flags})")
     end = _PAYLOAD_HEAD.size + n_codes
     if end > len(payload):
         raise FileFormatError("chunk payload is corrupt (codes run past its end)")
-    no_codes = bool(flags & FLAG_NO_CODES)
-    if no_codes and (n_codes or flags & COARSE_MASK):
-        raise FileFormatError("chunk payload is corrupt (codes where it says there are none)")
-    quantizer = quantizer.coarsened((flags & COARSE_MASK) >> COARSE_SHIFT)
+    packed_with = chunk_code_bits(flags, n_codes, header, quantizer)
+    no_codes = packed_with is None
+    if packed_with is not None:
+        quantizer = packed_with
     codes = (np.zeros((n_rows, quantizer.n_dims), dtype=np.int64) if no_codes
              else unpack_codes(payload[_PAYLOAD_HEAD.size:end], n_rows, quantizer.bits))
     missing = None

@@ -18,7 +18,7 @@ from ..files.untrusted import open_regular
 from .checks import check_model
 from .container_checks import check_header, checked_chunks, header_quantizer
 from .model_file import read_model
-from .payload import COARSE_MASK, COARSE_SHIFT, PAYLOAD_HEAD, payload_sections
+from .payload import PAYLOAD_HEAD, chunk_code_bits, payload_sections
 from .scoring import score_quantiles, threshold_from_quantiles
 from .streams import iter_decompressed
 
@@ -214,9 +214,11 @@ def verify_container(path: str) -> None:
                     # chunk's coarsening (bounded decompression; the latent values need
                     # the model, the codes do not)
                     if quantizer is not None:
-                        flags = PAYLOAD_HEAD.unpack_from(payload)[1]
-                        bits = quantizer.coarsened((flags & COARSE_MASK) >> COARSE_SHIFT).bits
-                        unpack_codes(payload[start:start + sections["codes"]], n_rows, bits)
+                        _, flags, n_codes = PAYLOAD_HEAD.unpack_from(payload)
+                        packed_with = chunk_code_bits(flags, n_codes, header, quantizer)
+                        if packed_with is not None:  # a chunk without codes has none
+                            unpack_codes(payload[start:start + sections["codes"]], n_rows,
+                                         packed_with.bits)
                     if sections["ids"]:  # the exact columns: one value per row
                         ids = unpack_table(payload[len(payload) - sections["ids"]:],
                                            table_size_limit(n_rows, len(header["passthrough"])))

@@ -11,12 +11,14 @@ breakdown).
 from __future__ import annotations
 
 import struct
+from typing import Any
 
+from ..codec.quantize import LatentQuantizer
 from ..errors import FileFormatError
 
 __all__ = ["PAYLOAD_HEAD", "PAYLOAD_VERSION", "FLAG_PASSTHROUGH", "FLAG_MASK", "FLAG_VALUES", "FLAG_NO_CODES",
-           "COARSE_SHIFT", "COARSE_MASK",
-           "MASK_LENGTH", "VALUES_LENGTH", "LATENT_CODEC_VERSION", "payload_sections"]
+           "COARSE_SHIFT", "COARSE_MASK", "MASK_LENGTH", "VALUES_LENGTH",
+           "LATENT_CODEC_VERSION", "chunk_code_bits", "payload_sections"]
 
 # Payload head: payload version, flags, length of the packed codes (bytes).
 PAYLOAD_HEAD = struct.Struct("<BBI")
@@ -38,6 +40,33 @@ COARSE_SHIFT, COARSE_MASK = 4, 0x70
 VALUES_LENGTH = struct.Struct("<I")
 # The codec version of files without bounded values (readers of version 2 read them).
 LATENT_CODEC_VERSION = 2
+
+
+def chunk_code_bits(flags: int, n_codes: int, header: dict[str, Any],
+                    quantizer: LatentQuantizer) -> LatentQuantizer | None:
+    """Check a chunk's payload flags against its file's header; the quantizer its codes
+    are packed with (coarsened by the chunk's ``r``), or None for a chunk without
+    codes.
+
+    Raises
+    ------
+    FileFormatError
+        Flags the file's codec version does not define, codes in a chunk that says it
+        has none, or a coarsening that leaves a step or center not finite.
+    """
+    known = (FLAG_PASSTHROUGH | (FLAG_MASK if header.get("codec_version", 1) >= 2 else 0)
+             | (FLAG_VALUES | FLAG_NO_CODES | COARSE_MASK if "value_bounds" in header else 0))
+    if flags & ~known:
+        raise FileFormatError(f"chunk payload is corrupt (flags {flags})")
+    if flags & FLAG_NO_CODES:
+        if n_codes or flags & COARSE_MASK:
+            raise FileFormatError("chunk payload is corrupt (codes where it says there are "
+                                  "none)")
+        return None
+    try:
+        return quantizer.coarsened((flags & COARSE_MASK) >> COARSE_SHIFT)
+    except ValueError as exc:  # a stranger's quantizer whose coarse cells overflow
+        raise FileFormatError(f"chunk payload is corrupt (coarse codes: {exc})") from None
 
 
 def payload_sections(payload: bytes) -> dict[str, int]:
