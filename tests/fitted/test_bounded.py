@@ -396,7 +396,7 @@ def test_coarse_grids_are_shifted_onto_the_data(monkeypatch: pytest.MonkeyPatch)
     out = bounded.decode_values(model, section, len(te), z, bounds, None)
     _check_bound(te, out, bounds, model.schema.names())
     assert out.loc[0, "x"] == pytest.approx(1e300) and abs(int(out.loc[1, "k"]) - 2**61) <= 5
-    monkeypatch.setattr(bounded, "_shift", lambda spec, s, present, q, *a: (q, 0.0))
+    monkeypatch.setattr(bounded, "shift_grid", lambda spec, s, present, q, *a: (q, 0.0))
     (plain,) = bounded.encode_values(model, te, [z], bounds)
     _, _, unshifted = unpack_section(plain, 3)
     for j in (0, 1):  # about one bit per value saved, less the 8-byte origin

@@ -376,8 +376,7 @@ class FittedVAE:
         return values, ((num, outs[3]) if scales else None)
 
     def decoder_outputs(self, Z: np.ndarray, scales: bool = False) -> list[np.ndarray]:
-        """Decoder outputs of codes ``Z``: tables [means (t), P(second level), category
-        index] (+ numeric scales with ``scales``); images [pixels]."""
+        """Decoder outputs of ``Z``: [t means, P(level 2), category(, scales)] or [pixels]."""
         Z = np.asarray(Z, dtype=np.float32)
         if Z.ndim != 2 or Z.shape[1] != self.latent_dim:
             raise DataError(f"codes have shape {Z.shape}; the model has {self.latent_dim} "

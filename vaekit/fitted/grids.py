@@ -1,0 +1,244 @@
+"""Grids of the error-bounded codec: where a numeric column's values sit, so that
+each keeps its bound (``FORMAT.md``, section "Bounded values").
+
+A value ``x`` with bound ``e`` is stored as the index ``q`` of a grid cell -- float
+grids of step ``2e``, integer grids of step ``max(1, floor(2e))`` (integer columns,
+and float columns whose chunk holds whole numbers: ``WHOLE``), lossless bit patterns
+for ``e = 0`` -- and comes back as ``q * step + origin``.  The origin is 0 unless the
+writer shifts a coarse grid onto the chunk's data (``SHIFTED``).  Every value is
+checked against its bound as the reader will restore it; a value that would miss is
+not a cell (the caller stores it exactly).  :mod:`.bounded` codes the indices.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+
+import numpy as np
+import pandas as pd
+
+from ..data.columns import as_float, restore_dtype
+from ..data.tabular import ColumnSpec
+from ..errors import FileFormatError
+from ..files.dates import is_time_dtype
+
+# Grid indices stay below 2^52, where float64 holds every integer exactly.
+_MAX_INDEX = 2.0**52
+# Set in a numeric column's coder byte: the chunk's values are whole numbers and sit
+# on the integer grid (step max(1, floor(2 * bound))).
+WHOLE = 0x80
+# Set in a numeric column's coder byte: the column's bytes start with the grid's
+# origin o (float64 for float grids, int64 for integer grids, 0 <= o < step), and
+# cell q holds the value q * step + o.  The writer shifts a coarse grid so that a
+# grid point sits on the chunk's median: with a step near the column's spread, where
+# the points fall decides how many cells share one value.
+SHIFTED = 0x40
+CODER_BITS = 0x3F
+# Grids with more distinct cells than this in a chunk are fine enough that their
+# phase does not matter; the writer does not try a shifted one.
+_SHIFT_MAX_CELLS = 256
+_ORIGIN = struct.Struct("<d")
+_INT_ORIGIN = struct.Struct("<q")
+
+
+def integer_dtype(spec: ColumnSpec) -> bool:
+    try:
+        return bool(pd.api.types.is_integer_dtype(pd.api.types.pandas_dtype(spec.dtype)))
+    except TypeError:
+        return False
+
+
+def grid_of(spec: ColumnSpec, bound: float, whole: bool = False) -> tuple[str, float]:
+    """``(mode, step)``: "int" / "float" grids, "bits" (lossless floats), "text".
+
+    ``whole``: a float column whose values in the chunk are all whole numbers gets
+    the integer grid too (``WHOLE`` in the column's coder byte), so whole numbers come
+    back whole.
+    """
+    if is_time_dtype(spec.dtype):
+        return "text", 0.0
+    if integer_dtype(spec) or whole:
+        return "int", float(min(max(1, math.floor(2.0 * bound)), 2**62))
+    if bound == 0:
+        return "bits", 0.0
+    return "float", 2.0 * bound
+
+
+def to_grid(spec: ColumnSpec, s: pd.Series, present: np.ndarray, mode: str, step: float,
+             bound: float, origin: float = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Grid indices of a numeric column's cells and where they keep the bound
+    (the grid ``q * step + origin``)."""
+    n = len(s)
+    if mode == "text":
+        return np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
+    if mode == "int":
+        k = int(step)
+        if integer_dtype(spec) and pd.api.types.is_integer_dtype(s.dtype):  # exact ints
+            if str(s.dtype).lower().startswith("uint64"):
+                wide = s.to_numpy(dtype=np.uint64, na_value=0)
+                ok = present & (wide < 2**62)
+                x = np.where(ok, wide, 0).astype(np.int64)
+            else:
+                x = s.to_numpy(dtype=np.int64, na_value=0)
+                ok = present & (x < 2**62) & (x > -(2**62))
+                x = np.where(ok, x, 0)
+            o = int(origin)  # 0 <= o < k <= 2^62: x - o stays within int64
+            q = (x - o + k // 2) // k
+            back = q * k + o
+            # |q| <= 2^62 // k: what a reader accepts for an integer column (FORMAT.md)
+            ok &= (np.abs(x - back) <= bound) & fits_dtype(spec, back) & (np.abs(q) <= 2**62 // k)
+            return np.where(ok, q, 0), ok
+        # floats in an integer column (a CSV column with blanks reads as float), or a
+        # float column of whole numbers: checked as the reader will restore them
+        xf, exact = column_floats(s, spec)
+        with np.errstate(invalid="ignore", over="ignore"):
+            ok = present & exact & np.isfinite(xf) & (np.abs(xf) < _MAX_INDEX)
+            qf = np.floor((np.where(ok, xf, 0.0) - origin + k // 2) / k)
+            ok &= np.abs(qf) * k < _MAX_INDEX
+            q = np.where(ok, qf, 0.0).astype(np.int64)
+            if integer_dtype(spec):
+                ok &= fits_dtype(spec, q * k + int(origin)) & (np.abs(q) <= 2**62 // k)
+                back = (q * k + int(origin)).astype(np.float64)
+            else:
+                back = from_grid(spec, q, mode, step, origin).to_numpy(dtype=np.float64)
+            ok &= np.abs(back - np.where(ok, xf, 0.0)) <= bound
+        return np.where(ok, q, 0), ok
+    x, exact = column_floats(s, spec)
+    if mode == "bits":
+        return np.where(present, x, 0.0).view(np.int64).copy(), present & exact
+    finite = present & exact & np.isfinite(x)
+    with np.errstate(invalid="ignore", over="ignore"):
+        q = np.where(finite, np.rint((x - origin) / step), 0.0)
+        ok = finite & (np.abs(q) < _MAX_INDEX)
+        back = restore_dtype(np.where(ok, q, 0.0) * step + origin,
+                             spec.dtype).to_numpy(dtype=np.float64)
+        ok &= np.abs(back - np.where(ok, x, 0.0)) <= bound
+    return np.where(ok, q, 0.0).astype(np.int64), ok
+
+
+def column_floats(s: pd.Series, spec: ColumnSpec) -> tuple[np.ndarray, np.ndarray]:
+    """A column's values as float64, and where that is the value itself: integers
+    (of an integer or object column) beyond 2^53 are not, so they are stored exactly
+    instead of being checked against a rounded copy."""
+    x = as_float(s, spec.name)
+    if pd.api.types.is_float_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
+        return x, np.ones(len(x), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        exact = ~(np.abs(x) >= 2.0**53)
+    return x, exact
+
+
+def fits_dtype(spec: ColumnSpec, values: np.ndarray) -> np.ndarray:
+    """Where integers fit the column's integer dtype (a cast would wrap the others)."""
+    target = pd.api.types.pandas_dtype(spec.dtype)
+    info = np.iinfo(getattr(target, "numpy_dtype", target))
+    if info.min >= 0:
+        return (values >= 0) & (values.astype(np.uint64) <= np.uint64(min(info.max, 2**63 - 1)))
+    return (values >= max(info.min, -(2**63))) & (values <= min(info.max, 2**63 - 1))
+
+
+def whole_numbers(s: pd.Series, spec: ColumnSpec, present: np.ndarray) -> bool:
+    """Whether a float column's present values are all whole numbers (below 2^52)."""
+    x = as_float(s, spec.name)[present]
+    with np.errstate(invalid="ignore"):
+        return bool(x.size) and bool(np.all((np.abs(x) < _MAX_INDEX) & (x == np.floor(x))))
+
+
+def from_grid(spec: ColumnSpec, q: np.ndarray, mode: str, step: float,
+               origin: float = 0) -> pd.Series:
+    if mode == "int" and integer_dtype(spec):
+        target = pd.api.types.pandas_dtype(spec.dtype)
+        with np.errstate(over="ignore"):
+            values = q * int(step) + int(origin)
+        if not np.all(fits_dtype(spec, values)) or np.any(np.abs(q) > 2**62 // max(1, int(step))):
+            raise FileFormatError(f"bounded values are corrupt (a value of {spec.name!r} outside "
+                                  f"its dtype {spec.dtype})")
+        return pd.Series(values).astype(target)
+    if mode == "bits":
+        return restore_dtype(q.view(np.float64), spec.dtype)
+    return restore_dtype(q.astype(np.float64) * step + origin, spec.dtype)
+
+
+def shift_grid(spec: ColumnSpec, s: pd.Series, present: np.ndarray, q: np.ndarray,
+           ok: np.ndarray, mode: str, step: float, bound: float
+           ) -> tuple[np.ndarray, float | int]:
+    """``(q, origin)``: the column's grid indices on the best shifted grid, or ``q``
+    itself and origin 0.
+
+    Only a coarse grid (at most ``_SHIFT_MAX_CELLS`` distinct cells in the chunk) is
+    shifted.  Tried: the origin that puts a grid point on the median of the chunk's
+    stored values, and that one moved by a quarter, half and three quarters of a
+    step; each scored by the order-0 entropy of its cells (estimated on the floats),
+    the winner kept when it saves more than the origin's 8 bytes and stores exactly
+    the same cells (checked the full way, as :func:`to_grid`).  Integer grids get
+    an integer origin (a Python int: exact whatever the step).
+    """
+    if mode not in ("int", "float") or not ok.any() or (mode == "int" and step <= 1):
+        return q, 0.0
+    bits, distinct = order0_bits(q[ok])
+    if distinct > _SHIFT_MAX_CELLS:
+        return q, 0.0
+    x = as_float(s, spec.name)[ok]
+    best, best_origin = bits - 64, 0.0
+    with np.errstate(invalid="ignore", over="ignore"):
+        median = float(np.median(x))
+        if not math.isfinite(median) or abs(median) >= 2.0**62:
+            return q, 0.0
+        for quarter in range(4):
+            origin: float | int
+            if mode == "int":
+                k = int(step)
+                origin = (math.floor(median) + quarter * k // 4) % k
+            else:
+                at = median + quarter * step / 4
+                origin = at - math.floor(at / step) * step
+            if not (math.isfinite(origin) and 0 < origin < step):
+                continue
+            cells = (np.floor((x - float(origin) + step // 2) / step) if mode == "int"
+                     else np.rint((x - origin) / step))
+            bits = order0_bits(cells)[0]
+            if bits < best:
+                best, best_origin = bits, origin
+    if best_origin:
+        q1, ok1 = to_grid(spec, s, present, mode, step, bound, best_origin)
+        if np.array_equal(ok1, ok):
+            return q1, best_origin
+    return q, 0.0
+
+
+def order0_bits(q: np.ndarray) -> tuple[float, int]:
+    """Empirical order-0 entropy of ``q`` (bits, all cells; what the counts coder
+    approaches) and its number of distinct values."""
+    if q.size == 0:
+        return 0.0, 0
+    low, high = int(q.min()), int(q.max())
+    if high - low < 1 << 16:  # small spans: counting beats sorting
+        counts = np.bincount((q - low).astype(np.int64))
+        counts = counts[counts > 0]
+    else:
+        counts = np.unique(q, return_counts=True)[1]
+    return float(-(counts * np.log2(counts / q.size)).sum()), int(counts.size)
+
+
+def origin_bytes(origin: float | int, mode: str) -> bytes:
+    return (_INT_ORIGIN.pack(int(origin)) if mode == "int" else _ORIGIN.pack(origin))
+
+
+def read_origin(data: bytes, mode: str, step: float, name: str
+                 ) -> tuple[float | int, bytes]:
+    """The origin at the head of a shifted column (an int for integer grids, kept
+    exact) and the coder's bytes after it."""
+    if mode not in ("int", "float") or len(data) < 8:
+        raise FileFormatError(f"bounded values are corrupt (a grid origin of {name!r})")
+    origin: float | int
+    if mode == "int":
+        origin = int(_INT_ORIGIN.unpack_from(data)[0])
+        valid = 0 <= origin < int(step)
+    else:
+        origin = float(_ORIGIN.unpack_from(data)[0])
+        valid = math.isfinite(origin) and 0 <= origin < step
+    if not valid:
+        raise FileFormatError(f"bounded values are corrupt (grid origin {origin!r} of "
+                              f"{name!r} outside [0, {step!r}))")
+    return origin, data[8:]
