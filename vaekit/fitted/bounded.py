@@ -216,9 +216,11 @@ def _predictions(model: FittedVAE, z: np.ndarray, frame: bool = False
     return decoded, guess, num, scales
 
 
+_Cells = tuple[list[ColumnSpec], list[tuple[Any, ...]], list[tuple[int, int, str]]]
+
+
 def _cells(model: FittedVAE, X: pd.DataFrame | np.ndarray, bounds: list[float | None]
-           ) -> tuple[list[ColumnSpec], list[tuple[Any, ...]],
-                                 list[tuple[int, int, str]]]:
+           ) -> _Cells:
     """Each model column's stored integers, on its grid: ``(order, cells, exceptions)``
     with a cell ``(indices, stored, whole, step or None, origin, origin's bytes,
     plain coder's result)`` per column in model order."""
