@@ -35,19 +35,20 @@ PyOD and matplotlib are benchmark-only extras: ``pip install -c constraints.txt 
 
 from __future__ import annotations
 
-import os
+import sys
+from pathlib import Path
 
-for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import recipe_env  # noqa: E402  (one thread per process, before numpy loads)
+
+# isort: split
 
 import argparse  # noqa: E402
 import ast  # noqa: E402
 import csv  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from collections.abc import Callable  # noqa: E402
-from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -55,11 +56,9 @@ import pandas as pd  # noqa: E402
 from sklearn.metrics import average_precision_score, roc_auc_score  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run from a checkout without installing vaekit
-    sys.path.insert(0, str(ROOT))
+ROOT = recipe_env.ROOT
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "adbench"
-DEFAULT_OUT = ROOT / "recipes" / "results"
+DEFAULT_OUT = recipe_env.RESULTS
 MAX_ROWS = 50_000
 QUICK_TABLES = ("14_glass", "42_WBC")
 ALL_DETECTORS = ("vaekit", "pyod_vae", "pyod_ae", "pyod_iforest", "ecod", "sk_iforest",

@@ -25,15 +25,16 @@ epochs (a smoke test for the test suite).
 
 from __future__ import annotations
 
-import os
+import sys
+from pathlib import Path
 
-for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import recipe_env  # noqa: E402  (one thread per process, before numpy loads)
+
+# isort: split
 
 import argparse  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -45,10 +46,8 @@ from sklearn.model_selection import train_test_split  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import OneHotEncoder  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-DEFAULT_OUT = ROOT / "recipes" / "results"
+ROOT = recipe_env.ROOT
+DEFAULT_OUT = recipe_env.RESULTS
 DETECTORS = ("vaekit", "iforest")
 
 

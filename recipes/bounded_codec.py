@@ -29,29 +29,27 @@ reported, not counted).  Writes ``<out>/bounded_codec.md`` and ``.csv``.
 
 from __future__ import annotations
 
-import os
+import sys
+from pathlib import Path
 
-for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import recipe_env  # noqa: E402  (one thread per process, before numpy loads)
+
+# isort: split
 
 import argparse  # noqa: E402
 import struct  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import zstandard as zstd  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-for _p in (ROOT, ROOT / "recipes"):
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
+ROOT = recipe_env.ROOT
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "adbench"
-DEFAULT_OUT = ROOT / "recipes" / "results"
+DEFAULT_OUT = recipe_env.RESULTS
 MIN_ROWS = 1000
 
 
