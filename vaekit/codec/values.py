@@ -45,10 +45,9 @@ import zlib
 from collections.abc import Sequence
 
 import numpy as np
-import zstandard as zstd
 
 from ..errors import FileFormatError
-from .packing import _decompress
+from .packing import _compress, _decompress
 
 __all__ = ["CODER_NONE", "CODER_ZSTD", "CODER_GAUSSIAN", "CODER_RANK", "CODER_PCODEC",
            "CODER_COUNTS", "CODER_RANK_COUNTS",
@@ -114,8 +113,7 @@ def _zstd_pack(values: np.ndarray) -> bytes:
     width = next(w for w in _WIDTHS if int(span.max()) < 1 << (8 * w))
     raw = span.astype(f"<u{width}").tobytes()
     # content size and checksum: the reader checks the size before inflating anything
-    frame = zstd.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True).compress(raw)
-    return _HEAD.pack(low, width) + frame
+    return _HEAD.pack(low, width) + _compress(raw, ZSTD_LEVEL)
 
 
 def _zstd_unpack(data: bytes, n: int) -> np.ndarray:
@@ -159,25 +157,27 @@ def gaussian_bits(q: np.ndarray, center: np.ndarray, offset: np.ndarray,
     """Approximate ``CODER_GAUSSIAN`` length of ``q`` (bits, no coder run), at the
     predicted SDs themselves (:func:`_likely_factors`' estimate for one multiple)."""
     r = np.clip(np.asarray(q, dtype=np.int64) - center, -RESIDUAL_RANGE, RESIDUAL_RANGE)
-    s = _scaled(np.asarray(sd, dtype=np.float64), 1.0)
-    bits = (0.5 / math.log(2.0)) * np.square((r - offset) / s)
+    return float(_gaussian_cost(r - offset, _scaled(np.asarray(sd, dtype=np.float64),
+                                                    1.0)).sum())
+
+
+def _gaussian_cost(residual: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Bits of each residual under a Gaussian of SD ``s`` (the density at it, as
+    ``-log2``), clipped to [0, 32]: the coder's probabilities have a floor, and a far
+    residual is an escape, stored in full."""
+    bits = (0.5 / math.log(2.0)) * np.square(residual / s)
     bits += np.log2(s)
     bits += math.log2(math.sqrt(2 * math.pi))
-    return float(np.clip(bits, 0.0, 32.0, out=bits).sum())
+    return np.clip(bits, 0.0, 32.0, out=bits)
 
 
 def _likely_factors(residual: np.ndarray, sd: np.ndarray, keep: int = 2
                     ) -> tuple[list[int], float]:
     """The ``keep`` SD multiples with the smallest approximate code length (the
     Gaussian density at each residual, at least 0 bits per value), best first, and
-    that length (bits); the coder then measures these exactly.  A value costs at
-    most 32 bits here: the coder's probabilities have a floor, and a far residual is
-    an escape, stored in full."""
+    that length (bits, :func:`_gaussian_cost`); the coder then measures these exactly."""
     s = _scaled(np.asarray(sd, dtype=np.float64)[None, :], _FACTORS[:, None])
-    bits = (0.5 / math.log(2.0)) * np.square(residual[None, :] / s)
-    bits += np.log2(s)
-    bits += math.log2(math.sqrt(2 * math.pi))
-    costs = np.clip(bits, 0.0, 32.0, out=bits).sum(axis=1)
+    costs = _gaussian_cost(residual[None, :], s).sum(axis=1)
     order = np.argsort(costs, kind="stable")[:keep]
     return [int(i) for i in order], float(costs[order[0]])
 
@@ -271,20 +271,34 @@ def _read_uvarints(data: bytes, pos: int, count: int) -> tuple[np.ndarray, int]:
     return out, pos + int(ends[-1]) + 1
 
 
+def histogram(q: np.ndarray, with_index: bool = False
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Distinct values of non-empty integer-valued cells ``q`` (ascending), their
+    counts and, with ``with_index``, each cell's index into them."""
+    low, high = int(q.min()), int(q.max())
+    if high - low >= 1 << 16:
+        if with_index:
+            values, index, counts = np.unique(q, return_inverse=True, return_counts=True)
+            return values, counts, index
+        values, counts = np.unique(q, return_counts=True)
+        return values, counts, None
+    # small spans: counting beats sorting
+    offsets = (q - low).astype(np.int64)
+    full = np.bincount(offsets)
+    present = np.flatnonzero(full)
+    index = None
+    if with_index:
+        lookup = np.zeros(full.size, dtype=np.int32)
+        lookup[present] = np.arange(present.size, dtype=np.int32)
+        index = lookup[offsets]
+    return present + low, full[present], index
+
+
 def _counts_pack(q: np.ndarray) -> bytes | None:
     """``CODER_COUNTS`` bytes of non-empty ``q``, or None past ``MAX_COUNTS_ALPHABET``."""
     import constriction
 
-    low, high = int(q.min()), int(q.max())
-    if high - low < 1 << 16:  # small spans: counting beats sorting
-        full = np.bincount(q - low)
-        present = np.flatnonzero(full)
-        values, counts = present + low, full[present]
-        lookup = np.zeros(full.size, dtype=np.int32)
-        lookup[present] = np.arange(present.size, dtype=np.int32)
-        index = lookup[q - low]
-    else:
-        values, index, counts = np.unique(q, return_inverse=True, return_counts=True)
+    values, counts, index = histogram(q, with_index=True)
     if values.size > MAX_COUNTS_ALPHABET:
         return None
     first = int(values[0])

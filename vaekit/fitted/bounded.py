@@ -219,11 +219,12 @@ def _predictions(model: FittedVAE, z: np.ndarray, frame: bool = False
 _Cells = tuple[list[ColumnSpec], list[tuple[Any, ...]], list[tuple[int, int, str]]]
 
 
-def _cells(model: FittedVAE, X: pd.DataFrame | np.ndarray, bounds: list[float | None]
-           ) -> _Cells:
+def _cells(model: FittedVAE, X: pd.DataFrame | np.ndarray, bounds: list[float | None],
+           prepared: dict[str, np.ndarray] | None = None) -> _Cells:
     """Each model column's stored integers, on its grid: ``(order, cells, exceptions)``
     with a cell ``(indices, stored, whole, step or None, origin, origin's bytes,
-    plain coder's result)`` per column in model order."""
+    plain coder's result)`` per column in model order.  ``prepared``: ``model.prepare(X)``
+    when the caller has it (its level codes are reused, not looked up again)."""
     schema = model.schema
     frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X),
                                                                columns=schema.names())
@@ -245,7 +246,7 @@ def _cells(model: FittedVAE, X: pd.DataFrame | np.ndarray, bounds: list[float | 
             q, origin = shift_grid(spec, s, present, q, ok, mode, grid_step, bound)
             head = origin_bytes(origin, mode) if origin else b""
         else:
-            q, ok, _ = schema.level_codes(spec, s)
+            q, ok = _level_cells(schema, spec, s, prepared)
         cells.append((q, ok, whole, step, origin, head,
                       plain_column(q[ok])))
         for row in np.flatnonzero(present & ~ok):
@@ -253,9 +254,22 @@ def _cells(model: FittedVAE, X: pd.DataFrame | np.ndarray, bounds: list[float | 
     return order, cells, exc
 
 
+def _level_cells(schema: TabularSchema, spec: ColumnSpec, s: pd.Series,
+                 prepared: dict[str, np.ndarray] | None) -> tuple[np.ndarray, np.ndarray]:
+    """A level column's codes and where they are stored (a level of the schema), from
+    the prepared rows when given (the same codes the network saw), else from ``s``."""
+    if prepared is None:
+        codes, ok, _ = schema.level_codes(spec, s)
+        return codes, ok
+    key = "bin" if spec.kind == "binary" else "cat"
+    k = [c.name for c in schema.specs(spec.kind)].index(spec.name)
+    return (np.asarray(prepared[key][:, k]).astype(np.int64),
+            np.asarray(prepared[key + "_mask"][:, k]) > 0)
+
+
 def encode_best(model: FittedVAE, X: pd.DataFrame | np.ndarray,
-                options: list[tuple[int, np.ndarray]], bounds: list[float | None]
-                ) -> tuple[int, bytes]:
+                options: list[tuple[int, np.ndarray]], bounds: list[float | None],
+                prepared: dict[str, np.ndarray] | None = None) -> tuple[int, bytes]:
     """The values section of one chunk under the best of several latent codes.
 
     ``options`` are ``(n_bytes, z)`` pairs: how many bytes the option stores besides
@@ -268,7 +282,7 @@ def encode_best(model: FittedVAE, X: pd.DataFrame | np.ndarray,
     -------
     (index of the option kept, its section)
     """
-    order, cells, exc = _cells(model, X, bounds)
+    order, cells, exc = _cells(model, X, bounds, prepared)
     coded = options[:-1]
     pick, known = 0, None
     if len(coded) > 1:

@@ -178,7 +178,8 @@ def compress_chunk(X: Any, model: FittedVAE, quantizer: LatentQuantizer,
     if n == 0:
         codes = np.zeros((0, quantizer.n_dims), dtype=np.int64)
     else:
-        means = model.encode_means(model.prepare(X), set_threads)
+        prepared = model.prepare(X)
+        means = model.encode_means(prepared, set_threads)
         codes = quantizer.encode(means)
     packed = pack_codes(codes, quantizer.bits)
     values = b""
@@ -196,7 +197,8 @@ def compress_chunk(X: Any, model: FittedVAE, quantizer: LatentQuantizer,
             c = codes if r == 0 else q.encode(means)
             options.append((r << COARSE_SHIFT, pack_codes(c, q.bits), q.decode(c)))
         options.append((FLAG_NO_CODES, b"", np.zeros(codes.shape, dtype=np.float32)))
-        best, section = encode_best(model, X, [(len(p), z) for _, p, z in options], bounds)
+        best, section = encode_best(model, X, [(len(p), z) for _, p, z in options], bounds,
+                                    prepared)
         flags, packed = options[best][0], options[best][1]
         values = _VALUES_LENGTH.pack(len(section)) + section
     mask = b""
@@ -292,9 +294,10 @@ def decompress_chunk(payload: bytes, n_rows: int, model: FittedVAE,
     if n_rows == 0:
         values = model.empty_output()
     else:
-        z = quantizer.decode(codes)  # floats get the digits the codec keeps (.digits)
-        if no_codes:
-            z = np.zeros_like(z, dtype=np.float32)
+        # a chunk without codes decodes at z = 0; floats get the digits the codec
+        # keeps (.digits)
+        z = (np.zeros((n_rows, quantizer.n_dims), dtype=np.float32) if no_codes
+             else quantizer.decode(codes))
         if section is None:
             values = decode_rounded(model, z)
         else:

@@ -18,6 +18,7 @@ import struct
 import numpy as np
 import pandas as pd
 
+from ..codec.values import histogram
 from ..data.columns import as_float, restore_dtype
 from ..data.tabular import ColumnSpec
 from ..errors import FileFormatError
@@ -212,12 +213,7 @@ def order0_bits(q: np.ndarray) -> tuple[float, int]:
     approaches) and its number of distinct values."""
     if q.size == 0:
         return 0.0, 0
-    low, high = int(q.min()), int(q.max())
-    if high - low < 1 << 16:  # small spans: counting beats sorting
-        counts = np.bincount((q - low).astype(np.int64))
-        counts = counts[counts > 0]
-    else:
-        counts = np.unique(q, return_counts=True)[1]
+    counts = histogram(q)[1]
     return float(-(counts * np.log2(counts / q.size)).sum()), int(counts.size)
 
 
