@@ -138,13 +138,14 @@ def _bound(value: Any, what: str) -> float:
     return out
 
 
-def header_bounds(max_abs_error: float | Mapping[str, float], model: FittedVAE
-                  ) -> float | list[float | None]:
-    """What a header records: a single bound in SDs as is (the reader multiplies by
-    the model's SDs exactly as the writer did), a dict as absolute bounds per column."""
+def header_bounds(max_abs_error: float | Mapping[str, float],
+                  resolved: list[float | None]) -> float | list[float | None]:
+    """What a header records for ``max_abs_error`` (``resolved``: its
+    :func:`resolve_bounds`, which checked it): a single bound in SDs as is (the reader
+    multiplies by the model's SDs exactly as the writer did), a dict as absolute
+    bounds per column."""
     if isinstance(max_abs_error, Mapping):
-        return resolve_bounds(model, max_abs_error)
-    resolve_bounds(model, max_abs_error)  # checked now, not at the first chunk
+        return resolved
     return _bound(max_abs_error, "max_abs_error")
 
 

@@ -48,10 +48,10 @@ from .payload import (
 
 __all__ = ["compress_chunk", "container_header", "decompress_chunk"]
 
-_PAYLOAD_HEAD, _PAYLOAD_VERSION, _MASK_LENGTH = PAYLOAD_HEAD, PAYLOAD_VERSION, MASK_LENGTH
+PAYLOAD_HEAD, PAYLOAD_VERSION, MASK_LENGTH = PAYLOAD_HEAD, PAYLOAD_VERSION, MASK_LENGTH
 # Coarsenings (fewer bits per latent dimension) a bounded chunk's writer weighs.
 COARSE_STEPS = (0, 2, 4)
-_FLAG_PASSTHROUGH, _FLAG_MASK, _VALUES_LENGTH = FLAG_PASSTHROUGH, FLAG_MASK, VALUES_LENGTH
+FLAG_PASSTHROUGH, FLAG_MASK, VALUES_LENGTH = FLAG_PASSTHROUGH, FLAG_MASK, VALUES_LENGTH
 
 
 # --------------------------------------------------------------------------- layout
@@ -200,7 +200,7 @@ def compress_chunk(X: Any, model: FittedVAE, quantizer: LatentQuantizer,
         best, section = encode_best(model, X, [(len(p), z) for _, p, z in options], bounds,
                                     prepared)
         flags, packed = options[best][0], options[best][1]
-        values = _VALUES_LENGTH.pack(len(section)) + section
+        values = VALUES_LENGTH.pack(len(section)) + section
     mask = b""
     if model.input_kind == "tabular" and n:
         # The same test the schema uses for "missing" (isna), so exactly the cells
@@ -208,18 +208,18 @@ def compress_chunk(X: Any, model: FittedVAE, quantizer: LatentQuantizer,
         missing = (X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X))).isna()
         if missing.to_numpy().any():
             frame = pack_mask(missing.to_numpy())
-            mask = _MASK_LENGTH.pack(len(frame)) + frame
-            flags |= _FLAG_MASK
+            mask = MASK_LENGTH.pack(len(frame)) + frame
+            flags |= FLAG_MASK
     table = b""
     if ids is not None:
         try:
             table = pack_table(ids)
         except ValueError as exc:  # an id too long, a column Arrow cannot hold
             raise DataError(f"id columns: {exc}") from None
-        flags |= _FLAG_PASSTHROUGH
+        flags |= FLAG_PASSTHROUGH
     if values:
         flags |= FLAG_VALUES
-    return (_PAYLOAD_HEAD.pack(_PAYLOAD_VERSION, flags, len(packed)) + packed + mask + values
+    return (PAYLOAD_HEAD.pack(PAYLOAD_VERSION, flags, len(packed)) + packed + mask + values
             + table)
 
 
@@ -253,12 +253,12 @@ def decompress_chunk(payload: bytes, n_rows: int, model: FittedVAE,
     if quantizer is None:
         quantizer = resolve_quantizer(header, model, "container")
         check_chunk_rows(n_rows, header)
-    if len(payload) < _PAYLOAD_HEAD.size:
+    if len(payload) < PAYLOAD_HEAD.size:
         raise FileFormatError("chunk payload is corrupt (shorter than its head)")
-    version, flags, n_codes = _PAYLOAD_HEAD.unpack_from(payload)
-    if version != _PAYLOAD_VERSION:
+    version, flags, n_codes = PAYLOAD_HEAD.unpack_from(payload)
+    if version != PAYLOAD_VERSION:
         raise FileFormatError(f"chunk payload is corrupt (version {version}, flags {flags})")
-    end = _PAYLOAD_HEAD.size + n_codes
+    end = PAYLOAD_HEAD.size + n_codes
     if end > len(payload):
         raise FileFormatError("chunk payload is corrupt (codes run past its end)")
     packed_with = chunk_code_bits(flags, n_codes, header, quantizer)
@@ -266,29 +266,29 @@ def decompress_chunk(payload: bytes, n_rows: int, model: FittedVAE,
     if packed_with is not None:
         quantizer = packed_with
     codes = (np.zeros((n_rows, quantizer.n_dims), dtype=np.int64) if no_codes
-             else unpack_codes(payload[_PAYLOAD_HEAD.size:end], n_rows, quantizer.bits))
+             else unpack_codes(payload[PAYLOAD_HEAD.size:end], n_rows, quantizer.bits))
     missing = None
-    if flags & _FLAG_MASK:
+    if flags & FLAG_MASK:
         names = model.column_names
-        if n_rows == 0 or not names or end + _MASK_LENGTH.size > len(payload):
+        if n_rows == 0 or not names or end + MASK_LENGTH.size > len(payload):
             raise FileFormatError("chunk payload is corrupt (a missing mask where none fits)")
-        (size,) = _MASK_LENGTH.unpack_from(payload, end)
-        start, end = end + _MASK_LENGTH.size, end + _MASK_LENGTH.size + size
+        (size,) = MASK_LENGTH.unpack_from(payload, end)
+        start, end = end + MASK_LENGTH.size, end + MASK_LENGTH.size + size
         if end > len(payload):
             raise FileFormatError("chunk payload is corrupt (missing mask runs past its end)")
         missing = unpack_mask(payload[start:end], n_rows, len(names))
     section = None
     if "value_bounds" in header and n_rows:
-        if not flags & FLAG_VALUES or end + _VALUES_LENGTH.size > len(payload):
+        if not flags & FLAG_VALUES or end + VALUES_LENGTH.size > len(payload):
             raise FileFormatError("chunk payload is corrupt (no bounded values, which the "
                                   "header promises)")
-        (size,) = _VALUES_LENGTH.unpack_from(payload, end)
-        start, end = end + _VALUES_LENGTH.size, end + _VALUES_LENGTH.size + size
+        (size,) = VALUES_LENGTH.unpack_from(payload, end)
+        start, end = end + VALUES_LENGTH.size, end + VALUES_LENGTH.size + size
         if end > len(payload):
             raise FileFormatError("chunk payload is corrupt (bounded values run past its end)")
         section = payload[start:end]
     passthrough = list(header.get("passthrough") or [])
-    has_table = bool(flags & _FLAG_PASSTHROUGH)
+    has_table = bool(flags & FLAG_PASSTHROUGH)
     if has_table != bool(passthrough) or (not has_table and end != len(payload)):
         raise FileFormatError("chunk payload disagrees with the header's passthrough columns")
     if n_rows == 0:

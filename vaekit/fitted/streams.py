@@ -149,8 +149,8 @@ class CompressedWriter:
         model = as_fitted(model)
         self._self_describing = bool(self_describing)
         self._bounds = None if max_abs_error is None else resolve_bounds(model, max_abs_error)
-        self._header_bounds = (None if max_abs_error is None
-                               else header_bounds(max_abs_error, model))
+        self._header_bounds = (None if self._bounds is None
+                               else header_bounds(max_abs_error, self._bounds))
         _check_chunk_rows(int(chunk_rows), model, ValueError, "chunk_rows")
         if id_columns and model.input_kind != "tabular":
             raise DataError("id columns need tabular (DataFrame) input")
