@@ -112,7 +112,12 @@ def run_table(name: str, data_dir: Path, budgets: list[int], steps: int, quick: 
         row["vaekit_bounded"], row["vaekit_bounded_eps"] = bytes_at(target, vaekit_bounded,
                                                                     steps)
         for bname, fn in BASELINES.items():
-            row[bname], row[f"{bname}_eps"] = bytes_at(target, baseline(fn), steps)
+            try:
+                row[bname], row[f"{bname}_eps"] = bytes_at(target, baseline(fn), steps)
+            except Exception as exc:  # a baseline that cannot run (not installed) is
+                # reported, not fatal, as in bounded_codec.py
+                print(f"{name}: {bname} failed: {exc}", file=sys.stderr)
+                row[bname], row[f"{bname}_eps"] = math.nan, math.nan
         rows.append(row)
         n = len(test)
         print(f"{name} B={budget}: rmse {target:.4f}; vaekit codes {len(data) / n:.2f} B/row, "
