@@ -158,7 +158,8 @@ def test_image_detector_digits(digits_images) -> None:
     s = det.anomaly_score(digits_images[:400])
     assert roc_auc_score(y[:400] != 0, s) > 0.85
     e = det.explain(digits_images[:2])
-    assert e.shape[1] == 64 + 1
+    assert e.shape[1] == 64 + 2  # pixels, kl, and the complexity correction
+    assert list(e.columns[-2:]) == ["complexity (zlib)", "kl"]
     np.testing.assert_allclose(e.sum(axis=1), s[:2], rtol=1e-12, atol=1e-9)
 
 

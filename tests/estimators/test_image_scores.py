@@ -1,10 +1,11 @@
 """Image anomaly scores (issue 18), exactly.
 
-The default image detector: a shared-scale pixel likelihood, score ``-elbo(x)``; with
-``complexity="zlib"`` the score is ``-elbo(x) - L_zlib(x)``.  These tests check the
-formulas, that the named terms add up, that the CLI gives the same numbers, that a
-model file keeps them, and that image models written before (no ``image_scale`` /
-``complexity`` in the config) still load and score ``-elbo`` as they did.
+The default image detector: a shared-scale pixel likelihood, score
+``-elbo(x) - min(L_zlib(x), cap)`` with ``cap`` the largest training image's code
+length; ``complexity=None`` scores ``-elbo(x)``.  These tests check the formulas, that
+the named terms add up, that the CLI gives the same numbers, that a model file keeps
+them, and that image models written before (no cap; no ``image_scale`` /
+``complexity`` in the config) still load and score as they did.
 """
 
 from __future__ import annotations
@@ -42,14 +43,21 @@ def images() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def default(images: np.ndarray) -> VAEAnomalyDetector:
-    return VAEAnomalyDetector(epochs=2, random_state=0, n_samples=4).fit(images[:50])
+    """Without the complexity correction: the plain shared-scale bound."""
+    return VAEAnomalyDetector(epochs=2, random_state=0, n_samples=4,
+                              complexity=None).fit(images[:50])
 
 
 @pytest.fixture(scope="module")
 def detector(images: np.ndarray) -> VAEAnomalyDetector:
-    """With the opt-in complexity correction."""
-    return VAEAnomalyDetector(epochs=2, random_state=0, n_samples=4,
-                              complexity="zlib").fit(images[:50])
+    """The default image detector: complexity-corrected (trained on strokes only, so
+    the five noise images at the end are more complex than any training image)."""
+    return VAEAnomalyDetector(epochs=2, random_state=0, n_samples=4).fit(images[:50])
+
+
+def _capped_complexity(detector: VAEAnomalyDetector, images: np.ndarray) -> np.ndarray:
+    return np.minimum(complexity_nats(detector.fitted_.prepare(images)["x"]),
+                      detector.config_["complexity_cap"])
 
 
 def test_complexity_is_the_documented_zlib_formula(images: np.ndarray) -> None:
@@ -61,7 +69,7 @@ def test_complexity_is_the_documented_zlib_formula(images: np.ndarray) -> None:
     np.testing.assert_array_equal(complexity_nats(x.numpy()), got)  # tensor or array
 
 
-def test_default_image_model_scores_the_shared_scale_bound(default: VAEAnomalyDetector,
+def test_plain_image_model_scores_the_shared_scale_bound(default: VAEAnomalyDetector,
                                                            images: np.ndarray) -> None:
     config = default.config_
     assert config["architecture"] == "mlp" and config["hidden"] == [256]
@@ -90,10 +98,23 @@ def test_shared_scale_pixel_terms_are_the_gaussian_of_the_8bit_level(
     np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-5)
 
 
-def test_anomaly_score_is_minus_elbo_minus_complexity(detector: VAEAnomalyDetector,
-                                                      images: np.ndarray) -> None:
-    tensors = detector.fitted_.prepare(images)
-    expected = -detector.elbo(images) - complexity_nats(tensors["x"])
+def test_default_is_complexity_corrected_with_the_training_cap(
+        detector: VAEAnomalyDetector, images: np.ndarray) -> None:
+    config = detector.config_
+    assert config["complexity"] == "zlib" and config["image_scale"] == "shared"
+    train = complexity_nats(detector.fitted_.prepare(images[:50])["x"])
+    assert config["complexity_cap"] == train.max()
+    # The noise images take more nats than any training image: each is credited the cap.
+    noise = complexity_nats(detector.fitted_.prepare(images[-5:])["x"])
+    assert (noise > train.max()).all()
+    frame = detector.explain(images[-5:])
+    np.testing.assert_array_equal(frame["complexity (zlib)"].to_numpy(),
+                                  np.full(5, -train.max()))
+
+
+def test_anomaly_score_is_minus_elbo_minus_capped_complexity(detector: VAEAnomalyDetector,
+                                                             images: np.ndarray) -> None:
+    expected = -detector.elbo(images) - _capped_complexity(detector, images)
     np.testing.assert_array_equal(detector.anomaly_score(images), expected)
     np.testing.assert_array_equal(detector.score_samples(images), -expected)
     # predict / decision_function use the same score as the threshold.
@@ -107,9 +128,8 @@ def test_explain_terms_sum_to_the_score(detector: VAEAnomalyDetector,
                                         images: np.ndarray) -> None:
     frame = detector.explain(images)
     assert "complexity (zlib)" in frame.columns and "kl" in frame.columns
-    tensors = detector.fitted_.prepare(images)
     np.testing.assert_array_equal(frame["complexity (zlib)"].to_numpy(),
-                                  -complexity_nats(tensors["x"]))
+                                  -_capped_complexity(detector, images))
     np.testing.assert_allclose(frame.sum(axis=1).to_numpy(), detector.anomaly_score(images),
                                rtol=1e-10, atol=1e-6)
     # Without the complexity column: the negative bound, split per pixel.
@@ -123,6 +143,7 @@ def test_model_file_round_trips_the_score_exactly(detector: VAEAnomalyDetector,
     detector.save(path)
     loaded = vaekit.load(path)
     assert loaded.config_["complexity"] == "zlib"
+    assert loaded.config_["complexity_cap"] == detector.config_["complexity_cap"]
     np.testing.assert_array_equal(loaded.anomaly_score(images), detector.anomaly_score(images))
     assert loaded.threshold_ == detector.threshold_
 
@@ -172,3 +193,30 @@ def test_old_image_models_load_and_score_as_before(images: np.ndarray) -> None:
     # Saved again, it stays an old-style model (nothing new is written into it).
     again = parse_model(det.to_bytes())[1]["fitted"]["config"]
     assert "image_scale" not in again and "complexity" not in again
+
+
+def test_models_without_the_cap_subtract_the_whole_code_length(
+        detector: VAEAnomalyDetector, images: np.ndarray) -> None:
+    """A complexity-corrected model file written before the cap existed scores as then."""
+    tensors, meta = parse_model(detector.to_bytes())
+    del meta["fitted"]["config"]["complexity_cap"]
+    old = from_model_data(tensors, meta)
+    full = complexity_nats(old.fitted_.prepare(images)["x"])
+    np.testing.assert_array_equal(old.anomaly_score(images), -old.elbo(images) - full)
+    assert (old.anomaly_score(images[-5:]) < detector.anomaly_score(images[-5:])).all()
+
+
+def test_training_trims_images_by_loss_minus_complexity(images: np.ndarray) -> None:
+    """The detector hands the training loop each image's complexity as its trim offset
+    (the same per-row term the score subtracts), and records the cap in the config."""
+    from vaekit.training.elbo import TRIM_OFFSET
+
+    det = VAEAnomalyDetector()
+    tensors = {"x": torch.from_numpy(images[:, None].astype(np.float32) / 255.0)}
+    config: dict = {"complexity": "zlib"}
+    data = det._training_data(config, tensors)
+    want = complexity_nats(tensors["x"])
+    np.testing.assert_allclose(data[TRIM_OFFSET].numpy(), want, rtol=1e-6)
+    assert config["complexity_cap"] == want.max() and data["x"] is tensors["x"]
+    plain: dict = {}
+    assert det._training_data(plain, tensors) is tensors and plain == {}

@@ -414,6 +414,14 @@ MALFORMED_IMAGE = [
      "fitted.config.complexity"),
     ("complexity not a string", setting("fitted.config.complexity", 1),
      "fitted.config.complexity"),
+    ("complexity cap over zlib's bound", setting("fitted.config.complexity_cap", 1e9),
+     "fitted.config.complexity_cap"),
+    ("negative complexity cap", setting("fitted.config.complexity_cap", -1.0),
+     "fitted.config.complexity_cap"),
+    ("complexity cap not a number", setting("fitted.config.complexity_cap", "all"),
+     "fitted.config.complexity_cap"),
+    ("complexity cap without a coder", lambda m: m["fitted"]["config"].pop("complexity"),
+     "fitted.config.complexity_cap"),
 ]
 
 

@@ -97,3 +97,33 @@ def test_same_seed_same_model() -> None:
     a = VAEAnomalyDetector(random_state=3, epochs=3).fit(X).score_samples(X)
     b = VAEAnomalyDetector(random_state=3, epochs=3).fit(X).score_samples(X)
     np.testing.assert_array_equal(a, b)
+
+
+def test_trimming_leaves_out_the_worst_rows_by_loss_minus_offset() -> None:
+    """Trimmed rows get no gradient; the offset changes which rows those are."""
+    from vaekit.core.objectives import ElboTerms
+    from vaekit.training.elbo import _weighted_loss
+
+    recon = torch.tensor([-1.0, -2.0, -3.0, -10.0], requires_grad=True)
+    kl = torch.zeros(4)
+    terms = ElboTerms(recon - kl, recon, recon[:, None], kl)
+    # trim 0.25 of 4 rows: the worst one (loss 10) is left out.
+    loss = _weighted_loss(terms, 1.0, 0.25)
+    assert loss.item() == pytest.approx(2.0)
+    (grad,) = torch.autograd.grad(loss, recon)
+    assert grad[3].item() == 0.0 and (grad[:3] != 0).all()
+    # Offsets rank row 0 (loss 1 - (-9) = 10) worst instead; the loss itself is unchanged.
+    loss = _weighted_loss(terms, 1.0, 0.25, torch.tensor([-9.0, 0.0, 0.0, 8.0]))
+    assert loss.item() == pytest.approx(5.0)
+    (grad,) = torch.autograd.grad(loss, recon)
+    assert grad[0].item() == 0.0 and (grad[1:] != 0).all()
+
+
+def test_auto_trim_is_a_tenth_for_tables_a_quarter_for_images() -> None:
+    det = VAEAnomalyDetector()
+    assert det.trim_fraction == "auto"
+    assert det._train_config("tabular").trim_fraction == 0.1
+    assert det._train_config("image").trim_fraction == 0.25
+    assert VAEAnomalyDetector(trim_fraction=0.0)._train_config("image").trim_fraction == 0.0
+    # The compressor does not trim: it must code every row.
+    assert VAECompressor()._train_config("tabular").trim_fraction == 0.0

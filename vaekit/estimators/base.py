@@ -206,11 +206,18 @@ class _VAEBase(BaseEstimator):
         config = self._architecture(kind, schema, tensors)
         seed = self._draw_seed()
         network, history = fit_elbo_network(
-            config, tensors, self._train_config(kind), seed, resolve_device(self.device),
+            config, self._training_data(config, tensors), self._train_config(kind), seed,
+            resolve_device(self.device),
             self.n_jobs, progress=self._progress_callback())
         fitted = self._new_fitted(network=network, kind=kind, form=form, schema=schema,
                                   config=config, seed=seed, history=history, tensors=tensors)
         return fitted, tensors
+
+    def _training_data(self, config: dict[str, Any],
+                       tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """What the training loop sees: the prepared tensors, plus what a subclass adds
+        (such as per-row trim offsets; settings they imply go into ``config``)."""
+        return tensors
 
     def _draw_seed(self) -> int:
         return int(check_random_state(self.random_state).randint(0, 2**31 - 1))
@@ -244,10 +251,14 @@ class _VAEBase(BaseEstimator):
             batch_size=None if self.batch_size == "auto" else int(self.batch_size),
             learning_rate=float(self.learning_rate),
             beta=self._resolved_beta(),
-            trim_fraction=float(getattr(self, "trim_fraction", self._trim_fraction)),
+            trim_fraction=self._resolved_trim(kind),
             target_steps=self._schedule(kind)[0],
             max_epochs=self._schedule(kind)[1],
         )
+
+    def _resolved_trim(self, kind: str) -> float:
+        """The share of each batch's worst-fit rows that trimming leaves out."""
+        return float(self._trim_fraction)
 
     def _schedule(self, kind: str) -> tuple[int, int]:
         """(gradient steps, epoch cap) of ``epochs="auto"``: the table in

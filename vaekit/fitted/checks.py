@@ -22,6 +22,7 @@ Every failure is a :class:`~vaekit.errors.FileFormatError`.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -231,7 +232,7 @@ def _check_params(m: _Meta, params: dict[str, Any]) -> None:
         if c > 0.5:
             raise m.fail("params.contamination", f"is {c}, not 'auto' or in (0, 0.5]")
     if params.get("complexity") is not None:
-        m.str(params["complexity"], "params.complexity", COMPLEXITY_CODERS)
+        m.str(params["complexity"], "params.complexity", ("auto", *COMPLEXITY_CODERS))
     if params.get("random_state") is not None:
         m.int(params["random_state"], "params.random_state", 0, 2**63 - 1)
 
@@ -392,6 +393,16 @@ def _check_image(m: _Meta, schema: dict[str, Any], config: dict[str, Any]) -> in
         m.str(config["image_scale"], "fitted.config.image_scale", IMAGE_SCALES)
     if "complexity" in config:
         m.str(config["complexity"], "fitted.config.complexity", COMPLEXITY_CODERS)
+    if "complexity_cap" in config:
+        if "complexity" not in config:
+            raise m.fail("fitted.config.complexity_cap", "is set without a complexity coder")
+        # No image codes to more than zlib's stored-block bound of its bytes.
+        bound = 8 * math.log(2) * (c * h * w + c * h * w // 1000 + 64)
+        cap = m.num(config["complexity_cap"], "fitted.config.complexity_cap", lo=0.0)
+        if cap > bound:
+            raise m.fail("fitted.config.complexity_cap",
+                         f"is {cap}, over the most nats an image of {c * h * w} values "
+                         f"can take under zlib ({bound:.1f})")
     layout = m.str(schema.get("layout"), f"{path}.layout", LAYOUTS)
     if layout == "NHW" and c != 1:
         raise m.fail(f"{path}.layout", f"is NHW (grayscale) for {c} channels")

@@ -417,7 +417,9 @@ class FittedVAE:
         """Image scores with the complexity term attached when the config asks for it."""
         rule = self.config.get("complexity") if self.input_kind == "image" else None
         if rule == "zlib":
-            scores.complexity = complexity_nats(tensors["x"])
+            complexity = complexity_nats(tensors["x"])
+            cap = self.config.get("complexity_cap")  # absent in files written before it
+            scores.complexity = complexity if cap is None else np.minimum(complexity, cap)
         return scores
 
     def learn_missing_costs(self, tensors: dict[str, np.ndarray]) -> RowScores:
@@ -451,7 +453,7 @@ class FittedVAE:
         level) and ``"<column> (missing)"`` (the cost of a blank: ``-log p_miss`` plus
         the typical value cost; 0 where the cell is present).  Complexity-corrected
         image models get one more column, ``"complexity (zlib)"``: minus the image's
-        zlib code length (nats).  The contributions and the latent term sum to the
+        zlib code length (nats), capped at ``config["complexity_cap"]``.  The contributions and the latent term sum to the
         anomaly score (``-scores.score``).
         """
         names = list(self.feature_names)

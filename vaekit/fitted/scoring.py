@@ -53,7 +53,8 @@ class RowScores:
     complexity : ndarray of shape (n,), optional
         Images scored with a complexity correction (config ``complexity``): each
         image's code length under a generic lossless coder, nats
-        (:func:`vaekit.data.images.complexity_nats`); ``None`` otherwise.
+        (:func:`vaekit.data.images.complexity_nats`), capped at the config's
+        ``complexity_cap`` when it has one; ``None`` otherwise.
 
     Notes
     -----

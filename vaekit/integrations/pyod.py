@@ -86,13 +86,13 @@ device, n_jobs, random_state, verbose, complexity
     """
 
     def __init__(self, contamination: Any = 0.1, *, n_samples: int = 16,
-                 trim_fraction: float = 0.1, latent_dim: int | str = "auto",
+                 trim_fraction: float | str = "auto", latent_dim: int | str = "auto",
                  hidden_dims: list | str = "auto", epochs: int | str = "auto",
                  batch_size: int | str = "auto", learning_rate: float = 1e-3,
                  beta: float = 1.0, kind: str = "auto", architecture: str = "auto",
                  categorical_features: list | None = None, min_scale: float | str = "auto",
                  device: str = "auto", n_jobs: int | None = None, random_state: Any = None,
-                 verbose: bool = False, complexity: str | None = None) -> None:
+                 verbose: bool = False, complexity: str | None = "auto") -> None:
         # PyOD's base checks a numeric contamination here and stores it unchanged.
         super().__init__(contamination=contamination)
         self.n_samples = n_samples

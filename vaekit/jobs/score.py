@@ -108,7 +108,7 @@ def score_chunk(model: Any, chunk: Chunk, options: ScoreOptions, *,
         Columns of :func:`score_schema` without ``rank`` (added by the caller, which
         sees all rows), in input order.  ``anomaly_score`` is the negative ELBO
         (importance-weighted bound for ``n_samples > 1``) in nats, minus the image's
-        zlib code length for complexity-corrected image models (the same number as
+        capped zlib code length for complexity-corrected image models (the same number as
         ``VAEAnomalyDetector.anomaly_score``).
 
     Raises

@@ -93,12 +93,21 @@ def resolve_schedule(n_rows: int, cfg: TrainConfig) -> tuple[int, int, int]:
     return epochs, batch, n_val
 
 
-def _weighted_loss(terms: Any, beta: float, trim: float) -> torch.Tensor:
+# Optional key of the training data: per-row nats subtracted from each row's loss when
+# ranking rows for trimming (the gradient is the loss's own).
+TRIM_OFFSET = "trim_offset"
+
+
+def _weighted_loss(terms: Any, beta: float, trim: float,
+                   offset: torch.Tensor | None = None) -> torch.Tensor:
     loss = -(terms.recon - beta * terms.kl)
     if trim > 0 and loss.shape[0] >= 4:
-        # Rows above the batch's (1 - trim) quantile get no gradient this step.
-        cut = torch.quantile(loss.detach(), 1.0 - trim)
-        keep = (loss.detach() <= cut).to(loss.dtype)
+        # Rows above the batch's (1 - trim) quantile get no gradient this step.  They
+        # are ranked by what the detector will score (loss minus the per-row offset,
+        # e.g. an image's complexity), so the rows trimmed are the ones it would flag.
+        rank = loss.detach() if offset is None else loss.detach() - offset
+        cut = torch.quantile(rank, 1.0 - trim)
+        keep = (rank <= cut).to(loss.dtype)
         return (loss * keep).sum() / keep.sum().clamp_min(1.0)
     return loss.mean()
 
@@ -131,7 +140,9 @@ def train_vae(
     Parameters
     ----------
     data : dict of str to Tensor
-        Prepared rows (CPU tensors, first axis = rows).
+        Prepared rows (CPU tensors, first axis = rows).  An optional
+        ``TRIM_OFFSET`` entry, shape (n,), in nats, is subtracted from each row's
+        loss when trimming ranks rows (``cfg.trim_fraction``).
     seed : int
         Seeds the split, the shuffling and the reparameterization noise.
     progress : callable, optional
@@ -172,7 +183,8 @@ def train_vae(
         state["beta"], state["step"] = beta, step + 1
         eps = torch.randn(1, b["x"].shape[0], model.latent_dim, generator=gen).to(device)
         terms = elbo_terms(model, b, eps)
-        loss = _weighted_loss(terms, beta, cfg.trim_fraction if step >= warmup else 0.0)
+        loss = _weighted_loss(terms, beta, cfg.trim_fraction if step >= warmup else 0.0,
+                              b.get(TRIM_OFFSET))
         sums = torch.stack([terms.elbo.sum(), terms.recon.sum(), terms.kl.sum()])
         return loss, sums.detach().double()
 
