@@ -6,8 +6,9 @@ table in ``--data`` with at least 1,000 rows, at most 50,000 used), the same see
 70/30 split, errors in standardized units (each column divided by its training SD).
 For every budget B in ``--budgets`` (bytes per row):
 
-* ``vaekit codes``: ``VAECompressor(bytes_per_row=B, random_state=0)`` fitted on the
-  70 %, the 30 % compressed and restored; its RMSE over all test cells is the target
+* ``vaekit budget``: ``VAECompressor(bytes_per_row=B, random_state=0)`` fitted on the
+  70 %, the 30 % compressed and restored (the code alone, or the code plus the value
+  grid the budget chose: ``grid_bound_``); its RMSE over all test cells is the target
   ``r`` of that row, its bytes the whole ``.vkc`` file;
 * ``vaekit bounded``: the default compressor (fitted once per table) with
   ``max_abs_error=eps``;
@@ -56,9 +57,12 @@ def rmse(a: np.ndarray, b: np.ndarray) -> float:
 def bytes_at(target: float, codec: Callable[[float], tuple[int, float]], steps: int
              ) -> tuple[float, float]:
     """``(bytes, eps)`` of the largest bound tried whose RMSE is at most ``target``
-    (bisection on log eps between target / 100 and 4 target); NaN if none is."""
-    lo, hi = math.log(target / 100), math.log(4 * target)
+    (bisection on log eps between target / 100 and 4 target); NaN if none is, and for
+    a lossless target (RMSE 0: only the lossless baselines compete there)."""
     best = (math.nan, math.nan)
+    if not target > 0:
+        return best
+    lo, hi = math.log(target / 100), math.log(4 * target)
     for _ in range(steps):
         mid = 0.5 * (lo + hi)
         size, err = codec(math.exp(mid))
@@ -107,8 +111,10 @@ def run_table(name: str, data_dir: Path, budgets: list[int], steps: int, quick: 
         data = est.compress(frame)
         back = est.decompress(data).to_numpy(dtype=np.float64)
         target = rmse((back - mean) / sd, z)
+        bound = est.grid_bound_
         row = {"table": name, "rows": len(test), "cols": X.shape[1], "budget": budget,
-               "rmse": target, "vaekit_codes": len(data), **lossless}
+               "rmse": target, "vaekit_codes": len(data),
+               "grid_bound": math.nan if bound is None else bound, **lossless}
         row["vaekit_bounded"], row["vaekit_bounded_eps"] = bytes_at(target, vaekit_bounded,
                                                                     steps)
         for bname, fn in BASELINES.items():
@@ -120,7 +126,8 @@ def run_table(name: str, data_dir: Path, budgets: list[int], steps: int, quick: 
                 row[bname], row[f"{bname}_eps"] = math.nan, math.nan
         rows.append(row)
         n = len(test)
-        print(f"{name} B={budget}: rmse {target:.4f}; vaekit codes {len(data) / n:.2f} B/row, "
+        spent = "codes" if bound is None else f"grid {bound:.3g}"
+        print(f"{name} B={budget}: rmse {target:.4f}; vaekit {spent} {len(data) / n:.2f} B/row, "
               f"bounded {row['vaekit_bounded'] / n:.2f}, "
               + ", ".join(f"{b} {row[b] / n:.2f}" for b in BASELINES), file=sys.stderr)
     return rows
@@ -132,20 +139,27 @@ def report(df: pd.DataFrame) -> str:
     df = with_ratios(df)
     lines = ["# Compression at equal RMSE (`recipes/equal_rmse.py`)", "",
              "Bytes per test row (whole files) at vaekit's RMSE for each budget (the RMSE of "
-             "`VAECompressor(bytes_per_row=B)`, standardized units). `bounded` = vaekit's "
-             "error-bounded mode at the largest bound that reaches that RMSE; each baseline "
-             "likewise. `ratio` = the smaller vaekit file / the best other (below 1: vaekit "
+             "`VAECompressor(bytes_per_row=B)`, standardized units). `vaekit budget` = that "
+             "file: the latent code alone, or the code plus every value on the grid the "
+             "budget chose (`spent`: `codes`, or the chosen bound in SDs; 0 = lossless). "
+             "`bounded` = vaekit's error-bounded mode at the largest bound that reaches that "
+             "RMSE; each baseline likewise (none at RMSE 0, where only the lossless ones "
+             "compete). `ratio` = the smaller vaekit file / the best other (below 1: vaekit "
              "smaller). Lossless zstd / pcodec count as baselines.", ""]
     for budget, part in df.groupby("budget", sort=True):
         lines += [f"## budget {budget} B/row", "",
-                  "| table | rows | RMSE | vaekit codes | vaekit bounded | sq+zstd | sq+pcodec "
-                  "| sz3 | zfp | zstd (lossless) | pcodec (lossless) | best other | ratio |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+                  "| table | rows | RMSE | spent | vaekit budget | vaekit bounded | sq+zstd "
+                  "| sq+pcodec | sz3 | zfp | zstd (lossless) | pcodec (lossless) | best other "
+                  "| ratio |",
+                  "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
         for _, r in part.iterrows():
             n = r["rows"]
             cells = [f"{r[c] / n:.2f}" if pd.notna(r[c]) else "n/a"
                      for c in ("vaekit_codes", "vaekit_bounded", *PEERS)]
-            lines.append(f"| {r['table']} | {n} | {r['rmse']:.4f} | " + " | ".join(cells)
+            bound = r.get("grid_bound", math.nan)
+            spent = "codes" if pd.isna(bound) else f"{bound:.3g}"
+            lines.append(f"| {r['table']} | {n} | {r['rmse']:.4f} | {spent} | "
+                         + " | ".join(cells)
                          + f" | {r['best_name']} | {r['ratio']:.2f} |")
         lines += ["", summary(part), ""]
     return "\n".join(lines) + "\n"

@@ -387,6 +387,10 @@ MALFORMED_CODEC = [
     ("n_in beyond d_in", lambda m: m["fitted"]["config"]["linear_path"].update(
         n_in=11, offset=None, scale=None, asinh=None), "fitted.config.linear_path.n_in"),
     ("beta text", setting("fitted.beta_used", "auto"), "fitted.beta_used"),
+    # The value grid a budget chose (issue 17).
+    ("negative grid bound", setting("fitted.grid_bound", -0.5), "fitted.grid_bound"),
+    ("huge grid bound", setting("fitted.grid_bound", 1e300), "fitted.grid_bound"),
+    ("grid bound text", setting("fitted.grid_bound", "fine"), "fitted.grid_bound"),
 ]
 
 
@@ -422,6 +426,7 @@ MALFORMED_IMAGE = [
      "fitted.config.complexity_cap"),
     ("complexity cap without a coder", lambda m: m["fitted"]["config"].pop("complexity"),
      "fitted.config.complexity_cap"),
+    ("a value grid for images", setting("fitted.grid_bound", 0.1), "fitted.grid_bound"),
 ]
 
 

@@ -158,7 +158,9 @@ def test_header_describes_the_file(model, table):
     assert header["columns"] == list(table.columns)
     assert len(json.dumps(header, separators=(",", ":"))) < 1024
     buffer = io.BytesIO()
-    with CompressedWriter(buffer, model, id_columns=["id"], self_describing=True) as writer:
+    # The latent code alone (max_abs_error=None, whatever grid the budget chose).
+    with CompressedWriter(buffer, model, id_columns=["id"], self_describing=True,
+                          max_abs_error=None) as writer:
         writer.write(table)
     full = ContainerReader(io.BytesIO(buffer.getvalue())).header
     assert full["codec_version"] == 2 and full["quantizer"] == model.quantizer_.to_dict()

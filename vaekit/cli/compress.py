@@ -61,9 +61,11 @@ closer values. `vaekit info OUT.vkc` shows where the bytes went.
               help="Train a model on the inputs first, then compress them.")
 @click.option("--bytes-per-row", type=FiniteFloat(0, MAX_BYTES_PER_ROW, min_open=True),
               default=None,
-              help="With --fit: the compression budget (bytes per row of stored codes) the "
-                   "model is tuned for [default: 1 per model column; images: 1 bit per "
-                   "pixel value].")
+              help="With --fit: the compression budget (bytes per row) the model is tuned "
+                   "for; tables spend it on the codes alone or on codes plus every numeric "
+                   "value on a grid, whichever measures the smaller error (lossless where "
+                   "that fits) [default: 1 per model column; images: 1 bit per pixel "
+                   "value].")
 @click.option("--bits", type=click.IntRange(0, 16), default=None,
               help="With --fit: expert alternative to --bytes-per-row: bits per "
                    "informative latent dimension.")

@@ -76,8 +76,9 @@ CSV fits in well under 2 GB); --max-rows N samples N rows, --max-rows 0 keeps al
               help="Importance samples per row when scoring (accuracy vs. speed).")
 @click.option("--bytes-per-row", type=FiniteFloat(0, MAX_BYTES_PER_ROW, min_open=True),
               default=None,
-              help="Train a compressor tuned for this budget (bytes per row of stored "
-                   "codes) instead of a detector; scoring with it needs --threshold. A "
+              help="Train a compressor tuned for this budget (bytes per row: codes, or "
+                   "codes plus gridded values where that measures the smaller error) "
+                   "instead of a detector; scoring with it needs --threshold. A "
                    "progress bar (terminal or --progress) shows the training stage and "
                    "the held-out error (the coded loss per held-out row).")
 @click.option("--bits", type=click.IntRange(0, 16), default=None,

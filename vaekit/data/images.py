@@ -24,7 +24,7 @@ ZLIB_LEVEL = 9  # the reference coder of complexity-corrected image scores
 NATS_PER_BIT = math.log(2.0)
 
 
-def complexity_nats(x: Any) -> np.ndarray:
+def complexity_nats(x: Any, cap: float | None = None) -> np.ndarray:
     """Code length, in nats, of each image under a generic lossless coder (zlib).
 
     ``x`` is an encoded batch (n, C, H, W) of pixels in [0, 1] on the 8-bit grid (what
@@ -39,7 +39,8 @@ def complexity_nats(x: Any) -> np.ndarray:
     nats the model *saves or wastes* against the generic coder -- a log-likelihood
     ratio that does not reward simple images for being simple.  Deterministic: a
     pure function of the 8-bit pixels (zlib's level-9 output for given bytes does
-    not vary between runs or machines).
+    not vary between runs or machines).  With ``cap``, lengths above it are ``cap``
+    (the detector's cap: the largest among its training images).
     """
     arr = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
     if arr.ndim != 4:
@@ -49,7 +50,7 @@ def complexity_nats(x: Any) -> np.ndarray:
     out = np.empty(levels.shape[0], dtype=np.float64)
     for i in range(levels.shape[0]):
         out[i] = 8 * len(zlib.compress(levels[i].tobytes(), ZLIB_LEVEL)) * NATS_PER_BIT
-    return out
+    return out if cap is None else np.minimum(out, cap)
 
 
 def detect_layout(shape: Sequence[int]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import warnings
 from numbers import Integral, Real
 from typing import Any
 
@@ -18,7 +19,8 @@ from ..codec.quantize import MAX_BYTES_PER_ROW
 from ..core import build_vae as build_network
 from ..core.batching import as_tensors
 from ..fitted import FittedVAE
-from ..fitted.streams import CompressedWriter, iter_decompressed, join_chunks
+from ..fitted.grid_choice import choose_grid
+from ..fitted.streams import MODEL_GRID, CompressedWriter, iter_decompressed, join_chunks
 from ..training import TrainConfig
 from ..training.codec import CodecProgress, CodecSettings, LinearCodecFit, VAECodecTuning
 from ..training.sizes import budget_beta, codec_latent_dim, linear_architecture
@@ -38,9 +40,18 @@ class VAECompressor(TransformerMixin, _VAEBase):
     Parameters
     ----------
     bytes_per_row : float, optional
-        Budget for the stored codes, in bytes per row (images: per image), after
+        Budget of a compressed file, in bytes per row (images: per image), after
         entropy coding; excludes id columns and the fixed per-file overhead
-        (header, trailer, optional embedded model).  Fitting with a budget builds
+        (header, trailer, optional embedded model).  Tables then choose how to
+        spend it (:mod:`vaekit.fitted.grid_choice`, measured on up to 4,096 of the
+        training rows written and read back): on the latent code alone, or on the
+        code plus every numeric value on a grid -- the error-bounded mode of
+        ``max_abs_error``, at the smallest bound (2**2 .. 2**-14 SDs, a factor of 2**0.25
+        apart) whose bytes fit 97 % of the budget -- whichever gives the smaller
+        RMSE; where lossless values fit, a warning says so and every value is
+        stored losslessly.  The choice is ``grid_bound_`` and is kept in the model
+        file, so every later compress uses it.  The codec itself is fitted as
+        follows.  Fitting with a budget builds
         an MLP whose encoder mean and decoder mean each have a linear path next to
         the MLP (``"linear_path"`` in ``config_``; images use the MLP unless
         ``architecture="conv"``, which keeps the older VAE route below), then:
@@ -119,6 +130,14 @@ class VAECompressor(TransformerMixin, _VAEBase):
         ``val_distortion`` = mean loss per held-out row, ``train_loss``), and a
         last ``"calibrated"`` record with ``kept`` (the phase whose state was
         kept) and the bound (``train_elbo``, ``train_recon``, ``train_kl``).
+    grid_bound_ : float or None
+        The ``max_abs_error`` (standardized units; 0 = lossless) that
+        :meth:`compress` uses when ``max_abs_error`` is not set: the grid chosen for
+        the budget (see ``bytes_per_row``), or ``None`` for the latent code alone.
+    grid_choice_ : GridChoice or None
+        What the choice measured: bytes per row and RMSE of the code alone, of the
+        chosen grid, and of lossless values (set by ``fit`` with a budget, tables
+        only; not stored in the model file).
     tune_history_ : list of float
         Mean training loss per row of each pass of the codec training (set by
         ``fit`` when a budget or bits are given; not stored in the model file).
@@ -213,8 +232,25 @@ class VAECompressor(TransformerMixin, _VAEBase):
         fitted = self._fit_linear_codec(X, progress) if budgeted else None
         if fitted is None:
             fitted = self._fit_vae_codec(X, tune=budgeted, progress=progress)
+        self.grid_choice_ = None
+        if self.bytes_per_row is not None:
+            self._choose_grid(fitted, X)
         self._adopt(fitted)
         return self
+
+    def _choose_grid(self, fitted: FittedVAE, X: Any) -> None:
+        """Tables: spend the budget on codes alone or on codes plus gridded values,
+        whichever measures the smaller error (:func:`~vaekit.fitted.grid_choice.choose_grid`)."""
+        choice = choose_grid(fitted, X, float(self.bytes_per_row), seed=fitted.seed)
+        self.grid_choice_ = choice
+        if choice is None or choice.bound is None:
+            return
+        fitted.extra["grid_bound"] = choice.bound
+        if choice.lossless:
+            warnings.warn(
+                f"bytes_per_row={self.bytes_per_row} exceeds the lossless size of these rows "
+                f"(about {choice.lossless_bytes:.2f} bytes/row with the code): every value "
+                "will be stored losslessly", UserWarning, stacklevel=3)
 
     def _settings(self) -> CodecSettings:
         return CodecSettings(bytes_per_row=self.bytes_per_row, bits=self.bits,
@@ -337,7 +373,8 @@ class VAECompressor(TransformerMixin, _VAEBase):
         buf = io.BytesIO()
         with CompressedWriter(buf, fitted, id_columns=tuple(id_columns or ()),
                               embed_model=embed_model, n_rows=len(X),
-                              max_abs_error=self.max_abs_error) as writer:
+                              max_abs_error=(MODEL_GRID if self.max_abs_error is None
+                                             else self.max_abs_error)) as writer:
             writer.write(X)
         return buf.getvalue()
 
@@ -357,6 +394,8 @@ class VAECompressor(TransformerMixin, _VAEBase):
     # ------------------------------------------------------------ the fitted model
     quantizer_ = property(lambda self: self._model_attr("quantizer"),
                           doc="Bit allocation and ranges (stored in the model file).")
+    grid_bound_ = property(lambda self: self._model_attr("extra").get("grid_bound"),
+                           doc="The value grid chosen for the budget (see bytes_per_row).")
 
     def _model_attr(self, name: str) -> Any:
         if "fitted_" not in self.__dict__:

@@ -50,6 +50,7 @@ MAX_ROWS = 2**40         # rows a model was fitted on / training scores it kept
 MAX_COST = 1e6           # |nats| a blank cell's typical value cost may be
 MAX_TEXT = 4096          # characters of a name, dtype or other short string
 MAX_ID_COLUMNS = 64      # identifier columns a model remembers (fitted.id_columns)
+MAX_GRID_BOUND = 1e6     # fitted.grid_bound, standardized units (SDs)
 IMAGE_DTYPES = ("uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64",
                 "float16", "float32", "float64")
 IMAGE_SCALES = ("pixel", "shared")   # fitted.config.image_scale
@@ -202,6 +203,13 @@ def check_model_meta(meta: Any, source: str) -> None:
             raise m.fail("fitted.id_columns", "repeats a name")
     if "beta_used" in fitted:
         m.num(fitted["beta_used"], "fitted.beta_used", lo=0.0)
+    if "grid_bound" in fitted:
+        if kind != "tabular":
+            raise m.fail("fitted.grid_bound", "is set for an image model (images have no "
+                                              "value grid)")
+        bound = m.num(fitted["grid_bound"], "fitted.grid_bound", lo=0.0)
+        if bound > MAX_GRID_BOUND:
+            raise m.fail("fitted.grid_bound", f"is {bound}, over {MAX_GRID_BOUND:g} SDs")
     if fitted.get("noise") is not None:
         m.str(fitted["noise"], "fitted.noise", (NOISE_RULE,))
 

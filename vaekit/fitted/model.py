@@ -416,10 +416,8 @@ class FittedVAE:
     def _with_complexity(self, scores: RowScores, tensors: dict[str, np.ndarray]) -> RowScores:
         """Image scores with the complexity term attached when the config asks for it."""
         rule = self.config.get("complexity") if self.input_kind == "image" else None
-        if rule == "zlib":
-            complexity = complexity_nats(tensors["x"])
-            cap = self.config.get("complexity_cap")  # absent in files written before it
-            scores.complexity = complexity if cap is None else np.minimum(complexity, cap)
+        if rule == "zlib":  # no cap in files written before it
+            scores.complexity = complexity_nats(tensors["x"], self.config.get("complexity_cap"))
         return scores
 
     def learn_missing_costs(self, tensors: dict[str, np.ndarray]) -> RowScores:
@@ -453,8 +451,8 @@ class FittedVAE:
         level) and ``"<column> (missing)"`` (the cost of a blank: ``-log p_miss`` plus
         the typical value cost; 0 where the cell is present).  Complexity-corrected
         image models get one more column, ``"complexity (zlib)"``: minus the image's
-        zlib code length (nats), capped at ``config["complexity_cap"]``.  The contributions and the latent term sum to the
-        anomaly score (``-scores.score``).
+        zlib code length (nats; capped at ``config["complexity_cap"]``).  The
+        contributions and the latent term sum to the anomaly score (``-scores.score``).
         """
         names = list(self.feature_names)
         own = 0.0 - scores.recon_per_feature  # 0.0 - x: no -0.0 for blank cells

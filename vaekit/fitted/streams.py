@@ -68,6 +68,8 @@ __all__ = [
 # many cells (256 MB of float32), so a chunk_rows far above DEFAULT_CHUNK_ROWS is
 # refused for wide rows by the writer and by the reader before decoding.
 MAX_CHUNK_CELLS = 2**26
+# CompressedWriter(max_abs_error=MODEL_GRID): the value grid the model chose, if any.
+MODEL_GRID = "model"
 
 
 # --------------------------------------------------------------------------- model side
@@ -116,11 +118,13 @@ class CompressedWriter:
     threads : int
         Chunks encoded at once, each on one compute thread (:mod:`.workers`); up to
         ``threads + 1`` chunks are then held.  The bytes are the same for any value.
-    max_abs_error : float or dict, optional
+    max_abs_error : float, dict, None or "model"
         Store every value within this error as well (tables; :mod:`.bounded`): one
         bound in multiples of each numeric column's training SD, or a dict of bounds
         in the columns' own units; 0 = lossless.  Levels are always exact and blanks
-        stay blank.  ``None`` (default): the latent code alone.
+        stay blank.  ``None``: the latent code alone.  ``"model"`` (default): the
+        grid a budget-fitted model chose (``grid_bound`` in its file;
+        :mod:`.grid_choice`), else the latent code alone.
     self_describing : bool
         Copy the model's schema and quantizer into the header (a few KB), so that
         ``vaekit info --verify`` checks the codes without the model.  Default: the
@@ -144,9 +148,14 @@ class CompressedWriter:
                  id_columns: Sequence[str] = (), embed_model: bool = False,
                  chunk_rows: int = DEFAULT_CHUNK_ROWS, n_rows: int | None = None,
                  threads: int = 1,
-                 max_abs_error: float | Mapping[str, float] | None = None,
+                 max_abs_error: float | Mapping[str, float] | str | None = MODEL_GRID,
                  self_describing: bool = False) -> None:
         model = as_fitted(model)
+        if isinstance(max_abs_error, str):
+            if max_abs_error != MODEL_GRID:
+                raise ValueError(f"max_abs_error is {max_abs_error!r}: a number, a dict of "
+                                 f"numbers, None or {MODEL_GRID!r}")
+            max_abs_error = model.extra.get("grid_bound")
         self._self_describing = bool(self_describing)
         self._bounds = None if max_abs_error is None else resolve_bounds(model, max_abs_error)
         self._header_bounds = (None if self._bounds is None

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import DataError
 from ..files.readers import BadRow
-from ..fitted.streams import CompressedWriter
+from ..fitted.streams import MODEL_GRID, CompressedWriter
 from ..fitted.workers import resolve_threads
 from .ahead import READ_AHEAD, read_ahead
 from .read import iter_compress_chunks
@@ -54,7 +54,8 @@ def compress_files(inputs: Sequence[str], model: Any, output: str, *,
         Chunks encoded at once, each on one compute thread (0 = one per CPU core;
         default: the model's ``n_jobs``, else 1).  The bytes are the same for any value.
     max_abs_error : float or dict, optional
-        Store every value within this bound as well (``CompressedWriter``).
+        Store every value within this bound as well (``CompressedWriter``); default:
+        the grid a budget-fitted model chose (``VAECompressor.grid_bound_``), if any.
 
     Returns
     -------
@@ -69,7 +70,7 @@ def compress_files(inputs: Sequence[str], model: Any, output: str, *,
     writer = CompressedWriter(output, model, id_columns=list(id_columns),
                               embed_model=embed_model,
                               threads=resolve_threads(threads, model),
-                              max_abs_error=max_abs_error)
+                              max_abs_error=MODEL_GRID if max_abs_error is None else max_abs_error)
     # The next chunks are parsed in a reader thread while this one is coded.
     chunks = read_ahead(iter_compress_chunks(inputs, model, list(id_columns),
                                              skip_bad_rows=skip_bad_rows), READ_AHEAD)

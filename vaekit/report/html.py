@@ -481,9 +481,13 @@ def _prior_figure(fitted: FittedVAE) -> ReportFigure:
 
 
 def _pixel_contributions(fitted: FittedVAE, contrib: pd.DataFrame) -> np.ndarray:
-    """``explain`` output of an image model -> (n, H, W) nats, channels summed."""
+    """``explain`` output of an image model -> (n, H, W) nats, channels summed (the
+    latent and complexity terms are not per pixel and are left out)."""
+    from ..fitted.model import COMPLEXITY_TERM
+
     c, h, w = fitted.schema.shape
-    pixels = contrib.drop(columns="kl").to_numpy(dtype=np.float64)
+    whole_image = [n for n in ("kl", COMPLEXITY_TERM) if n in contrib.columns]
+    pixels = contrib.drop(columns=whole_image).to_numpy(dtype=np.float64)
     return pixels.reshape(len(contrib), c, h, w).sum(axis=1)
 
 
