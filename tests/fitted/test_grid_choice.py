@@ -24,7 +24,7 @@ from vaekit.fitted.grid_choice import (
     _smallest_fitting,
     choose_grid,
 )
-from vaekit.fitted.streams import iter_decompressed, join_chunks
+from vaekit.fitted.streams import CompressedWriter, iter_decompressed, join_chunks
 
 from ..conftest import run_cli
 
@@ -60,6 +60,14 @@ def few_values() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def budgeted(spiky: pd.DataFrame) -> VAECompressor:
     return VAECompressor(bytes_per_row=2, epochs=2, random_state=0).fit(spiky)
+
+
+def _codes_file(model: VAECompressor, rows: pd.DataFrame) -> bytes:
+    """The file of the latent code alone, written by the writer itself."""
+    buf = io.BytesIO()
+    with CompressedWriter(buf, model, n_rows=len(rows), max_abs_error=None) as writer:
+        writer.write(rows)
+    return buf.getvalue()
 
 
 def _max_error_in_sds(model: VAECompressor, original: pd.DataFrame, back: pd.DataFrame) -> float:
@@ -101,8 +109,16 @@ def test_compress_uses_the_chosen_grid_and_keeps_its_bound(
     try:
         exact = budgeted.decompress(budgeted.compress(spiky))
     finally:
-        budgeted.set_params(max_abs_error=None)
+        budgeted.set_params(max_abs_error="model")
     np.testing.assert_array_equal(exact.to_numpy(float), spiky.to_numpy(float))
+    # None: the latent code alone, whatever the budget chose.
+    budgeted.set_params(max_abs_error=None)
+    try:
+        codes = budgeted.compress(spiky)
+    finally:
+        budgeted.set_params(max_abs_error="model")
+    assert codes == _codes_file(budgeted, spiky)
+    assert len(codes) != len(budgeted.compress(spiky))
 
 
 def test_the_choice_travels_in_the_model_file(budgeted: VAECompressor, spiky: pd.DataFrame,
@@ -146,3 +162,24 @@ def test_bisection_finds_the_smallest_fitting_candidate() -> None:
     for k in range(len(CANDIDATES)):
         assert _smallest_fitting(lambda b, k=k: b >= CANDIDATES[k]) == CANDIDATES[k]
     assert _smallest_fitting(lambda b: False) is None
+
+
+def test_frames_with_numbered_columns_dates_and_nullable_floats() -> None:
+    """The RMSE reads every column in the model's units: numbered (non-string) labels,
+    dates (days, NaT blank) and nullable Float64 (NA blank) all fit and round-trip."""
+    rng = np.random.default_rng(4)
+    numbered = pd.DataFrame(rng.normal(size=(300, 3)))
+    comp = VAECompressor(bytes_per_row=2, epochs=2, random_state=0).fit(numbered)
+    assert comp.grid_choice_ is not None and comp.grid_choice_.codes_rmse < 1
+    frame = pd.DataFrame({
+        "when": pd.date_range("2020-01-01", periods=300, freq="h"),
+        "a": rng.normal(size=300),
+        "b": pd.array(np.round(rng.normal(size=300), 2), dtype="Float64")})
+    frame.loc[5, "when"] = pd.NaT
+    frame.loc[7, "b"] = pd.NA
+    comp = VAECompressor(bytes_per_row=3, epochs=2, random_state=0).fit(frame)
+    choice = comp.grid_choice_
+    assert choice is not None and 0 <= choice.codes_rmse < 1  # days / SD of days, not us
+    back = comp.decompress(comp.compress(frame))
+    assert back["b"].dtype == "Float64" and back["b"].isna().sum() == 1
+    assert back["when"].isna().sum() == 1

@@ -85,7 +85,9 @@ closer values. `vaekit info OUT.vkc` shows where the bytes went.
               help="Also store every value within this error of its original, in "
                    "standard deviations of its column (0.01 = 1 % of an SD; 0 = "
                    "lossless); categories, integers below 0.5 and blanks come back "
-                   "exactly. Default: the latent code alone.")
+                   "exactly. Default: the model's choice -- the value grid its --bytes-per-row "
+                   "budget chose (see `vaekit fit --bytes-per-row`), else the latent code "
+                   "alone.")
 @click.option("--threads", type=click.IntRange(0, MAX_THREADS), default=None,
               help="CPU threads encoding chunks at once (0 = one per core; default: the "
                    "model's n_jobs, else 1). Reading always overlaps in one more thread. "

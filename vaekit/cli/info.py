@@ -29,8 +29,8 @@ def info(path: str, as_json: bool, verify: bool) -> None:
 
     Models: estimator, columns and their kinds, network, training summary,
     threshold, fingerprint. Containers: rows, chunks, where the bytes go (embedded
-    model, header, ids, codes, missing mask, overhead; bytes/row of each, and of
-    the codes alone: what --bytes-per-row budgets), the model fingerprint they
+    model, header, ids, codes, missing mask, values, overhead; bytes/row of each,
+    and of the codes alone), the model fingerprint they
     need and their header. Also reads the manifest of a
     multi-part .vkc written by the Dask engine.
     """

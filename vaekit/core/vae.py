@@ -84,7 +84,9 @@ def build_vae(config: dict[str, Any]) -> VAE:
     Images may also carry ``image_scale`` ("pixel", the default when absent, or
     "shared", see :class:`~vaekit.core.likelihoods.ImageLikelihood`) and
     ``complexity`` ("zlib": scores subtract the image's zlib code length, see
-    :func:`vaekit.data.images.complexity_nats`; absent = plain bound).
+    :func:`vaekit.data.images.complexity_nats`; absent = plain bound) with
+    ``complexity_cap`` (nats: the largest training image's length, the most any
+    image is credited; absent in files written before it = no cap).
 
     Optional ``linear_path`` (MLP models only; absent = off): a dict with ``n_in``
     (encoder features read linearly: the leading ``n_in`` entries of the encoder

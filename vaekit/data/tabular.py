@@ -227,6 +227,12 @@ def _looks_numeric(s: pd.Series) -> bool:
     return bool(not np.isnan(_numbers(observed)).any())
 
 
+def numeric_values(s: pd.Series, spec: ColumnSpec) -> np.ndarray:
+    """A numeric column's values in the model's units, float64 (dates and times: days
+    since 1970-01-01), NaN where blank."""
+    return time_days(s, spec.name) if is_time_dtype(spec.dtype) else as_float(s, spec.name)
+
+
 class TabularSchema:
     """Column kinds, scaling and categories of a table, fitted once.
 
@@ -561,9 +567,7 @@ class TabularSchema:
         specs = self.specs("numeric")
         v = np.empty((df.shape[0], len(specs)), dtype=np.float64)
         for j, spec in enumerate(specs):
-            s = df[spec.name]
-            v[:, j] = (time_days(s, spec.name) if is_time_dtype(spec.dtype)
-                       else as_float(s, spec.name))
+            v[:, j] = numeric_values(df[spec.name], spec)
         mask = ~np.isnan(v)
         missing = ~mask
         log_scale = np.array([math.log(s.scale) for s in specs])  # libm's log, as before

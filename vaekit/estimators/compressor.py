@@ -100,7 +100,7 @@ class VAECompressor(TransformerMixin, _VAEBase):
         apply with these bits.  With neither, the plain VAE is kept and each
         informative dimension gets the fewest bits that make its step no larger
         than its posterior SD.
-    max_abs_error : float or dict, optional
+    max_abs_error : float, dict, "model" or None, default="model"
         Error-bounded files: :meth:`compress` also stores every value of a table
         within this bound of its original -- one number in standardized units (a
         multiple of each numeric column's training standard deviation: 0.01 = within
@@ -110,9 +110,10 @@ class VAECompressor(TransformerMixin, _VAEBase):
         and values far outside the training range keep the bound (no clipping).  The
         values are entropy-coded under the decoder's per-cell prediction from the
         latent code, or with zstd where that is smaller (per column and chunk; see
-        :mod:`vaekit.fitted.bounded`).  ``None`` (default): the latent code alone,
-        as bounded as the model is good.  Does not change :meth:`transform` or
-        :meth:`inverse_transform`.
+        :mod:`vaekit.fitted.bounded`).  ``"model"`` (default): the grid the budget
+        chose (``grid_bound_``; see ``bytes_per_row``), else the latent code alone.
+        ``None``: the latent code alone, as bounded as the model is good.  Does not
+        change :meth:`transform` or :meth:`inverse_transform`.
     beta : "auto" or float
         KL weight of VAE training: used without a budget or bits (``"auto"`` =
         1), and by convolutional image models with one (``"auto"`` =
@@ -132,7 +133,7 @@ class VAECompressor(TransformerMixin, _VAEBase):
         kept) and the bound (``train_elbo``, ``train_recon``, ``train_kl``).
     grid_bound_ : float or None
         The ``max_abs_error`` (standardized units; 0 = lossless) that
-        :meth:`compress` uses when ``max_abs_error`` is not set: the grid chosen for
+        :meth:`compress` uses with ``max_abs_error="model"``: the grid chosen for
         the budget (see ``bytes_per_row``), or ``None`` for the latent code alone.
     grid_choice_ : GridChoice or None
         What the choice measured: bytes per row and RMSE of the code alone, of the
@@ -159,7 +160,8 @@ class VAECompressor(TransformerMixin, _VAEBase):
         **_VAEBase._parameter_constraints,
         "beta": [StrOptions({"auto"}), Interval(Real, 0, None, closed="left")],
         "bytes_per_row": [None, Interval(Real, 0, MAX_BYTES_PER_ROW, closed="right")],
-        "max_abs_error": [None, Interval(Real, 0, None, closed="left"), dict],
+        "max_abs_error": [None, StrOptions({MODEL_GRID}), Interval(Real, 0, None, closed="left"),
+                          dict],
         "bits": [None, Interval(Integral, 0, 16, closed="both"), list, tuple],
     }
 
@@ -171,7 +173,7 @@ class VAECompressor(TransformerMixin, _VAEBase):
                  min_scale: float | str = "auto", n_samples: int = 1, device: str = "auto",
                  n_jobs: int | None = None, random_state: Any = None,
                  verbose: bool = False,
-                 max_abs_error: float | dict | None = None) -> None:
+                 max_abs_error: float | dict | str | None = MODEL_GRID) -> None:
         self.bytes_per_row = bytes_per_row
         self.bits = bits
         self.latent_dim = latent_dim
@@ -373,8 +375,7 @@ class VAECompressor(TransformerMixin, _VAEBase):
         buf = io.BytesIO()
         with CompressedWriter(buf, fitted, id_columns=tuple(id_columns or ()),
                               embed_model=embed_model, n_rows=len(X),
-                              max_abs_error=(MODEL_GRID if self.max_abs_error is None
-                                             else self.max_abs_error)) as writer:
+                              max_abs_error=self.max_abs_error) as writer:
             writer.write(X)
         return buf.getvalue()
 

@@ -120,6 +120,10 @@ class VAEAnomalyDetector(OutlierMixin, _VAEBase):
         "complexity": [None, StrOptions({"auto", "zlib"})],
     }
 
+    # Parameters added after files were written: what such a file's model did (no
+    # complexity correction), so get_params tells how it scores.
+    _PREDATING = {"complexity": None}
+
     # A value seen once in training prices as a new one (escape + spelling): one
     # example teaches a level nothing, and a one-off is what a detector looks for.
     _MIN_LEVEL_COUNT = 2
@@ -254,7 +258,7 @@ class VAEAnomalyDetector(OutlierMixin, _VAEBase):
     def elbo(self, X: Any) -> np.ndarray:
         """The bound on log p(x) per row, nats: ELBO, or the IWAE bound for ``n_samples > 1``.
 
-        The model's own likelihood, without the (opt-in) complexity term of images;
+        The model's own likelihood, without the complexity term of images;
         :meth:`explain` splits its negative into per-pixel (per-column) terms and ``kl``.
         """
         return self._row_scores(X).elbo

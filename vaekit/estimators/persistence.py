@@ -42,7 +42,9 @@ def estimator_for(fitted: FittedVAE) -> _VAEBase:
     if cls is None:
         raise FileFormatError(f"unknown estimator {fitted.estimator!r} in model file")
     valid = cls().get_params()
-    est = cls(**{k: v for k, v in fitted.params.items() if k in valid})
+    # Parameters a file predates take the value it was written with, not today's default.
+    saved = {**getattr(cls, "_PREDATING", {}), **fitted.params}
+    est = cls(**{k: v for k, v in saved.items() if k in valid})
     try:
         # The saved parameters are a stranger's data too: the estimator's own
         # constraints apply, as they would at fit.

@@ -160,7 +160,8 @@ def _size_breakdown(path: str, file_bytes: int, model_bytes: int) -> dict[str, i
     ``missing_mask``, ``values`` (bounded values), ``overhead``; the seven add up to
     ``file_bytes``.
 
-    ``codes`` is what ``bytes_per_row`` budgets (the packed codes alone);
+    ``codes`` is the packed codes alone (``bytes_per_row`` budgets them plus the
+    ``values`` of the grid a budget chose, if any);
     ``missing_mask`` includes its 4-byte length field; ``header`` is the header block
     without the embedded model (magic, lengths, JSON, CRCs); ``overhead`` is each
     chunk's 32-byte record and payload head, and the 28-byte trailer.  Reads every

@@ -120,8 +120,8 @@ def round_to_codec(values: Any, model: FittedVAE, Z: np.ndarray,
             continue  # integers are whole already; objects are not ours to touch
         raw = col.to_numpy(dtype=np.float64) if frame else out[:, names.index(spec.name)]
         rounded = round_values(raw, error[:, j])
-        if frame:
-            out[spec.name] = rounded.astype(dtype)
+        if frame:  # through pandas: a nullable Float64 is not a numpy dtype
+            out[spec.name] = pd.Series(rounded, index=col.index).astype(dtype)
         else:
             out[:, names.index(spec.name)] = rounded
     return out

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..data.tabular import TabularSchema
+from ..data.tabular import ColumnSpec, TabularSchema, numeric_values
 from .model import FittedVAE
 
 # Rows measured: one container chunk (vaekit.codec.container.DEFAULT_CHUNK_ROWS), so
@@ -88,7 +88,8 @@ def choose_grid(model: FittedVAE, X: Any, budget: float, seed: int = 0) -> GridC
     GridChoice or None
         ``None`` for images and tables without numeric columns.  Otherwise the
         bound is 0 (lossless) when lossless values fit :data:`BUDGET_MARGIN` of the
-        budget; else the smallest candidate bound whose bytes fit, when its RMSE is
+        budget; else the smallest candidate bound whose bytes fit that share of the
+        budget (or the code's own bytes, where those are more), when its RMSE is
         below the code's alone; else ``None``.
     """
     schema = model.schema
@@ -100,22 +101,27 @@ def choose_grid(model: FittedVAE, X: Any, budget: float, seed: int = 0) -> GridC
     n = len(rows)
     if n == 0:
         return None
-    empty = len(_compress(model, rows.iloc[:0] if isinstance(rows, pd.DataFrame)
-                          else rows[:0], None))
-    target = BUDGET_MARGIN * float(budget)
+    empty = rows.iloc[:0] if isinstance(rows, pd.DataFrame) else rows[:0]
 
-    def measure(bound: float | None) -> tuple[float, float]:
+    def size(bound: float | None) -> tuple[float, bytes]:
+        """Bytes per row beyond the file's fixed overhead (a file with no rows and
+        the same bound: a bounded header records its bounds), and the file."""
         blob = _compress(model, rows, bound)
-        return (len(blob) - empty) / n, _rmse(model, rows, blob)
+        return (len(blob) - len(_compress(model, empty, bound))) / n, blob
 
-    codes_bytes, codes_rmse = measure(None)
-    lossless_bytes = measure(0.0)[0]
-    if lossless_bytes <= target:
+    codes_bytes, codes_blob = size(None)
+    codes_rmse = _rmse(model, rows, codes_blob)
+    lossless_bytes = size(0.0)[0]
+    # The grid may spend what the code alone takes, when that is over the budget
+    # (small tables: per-chunk tables weigh more).
+    target = max(BUDGET_MARGIN * float(budget), codes_bytes)
+    if lossless_bytes <= BUDGET_MARGIN * float(budget):
         return GridChoice(0.0, codes_bytes, codes_rmse, lossless_bytes, 0.0, lossless_bytes)
-    fits = _smallest_fitting(lambda b: measure(b)[0] <= target)
+    fits = _smallest_fitting(lambda b: size(b)[0] <= target)
     if fits is None:
         return GridChoice(None, codes_bytes, codes_rmse, None, None, lossless_bytes)
-    grid_bytes, grid_rmse = measure(fits)
+    grid_bytes, grid_blob = size(fits)
+    grid_rmse = _rmse(model, rows, grid_blob)
     bound = fits if grid_rmse < codes_rmse else None
     return GridChoice(bound, codes_bytes, codes_rmse, grid_bytes, grid_rmse, lossless_bytes)
 
@@ -161,22 +167,22 @@ def _rmse(model: FittedVAE, rows: Any, blob: bytes) -> float:
     schema = model.schema
     assert isinstance(schema, TabularSchema)
     total, count = 0.0, 0
-    for j, c in enumerate(schema.columns):
-        if c.kind != "numeric":
+    for j, spec in enumerate(schema.columns):
+        if spec.kind != "numeric":
             continue
-        a, b = _column(rows, c.name, j), _column(back, c.name, j)
+        a, b = _column(rows, spec, j), _column(back, spec, j)
         ok = np.isfinite(a) & np.isfinite(b)
-        d = (a[ok] - b[ok]) / float(c.sd or 1.0)
+        d = (a[ok] - b[ok]) / float(spec.sd or 1.0)
         total += float(np.dot(d, d))
         count += int(ok.sum())
     return math.sqrt(total / count) if count else 0.0
 
 
-def _column(frame: Any, name: str, j: int) -> np.ndarray:
-    """Column ``name`` of a DataFrame, or column ``j`` of an array (schema order is
-    the input's column order), as float64 with blanks as NaN."""
+def _column(frame: Any, spec: ColumnSpec, j: int) -> np.ndarray:
+    """The column of ``spec`` in the model's units (:func:`numeric_values`): by name in
+    a DataFrame (names as the schema spells them), by position ``j`` in an array
+    (schema order is the input's column order)."""
     if isinstance(frame, pd.DataFrame):
-        values = frame[name]
-    else:
-        values = np.asarray(frame)[:, j]
-    return pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64)
+        names = {str(c): c for c in frame.columns}
+        return numeric_values(frame[names[spec.name]], spec)
+    return numeric_values(pd.Series(np.asarray(frame)[:, j]), spec)

@@ -54,8 +54,9 @@ class VAEOD(BaseDetector):
     """Variational-autoencoder outlier detector with PyOD's conventions.
 
     Fits a :class:`~vaekit.VAEAnomalyDetector` (kept as ``detector_``) and scores
-    rows by their negative ELBO in nats: **higher = more anomalous**, as in every
-    PyOD detector.  Accepts what the vaekit estimator accepts: pandas DataFrames
+    rows by their negative ELBO in nats (images: minus their capped complexity, see
+    :meth:`vaekit.VAEAnomalyDetector.anomaly_score`): **higher = more anomalous**,
+    as in every PyOD detector.  Accepts what the vaekit estimator accepts: pandas DataFrames
     with numeric, binary and categorical columns and missing values, numeric
     arrays, and image arrays.
 
@@ -78,7 +79,8 @@ device, n_jobs, random_state, verbose, complexity
         The fitted scikit-learn estimator (scikit-learn's signs; ``explain``,
         ``save``, ``anomaly_score``).
     decision_scores_ : ndarray of shape (n_samples,)
-        Negative ELBO of the training rows, nats (higher = more anomalous).
+        Anomaly scores of the training rows (``VAEAnomalyDetector.anomaly_score``),
+        nats (higher = more anomalous).
     threshold_ : float
         Score above which a row is labelled 1 (nats).
     labels_ : ndarray of {0, 1}
@@ -144,7 +146,8 @@ device, n_jobs, random_state, verbose, complexity
         return self
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """Anomaly score per row: the negative ELBO in nats (higher = more anomalous).
+        """Anomaly score per row (``VAEAnomalyDetector.anomaly_score``): the negative
+        ELBO in nats, for images minus the capped complexity (higher = more anomalous).
 
         Parameters
         ----------

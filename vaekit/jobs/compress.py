@@ -53,9 +53,10 @@ def compress_files(inputs: Sequence[str], model: Any, output: str, *,
     threads : int, optional
         Chunks encoded at once, each on one compute thread (0 = one per CPU core;
         default: the model's ``n_jobs``, else 1).  The bytes are the same for any value.
-    max_abs_error : float or dict, optional
-        Store every value within this bound as well (``CompressedWriter``); default:
-        the grid a budget-fitted model chose (``VAECompressor.grid_bound_``), if any.
+    max_abs_error : float, dict or "model", optional
+        Store every value within this bound as well (``CompressedWriter``); ``None``
+        (default) or ``"model"``: the grid a budget-fitted model chose
+        (``VAECompressor.grid_bound_``), else the latent code alone.
 
     Returns
     -------

@@ -147,8 +147,9 @@ def compressed_size(model: Any, X: Any, blob: bytes | None = None) -> tuple[floa
     if fitted.quantizer is not None:
         size = len(compress_rows(fitted, X) if blob is None else blob)
         return size / n, (f"measured: the {size:,}-byte .vkc container of these {n:,} rows "
-                          "divided by the rows (entropy-coded codes plus the container's "
-                          "fixed header and trailer; no id columns, no embedded model)")
+                          "divided by the rows (entropy-coded codes, plus the values of "
+                          "the grid a budget chose, plus the container's fixed header "
+                          "and trailer; no id columns, no embedded model)")
     d = fitted.latent_dim
     return 4.0 * d, (f"not measured: this model has no quantizer of its own (it is no "
                      f"compressor), so the figure is the size of raw float32 codes "
