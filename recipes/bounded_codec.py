@@ -40,7 +40,7 @@ import recipe_env  # noqa: E402  (one thread per process, before numpy loads)
 import argparse  # noqa: E402
 import struct  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -220,8 +220,12 @@ def summary(part: pd.DataFrame, extra: str = "") -> str:
             f"({part.loc[ratio.idxmax(), 'table']}).")
 
 
-def report(df: pd.DataFrame) -> str:
+def bytes_cells(r: pd.Series, columns: Sequence[str], missing: str) -> list[str]:
+    """Bytes per row of ``r``'s ``columns`` as table cells (``missing`` where NaN)."""
+    return [f"{r[c] / r['rows']:.2f}" if pd.notna(r[c]) else missing for c in columns]
 
+
+def report(df: pd.DataFrame) -> str:
     df = with_ratios(df)
     df["ratio_no_header"] = df["vaekit_no_header"] / df["best"]
     lines = ["# Error-bounded compression (`recipes/bounded_codec.py`)", "",
@@ -238,7 +242,7 @@ def report(df: pd.DataFrame) -> str:
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
         for _, r in part.iterrows():
             n = r["rows"]
-            cells = [f"{r[c] / n:.2f}" if pd.notna(r[c]) else "miss" for c in PEERS]
+            cells = bytes_cells(r, PEERS, "miss")
             lines.append(f"| {r['table']} | {n} | {r['cols']} | {r['vaekit'] / n:.2f} | "
                          f"{r['vaekit_no_header'] / n:.2f} | " + " | ".join(cells)
                          + f" | {r['best_name']} | {r['ratio']:.2f} | "

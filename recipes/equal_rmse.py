@@ -30,7 +30,10 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-# bounded_codec sets one BLAS thread per process before numpy loads, and the paths
+import recipe_env  # noqa: E402, F401  (one thread per process, before numpy loads)
+
+# isort: split
+
 import math  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 
@@ -39,6 +42,7 @@ import pandas as pd  # noqa: E402
 from bounded_codec import (  # noqa: E402
     BASELINES,
     PEERS,
+    bytes_cells,
     lossless_pcodec,
     lossless_zstd,
     summary,
@@ -113,7 +117,7 @@ def run_table(name: str, data_dir: Path, budgets: list[int], steps: int, quick: 
         target = rmse((back - mean) / sd, z)
         bound = est.grid_bound_
         row = {"table": name, "rows": len(test), "cols": X.shape[1], "budget": budget,
-               "rmse": target, "vaekit_codes": len(data),
+               "rmse": target, "vaekit_budget": len(data),
                "grid_bound": math.nan if bound is None else bound, **lossless}
         row["vaekit_bounded"], row["vaekit_bounded_eps"] = bytes_at(target, vaekit_bounded,
                                                                     steps)
@@ -135,7 +139,7 @@ def run_table(name: str, data_dir: Path, budgets: list[int], steps: int, quick: 
 
 def report(df: pd.DataFrame) -> str:
     df = df.copy()
-    df["vaekit"] = df[["vaekit_codes", "vaekit_bounded"]].min(axis=1)
+    df["vaekit"] = df[["vaekit_budget", "vaekit_bounded"]].min(axis=1)
     df = with_ratios(df)
     lines = ["# Compression at equal RMSE (`recipes/equal_rmse.py`)", "",
              "Bytes per test row (whole files) at vaekit's RMSE for each budget (the RMSE of "
@@ -154,8 +158,7 @@ def report(df: pd.DataFrame) -> str:
                   "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
         for _, r in part.iterrows():
             n = r["rows"]
-            cells = [f"{r[c] / n:.2f}" if pd.notna(r[c]) else "n/a"
-                     for c in ("vaekit_codes", "vaekit_bounded", *PEERS)]
+            cells = bytes_cells(r, ("vaekit_budget", "vaekit_bounded", *PEERS), "n/a")
             bound = r.get("grid_bound", math.nan)
             spent = "codes" if pd.isna(bound) else f"{bound:.3g}"
             lines.append(f"| {r['table']} | {n} | {r['rmse']:.4f} | {spent} | "

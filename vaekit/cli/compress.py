@@ -159,7 +159,11 @@ def compress(inputs: tuple[str, ...], model: str | None, output: str,
                                           embed_model=embed_model,
                                           skip_bad_rows=on_bad_rows == "skip",
                                           on_bad_rows=sink.add, progress=update,
-                                          threads=threads, max_abs_error=max_error)
+                                          threads=threads,
+                                          # no --max-error: the job's default, the
+                                          # model's own choice
+                                          **({} if max_error is None
+                                             else {"max_abs_error": max_error}))
     if save_model is not None:
         est.save(save_model)
     if not quiet:

@@ -20,7 +20,7 @@ from ..core import build_vae as build_network
 from ..core.batching import as_tensors
 from ..fitted import FittedVAE
 from ..fitted.grid_choice import choose_grid
-from ..fitted.streams import MODEL_GRID, CompressedWriter, iter_decompressed, join_chunks
+from ..fitted.streams import MODEL_GRID, CompressedWriter, decompress_bytes
 from ..training import TrainConfig
 from ..training.codec import CodecProgress, CodecSettings, LinearCodecFit, VAECodecTuning
 from ..training.sizes import budget_beta, codec_latent_dim, linear_architecture
@@ -390,7 +390,7 @@ class VAECompressor(TransformerMixin, _VAEBase):
         """
         fitted = self._model()
         # Parts carry consecutive row indices, so joining them renumbers nothing.
-        return join_chunks(list(iter_decompressed(io.BytesIO(bytes(data)), fitted)), fitted)
+        return decompress_bytes(bytes(data), fitted)
 
     # ------------------------------------------------------------ the fitted model
     quantizer_ = property(lambda self: self._model_attr("quantizer"),

@@ -48,10 +48,8 @@ from .payload import (
 
 __all__ = ["compress_chunk", "container_header", "decompress_chunk"]
 
-PAYLOAD_HEAD, PAYLOAD_VERSION, MASK_LENGTH = PAYLOAD_HEAD, PAYLOAD_VERSION, MASK_LENGTH
 # Coarsenings (fewer bits per latent dimension) a bounded chunk's writer weighs.
 COARSE_STEPS = (0, 2, 4)
-FLAG_PASSTHROUGH, FLAG_MASK, VALUES_LENGTH = FLAG_PASSTHROUGH, FLAG_MASK, VALUES_LENGTH
 
 
 # --------------------------------------------------------------------------- layout
@@ -195,7 +193,9 @@ def compress_chunk(X: Any, model: FittedVAE, quantizer: LatentQuantizer,
             if r and not q.total_bits:
                 break  # no bits left: that is the no-codes option
             c = codes if r == 0 else q.encode(means)
-            options.append((r << COARSE_SHIFT, pack_codes(c, q.bits), q.decode(c)))
+            # r = 0: the full-precision codes, packed above already.
+            options.append((r << COARSE_SHIFT, packed if r == 0 else pack_codes(c, q.bits),
+                            q.decode(c)))
         options.append((FLAG_NO_CODES, b"", np.zeros(codes.shape, dtype=np.float32)))
         best, section = encode_best(model, X, [(len(p), z) for _, p, z in options], bounds,
                                     prepared)

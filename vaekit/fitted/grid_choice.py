@@ -103,11 +103,15 @@ def choose_grid(model: FittedVAE, X: Any, budget: float, seed: int = 0) -> GridC
         return None
     empty = rows.iloc[:0] if isinstance(rows, pd.DataFrame) else rows[:0]
 
+    sizes: dict[float | None, tuple[float, bytes]] = {}  # the bisection ends on a bound tried
+
     def size(bound: float | None) -> tuple[float, bytes]:
         """Bytes per row beyond the file's fixed overhead (a file with no rows and
         the same bound: a bounded header records its bounds), and the file."""
-        blob = _compress(model, rows, bound)
-        return (len(blob) - len(_compress(model, empty, bound))) / n, blob
+        if bound not in sizes:
+            blob = _compress(model, rows, bound)
+            sizes[bound] = (len(blob) - len(_compress(model, empty, bound))) / n, blob
+        return sizes[bound]
 
     codes_bytes, codes_blob = size(None)
     codes_rmse = _rmse(model, rows, codes_blob)
@@ -161,9 +165,9 @@ def _compress(model: FittedVAE, rows: Any, bound: float | None) -> bytes:
 
 def _rmse(model: FittedVAE, rows: Any, blob: bytes) -> float:
     """RMSE over the numeric cells present in ``rows``, in standardized units."""
-    from .streams import iter_decompressed, join_chunks
+    from .streams import decompress_bytes
 
-    back = join_chunks(list(iter_decompressed(io.BytesIO(blob), model)), model)
+    back = decompress_bytes(blob, model)
     schema = model.schema
     assert isinstance(schema, TabularSchema)
     total, count = 0.0, 0

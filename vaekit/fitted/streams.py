@@ -23,6 +23,7 @@ Header keys and the chunk payload layout are specified in ``FORMAT.md`` (section
 
 from __future__ import annotations
 
+import io
 import os
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
@@ -57,6 +58,7 @@ __all__ = [
     "CompressedWriter",
     "compress_chunk",
     "container_header",
+    "decompress_bytes",
     "decompress_chunk",
     "iter_decompressed",
     "load_embedded_model",
@@ -465,3 +467,9 @@ def iter_decompressed(source: str | os.PathLike[str] | IO[bytes],
 def join_chunks(parts: list[Any], model: FittedVAE) -> Any:
     """Decoded chunks joined into one output (zero rows in the input's form if none)."""
     return _concat(parts) if parts else model.empty_output()
+
+
+def decompress_bytes(data: bytes, model: FittedVAE) -> Any:
+    """A whole in-memory container decoded into one output (:func:`iter_decompressed`
+    then :func:`join_chunks`)."""
+    return join_chunks(list(iter_decompressed(io.BytesIO(data), model)), model)

@@ -28,7 +28,7 @@ def compress_files(inputs: Sequence[str], model: Any, output: str, *,
                    on_bad_rows: Callable[[list[BadRow]], None] | None = None,
                    progress: Callable[[int], None] | None = None,
                    threads: int | None = None,
-                   max_abs_error: float | dict | None = None) -> tuple[int, int]:
+                   max_abs_error: float | dict | str | None = MODEL_GRID) -> tuple[int, int]:
     """Compress the rows of ``inputs``, in order, into the container ``output``.
 
     Parameters
@@ -53,10 +53,10 @@ def compress_files(inputs: Sequence[str], model: Any, output: str, *,
     threads : int, optional
         Chunks encoded at once, each on one compute thread (0 = one per CPU core;
         default: the model's ``n_jobs``, else 1).  The bytes are the same for any value.
-    max_abs_error : float, dict or "model", optional
-        Store every value within this bound as well (``CompressedWriter``); ``None``
-        (default) or ``"model"``: the grid a budget-fitted model chose
-        (``VAECompressor.grid_bound_``), else the latent code alone.
+    max_abs_error : float, dict, "model" or None
+        As ``CompressedWriter``'s: ``"model"`` (default) the grid a budget-fitted
+        model chose (``VAECompressor.grid_bound_``), else the latent code alone;
+        ``None`` the latent code alone.
 
     Returns
     -------
@@ -71,7 +71,7 @@ def compress_files(inputs: Sequence[str], model: Any, output: str, *,
     writer = CompressedWriter(output, model, id_columns=list(id_columns),
                               embed_model=embed_model,
                               threads=resolve_threads(threads, model),
-                              max_abs_error=MODEL_GRID if max_abs_error is None else max_abs_error)
+                              max_abs_error=max_abs_error)
     # The next chunks are parsed in a reader thread while this one is coded.
     chunks = read_ahead(iter_compress_chunks(inputs, model, list(id_columns),
                                              skip_bad_rows=skip_bad_rows), READ_AHEAD)

@@ -165,12 +165,12 @@ def reconstruct(model: Any, X: Any, blob: bytes | None = None) -> Any:
     compressed file sees.  Other models decode their posterior means.  ``blob``:
     :func:`compress_rows` output for ``X``, if already computed.
     """
-    from ..fitted.streams import iter_decompressed, join_chunks
+    from ..fitted.streams import decompress_bytes
 
     fitted = F.fitted_model(model)
     if fitted.quantizer is not None:
         blob = compress_rows(fitted, X) if blob is None else blob
-        return join_chunks(list(iter_decompressed(io.BytesIO(blob), fitted)), fitted)
+        return decompress_bytes(blob, fitted)
     return fitted.decode_means(fitted.encode_means(fitted.prepare(X)))
 
 
