@@ -471,10 +471,14 @@ class TabularSchema:
         seen = np.log1p(-p_miss) + np.log1p(-escape)
         blank = np.log(p_miss) - value_cost
         new = np.log1p(-p_miss) + np.log(np.where(escape > 0, escape, 1.0))
+        out = np.empty(present.shape)
+        out[:] = seen
+        if present.all():  # the common case: no blank or unseen cell in the chunk
+            return out
         spelled = np.zeros(present.shape)
         if "unseen_nats" in t:
             spelled[:, n_num:] = np.asarray(t["unseen_nats"], dtype=np.float64)
-        return np.where(present, seen, np.where(unseen, new - spelled, blank))
+        return np.where(present, out, np.where(unseen, new - spelled, blank))
 
     # --------------------------------------------------------------- checking
     def check_columns(self, df: pd.DataFrame) -> pd.DataFrame:

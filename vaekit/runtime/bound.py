@@ -58,19 +58,23 @@ def block_terms(net: NumpyVAE, batch: Batch, eps: np.ndarray) -> tuple[np.ndarra
     k = eps.shape[0]
     sd = np.exp(np.float32(0.5) * logvar)
     z = mu[None] + sd[None] * eps[:, None, :]  # (k, n, d)
-    loglik = net.log_prob(net.decode(z), batch)  # (k, n, F)
+    varying, offset = net.log_prob_parts(net.decode(z), batch)  # (k, n, F), (n, F)
     if k == 1:
         # The ELBO with the closed-form KL (lower variance than a one-sample estimate).
-        kl = fn.gaussian_kl(mu, logvar).sum(axis=-1)
-        return loglik[0], kl
-    diff = (z - mu[None]) / sd[None]
-    latent = ((-0.5 * z * z).sum(axis=-1)
-              - (-0.5 * logvar[None] - 0.5 * diff * diff).sum(axis=-1))  # (k, n); 2 pi cancels
-    log_w = loglik.sum(axis=-1) + latent
+        kl = fn.row_sums(fn.gaussian_kl(mu, logvar))
+        loglik = varying[0]
+        return (loglik if offset is None else loglik + offset), kl
+    # log p(z) - log q(z|x) per draw, 2 pi cancelling; (z - mu) / sd is the draw itself.
+    latent = (np.float32(-0.5) * fn.row_sums(z * z)
+              + np.float32(0.5) * (fn.row_sums(logvar)[None] + fn.row_sums(eps * eps)[:, None]))
+    # The offset is the same for every draw: it cancels in the weights.
+    log_w = fn.row_sums(varying) + latent
     # a = softmax(log_w) over the draws: the importance weights.
     a = np.exp(log_w - log_w.max(axis=0))
     a /= a.sum(axis=0)
-    pf = (a[..., None] * loglik).sum(axis=0)
+    pf = np.einsum("kn,knf->nf", a, varying)
+    if offset is not None:
+        pf += offset
     tiny = np.finfo(np.float32).tiny
     entropy = -(a * np.log(np.maximum(a, tiny))).sum(axis=0)
     kl = -((a * latent).sum(axis=0) + entropy - np.float32(math.log(k)))

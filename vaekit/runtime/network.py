@@ -13,18 +13,20 @@ from typing import Any
 import numpy as np
 
 from . import functions as fn
-from .constants import LOG_LEVELS_M1, LOGVAR_MAX, LOGVAR_MIN
+from .constants import LOG_2PI, LOG_LEVELS_M1, LOGVAR_MAX, LOGVAR_MIN
 from .layout import expected_shapes
 
 
 class _Linear:
     """y = x W^T + b with W stored transposed and contiguous for the BLAS call."""
 
-    def __init__(self, weight: np.ndarray, bias: np.ndarray) -> None:
-        # Copies: the caller's arrays may be a live torch module's memory.
-        self.wt = np.array(weight.T, dtype=np.float32, order="C", copy=True)
-        self.w = np.array(weight, dtype=np.float32, order="C", copy=True)
-        self.b = np.array(bias, dtype=np.float32, order="C", copy=True)
+    def __init__(self, weight: np.ndarray, bias: np.ndarray, scale: float = 1.0) -> None:
+        # Copies: the caller's arrays may be a live torch module's memory.  ``scale``
+        # (a power of two: exact) scales the output, as the SiLU that follows wants.
+        w = np.array(weight, dtype=np.float32, order="C", copy=True) * np.float32(scale)
+        self.wt = np.ascontiguousarray(w.T)
+        self.w = w
+        self.b = np.array(bias, dtype=np.float32, order="C", copy=True) * np.float32(scale)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         out = x @ self.wt
@@ -40,14 +42,20 @@ class _Linear:
 
 
 class _MLP:
-    """Linear layers with SiLU between them (none after the last)."""
+    """Linear layers with SiLU between them (none after the last).
+
+    A layer followed by SiLU holds its weights and bias halved, so it computes x / 2
+    and :func:`.functions.silu_of_half` finishes the activation.
+    """
 
     def __init__(self, weights: dict[str, np.ndarray], prefix: str) -> None:
         idx = sorted(int(k[len(prefix) + 1:].split(".")[0]) for k in weights
                      if k.startswith(prefix + ".") and k.endswith(".weight")
                      and k[len(prefix) + 1:].split(".")[0].isdigit())
-        self.layers = [_Linear(weights[f"{prefix}.{i}.weight"], weights[f"{prefix}.{i}.bias"])
-                       for i in idx]
+        last = len(idx) - 1
+        self.layers = [_Linear(weights[f"{prefix}.{i}.weight"], weights[f"{prefix}.{i}.bias"],
+                               scale=1.0 if j == last else 0.5)
+                       for j, i in enumerate(idx)]
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         lead = x.shape[:-1]
@@ -55,7 +63,7 @@ class _MLP:
         for i, layer in enumerate(self.layers):
             h = layer(h)
             if i < len(self.layers) - 1:
-                h = fn.silu(h)
+                h = fn.silu_of_half(h)
         return h.reshape(*lead, h.shape[-1])
 
 
@@ -180,13 +188,32 @@ class NumpyVAE:
     # ------------------------------------------------------------------ likelihoods
     def log_prob(self, params: np.ndarray, batch: dict[str, np.ndarray]) -> np.ndarray:
         """Per-feature log p(x|z) (..., n, n_features) in nats (0 where missing)."""
+        varying, offset = self.log_prob_parts(params, batch)
+        return varying if offset is None else varying + offset
+
+    def log_prob_parts(self, params: np.ndarray, batch: dict[str, np.ndarray]
+                       ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Per-feature log p(x|z) as ``varying + offset``, nats, 0 where missing.
+
+        ``varying`` (..., n, n_features) depends on the decoder's output; ``offset``
+        (n, n_features), or None when there is none, does not: the Gaussian's
+        normalising constant and the numeric transform's log-Jacobian.  With several
+        draws per row the offset is added once per row, not once per draw.
+        """
         if self.kind == "image":
-            return self._image_log_prob(params, batch["x"])
+            return self._image_log_prob(params, batch["x"]), None
         n, b = self.n_numeric, self.n_binary
-        mean, scale = self.numeric(params)
-        num = fn.gaussian_log_prob(batch["num"], mean, scale)
-        num += batch["num_logjac"]
-        num *= batch["num_mask"]
+        scale = fn.softplus(np.ascontiguousarray(params[..., n:2 * n]))
+        scale += self.min_scale
+        num = fn.gaussian_log_kernel(batch["num"], params[..., :n], scale)
+        mask = batch["num_mask"]
+        # x * 1.0 is exact: a block without blanks skips the pass, same bits.
+        if not mask.all():
+            num *= mask
+        offset = batch["num_logjac"] - np.float32(0.5 * LOG_2PI)
+        offset *= mask
+        if b == 0 and not self.cat_sizes:
+            return num, offset
         logits = np.ascontiguousarray(params[..., 2 * n:2 * n + b])
         binary = batch["bin"] * logits - fn.softplus(logits)
         binary *= batch["bin_mask"]
@@ -198,7 +225,8 @@ class NumpyVAE:
             idx = np.broadcast_to(batch["cat"][:, j][:, None], logp.shape[:-1] + (1,))
             cats.append(np.take_along_axis(logp, idx, axis=-1)[..., 0] * batch["cat_mask"][:, j])
         parts = [num, binary] + [c[..., None] for c in cats]
-        return np.concatenate(parts, axis=-1)
+        rest = np.zeros((offset.shape[0], b + len(cats)), np.float32)
+        return np.concatenate(parts, axis=-1), np.concatenate([offset, rest], axis=-1)
 
     def _image_log_prob(self, params: np.ndarray, x: np.ndarray) -> np.ndarray:
         x = x.reshape(x.shape[0], -1)
