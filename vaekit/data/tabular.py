@@ -227,6 +227,20 @@ def _looks_numeric(s: pd.Series) -> bool:
     return bool(not np.isnan(_numbers(observed)).any())
 
 
+def _float_columns(df: pd.DataFrame, names: list[str]) -> np.ndarray | None:
+    """The columns ``names`` as one (k, n) float64 array when they all are plain float64
+    and finite or blank (what the CSV reader delivers for number columns): the
+    DataFrame's own block, no conversion per column.  None otherwise (time, nullable
+    or text columns, or an infinite value, which the per-column route names)."""
+    if not names:
+        return None
+    part = df if list(df.columns) == names else df[names]
+    if any(d != np.float64 for d in part.dtypes):
+        return None
+    v = np.ascontiguousarray(part.to_numpy(dtype=np.float64).T)
+    return None if np.isinf(v).any() else v
+
+
 def numeric_values(s: pd.Series, spec: ColumnSpec) -> np.ndarray:
     """A numeric column's values in the model's units, float64 (dates and times: days
     since 1970-01-01), NaN where blank."""
@@ -565,34 +579,40 @@ class TabularSchema:
     def _encode_numerics(self, df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Numeric columns -> transformed values, masks, log-Jacobians (n, n_numeric) float32.
 
-        All columns in one block (a few passes instead of a dozen per column); each
-        element's float64 arithmetic is the same as one column at a time.
+        All columns in one block (a few passes instead of a dozen per column), column
+        by column in memory (a DataFrame's own layout) and transposed once, by the
+        final cast; each element's float64 arithmetic is the same as one column at a
+        time.
         """
         specs = self.specs("numeric")
-        v = np.empty((df.shape[0], len(specs)), dtype=np.float64)
-        for j, spec in enumerate(specs):
-            v[:, j] = numeric_values(df[spec.name], spec)
+        v = _float_columns(df, [s.name for s in specs])  # (k, n)
+        if v is None:
+            v = np.empty((len(specs), df.shape[0]), dtype=np.float64)
+            for j, spec in enumerate(specs):
+                v[j] = numeric_values(df[spec.name], spec)
         mask = ~np.isnan(v)
         missing = ~mask
         log_scale = np.array([math.log(s.scale) for s in specs])  # libm's log, as before
-        t = v - np.array([s.center for s in specs])
-        t /= np.array([s.scale for s in specs])
+        t = v - np.array([s.center for s in specs])[:, None]
+        t /= np.array([s.scale for s in specs])[:, None]
         np.copyto(t, 0.0, where=missing)
         logjac = np.empty(t.shape, dtype=np.float32)  # float32 at once: the same rounding
-        logjac[:] = (-log_scale).astype(np.float32)
+        logjac[:] = (-log_scale).astype(np.float32)[:, None]
         wide = [j for j, s in enumerate(specs) if s.transform == "asinh"]
         if wide:
-            u = t[:, wide]
+            u = t[wide]
             # log |dt/du| = -log sqrt(1 + a^2); past a = 1e150 the square would overflow
             # float64, and there it equals -log(a) to double precision.
             a = np.abs(u) / ASINH_WIDTH
             big = a >= 1e150
-            logjac[:, wide] = -np.where(big, np.log(np.clip(a, 1e150, 1e300)),
-                                        0.5 * np.log1p(np.minimum(a, 1e150) ** 2)) - log_scale[wide]
-            t[:, wide] = ASINH_WIDTH * np.arcsinh(u / ASINH_WIDTH)
+            logjac[wide] = -np.where(big, np.log(np.clip(a, 1e150, 1e300)),
+                                     0.5 * np.log1p(np.minimum(a, 1e150) ** 2)
+                                     ) - log_scale[wide][:, None]
+            t[wide] = ASINH_WIDTH * np.arcsinh(u / ASINH_WIDTH)
         np.clip(t, -VALUE_CLIP, VALUE_CLIP, out=t)
         np.copyto(logjac, 0.0, where=missing)
-        return t.astype(np.float32), mask.astype(np.float32), logjac
+        return (t.T.astype(np.float32, order="C"), mask.T.astype(np.float32, order="C"),
+                np.ascontiguousarray(logjac.T))
 
     def level_codes(self, spec: ColumnSpec, s: pd.Series) -> tuple[np.ndarray, np.ndarray,
                                                                       np.ndarray]:
@@ -676,14 +696,25 @@ def encoder_input(t: dict[str, np.ndarray], cat_sizes: Sequence[int]) -> np.ndar
     Missing entries are 0 in the value part; the masks let the encoder tell a
     missing value from a real 0.
     """
-    num = np.clip(np.asarray(t["num"]), -ENCODER_CLIP, ENCODER_CLIP)
-    parts = [num * np.asarray(t["num_mask"]), np.asarray(t["bin"]) * np.asarray(t["bin_mask"])]
+    num, num_mask = np.asarray(t["num"]), np.asarray(t["num_mask"])
+    bins, bin_mask = np.asarray(t["bin"]), np.asarray(t["bin_mask"])
     cat, cat_mask = np.asarray(t["cat"]), np.asarray(t["cat_mask"])
-    for j, k in enumerate(cat_sizes):
-        onehot = np.eye(k, dtype=np.float32)[cat[:, j]]
-        parts.append(onehot * cat_mask[:, j : j + 1])
-    parts += [np.asarray(t["num_mask"]), np.asarray(t["bin_mask"]), cat_mask]
-    return np.concatenate(parts, axis=1).astype(np.float32, copy=False)
+    n, k, b = num.shape[0], num.shape[1], bins.shape[1]
+    # Written in place into one array (no concatenation copy); float32 throughout.
+    x = np.empty((n, 2 * k + 2 * b + sum(cat_sizes) + cat_mask.shape[1]), dtype=np.float32)
+    part = x[:, :k]
+    np.clip(num, -ENCODER_CLIP, ENCODER_CLIP, out=part)
+    part *= num_mask
+    np.multiply(bins, bin_mask, out=x[:, k:k + b])
+    at = k + b
+    for j, size in enumerate(cat_sizes):
+        onehot = np.eye(size, dtype=np.float32)[cat[:, j]]
+        np.multiply(onehot, cat_mask[:, j:j + 1], out=x[:, at:at + size])
+        at += size
+    for m in (num_mask, bin_mask, cat_mask):
+        x[:, at:at + m.shape[1]] = m
+        at += m.shape[1]
+    return x
 
 
 def present_cells(t: dict[str, np.ndarray]) -> np.ndarray:
