@@ -208,3 +208,35 @@ def test_a_swapped_or_reloaded_network_is_followed_and_old_pickles_load(
     revived = FittedVAE.__new__(FittedVAE)
     revived.__setstate__({**fitted.__dict__, "_runners": {"numpy": object()}})
     np.testing.assert_array_equal(after, revived.score_terms(data).score)
+
+
+def _reference_mlp(weights: dict[str, np.ndarray], prefix: str, x: np.ndarray) -> np.ndarray:
+    """The codec's arithmetic, spelled out: x W^T + b, then x / (1 + exp(-x))."""
+    idx = sorted(int(k[len(prefix) + 1:].split(".")[0]) for k in weights
+                 if k.startswith(prefix + ".") and k.endswith("weight")
+                 and k[len(prefix) + 1:].split(".")[0].isdigit())
+    h = x.astype(np.float32)
+    for j, i in enumerate(idx):
+        h = h @ np.ascontiguousarray(weights[f"{prefix}.{i}.weight"].T)
+        h += weights[f"{prefix}.{i}.bias"]
+        if j < len(idx) - 1:
+            with np.errstate(over="ignore"):
+                h = h / (np.float32(1.0) + np.exp(-h))
+    return h
+
+
+def test_the_codec_decoder_keeps_its_arithmetic_and_scoring_stays_within_rounding() -> None:
+    # A .vkc file's model-coded values decode under the decoder's prediction: its
+    # floats must not change between vaekit versions, or older files stop decoding.
+    # Scoring may take the faster evaluation (halved SiLU layers): within rounding.
+    config = CONFIGS["table"]
+    weights = {n: t.detach().numpy() for n, t in _random_network(config).state_dict().items()}
+    net = NumpyVAE(config, weights)
+    z = standard_normal(64, 3, 5) * 3
+    np.testing.assert_array_equal(net.decode(z), _reference_mlp(weights, "decoder", z))
+    x = _batch(config, n=64)["x"]
+    h = _reference_mlp(weights, "encoder.body", x)
+    np.testing.assert_array_equal(net.encode(x)[0], h[:, :3])
+    fast = net.decode(z, fast=True)
+    assert not np.array_equal(fast, net.decode(z))  # the other evaluation is really used
+    np.testing.assert_allclose(fast, net.decode(z), rtol=1e-5, atol=1e-5)

@@ -24,6 +24,16 @@ def softplus(x: np.ndarray) -> np.ndarray:
     return out
 
 
+def silu(x: np.ndarray) -> np.ndarray:
+    """x * sigmoid(x), in place on ``x`` (a fresh matmul output)."""
+    t = np.negative(x)
+    with np.errstate(over="ignore"):  # exp(-x) = inf for x < -88: x / inf = -0, the limit
+        np.exp(t, out=t)
+    t += 1.0
+    np.divide(x, t, out=x)
+    return x
+
+
 def silu_of_half(h: np.ndarray) -> np.ndarray:
     """SiLU(x) given ``h = x / 2``, in place on ``h`` (a fresh matmul output).
 

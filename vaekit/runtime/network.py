@@ -18,19 +18,31 @@ from .layout import expected_shapes
 
 
 class _Linear:
-    """y = x W^T + b with W stored transposed and contiguous for the BLAS call."""
+    """y = x W^T + b with W stored transposed and contiguous for the BLAS call.
 
-    def __init__(self, weight: np.ndarray, bias: np.ndarray, scale: float = 1.0) -> None:
-        # Copies: the caller's arrays may be a live torch module's memory.  ``scale``
-        # (a power of two: exact) scales the output, as the SiLU that follows wants.
-        w = np.array(weight, dtype=np.float32, order="C", copy=True) * np.float32(scale)
-        self.wt = np.ascontiguousarray(w.T)
-        self.w = w
-        self.b = np.array(bias, dtype=np.float32, order="C", copy=True) * np.float32(scale)
+    With ``halve`` the layer also keeps its weights and bias halved (exact: a power of
+    two) for the fast SiLU (:func:`.functions.silu_of_half`).
+    """
+
+    def __init__(self, weight: np.ndarray, bias: np.ndarray, halve: bool = False) -> None:
+        # Copies: the caller's arrays may be a live torch module's memory.
+        self.wt = np.array(weight.T, dtype=np.float32, order="C", copy=True)
+        self.w = np.array(weight, dtype=np.float32, order="C", copy=True)
+        self.b = np.array(bias, dtype=np.float32, order="C", copy=True)
+        half = np.float32(0.5)
+        self.wt_half = self.wt * half if halve else None
+        self.b_half = self.b * half if halve else None
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         out = x @ self.wt
         out += self.b
+        return out
+
+    def half(self, x: np.ndarray) -> np.ndarray:
+        """``self(x) / 2``, exactly."""
+        assert self.wt_half is not None and self.b_half is not None
+        out = x @ self.wt_half
+        out += self.b_half
         return out
 
     def row_invariant(self, x: np.ndarray) -> np.ndarray:
@@ -44,8 +56,12 @@ class _Linear:
 class _MLP:
     """Linear layers with SiLU between them (none after the last).
 
-    A layer followed by SiLU holds its weights and bias halved, so it computes x / 2
-    and :func:`.functions.silu_of_half` finishes the activation.
+    Two evaluations of the same function: the default one, whose floats the codec
+    depends on (a ``.vkc`` file's model-coded values are decoded under the decoder's
+    prediction, so it must not change from one vaekit version to the next), and
+    ``fast=True`` for scores (compared within float tolerance, never stored): SiLU
+    layers computed at half scale and finished by :func:`.functions.silu_of_half`,
+    three passes instead of four.
     """
 
     def __init__(self, weights: dict[str, np.ndarray], prefix: str) -> None:
@@ -54,16 +70,20 @@ class _MLP:
                      and k[len(prefix) + 1:].split(".")[0].isdigit())
         last = len(idx) - 1
         self.layers = [_Linear(weights[f"{prefix}.{i}.weight"], weights[f"{prefix}.{i}.bias"],
-                               scale=1.0 if j == last else 0.5)
+                               halve=j < last)
                        for j, i in enumerate(idx)]
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
+    def __call__(self, x: np.ndarray, fast: bool = False) -> np.ndarray:
         lead = x.shape[:-1]
         h = np.ascontiguousarray(x.reshape(-1, x.shape[-1]), dtype=np.float32)
+        last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
-            h = layer(h)
-            if i < len(self.layers) - 1:
-                h = fn.silu_of_half(h)
+            if i == last:
+                h = layer(h)
+            elif fast:
+                h = fn.silu_of_half(layer.half(h))
+            else:
+                h = fn.silu(layer(h))
         return h.reshape(*lead, h.shape[-1])
 
 
@@ -164,10 +184,11 @@ class NumpyVAE:
             self.n_out = self.n_pix
 
     # ------------------------------------------------------------------ networks
-    def encode(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior means and log-variances, each (n, latent_dim) float32."""
+    def encode(self, x: np.ndarray, fast: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior means and log-variances, each (n, latent_dim) float32 (``fast``:
+        see :class:`_MLP`)."""
         x = x.reshape(x.shape[0], -1) if self.kind == "image" else x
-        h = self.enc(x)
+        h = self.enc(x, fast)
         latent = self.latent_dim
         mu = np.ascontiguousarray(h[..., :latent])
         if self.warp is not None:
@@ -176,10 +197,10 @@ class NumpyVAE:
         logvar = fn.soft_clamp(np.ascontiguousarray(h[..., latent:]), LOGVAR_MIN, LOGVAR_MAX)
         return mu, logvar
 
-    def decode(self, z: np.ndarray) -> np.ndarray:
+    def decode(self, z: np.ndarray, fast: bool = False) -> np.ndarray:
         """Flat likelihood parameters (..., n_params) of codes ``z`` (..., latent_dim);
-        images in channel-major order (means first)."""
-        h = self.dec(z)
+        images in channel-major order (means first); ``fast``: see :class:`_MLP`."""
+        h = self.dec(z, fast)
         if self.warp is None:
             return h
         v = self.dec_linear.row_invariant(z) + h[..., : self.n_out]
