@@ -692,19 +692,5 @@ def test_finite_weights_that_overflow_are_refused_at_load(detector_bytes: bytes,
     name = next(n for n in sorted(tensors) if n.startswith(part) and n.endswith("bias"))
     tensors[name] = torch.full_like(tensors[name], value)
     blob = raw_model(tensors, json.dumps(meta))
-    with pytest.raises(FileFormatError, match="non-finite scores|typical row|magnitude"):
-        load_bytes(blob)
-
-
-def test_weights_within_the_bound_that_still_overflow_are_refused_by_the_probe(
-        detector_bytes: bytes) -> None:
-    # Each weight passes the magnitude bound, yet three layers of them push the
-    # posterior mean of a typical row past float32's range: the load-time probe
-    # (one typical row scored) refuses the file.
-    tensors, meta = contents(detector_bytes)
-    meta.pop("fingerprint", None)
-    for name in [n for n in tensors if n.startswith("encoder")]:
-        tensors[name] = torch.full_like(tensors[name], 1e10)
-    blob = raw_model(tensors, json.dumps(meta))
-    with pytest.raises(FileFormatError, match="non-finite scores|typical row"):
+    with pytest.raises(FileFormatError, match="non-finite (scores|outputs)|typical row"):
         load_bytes(blob)

@@ -659,7 +659,9 @@ class TabularSchema:
             x = spec.untransform(num[:, j].astype(np.float64))
             if spec.low is not None and spec.high is not None:
                 x = np.clip(x, spec.low, spec.high)
-            if is_time_dtype(spec.dtype):
+            if spec.dtype == "float64":
+                out[spec.name] = x  # already the column's dtype
+            elif is_time_dtype(spec.dtype):
                 out[spec.name] = restore_times(x, spec.dtype, spec.low, spec.resolution)
             else:
                 out[spec.name] = restore_dtype(x, spec.dtype)
@@ -668,7 +670,14 @@ class TabularSchema:
             out[spec.name] = levels_series(spec, idx)
         for j, spec in enumerate(self.specs("categorical")):
             out[spec.name] = levels_series(spec, cat_idx[:, j].astype(np.int64))
-        return pd.DataFrame({name: out[name] for name in self.names()})
+        names = self.names()
+        if all(isinstance(out[c], np.ndarray) for c in names):
+            # Float64 columns only: one (k, n) block that the frame takes as it is.
+            block = np.empty((len(names), num.shape[0]))
+            for i, c in enumerate(names):
+                block[i] = out[c]
+            return pd.DataFrame(block.T, columns=names, copy=False)
+        return pd.DataFrame({name: out[name] for name in names})
 
     # --------------------------------------------------------------- storage
     def to_dict(self) -> dict[str, Any]:

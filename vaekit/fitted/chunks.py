@@ -78,8 +78,9 @@ def _split_frame(model: FittedVAE, X: pd.DataFrame,
     if stray:
         raise DataError(f"column(s) {stray} are not model columns; name them as id columns "
                         "to carry them losslessly, or drop them")
-    frame = X.set_axis(have, axis=1)
-    model_part = frame[want]
+    # Relabel and reorder only when needed: both copy every value.
+    frame = X if list(X.columns) == have else X.set_axis(have, axis=1)
+    model_part = frame if have == want else frame[want]
     ids_part = X.iloc[:, [have.index(c) for c in ids]] if ids else None
     return model_part, ids_part
 

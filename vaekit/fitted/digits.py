@@ -70,20 +70,25 @@ def round_values(x: np.ndarray, error: np.ndarray) -> np.ndarray:
     division), so the result is the double nearest the decimal and prints as it.
     """
     x = np.asarray(x, dtype=np.float64)
+    error = np.asarray(error, dtype=np.float64)
     ok = np.isfinite(x) & np.isfinite(error) & (error > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         decimals = 1 - np.floor(np.log10(np.where(ok, error, 1.0)))
     ok &= decimals <= _MAX_DECIMALS
-    out = x.copy()
-    for d in np.unique(decimals[ok]).astype(int):
-        sel = ok & (decimals == d)
-        if d >= 0:
-            p = 10.0 ** d
-            out[sel] = np.rint(x[sel] * p) / p
-        else:
-            p = 10.0 ** (-d)
-            out[sel] = np.rint(x[sel] / p) * p
+    d = np.where(ok, decimals, 0.0).astype(np.int64)
+    # Every cell at once, each with its own power of ten (the table holds Python's
+    # exact 10.0 ** k): the same arithmetic per cell as one decimal at a time.
+    p = _POWERS[np.abs(d)]
+    with np.errstate(over="ignore", invalid="ignore"):
+        finer = np.rint(x * p) / p
+        coarser = np.rint(x / p) * p
+    out = np.where(ok, np.where(d >= 0, finer, coarser), x)
     return out + 0.0  # -0.0 (from rounding -0.0004) would print as "-0.0"
+
+
+# 10.0 ** k for every k a finite positive error can ask for (log10 of the largest
+# double is 308.25).
+_POWERS = np.array([10.0 ** k for k in range(309)])
 
 
 def decode_rounded(model: FittedVAE, Z: np.ndarray) -> Any:
@@ -112,8 +117,31 @@ def round_to_codec(values: Any, model: FittedVAE, Z: np.ndarray,
              else _column_error(schema, *numeric))
     names = schema.names()
     frame = isinstance(values, pd.DataFrame)
-    out = values.copy() if frame else np.array(values, copy=True)
-    for j, spec in enumerate(schema.specs("numeric")):
+    specs = schema.specs("numeric")
+    done: set[int] = set()
+    if frame:
+        # The plain float64 columns in one block: round_values works cell by cell, so
+        # the same digits as column by column, without a pandas round trip per column.
+        dtypes = dict(zip(values.columns, values.dtypes, strict=True))
+        plain = [j for j, s in enumerate(specs) if dtypes.get(s.name) == np.float64]
+        if plain:
+            cols = [specs[j].name for j in plain]
+            whole = cols == list(values.columns)
+            block = (values if whole else values[cols]).to_numpy(dtype=np.float64)
+            rounded = round_values(block, error[:, plain])
+            if whole:  # one block in, one block out: no per-column frame
+                values = pd.DataFrame(rounded, columns=values.columns, index=values.index,
+                                      copy=False)
+            else:
+                by_name = {c: rounded[:, k] for k, c in enumerate(cols)}
+                values = pd.DataFrame({c: by_name[c] if c in by_name else values[c]
+                                       for c in values.columns}, index=values.index)
+            done = set(plain)
+    # (a frame rebuilt above is this function's own already)
+    out = (values if done else values.copy()) if frame else np.array(values, copy=True)
+    for j, spec in enumerate(specs):
+        if j in done:
+            continue
         col = out[spec.name] if frame else None
         dtype = col.dtype if frame else out.dtype
         if dtype.kind != "f":

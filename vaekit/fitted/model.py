@@ -664,7 +664,14 @@ class FittedVAE:
         """
         try:
             with np.errstate(all="ignore"):  # overflow is what this looks for
-                row = self.decode_means(np.zeros((1, self.latent_dim), dtype=np.float32))
+                origin = np.zeros((1, self.latent_dim), dtype=np.float32)
+                # The decoder's own outputs first: the codec decodes with them, and a
+                # NaN there would reach prepare() as a blank cell, which scores finite.
+                raw = self.decoder_outputs(origin, scales=True)
+                if not all(np.isfinite(np.asarray(o, dtype=np.float64)).all() for o in raw):
+                    raise FileFormatError(f"{source}: the model's network gives non-finite "
+                                          "outputs (its weights overflow float32)")
+                row = self.decode_means(origin)
                 score = self.score_terms(self.prepare(row), n_samples=1).score
         except (DataError, ValueError, RuntimeError, OverflowError) as exc:
             raise FileFormatError(f"{source}: the model's network does not reproduce a "

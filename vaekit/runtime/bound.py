@@ -93,7 +93,9 @@ def score_rows(net: NumpyVAE, batch: Batch, eps: np.ndarray,
 
 def encode_rows(net: NumpyVAE, x: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
     """Posterior means and log-variances of every row, float64."""
-    mu, logvar = map_blocks(lambda b: net.encode(b["x"]), {"x": x}, block)
+    # The fast evaluation: codes are chosen once, when written, and never recomputed
+    # by a reader (only the decoder's floats must stay the same across versions).
+    mu, logvar = map_blocks(lambda b: net.encode(b["x"], fast=True), {"x": x}, block)
     assert mu is not None and logvar is not None
     return mu, logvar
 
