@@ -692,5 +692,5 @@ def test_finite_weights_that_overflow_are_refused_at_load(detector_bytes: bytes,
     name = next(n for n in sorted(tensors) if n.startswith(part) and n.endswith("bias"))
     tensors[name] = torch.full_like(tensors[name], value)
     blob = raw_model(tensors, json.dumps(meta))
-    with pytest.raises(FileFormatError, match="non-finite (scores|outputs)|typical row"):
+    with pytest.raises(FileFormatError, match="non-finite scores|typical row"):
         load_bytes(blob)

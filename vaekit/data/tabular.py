@@ -89,17 +89,13 @@ from .columns import (
     time_dtype_name,
 )
 from .levels import byte_log_probs, json_scalar, level_key, sorted_levels, spelling_nats
+from .numeric import ASINH_WIDTH, encode_numerics
 from .statistics import choose_transform, finite_sd, resolution, robust_center_scale
 
 KINDS = ("numeric", "binary", "categorical")
-# Tail-compression width c of ``c * asinh(u / c)``, in robust standard deviations.
-ASINH_WIDTH = 3.0
 # Encoder inputs are clipped here (robust SDs): q(z|x) may be any distribution, so the
 # ELBO stays a bound, and a value never seen in training cannot overflow the encoder.
 ENCODER_CLIP = 1e4
-# Transformed values are stored as float32; past this bound nothing changes anyway
-# (the Gaussian likelihood saturates at MAX_STANDARDIZED = 1e15).
-VALUE_CLIP = 1e30
 MAX_CATEGORIES = 1000
 # Recorded in the schema of new fits: unseen values are charged their spelling
 # (vaekit.data.levels).  Schemas without it score unseen cells as they did.
@@ -225,26 +221,6 @@ def _looks_numeric(s: pd.Series) -> bool:
     if len(observed) == 0:
         return False
     return bool(not np.isnan(_numbers(observed)).any())
-
-
-def _float_columns(df: pd.DataFrame, names: list[str]) -> np.ndarray | None:
-    """The columns ``names`` as one (k, n) float64 array when they all are plain float64
-    and finite or blank (what the CSV reader delivers for number columns): the
-    DataFrame's own block, no conversion per column.  None otherwise (time, nullable
-    or text columns, or an infinite value, which the per-column route names)."""
-    if not names:
-        return None
-    part = df if list(df.columns) == names else df[names]
-    if any(d != np.float64 for d in part.dtypes):
-        return None
-    v = np.ascontiguousarray(part.to_numpy(dtype=np.float64).T)
-    return None if np.isinf(v).any() else v
-
-
-def numeric_values(s: pd.Series, spec: ColumnSpec) -> np.ndarray:
-    """A numeric column's values in the model's units, float64 (dates and times: days
-    since 1970-01-01), NaN where blank."""
-    return time_days(s, spec.name) if is_time_dtype(spec.dtype) else as_float(s, spec.name)
 
 
 class TabularSchema:
@@ -577,42 +553,9 @@ class TabularSchema:
         return out
 
     def _encode_numerics(self, df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Numeric columns -> transformed values, masks, log-Jacobians (n, n_numeric) float32.
-
-        All columns in one block (a few passes instead of a dozen per column), column
-        by column in memory (a DataFrame's own layout) and transposed once, by the
-        final cast; each element's float64 arithmetic is the same as one column at a
-        time.
-        """
-        specs = self.specs("numeric")
-        v = _float_columns(df, [s.name for s in specs])  # (k, n)
-        if v is None:
-            v = np.empty((len(specs), df.shape[0]), dtype=np.float64)
-            for j, spec in enumerate(specs):
-                v[j] = numeric_values(df[spec.name], spec)
-        mask = ~np.isnan(v)
-        missing = ~mask
-        log_scale = np.array([math.log(s.scale) for s in specs])  # libm's log, as before
-        t = v - np.array([s.center for s in specs])[:, None]
-        t /= np.array([s.scale for s in specs])[:, None]
-        np.copyto(t, 0.0, where=missing)
-        logjac = np.empty(t.shape, dtype=np.float32)  # float32 at once: the same rounding
-        logjac[:] = (-log_scale).astype(np.float32)[:, None]
-        wide = [j for j, s in enumerate(specs) if s.transform == "asinh"]
-        if wide:
-            u = t[wide]
-            # log |dt/du| = -log sqrt(1 + a^2); past a = 1e150 the square would overflow
-            # float64, and there it equals -log(a) to double precision.
-            a = np.abs(u) / ASINH_WIDTH
-            big = a >= 1e150
-            logjac[wide] = -np.where(big, np.log(np.clip(a, 1e150, 1e300)),
-                                     0.5 * np.log1p(np.minimum(a, 1e150) ** 2)
-                                     ) - log_scale[wide][:, None]
-            t[wide] = ASINH_WIDTH * np.arcsinh(u / ASINH_WIDTH)
-        np.clip(t, -VALUE_CLIP, VALUE_CLIP, out=t)
-        np.copyto(logjac, 0.0, where=missing)
-        return (t.T.astype(np.float32, order="C"), mask.T.astype(np.float32, order="C"),
-                np.ascontiguousarray(logjac.T))
+        """Numeric columns -> transformed values, masks, log-Jacobians (n, n_numeric)
+        float32 (:func:`.numeric.encode_numerics`)."""
+        return encode_numerics(df, self.specs("numeric"))
 
     def level_codes(self, spec: ColumnSpec, s: pd.Series) -> tuple[np.ndarray, np.ndarray,
                                                                       np.ndarray]:

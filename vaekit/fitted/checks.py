@@ -33,7 +33,7 @@ import pandas as pd
 from ..codec.quantize import QUANTIZER_VERSION, LatentQuantizer
 from ..data.images import LAYOUTS
 from ..data.tabular import KINDS, MAX_CATEGORIES, SPELLING_RULE
-from ..errors import FileFormatError
+from ..errors import DataError, FileFormatError
 from ..runtime.layout import expected_shapes, supports
 from ..runtime.noise import NOISE_RULE
 from .scoring import QUANTILE_GRID
@@ -501,3 +501,30 @@ def _numel(shape: tuple[int, ...]) -> int:
     for s in shape:
         n *= s
     return n
+
+
+def check_typical_row(model: Any, source: str) -> None:
+    """Refuse a fitted model whose network overflows on its own typical row.
+
+    The checks before building see finite weights of the right shapes; weights such
+    as 3e38 still overflow float32 inside the network, and every score would be NaN.
+    The decoder's mean at the latent origin is the row the model finds most typical:
+    the decoder's outputs there (what the codec decodes with; a NaN would reach
+    ``prepare`` as a blank cell, which scores finite) and the row's score must be
+    finite.  (One row, one pass.)
+    """
+    try:
+        with np.errstate(all="ignore"):  # overflow is what this looks for
+            origin = np.zeros((1, model.latent_dim), dtype=np.float32)
+            raw = model.decoder_outputs(origin, scales=True)
+            finite = all(np.isfinite(np.asarray(o, dtype=np.float64)).all() for o in raw)
+            if finite:
+                row = model.decode_means(origin)
+                finite = bool(np.all(np.isfinite(
+                    model.score_terms(model.prepare(row), n_samples=1).score)))
+    except (DataError, ValueError, RuntimeError, OverflowError) as exc:
+        raise FileFormatError(f"{source}: the model's network does not reproduce a "
+                              f"typical row ({str(exc).splitlines()[0][:200]})") from None
+    if not finite:
+        raise FileFormatError(f"{source}: the model's network gives non-finite scores "
+                              "(its weights overflow float32)")

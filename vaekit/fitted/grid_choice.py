@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..data.tabular import ColumnSpec, TabularSchema, numeric_values
+from ..data.numeric import numeric_values
+from ..data.tabular import ColumnSpec, TabularSchema
 from .model import FittedVAE
 
 # Rows measured: one container chunk (vaekit.codec.container.DEFAULT_CHUNK_ROWS), so

@@ -30,11 +30,11 @@ from ..codec.quantize import LatentQuantizer, fit_quantizer
 from ..data import ImageSchema, TabularSchema
 from ..data.images import complexity_nats
 from ..data.tabular import present_cells
-from ..errors import DataError, FileFormatError, missing_columns_message
+from ..errors import DataError, missing_columns_message
 from ..files.atomic import atomic_write_bytes
 from ..runtime.functions import gaussian_kl
 from . import backends, model_file
-from .checks import check_model
+from .checks import check_model, check_typical_row
 from .scoring import RowScores, score_quantiles, score_table_rows, threshold_from_quantiles
 
 if TYPE_CHECKING:
@@ -651,34 +651,8 @@ class FittedVAE:
             extra={k: v for k, v in fitted.items() if k not in known},
             sha256=meta.get("fingerprint"),
         )
-        model._probe(source)
+        check_typical_row(model, source)
         return model
-
-    def _probe(self, source: str) -> None:
-        """Refuse a network that overflows on its own typical row.
-
-        The checks before building see finite weights of the right shapes; weights
-        such as 3e38 still overflow float32 inside the network, and every score would
-        be NaN.  The decoder's mean at the latent origin is the row the model finds
-        most typical: scoring it must give a finite number.  (One row, one pass.)
-        """
-        try:
-            with np.errstate(all="ignore"):  # overflow is what this looks for
-                origin = np.zeros((1, self.latent_dim), dtype=np.float32)
-                # The decoder's own outputs first: the codec decodes with them, and a
-                # NaN there would reach prepare() as a blank cell, which scores finite.
-                raw = self.decoder_outputs(origin, scales=True)
-                if not all(np.isfinite(np.asarray(o, dtype=np.float64)).all() for o in raw):
-                    raise FileFormatError(f"{source}: the model's network gives non-finite "
-                                          "outputs (its weights overflow float32)")
-                row = self.decode_means(origin)
-                score = self.score_terms(self.prepare(row), n_samples=1).score
-        except (DataError, ValueError, RuntimeError, OverflowError) as exc:
-            raise FileFormatError(f"{source}: the model's network does not reproduce a "
-                                  f"typical row ({str(exc).splitlines()[0][:200]})") from None
-        if not np.all(np.isfinite(score)):
-            raise FileFormatError(f"{source}: the model's network gives non-finite scores "
-                                  "(its weights overflow float32)")
 
 
 def as_fitted(model: Any) -> FittedVAE:

@@ -14,7 +14,7 @@ import torch
 from ..core import auto_hidden, auto_latent_dim
 from ..core.networks import FeatureWarp
 from ..data import ImageSchema, TabularSchema
-from ..data.tabular import ASINH_WIDTH
+from ..data.numeric import ASINH_WIDTH
 from ..errors import DataError
 
 Schema = TabularSchema | ImageSchema
