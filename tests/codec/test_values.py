@@ -128,3 +128,23 @@ def test_damaged_sections_are_refused() -> None:
                         gaussian=v.coarse_prediction(np.zeros(3), np.ones(3)))
     with pytest.raises(FileFormatError):
         v.decode_column(9, data, 100)
+
+
+def test_lossless_float_columns_take_pcodec_on_the_floats_where_it_is_smaller() -> None:
+    # Four-decimal readings: their bit patterns look random as integers, while
+    # pcodec's float modes see the 0.0001 steps.
+    rng = np.random.default_rng(5)
+    x = np.round(rng.normal(50, 8, 4096), 4)
+    x[:4] = [-0.0, 5e-324, -1.7976931348623157e308, 0.1]
+    bits = x.view(np.int64).copy()
+    as_ints = v.plain_column(bits)
+    coder, data = v.plain_column(bits, floats=True)
+    assert coder == v.CODER_PCODEC_FLOAT and len(data) < 0.8 * len(as_ints[1])
+    back = v.decode_column(coder, data, len(bits))
+    np.testing.assert_array_equal(back, bits)  # bit for bit: -0.0 and subnormals too
+    with pytest.raises(FileFormatError, match="corrupt"):
+        v.decode_column(coder, data, len(bits) + 1)
+    with pytest.raises(FileFormatError, match="corrupt"):
+        v.decode_column(coder, data[: len(data) // 2], len(bits))
+    # Integers that are not float bit patterns never get the float coder.
+    assert v.plain_column(np.arange(4096, dtype=np.int64))[0] != v.CODER_PCODEC_FLOAT

@@ -25,6 +25,11 @@ smallest of these coders (``FORMAT.md``, section "Bounded values"):
     on short chunks and small alphabets (coarse bounds, level columns).
 ``CODER_RANK_COUNTS`` (6)
     The ranks of ``CODER_RANK`` coded as ``CODER_COUNTS``.
+``CODER_PCODEC_FLOAT`` (7)
+    Lossless float columns (the integers are float64 bit patterns): pcodec of the
+    floats themselves, whose float modes find a column's decimal or binary
+    structure (values of 0.0001 steps, a common multiplier) that the same bits coded
+    as integers hide -- pcodec on raw values, the lossless baseline.
 
 ``CODER_GAUSSIAN`` also tries multiples of the predicted SDs (``SD_FACTORS``: the
 two with the smallest approximate code length, measured exactly) and keeps the
@@ -50,7 +55,7 @@ from ..errors import FileFormatError
 from .packing import _compress, _decompress
 
 __all__ = ["CODER_NONE", "CODER_ZSTD", "CODER_GAUSSIAN", "CODER_RANK", "CODER_PCODEC",
-           "CODER_COUNTS", "CODER_RANK_COUNTS",
+           "CODER_COUNTS", "CODER_RANK_COUNTS", "CODER_PCODEC_FLOAT",
            "SD_FACTORS", "ZSTD_LEVEL", "plain_column", "gaussian_bits",
            "RESIDUAL_RANGE", "coarse_prediction", "encode_column", "decode_column",
            "pack_section", "unpack_section", "integers_crc"]
@@ -62,6 +67,7 @@ CODER_RANK = 3
 CODER_PCODEC = 4
 CODER_COUNTS = 5
 CODER_RANK_COUNTS = 6
+CODER_PCODEC_FLOAT = 7
 # Distinct values an order-0 table may hold: past this the table alone outweighs
 # what the frequencies save, and the reader's table stays small.
 MAX_COUNTS_ALPHABET = 1 << 16
@@ -219,17 +225,26 @@ def _pcodec_pack(values: np.ndarray) -> bytes:
                                             ChunkConfig()))
 
 
-def _pcodec_unpack(data: bytes, n: int) -> np.ndarray:
+def _pcodec_float_pack(bits: np.ndarray) -> bytes:
+    """pcodec of float64 values given as their int64 bit patterns."""
+    from pcodec import ChunkConfig, standalone
+
+    floats = np.ascontiguousarray(bits, dtype=np.int64).view(np.float64)
+    return bytes(standalone.simple_compress(floats, ChunkConfig()))
+
+
+def _pcodec_unpack(data: bytes, n: int, dtype: type = np.int64) -> np.ndarray:
+    """``n`` values of ``dtype`` (int64, or float64 returned as its bit patterns)."""
     from pcodec import standalone
 
-    out = np.empty(n, dtype=np.int64)  # the size is known: a hostile file cannot grow it
+    out = np.empty(n, dtype=dtype)  # the size is known: a hostile file cannot grow it
     try:
         progress = standalone.simple_decompress_into(data, out)
     except (RuntimeError, TypeError) as exc:
         raise FileFormatError(f"bounded values are corrupt (pcodec: {exc})") from None
     if progress.n_processed != n or not progress.finished:
         raise FileFormatError("bounded values are corrupt (wrong number of values)")
-    return out
+    return out.view(np.int64)
 
 
 def _uvarints(values: np.ndarray) -> bytes:
@@ -373,15 +388,19 @@ def _unrank(ranks: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     return np.where(ranks == 0, predicted, np.where(ranks - 1 < predicted, ranks - 1, ranks))
 
 
-def plain_column(q: np.ndarray) -> tuple[int, bytes]:
+def plain_column(q: np.ndarray, floats: bool = False) -> tuple[int, bytes]:
     """The smallest of ``CODER_ZSTD``, ``CODER_PCODEC`` and ``CODER_COUNTS`` for a
     column's integers (``CODER_NONE`` for no cells): what the integers cost without
-    the model."""
+    the model.  ``floats``: the integers are float64 bit patterns (a lossless float
+    column), and ``CODER_PCODEC_FLOAT`` competes too."""
     q = np.asarray(q, dtype=np.int64)
     if q.size == 0:
         return CODER_NONE, b""
-    return _smallest([(CODER_ZSTD, _zstd_pack(q)), (CODER_PCODEC, _pcodec_pack(q)),
-                      (CODER_COUNTS, _counts_pack(q))])
+    candidates = [(CODER_ZSTD, _zstd_pack(q)), (CODER_PCODEC, _pcodec_pack(q)),
+                  (CODER_COUNTS, _counts_pack(q))]
+    if floats:
+        candidates.append((CODER_PCODEC_FLOAT, _pcodec_float_pack(q)))
+    return _smallest(candidates)
 
 
 def _smallest(candidates: Sequence[tuple[int, bytes | None]]) -> tuple[int, bytes]:
@@ -445,6 +464,8 @@ def decode_column(coder: int, data: bytes, n: int, *,
         return _zstd_unpack(data, n)
     if coder == CODER_PCODEC:
         return _pcodec_unpack(data, n)
+    if coder == CODER_PCODEC_FLOAT:
+        return _pcodec_unpack(data, n, np.float64)
     if coder == CODER_COUNTS:
         return _counts_unpack(data, n)
     if coder == CODER_GAUSSIAN and gaussian is not None:

@@ -236,7 +236,7 @@ def _cells(model: FittedVAE, X: pd.DataFrame | np.ndarray, bounds: list[float | 
     for j, spec in enumerate(order):
         s = frame[spec.name]
         present = ~s.isna().to_numpy()
-        whole, step, origin, head = False, None, 0.0, b""
+        whole, step, origin, head, floats = False, None, 0.0, b"", False
         if spec.kind == "numeric":
             bound = float(by_name[spec.name])  # type: ignore[arg-type]
             whole = (bound > 0 and not integer_dtype(spec) and not is_time_dtype(spec.dtype)
@@ -246,10 +246,11 @@ def _cells(model: FittedVAE, X: pd.DataFrame | np.ndarray, bounds: list[float | 
             step = grid_step if mode in ("int", "float") else None
             q, origin = shift_grid(spec, s, present, q, ok, mode, grid_step, bound)
             head = origin_bytes(origin, mode) if origin else b""
+            floats = mode == "bits"  # float64 bit patterns: pcodec's float modes compete
         else:
             q, ok = _level_cells(schema, spec, s, prepared)
         cells.append((q, ok, whole, step, origin, head,
-                      plain_column(q[ok])))
+                      plain_column(q[ok], floats)))
         for row in np.flatnonzero(present & ~ok):
             exc.append((int(row), j, _exact_text(s.iloc[row], spec.name, row)))
     return order, cells, exc
