@@ -141,7 +141,8 @@ def container_header(model: FittedVAE, quantizer: LatentQuantizer, *,
 
 def compress_chunk(X: Any, model: FittedVAE, quantizer: LatentQuantizer,
                    id_columns: Sequence[str] = (), set_threads: bool = True,
-                   bounds: list[float | None] | None = None) -> bytes:
+                   bounds: list[float | None] | None = None,
+                   prepared: dict[str, np.ndarray] | None = None) -> bytes:
     """Encode one chunk of rows to its container payload.
 
     Parameters
@@ -159,6 +160,10 @@ def compress_chunk(X: Any, model: FittedVAE, quantizer: LatentQuantizer,
         (:mod:`.workers`), which sets one thread per worker for its whole run.
     bounds : list, optional
         Store every value within these bounds as well (:mod:`.bounded`).
+    prepared : dict, optional
+        ``model.prepare`` of these rows' model columns, when the caller has it (a
+        reader thread prepared them): used instead of preparing them here.  Preparing
+        is row by row, so the bytes are the same either way.
 
     Returns
     -------
@@ -177,7 +182,8 @@ def compress_chunk(X: Any, model: FittedVAE, quantizer: LatentQuantizer,
     if n == 0:
         codes = np.zeros((0, quantizer.n_dims), dtype=np.int64)
     else:
-        prepared = model.prepare(X)
+        if prepared is None:
+            prepared = model.prepare(X)
         means = model.encode_means(prepared, set_threads)
         codes = quantizer.encode(means)
     packed = pack_codes(codes, quantizer.bits)

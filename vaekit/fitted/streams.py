@@ -173,7 +173,7 @@ class CompressedWriter:
         self._chunk_rows = int(chunk_rows)
         self._expected = n_rows
         self._writer: ContainerWriter | None = None
-        self._pending: list[Any] = []
+        self._pending: list[tuple[Any, dict[str, np.ndarray] | None]] = []
         self._n_pending = 0
         self._closed = False
         self._threads = max(1, int(threads))
@@ -222,10 +222,18 @@ class CompressedWriter:
             blob = self._model.to_bytes()
         return ContainerWriter(self._target, header, blob)
 
-    def write(self, X: Any) -> None:
-        """Add rows (a DataFrame, a 2-D array or an image array); full chunks are written."""
+    def write(self, X: Any, prepared: dict[str, np.ndarray] | None = None) -> None:
+        """Add rows (a DataFrame, a 2-D array or an image array); full chunks are written.
+
+        ``prepared``: the model's input arrays for exactly these rows
+        (``model.prepare`` of their model columns), when the caller has them -- a
+        reader thread can prepare the next rows while these are encoded.  The bytes
+        are the same with or without.
+        """
         if self._closed:
             raise ValueError("write on a closed CompressedWriter")
+        if prepared is not None and any(len(v) != len(X) for v in prepared.values()):
+            raise ValueError("prepared arrays do not have one row per row written")
         if isinstance(X, pd.DataFrame) and self._writer is not None:
             want = self._columns
             if names_of(X.columns) != want:
@@ -243,27 +251,28 @@ class CompressedWriter:
             # at most chunk_rows - 1 rows are ever copied into the buffer.
             if self._n_pending:
                 take = min(n, self._chunk_rows - self._n_pending)
-                self._pending.append(_rows(X, 0, take))
+                self._pending.append((_rows(X, 0, take), _rows(prepared, 0, take)))
                 self._n_pending += take
                 start = take
                 if self._n_pending == self._chunk_rows:
-                    self._flush(_concat(self._pending))
+                    self._flush(*_concat_pending(self._pending))
             while n - start >= self._chunk_rows:
-                self._flush(_rows(X, start, start + self._chunk_rows))
-                start += self._chunk_rows
+                stop = start + self._chunk_rows
+                self._flush(_rows(X, start, stop), _rows(prepared, start, stop))
+                start = stop
             if start < n:
-                self._pending.append(_rows(X, start, n))
+                self._pending.append((_rows(X, start, n), _rows(prepared, start, n)))
                 self._n_pending += n - start
             self.max_buffered_rows = max(self.max_buffered_rows, self._n_pending)
         except BaseException:
             self.abort()
             raise
 
-    def _flush(self, rows: Any) -> None:
+    def _flush(self, rows: Any, prepared: dict[str, np.ndarray] | None = None) -> None:
         assert self._writer is not None
         if self._threads == 1:
             payload = compress_chunk(rows, self._model, self._quantizer, self._ids,
-                                     bounds=self._bounds)
+                                     bounds=self._bounds, prepared=prepared)
             self._writer.write_chunk(payload, len(rows))
         else:
             if self._pool is None:
@@ -272,7 +281,7 @@ class CompressedWriter:
                 self._pool = worker_pool(self._model, self._threads, "vaekit-compress")
             self._inflight.append((self._pool.submit(
                 compress_chunk, rows, self._model, self._quantizer, self._ids, False,
-                self._bounds),
+                self._bounds, prepared),
                 len(rows)))
             # Chunks go to the file in order; at most `threads` are being encoded.
             while len(self._inflight) > self._threads:
@@ -305,7 +314,7 @@ class CompressedWriter:
             if self._writer is None:
                 self._writer = self._open(None)
             if self._n_pending:
-                self._flush(_concat(self._pending))
+                self._flush(*_concat_pending(self._pending))
             while self._inflight:
                 self._write_oldest()
             self._stop_pool()
@@ -337,6 +346,11 @@ class CompressedWriter:
 
 
 def _rows(X: Any, start: int, stop: int) -> Any:
+    """Rows ``start:stop`` of a frame, an array or a dict of prepared arrays (or None)."""
+    if X is None:
+        return None
+    if isinstance(X, dict):
+        return {k: v[start:stop] for k, v in X.items()}
     return X.iloc[start:stop] if isinstance(X, pd.DataFrame) else np.asarray(X)[start:stop]
 
 
@@ -346,6 +360,18 @@ def _concat(pieces: list[Any]) -> Any:
     if isinstance(pieces[0], pd.DataFrame):
         return pd.concat(pieces, axis=0, ignore_index=True)
     return np.concatenate(pieces, axis=0)
+
+
+def _concat_pending(pending: list[tuple[Any, dict[str, np.ndarray] | None]]
+                    ) -> tuple[Any, dict[str, np.ndarray] | None]:
+    """The buffered rows as one chunk, with their prepared arrays when every piece
+    has them (else None: the chunk is prepared when coded)."""
+    rows = _concat([r for r, _ in pending])
+    preps = [p for _, p in pending]
+    if any(p is None for p in preps):
+        return rows, None
+    return rows, {k: np.concatenate([p[k] for p in preps], axis=0)  # type: ignore[index]
+                  for k in preps[0]}  # type: ignore[union-attr]
 
 
 def resolve_model(want: str, blob: bytes | None, model: Any, device: str | None,

@@ -9,11 +9,15 @@ rows, the model and the options, not on how the inputs were split into files.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from ..errors import DataError
 from ..files.readers import BadRow
+from ..fitted.model import as_fitted
 from ..fitted.streams import MODEL_GRID, CompressedWriter
 from ..fitted.workers import resolve_threads
 from .ahead import READ_AHEAD, read_ahead
@@ -72,15 +76,17 @@ def compress_files(inputs: Sequence[str], model: Any, output: str, *,
                               embed_model=embed_model,
                               threads=resolve_threads(threads, model),
                               max_abs_error=max_abs_error)
-    # The next chunks are parsed in a reader thread while this one is coded.
-    chunks = read_ahead(iter_compress_chunks(inputs, model, list(id_columns),
-                                             skip_bad_rows=skip_bad_rows), READ_AHEAD)
+    # The next chunks are parsed and prepared in a reader thread while this one is
+    # coded (preparing is row by row: the bytes do not depend on where it happens).
+    chunks = read_ahead(_prepared(iter_compress_chunks(inputs, model, list(id_columns),
+                                                       skip_bad_rows=skip_bad_rows),
+                                  model), READ_AHEAD)
     try:
-        for frame, bad in chunks:
+        for frame, bad, tensors in chunks:
             if on_bad_rows is not None:
                 on_bad_rows(bad)
             if len(frame):
-                writer.write(frame)
+                writer.write(frame, tensors)
             if progress is not None:
                 progress(len(frame) + len(bad))
         if writer.n_rows == 0:
@@ -94,3 +100,16 @@ def compress_files(inputs: Sequence[str], model: Any, output: str, *,
     # A FIFO or device (written in place) has no size to ask for.
     size = os.path.getsize(output) if os.path.isfile(output) else writer.bytes_written
     return writer.n_rows, size
+
+
+def _prepared(chunks: Iterator[tuple[Any, list[BadRow]]], model: Any
+              ) -> Iterator[tuple[Any, list[BadRow], dict[str, np.ndarray] | None]]:
+    """Each chunk with the model's input arrays for its rows (None when empty)."""
+    fitted = as_fitted(model)
+    names = fitted.column_names if fitted.input_kind == "tabular" else None
+    for rows, bad in chunks:
+        if not len(rows):
+            yield rows, bad, None
+            continue
+        model_rows = rows[names] if names is not None and isinstance(rows, pd.DataFrame) else rows
+        yield rows, bad, fitted.prepare(model_rows)
