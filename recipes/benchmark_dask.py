@@ -41,7 +41,7 @@ import torch
 from vaekit import VAEAnomalyDetector
 from vaekit.engines.local import iter_scored
 from vaekit.fitted.streams import CompressedWriter
-from vaekit.jobs.read import iter_compress_chunks
+from vaekit.jobs.compress_input import iter_compress_chunks
 from vaekit.jobs.score import ScoreOptions
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -29,7 +29,7 @@ from vaekit.codec.manifest import count_rows, is_manifest, read_manifest  # noqa
 from vaekit.engines.local import iter_scored  # noqa: E402
 from vaekit.fitted.manifests import iter_decompressed_any  # noqa: E402
 from vaekit.fitted.streams import CompressedWriter, iter_decompressed  # noqa: E402
-from vaekit.jobs.read import iter_compress_chunks  # noqa: E402
+from vaekit.jobs.compress_input import iter_compress_chunks  # noqa: E402
 from vaekit.jobs.score import ScoreOptions  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]

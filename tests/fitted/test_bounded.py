@@ -234,6 +234,24 @@ def test_damaged_bounds_in_the_header_are_refused(compressor: VAECompressor) -> 
             bounded.check_bounds(bad, model)
 
 
+def test_a_lossless_float_column_makes_a_version_4_file(compressor: VAECompressor) -> None:
+    """Coder 7 (pcodec of the floats) exists from codec version 4 on: a file that may use
+    it says so, so an older vaekit refuses it with "upgrade" instead of "corrupt"; a
+    lossy file stays version 3."""
+    te = _train(300, seed=8)
+    versions = {}
+    for bound in (0.0, 0.1):
+        buf = io.BytesIO()
+        with CompressedWriter(buf, compressor, max_abs_error=bound) as w:
+            w.write(te)
+        with ContainerReader(io.BytesIO(buf.getvalue())) as reader:
+            versions[bound] = reader.header["codec_version"]
+        out = pd.concat(list(iter_decompressed(io.BytesIO(buf.getvalue()), compressor)))
+        _check_bound(te, out, resolve_bounds(compressor.fitted_, bound),
+                     compressor.fitted_.schema.names())
+    assert versions == {0.0: 4, 0.1: 3}
+
+
 def test_the_header_refers_to_the_model(compressor: VAECompressor,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """A bounded file's header names the model and its quantizer by hash (no schema,

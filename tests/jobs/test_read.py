@@ -15,9 +15,9 @@ from vaekit.errors import DataError
 from vaekit.files.readers import Chunk
 from vaekit.fitted import FittedVAE, as_fitted
 from vaekit.fitted.streams import CompressedWriter
+from vaekit.jobs.compress_input import iter_compress_chunks
 from vaekit.jobs.read import (
     frame_chunk,
-    iter_compress_chunks,
     load_training_data,
     prepare_chunk,
     reading_types,

@@ -67,8 +67,12 @@ CODEC_NAME = "vaekit-latent-codes"
 # 2: a chunk may carry a missing mask (payload flag bit 1); version-1 files still read.
 # 3: a header that names the model instead of copying its schema and quantizer, and
 # error-bounded values (header key "value_bounds", payload flag bit 2).  Self-describing
-# files without bounds are still version 2.  The newest version this vaekit reads.
-CODEC_VERSION = 3
+# files without bounds are still version 2.
+# 4: a lossless float column may be coded as pcodec of its floats (bounded-values coder
+# 7); only files with a lossless float column are version 4, others stay 3.
+# CODEC_VERSION is the newest version this vaekit reads.
+CODEC_VERSION = 4
+REFERENCED_CODEC_VERSION = 3
 # Rows per chunk a writer uses by default.  4096 rows keep a chunk's working set small
 # (a chunk of 28x28 images is 12.8 MB of float32 pixels) while the per-chunk framing
 # (32-byte chunk record, 6-byte payload head, layout byte, zstd frame header and

@@ -71,7 +71,10 @@ def encode_numerics(df: pd.DataFrame, specs: Sequence[NumericSpec]
         A value that is not a number (or date) or is infinite, naming its row and
         column.
     """
-    v = float_columns(df, [s.name for s in specs])  # (k, n)
+    # Dates and times always take the per-column route: their float64 values are read
+    # as datetimes there, never as days.
+    v = (None if any(is_time_dtype(s.dtype) for s in specs)
+         else float_columns(df, [s.name for s in specs]))  # (k, n)
     if v is None:
         v = np.empty((len(specs), df.shape[0]), dtype=np.float64)
         for j, spec in enumerate(specs):

@@ -4,7 +4,7 @@ Needs the optional extra: ``pip install "vaekit[dask]"``.
 
 The unit of work is one input file (or one partition of a Dask DataFrame).  A
 worker runs exactly the local engine's code on it
-(:func:`vaekit.engines.local.iter_scored`, :func:`vaekit.jobs.read.iter_compress_chunks`
+(:func:`vaekit.engines.local.iter_scored`, :func:`vaekit.jobs.compress_input.iter_compress_chunks`
 with :class:`~vaekit.fitted.streams.CompressedWriter`; a partition goes through
 :func:`vaekit.jobs.read.frame_chunk`, the readers' conversion), so results are
 identical bit for bit to a single-process run: a row's score or code depends only
@@ -55,12 +55,12 @@ from ..codec.manifest import Manifest, ManifestWriter
 from ..files.readers import BadRow
 from ..fitted.model import FittedVAE, as_fitted
 from ..fitted.streams import CompressedWriter
+from ..jobs.compress_input import iter_compress_chunks
 from ..jobs.read import (
     DEFAULT_SAMPLE_BYTES,
     Progress,
     Reservoir,
     frame_chunk,
-    iter_compress_chunks,
     training_reservoir,
 )
 from ..jobs.score import ScoreOptions, default_options, empty_scores, score_chunk, score_schema

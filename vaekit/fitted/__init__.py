@@ -15,18 +15,26 @@ Three words, one meaning each: *network* (the ``nn.Module``), *fitted model*
 * :mod:`.describe` -- what ``vaekit info`` prints.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .model import FittedVAE, as_fitted
 
+if TYPE_CHECKING:
+    from .streams import CompressedWriter, iter_decompressed
+
 __all__ = ["CompressedWriter", "FittedVAE", "as_fitted", "iter_decompressed"]
+_LAZY = ("CompressedWriter", "iter_decompressed")
 
 
 def __getattr__(name: str) -> Any:
     # The container side on first use: scoring never loads the codec's modules
     # (a shorter start-up for `vaekit score`).
-    if name in ("CompressedWriter", "iter_decompressed"):
+    if name in _LAZY:
         from . import streams
 
         return getattr(streams, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

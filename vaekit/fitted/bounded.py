@@ -149,6 +149,20 @@ def header_bounds(max_abs_error: float | Mapping[str, float],
     return _bound(max_abs_error, "max_abs_error")
 
 
+def lossless_float_columns(model: FittedVAE, bounds: float | list[float | None] | None
+                           ) -> bool:
+    """Whether ``bounds`` (SDs, or one absolute bound per schema column) store some float
+    column losslessly, the one case that may write coder 7 (codec version 4)."""
+    schema = model.schema
+    if bounds is None or not isinstance(schema, TabularSchema):
+        return False
+    per_column = ([float(bounds)] * len(schema.columns) if isinstance(bounds, (int, float))
+                  else bounds)
+    return any(c.kind == "numeric" and b == 0 and not integer_dtype(c)
+               and not is_time_dtype(c.dtype)
+               for c, b in zip(schema.columns, per_column, strict=True))
+
+
 def check_bounds(bounds: Any, model: FittedVAE) -> list[float | None]:
     """A container header's ``value_bounds`` against the model: the bounds per column."""
     schema = model.schema

@@ -511,7 +511,7 @@ def check_typical_row(model: Any, source: str) -> None:
     The decoder's mean at the latent origin is the row the model finds most typical:
     the decoder's outputs there (what the codec decodes with; a NaN would reach
     ``prepare`` as a blank cell, which scores finite) and the row's score must be
-    finite.  (One row, one pass.)
+    finite.  (One row: two decoder passes and one scoring pass.)
     """
     try:
         with np.errstate(all="ignore"):  # overflow is what this looks for

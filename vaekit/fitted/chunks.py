@@ -16,7 +16,12 @@ import numpy as np
 import pandas as pd
 
 from .._version import __version__
-from ..codec.container import CODEC_NAME, CODEC_VERSION, DEFAULT_CHUNK_ROWS
+from ..codec.container import (
+    CODEC_NAME,
+    CODEC_VERSION,
+    DEFAULT_CHUNK_ROWS,
+    REFERENCED_CODEC_VERSION,
+)
 from ..codec.packing import (
     pack_codes,
     pack_mask,
@@ -28,7 +33,7 @@ from ..codec.packing import (
 )
 from ..codec.quantize import LatentQuantizer
 from ..errors import DataError, FileFormatError
-from .bounded import check_bounds, decode_values, encode_best
+from .bounded import check_bounds, decode_values, encode_best, lossless_float_columns
 from .container_checks import check_chunk_rows, quantizer_digest, resolve_quantizer
 from .digits import decode_rounded
 from .model import FittedVAE
@@ -106,13 +111,15 @@ def container_header(model: FittedVAE, quantizer: LatentQuantizer, *,
     self_describing : bool
         Copy the model's schema and quantizer into the header (codec version 2 without
         bounds), so the file's codes can be checked and described without the model.
-        Default: the header refers to the model (codec version 3): no ``schema``, the
-        quantizer by its SHA-256 (``quantizer_sha256``); well under 1 KB for tables.
+        Default: the header refers to the model (codec version 3, or 4 when a float
+        column is stored losslessly): no ``schema``, the quantizer by its SHA-256
+        (``quantizer_sha256``); well under 1 KB for tables.
     """
     header: dict[str, Any] = {
         "codec": CODEC_NAME,
         "codec_version": (LATENT_CODEC_VERSION if self_describing and bounds is None
-                          else CODEC_VERSION),
+                          else CODEC_VERSION if lossless_float_columns(model, bounds)
+                          else REFERENCED_CODEC_VERSION),
         "vaekit_version": __version__,
         "model_fingerprint": model.fingerprint(),
         "model_embedded": bool(embedded),

@@ -1,7 +1,8 @@
 """Compressing files into one ``.vkc`` container in this process, chunk by chunk.
 
 The local counterpart of :func:`vaekit.engines.dask.compress_files_dask`: rows are
-read and validated by :func:`vaekit.jobs.read.iter_compress_chunks` and written by a
+read, validated and prepared by :func:`vaekit.jobs.read.iter_prepared_compress_chunks`
+(in a reader thread) and written by a
 :class:`~vaekit.fitted.streams.CompressedWriter`, so the bytes depend only on the
 rows, the model and the options, not on how the inputs were split into files.
 """
@@ -9,19 +10,15 @@ rows, the model and the options, not on how the inputs were split into files.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
-
-import numpy as np
-import pandas as pd
 
 from ..errors import DataError
 from ..files.readers import BadRow
-from ..fitted.model import as_fitted
 from ..fitted.streams import MODEL_GRID, CompressedWriter
 from ..fitted.workers import resolve_threads
 from .ahead import READ_AHEAD, read_ahead
-from .read import iter_compress_chunks
+from .compress_input import iter_prepared_compress_chunks
 
 __all__ = ["compress_files"]
 
@@ -78,9 +75,8 @@ def compress_files(inputs: Sequence[str], model: Any, output: str, *,
                               max_abs_error=max_abs_error)
     # The next chunks are parsed and prepared in a reader thread while this one is
     # coded (preparing is row by row: the bytes do not depend on where it happens).
-    chunks = read_ahead(_prepared(iter_compress_chunks(inputs, model, list(id_columns),
-                                                       skip_bad_rows=skip_bad_rows),
-                                  model), READ_AHEAD)
+    chunks = read_ahead(iter_prepared_compress_chunks(inputs, model, list(id_columns),
+                                                      skip_bad_rows=skip_bad_rows), READ_AHEAD)
     try:
         for frame, bad, tensors in chunks:
             if on_bad_rows is not None:
@@ -100,16 +96,3 @@ def compress_files(inputs: Sequence[str], model: Any, output: str, *,
     # A FIFO or device (written in place) has no size to ask for.
     size = os.path.getsize(output) if os.path.isfile(output) else writer.bytes_written
     return writer.n_rows, size
-
-
-def _prepared(chunks: Iterator[tuple[Any, list[BadRow]]], model: Any
-              ) -> Iterator[tuple[Any, list[BadRow], dict[str, np.ndarray] | None]]:
-    """Each chunk with the model's input arrays for its rows (None when empty)."""
-    fitted = as_fitted(model)
-    names = fitted.column_names if fitted.input_kind == "tabular" else None
-    for rows, bad in chunks:
-        if not len(rows):
-            yield rows, bad, None
-            continue
-        model_rows = rows[names] if names is not None and isinstance(rows, pd.DataFrame) else rows
-        yield rows, bad, fitted.prepare(model_rows)

@@ -14,8 +14,9 @@ A DataFrame (a Dask partition, :func:`frame_chunk`) takes steps 1 and 2 too, so 
 column of text ``"1"`` and a column of numbers ``1`` give the same scores and the
 same codes whether they arrive in a file or in a frame.
 
-Also here: the rows to compress (:func:`iter_compress_chunks`) and the rows to fit
-on (:func:`load_training_data`: one pass, a uniform seeded :class:`Reservoir` sample).
+Also here: the rows to fit on (:func:`load_training_data`: one pass, a uniform seeded
+:class:`Reservoir` sample); the rows to compress are read by
+:mod:`vaekit.jobs.compress_input` through :func:`file_items`.
 """
 
 from __future__ import annotations
@@ -47,7 +48,6 @@ from ..files.readers import (
     table_columns,
 )
 from ..fitted.model import FittedVAE, as_fitted
-from ..fitted.stream_ids import check_id_lengths
 
 Progress = Callable[[int], None]
 """Called with a number of rows (good and bad) each time a piece of work is done."""
@@ -114,7 +114,7 @@ def _check_file_columns(path: str, schema: TabularSchema,
     return available
 
 
-def _check_image_input(path: str, id_columns: Sequence[str]) -> None:
+def check_image_input(path: str, id_columns: Sequence[str]) -> None:
     if input_format(path) not in ("npz", "images"):
         raise DataError("the model was fitted on images, but this input is a table",
                         file=path)
@@ -186,7 +186,7 @@ def file_items(path: str, model: Any, id_columns: Sequence[str] = (), *,
     model = as_fitted(model)
     schema = model.schema
     if isinstance(schema, ImageSchema):
-        _check_image_input(path, id_columns)
+        check_image_input(path, id_columns)
         # The model's size is checked from each file's header, before pixels are read.
         chunks: Iterable[Chunk] = iter_images(path, size=(schema.shape[1], schema.shape[2]))
         observed = None
@@ -274,45 +274,6 @@ def frame_chunk(frame: pd.DataFrame, model: Any, id_columns: Sequence[str] = (),
     if bad:
         raise bad[0].error()
     return Chunk(good, label, good_lines)
-
-
-# --------------------------------------------------------------------------- compression
-
-
-def iter_compress_chunks(inputs: Sequence[str], model: Any, id_columns: Sequence[str],
-                         *, skip_bad_rows: bool = False
-                         ) -> Iterator[tuple[pd.DataFrame | np.ndarray, list[BadRow]]]:
-    """Rows to compress, chunk by chunk, in input order (the codec does the rest).
-
-    Tables keep their file's column order (id and model columns only; other
-    columns are dropped with a warning), so decompression restores the columns as
-    they were.  Id columns are read as text, so they round-trip exactly.  Tables
-    get the same per-file checks and conversion as scoring (:func:`file_items`);
-    the codec prepares the rows itself, so they are not prepared here.
-
-    Yields
-    ------
-    (rows, bad_rows)
-        A DataFrame (or image array) and the rows of that chunk that were left
-        out; with ``skip_bad_rows=False`` the first bad row raises instead.
-    """
-    model = as_fitted(model)
-    schema = model.schema
-    for path in inputs:
-        if isinstance(schema, ImageSchema):  # images need no per-row conversion
-            _check_image_input(path, id_columns)
-            for chunk in iter_images(path, size=(schema.shape[1], schema.shape[2])):
-                yield chunk.data, []
-            continue
-        order: list[str] | None = None
-        for chunk, _ in file_items(path, model, id_columns, skip_bad_rows=skip_bad_rows,
-                                   prepare=False):
-            if order is None:
-                types = reading_types(schema, id_columns)
-                order = [c for c in table_columns(path) if c in types]
-            # ids too long for the codec: named by file and line here, where lines are known
-            check_id_lengths(chunk.data, id_columns, 0, file=chunk.file, lines=chunk.lines)
-            yield (chunk.data[order] if len(chunk) else chunk.data.iloc[:0][order]), chunk.bad
 
 
 # --------------------------------------------------------------------------- sampling

@@ -85,6 +85,9 @@ def score_rows(net: NumpyVAE, batch: Batch, eps: np.ndarray,
                block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(recon_per_feature, elbo, kl)`` for every row, float64 nats; the bound is
     summed from the per-feature terms in float64, so they add up to it exactly."""
+    if block <= 0 or block % 4:
+        # row_sums keeps a row's bits wherever it sits only for whole groups of 4 rows
+        raise ValueError(f"block must be a positive multiple of 4 rows, not {block}")
     eps = np.asarray(eps, dtype=np.float32)
     pf, kl = map_blocks(lambda b: block_terms(net, b, eps), batch, block)
     assert pf is not None and kl is not None

@@ -51,9 +51,11 @@ def row_sums(x: np.ndarray) -> np.ndarray:
     """Sums over the last axis, as one ``ones @ x^T`` product.
 
     numpy's own reduction over a short last axis (tens of features, a few latent
-    dimensions) runs a pairwise loop per row and is several times slower; the
+    dimensions) runs a pairwise loop per row and is several times slower.  The
     ``W @ x^T`` form gives each row the same summation order wherever it sits in the
-    block (see :func:`vaekit.core.networks.row_invariant_linear`).
+    block (see :func:`vaekit.core.networks.row_invariant_linear`) when the number of
+    rows is a multiple of 4 (OpenBLAS takes another kernel for a remainder): scoring
+    blocks are (:func:`.bound.score_rows` checks).
     """
     d = x.shape[-1]
     flat = x.reshape(-1, d)
@@ -90,7 +92,7 @@ def gaussian_kl(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
 
 def gaussian_log_prob(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """log N(x; mean, scale^2), elementwise, nats (saturating as the torch version)."""
-    z = gaussian_log_kernel(x, mean, scale.copy())
+    z = gaussian_log_kernel(x, mean, np.array(scale, dtype=np.float32, copy=True))
     z -= np.float32(0.5 * LOG_2PI)
     return z
 

@@ -59,9 +59,10 @@ class _MLP:
     Two evaluations of the same function: the default one, whose floats the codec
     depends on (a ``.vkc`` file's model-coded values are decoded under the decoder's
     prediction, so it must not change from one vaekit version to the next), and
-    ``fast=True`` for scores (compared within float tolerance, never stored): SiLU
-    layers computed at half scale and finished by :func:`.functions.silu_of_half`,
-    three passes instead of four.
+    ``fast=True`` for scores and for choosing codes (within float rounding of the
+    other; a code, once written, is never recomputed by a reader): SiLU layers
+    computed at half scale and finished by :func:`.functions.silu_of_half`, three
+    passes instead of four.
     """
 
     def __init__(self, weights: dict[str, np.ndarray], prefix: str) -> None:
