@@ -158,8 +158,8 @@ def lossless_float_columns(model: FittedVAE, bounds: float | list[float | None] 
         return False
     per_column = ([float(bounds)] * len(schema.columns) if isinstance(bounds, (int, float))
                   else bounds)
-    return any(c.kind == "numeric" and b == 0 and not integer_dtype(c)
-               and not is_time_dtype(c.dtype)
+    # The same decision as the writer's: grid_of's "bits" mode (lossless floats).
+    return any(c.kind == "numeric" and grid_of(c, float(b))[0] == "bits"  # type: ignore[arg-type]
                for c, b in zip(schema.columns, per_column, strict=True))
 
 
