@@ -28,7 +28,7 @@ from vaekit.codec.container import ContainerReader
 from vaekit.codec.quantize import LatentQuantizer
 from vaekit.codec.values import CODER_GAUSSIAN, CODER_PCODEC, CODER_ZSTD, unpack_section
 from vaekit.errors import DataError, FileFormatError
-from vaekit.fitted import bounded, chunks
+from vaekit.fitted import bounded, chunks, grids
 from vaekit.fitted.bounded import resolve_bounds
 from vaekit.fitted.payload import (
     FLAG_NO_CODES,
@@ -234,22 +234,70 @@ def test_damaged_bounds_in_the_header_are_refused(compressor: VAECompressor) -> 
             bounded.check_bounds(bad, model)
 
 
-def test_a_lossless_float_column_makes_a_version_4_file(compressor: VAECompressor) -> None:
-    """Coder 7 (pcodec of the floats) exists from codec version 4 on: a file that may use
-    it says so, so an older vaekit refuses it with "upgrade" instead of "corrupt"; a
-    lossy file stays version 3."""
+def test_a_file_says_the_oldest_codec_version_that_reads_it(compressor: VAECompressor
+                                                             ) -> None:
+    """Coder 7 (pcodec of the floats) exists from codec version 4 on, decimal float grids
+    from version 5: a file that may use them says so, so an older vaekit refuses it
+    with "upgrade" instead of misreading it; bounds on integer columns alone stay 3."""
     te = _train(300, seed=8)
     versions = {}
-    for bound in (0.0, 0.1):
+    ints = {"i": 2.0, "big": 0.0}
+    for bound in (0.0, 0.1, ints):
         buf = io.BytesIO()
         with CompressedWriter(buf, compressor, max_abs_error=bound) as w:
             w.write(te)
         with ContainerReader(io.BytesIO(buf.getvalue())) as reader:
-            versions[bound] = reader.header["codec_version"]
+            versions[str(bound)] = reader.header["codec_version"]
         out = pd.concat(list(iter_decompressed(io.BytesIO(buf.getvalue()), compressor)))
         _check_bound(te, out, resolve_bounds(compressor.fitted_, bound),
                      compressor.fitted_.schema.names())
-    assert versions == {0.0: 4, 0.1: 3}
+    # a dict leaves the other numeric columns lossless: float bits, version 4
+    assert versions == {"0.0": 4, "0.1": 5, str(ints): 4}
+    assert bounded.bounded_codec_version(
+        compressor.fitted_, [2.0 if c.name == "i" else None if c.kind != "numeric" else 0.0
+                             for c in compressor.fitted_.schema.columns]) == 4
+
+
+def test_float_columns_come_back_as_short_decimals(compressor: VAECompressor) -> None:
+    """Decimal grids: at 0.01 SD a float column comes back with the digits the bound
+    asks for (0.0001 steps where the bound is 0.01-0.1), not 17 digits of grid noise,
+    and every value still keeps its bound."""
+    te = _train(300, seed=9)
+    est = VAECompressor(**{**compressor.get_params(), "max_abs_error": 0.01})
+    est.fitted_ = compressor.fitted_
+    out = est.decompress(est.compress(te))
+    bounds = resolve_bounds(compressor.fitted_, 0.01)
+    _check_bound(te, out, bounds, compressor.fitted_.schema.names())
+    by_name = dict(zip(compressor.fitted_.schema.names(), bounds, strict=True))
+    for name in ("a", "b"):
+        power = grids.decimal_power(float(by_name[name]))
+        assert power is not None
+        v = out[name].to_numpy(dtype=np.float64)
+        assert np.array_equal(v, grids.round_decimal(v, power)), name
+        assert max(len(repr(float(x))) for x in v) <= power + 6, name
+
+
+def test_a_version_3_file_reads_its_plain_float_grid(compressor: VAECompressor,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files written before decimal grids (codec version 3) hold cells of step 2e that
+    come back unrounded: the reader rounds only where the version says so."""
+    te = _train(200, seed=10)
+    plain = grids.grid_of
+    monkeypatch.setattr(bounded, "grid_of", lambda spec, bound, whole=False, decimal=False:
+                        plain(spec, bound, whole))
+    monkeypatch.setattr(chunks, "bounded_codec_version", lambda model, bounds: 3)
+    buf = io.BytesIO()
+    with CompressedWriter(buf, compressor, max_abs_error=0.01) as w:
+        w.write(te)
+    monkeypatch.undo()
+    with ContainerReader(io.BytesIO(buf.getvalue())) as reader:
+        assert reader.header["codec_version"] == 3
+    out = pd.concat(list(iter_decompressed(io.BytesIO(buf.getvalue()), compressor)))
+    bounds = resolve_bounds(compressor.fitted_, 0.01)
+    _check_bound(te, out, bounds, compressor.fitted_.schema.names())
+    step = 2 * float(bounds[compressor.fitted_.schema.names().index("a")])
+    cells = out["a"].to_numpy() / step
+    assert np.allclose(cells, np.rint(cells), rtol=0, atol=1e-6)  # on the grid itself
 
 
 def test_the_header_refers_to_the_model(compressor: VAECompressor,
@@ -264,7 +312,7 @@ def test_the_header_refers_to_the_model(compressor: VAECompressor,
     with ContainerReader(io.BytesIO(data)) as reader:
         header = reader.header
     assert "schema" not in header and "quantizer" not in header
-    assert header["codec_version"] == 3 and header["value_bounds"] == {"sd_units": 0.1}
+    assert header["codec_version"] == 5 and header["value_bounds"] == {"sd_units": 0.1}
     assert len(json.dumps(header, separators=(",", ":"))) < 1024
     out = pd.concat(list(iter_decompressed(io.BytesIO(data), compressor)))
     _check_bound(te, out, resolve_bounds(compressor.fitted_, 0.1),

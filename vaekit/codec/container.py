@@ -70,8 +70,10 @@ CODEC_NAME = "vaekit-latent-codes"
 # files without bounds are still version 2.
 # 4: a lossless float column may be coded as pcodec of its floats (bounded-values coder
 # 7); only files with a lossless float column are version 4, others stay 3.
+# 5: float grids of bounded values are decimal ones (cells rounded to a decimal step,
+# vaekit.fitted.grids); files with such a grid are version 5.
 # CODEC_VERSION is the newest version this vaekit reads.
-CODEC_VERSION = 4
+CODEC_VERSION = 5
 REFERENCED_CODEC_VERSION = 3
 # Rows per chunk a writer uses by default.  4096 rows keep a chunk's working set small
 # (a chunk of 28x28 images is 12.8 MB of float32 pixels) while the per-chunk framing

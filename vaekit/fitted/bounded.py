@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..codec.container import REFERENCED_CODEC_VERSION
 from ..codec.packing import pack_table, table_size_limit, unpack_table
 from ..codec.values import (
     coarse_prediction,
@@ -74,7 +75,7 @@ from .grids import (
 from .model import FittedVAE
 
 __all__ = ["resolve_bounds", "header_bounds", "encode_values", "encode_best", "decode_values",
-           "check_bounds"]
+           "check_bounds", "bounded_codec_version", "DECIMAL_GRID_VERSION"]
 
 # Bounds above this (column units) are refused: wider than any float64 value needs,
 # and the grid steps derived from them stay finite.
@@ -149,18 +150,28 @@ def header_bounds(max_abs_error: float | Mapping[str, float],
     return _bound(max_abs_error, "max_abs_error")
 
 
-def lossless_float_columns(model: FittedVAE, bounds: float | list[float | None] | None
-                           ) -> bool:
-    """Whether ``bounds`` (SDs, or one absolute bound per schema column) store some float
-    column losslessly, the one case that may write coder 7 (codec version 4)."""
+# Codec versions of files with bounded values: what a reader must know to read them.
+FLOAT_BITS_VERSION = 4  # a float column stored losslessly may use coder 7
+DECIMAL_GRID_VERSION = 5  # float grids are decimal ones (.grids)
+
+
+def bounded_codec_version(model: FittedVAE, bounds: float | list[float | None]) -> int:
+    """The oldest codec version that reads a file written with ``bounds`` (SDs, or one
+    absolute bound per schema column): 5 when some float column gets a decimal grid,
+    else 4 when some float column is stored losslessly (coder 7), else 3."""
     schema = model.schema
-    if bounds is None or not isinstance(schema, TabularSchema):
-        return False
-    per_column = ([float(bounds)] * len(schema.columns) if isinstance(bounds, (int, float))
+    if not isinstance(schema, TabularSchema):
+        return REFERENCED_CODEC_VERSION
+    per_column = (resolve_bounds(model, float(bounds)) if isinstance(bounds, (int, float))
                   else bounds)
-    # The same decision as the writer's: grid_of's "bits" mode (lossless floats).
-    return any(c.kind == "numeric" and grid_of(c, float(b))[0] == "bits"  # type: ignore[arg-type]
-               for c, b in zip(schema.columns, per_column, strict=True))
+    # The writer's own rule: grid_of, as in _cells
+    grids = [grid_of(c, float(b), decimal=True)  # type: ignore[arg-type]
+             for c, b in zip(schema.columns, per_column, strict=True) if c.kind == "numeric"]
+    if any(g.power is not None for g in grids):
+        return DECIMAL_GRID_VERSION
+    if any(g.mode == "bits" for g in grids):
+        return FLOAT_BITS_VERSION
+    return REFERENCED_CODEC_VERSION
 
 
 def check_bounds(bounds: Any, model: FittedVAE) -> list[float | None]:
@@ -255,12 +266,12 @@ def _cells(model: FittedVAE, X: pd.DataFrame | np.ndarray, bounds: list[float | 
             bound = float(by_name[spec.name])  # type: ignore[arg-type]
             whole = (bound > 0 and not integer_dtype(spec) and not is_time_dtype(spec.dtype)
                      and whole_numbers(s, spec, present))
-            mode, grid_step = grid_of(spec, bound, whole)
-            q, ok = to_grid(spec, s, present, mode, grid_step, bound)
-            step = grid_step if mode in ("int", "float") else None
-            q, origin = shift_grid(spec, s, present, q, ok, mode, grid_step, bound)
-            head = origin_bytes(origin, mode) if origin else b""
-            floats = mode == "bits"  # float64 bit patterns: pcodec's float modes compete
+            grid = grid_of(spec, bound, whole, decimal=True)
+            q, ok = to_grid(spec, s, present, grid, bound)
+            step = grid.step if grid.mode in ("int", "float") else None
+            q, origin = shift_grid(spec, s, present, q, ok, grid, bound)
+            head = origin_bytes(origin, grid.mode) if origin else b""
+            floats = grid.mode == "bits"  # float64 bit patterns: pcodec's float modes compete
         else:
             q, ok = _level_cells(schema, spec, s, prepared)
         cells.append((q, ok, whole, step, origin, head,
@@ -413,7 +424,8 @@ def _exact_text(value: Any, column: str, row: int) -> str:
 
 
 def decode_values(model: FittedVAE, section: bytes, n_rows: int, z: np.ndarray,
-                  bounds: list[float | None], missing: np.ndarray | None) -> Any:
+                  bounds: list[float | None], missing: np.ndarray | None,
+                  decimal: bool = True) -> Any:
     """Rows of one chunk from its bounded-values section.
 
     Parameters
@@ -426,6 +438,8 @@ def decode_values(model: FittedVAE, section: bytes, n_rows: int, z: np.ndarray,
         The header's bounds, per schema column (:func:`check_bounds`).
     missing : ndarray of bool (n_rows, n_columns) or None
         The chunk's missing mask (schema column order).
+    decimal : bool
+        Float grids are decimal ones (files of codec version 5 and later).
 
     Returns
     -------
@@ -461,7 +475,9 @@ def decode_values(model: FittedVAE, section: bytes, n_rows: int, z: np.ndarray,
         n = int(stored.sum())
         if spec.kind == "numeric":
             whole = bool(coder & WHOLE)
-            mode, step = grid_of(spec, float(by_name[spec.name]), whole)  # type: ignore[arg-type]
+            grid = grid_of(spec, float(by_name[spec.name]), whole,  # type: ignore[arg-type]
+                           decimal=decimal)
+            mode, step = grid.mode, grid.step
             origin = 0.0
             if coder & SHIFTED:
                 origin, data = read_origin(data, mode, step, spec.name)
@@ -473,7 +489,7 @@ def decode_values(model: FittedVAE, section: bytes, n_rows: int, z: np.ndarray,
             q = decode_column(coder, data, n, gaussian=gauss)  # type: ignore[arg-type]
             full = np.zeros(n_rows, dtype=np.int64)
             full[stored] = _checked(q, n)
-            col = (from_grid(spec, full, mode, step, origin) if mode != "text"
+            col = (from_grid(spec, full, grid, origin) if mode != "text"
                    else out[spec.name])
         else:
             q = _checked(decode_column(coder, data, n, predicted=guesses[spec.name][stored]), n)

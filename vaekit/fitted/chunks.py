@@ -18,7 +18,6 @@ import pandas as pd
 from .._version import __version__
 from ..codec.container import (
     CODEC_NAME,
-    CODEC_VERSION,
     DEFAULT_CHUNK_ROWS,
     REFERENCED_CODEC_VERSION,
 )
@@ -33,7 +32,13 @@ from ..codec.packing import (
 )
 from ..codec.quantize import LatentQuantizer
 from ..errors import DataError, FileFormatError
-from .bounded import check_bounds, decode_values, encode_best, lossless_float_columns
+from .bounded import (
+    DECIMAL_GRID_VERSION,
+    bounded_codec_version,
+    check_bounds,
+    decode_values,
+    encode_best,
+)
 from .container_checks import check_chunk_rows, quantizer_digest, resolve_quantizer
 from .digits import decode_rounded
 from .model import FittedVAE
@@ -111,15 +116,15 @@ def container_header(model: FittedVAE, quantizer: LatentQuantizer, *,
     self_describing : bool
         Copy the model's schema and quantizer into the header (codec version 2 without
         bounds), so the file's codes can be checked and described without the model.
-        Default: the header refers to the model (codec version 3, or 4 when a float
-        column is stored losslessly): no ``schema``, the quantizer by its SHA-256
+        Default: the header refers to the model (codec version 3; with bounds, the
+        oldest version that reads them, :func:`.bounded.bounded_codec_version`): no ``schema``, the quantizer by its SHA-256
         (``quantizer_sha256``); well under 1 KB for tables.
     """
     header: dict[str, Any] = {
         "codec": CODEC_NAME,
         "codec_version": (LATENT_CODEC_VERSION if self_describing and bounds is None
-                          else CODEC_VERSION if lossless_float_columns(model, bounds)
-                          else REFERENCED_CODEC_VERSION),
+                          else REFERENCED_CODEC_VERSION if bounds is None
+                          else bounded_codec_version(model, bounds)),
         "vaekit_version": __version__,
         "model_fingerprint": model.fingerprint(),
         "model_embedded": bool(embedded),
@@ -316,7 +321,8 @@ def decompress_chunk(payload: bytes, n_rows: int, model: FittedVAE,
             values = decode_rounded(model, z)
         else:
             bounds = check_bounds(header["value_bounds"], model)
-            values = decode_values(model, section, n_rows, z, bounds, missing)
+            values = decode_values(model, section, n_rows, z, bounds, missing,
+                                   decimal=header["codec_version"] >= DECIMAL_GRID_VERSION)
             if model.input_form == "array":
                 values = values.to_numpy()
         values = _blank(values, missing, model)

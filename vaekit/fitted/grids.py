@@ -5,7 +5,14 @@ A value ``x`` with bound ``e`` is stored as the index ``q`` of a grid cell -- fl
 grids of step ``2e``, integer grids of step ``max(1, floor(2e))`` (integer columns,
 and float columns whose chunk holds whole numbers: ``WHOLE``), lossless bit patterns
 for ``e = 0`` -- and comes back as ``q * step + origin``.  The origin is 0 unless the
-writer shifts a coarse grid onto the chunk's data (``SHIFTED``).  Every value is
+writer shifts a coarse grid onto the chunk's data (``SHIFTED``).
+
+Decimal float grids (codec version 5): the step is ``2 * (e - D)`` with the decimal
+``D = 10 ** (floor(log10 e) - 2)``, and a cell comes back as ``q * step + origin``
+rounded to a multiple of ``D``.  The value moves by at most ``D / 2``, inside the
+room the narrower step left, and prints with the few digits the bound asks for
+(``-0.1067`` at ``e = 0.01``, not ``-0.10674284456303365``); the narrower step costs
+at most ``log2(1 / 0.99)``, 0.015 bits per value.  Every value is
 checked against its bound as the reader will restore it; a value that would miss is
 not a cell (the caller stores it exactly).  :mod:`.bounded` codes the indices.
 """
@@ -14,6 +21,7 @@ from __future__ import annotations
 
 import math
 import struct
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -50,26 +58,82 @@ def integer_dtype(spec: ColumnSpec) -> bool:
         return False
 
 
-def grid_of(spec: ColumnSpec, bound: float, whole: bool = False) -> tuple[str, float]:
-    """``(mode, step)``: "int" / "float" grids, "bits" (lossless floats), "text".
+class Grid(NamedTuple):
+    """Where a numeric column's cells sit: ``mode`` "int" / "float" grids, "bits"
+    (lossless floats) or "text" (times, stored exactly); ``step`` between cells;
+    ``power`` ``k`` for a decimal float grid (cells rounded to multiples of ``10**-k``),
+    else None."""
+
+    mode: str
+    step: float
+    power: int | None = None
+
+
+def grid_of(spec: ColumnSpec, bound: float, whole: bool = False,
+            decimal: bool = False) -> Grid:
+    """The grid of a numeric column with bound ``bound`` (column units).
 
     ``whole``: a float column whose values in the chunk are all whole numbers gets
     the integer grid too (``WHOLE`` in the column's coder byte), so whole numbers come
-    back whole.
+    back whole.  ``decimal``: float grids are decimal ones (codec version 5 and
+    later), where :func:`decimal_power` gives one.
     """
     if is_time_dtype(spec.dtype):
-        return "text", 0.0
+        return Grid("text", 0.0)
     if integer_dtype(spec) or whole:
-        return "int", float(min(max(1, math.floor(2.0 * bound)), 2**62))
+        return Grid("int", float(min(max(1, math.floor(2.0 * bound)), 2**62)))
     if bound == 0:
-        return "bits", 0.0
-    return "float", 2.0 * bound
+        return Grid("bits", 0.0)
+    power = decimal_power(bound) if decimal else None
+    if power is None:
+        return Grid("float", 2.0 * bound)
+    return Grid("float", 2.0 * (bound - _ten_to(-power)), power)
 
 
-def to_grid(spec: ColumnSpec, s: pd.Series, present: np.ndarray, mode: str, step: float,
-             bound: float, origin: float = 0) -> tuple[np.ndarray, np.ndarray]:
+# 10.0 ** k is exact for |k| <= 22 (5 ** 22 < 2 ** 53): decimal grids stay within that,
+# so writer and reader round with the same exact powers on every machine.
+_MAX_POWER = 22
+
+
+def _ten_to(k: int) -> float:
+    """The double nearest ``10 ** k`` (correctly rounded by the decimal parser)."""
+    return float(f"1e{k}")
+
+
+def decimal_power(bound: float) -> int | None:
+    """``k = 2 - floor(log10 bound)``: a decimal float grid rounds its cells to
+    multiples of ``10 ** -k`` (at most ``bound / 100``); None where ``|k| > 22``
+    (bounds below about 1e-20 or above about 1e24: no rounding)."""
+    if not (math.isfinite(bound) and bound > 0):
+        return None
+    # floor(log10) decided by comparisons with the doubles nearest powers of ten, so
+    # it is the same on every machine whatever its log10 returns near a power.
+    m = math.floor(math.log10(bound))
+    while _ten_to(m) > bound:
+        m -= 1
+    while _ten_to(m + 1) <= bound:
+        m += 1
+    k = 2 - m
+    return k if abs(k) <= _MAX_POWER else None
+
+
+def round_decimal(v: np.ndarray, power: int) -> np.ndarray:
+    """``v`` rounded to multiples of ``10 ** -power`` (``|power| <= 22``): one product
+    or quotient by an exact power of ten, ``rint``, and one correctly rounded quotient
+    or product back, so the result is the double nearest the decimal (and prints as
+    it) and the same on every machine.  Values too large to round come back as they
+    are (or overflow; the writer's check then stores them exactly)."""
+    p = _ten_to(abs(power))
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.rint(v * p) / p if power >= 0 else np.rint(v / p) * p
+    return out + 0.0  # -0.0 (from rounding -0.00004) would print as "-0.0"
+
+
+def to_grid(spec: ColumnSpec, s: pd.Series, present: np.ndarray, grid: Grid,
+            bound: float, origin: float = 0) -> tuple[np.ndarray, np.ndarray]:
     """Grid indices of a numeric column's cells and where they keep the bound
-    (the grid ``q * step + origin``)."""
+    (checked on the values :func:`from_grid` gives back)."""
+    mode, step = grid.mode, grid.step
     n = len(s)
     if mode == "text":
         return np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
@@ -102,7 +166,7 @@ def to_grid(spec: ColumnSpec, s: pd.Series, present: np.ndarray, mode: str, step
                 ok &= fits_dtype(spec, q * k + int(origin)) & (np.abs(q) <= 2**62 // k)
                 back = (q * k + int(origin)).astype(np.float64)
             else:
-                back = from_grid(spec, q, mode, step, origin).to_numpy(dtype=np.float64)
+                back = from_grid(spec, q, grid, origin).to_numpy(dtype=np.float64)
             ok &= np.abs(back - np.where(ok, xf, 0.0)) <= bound
         return np.where(ok, q, 0), ok
     x, exact = column_floats(s, spec)
@@ -112,8 +176,7 @@ def to_grid(spec: ColumnSpec, s: pd.Series, present: np.ndarray, mode: str, step
     with np.errstate(invalid="ignore", over="ignore"):
         q = np.where(finite, np.rint((x - origin) / step), 0.0)
         ok = finite & (np.abs(q) < _MAX_INDEX)
-        back = restore_dtype(np.where(ok, q, 0.0) * step + origin,
-                             spec.dtype).to_numpy(dtype=np.float64)
+        back = from_grid(spec, np.where(ok, q, 0.0), grid, origin).to_numpy(dtype=np.float64)
         ok &= np.abs(back - np.where(ok, x, 0.0)) <= bound
     return np.where(ok, q, 0.0).astype(np.int64), ok
 
@@ -146,8 +209,10 @@ def whole_numbers(s: pd.Series, spec: ColumnSpec, present: np.ndarray) -> bool:
         return bool(x.size) and bool(np.all((np.abs(x) < _MAX_INDEX) & (x == np.floor(x))))
 
 
-def from_grid(spec: ColumnSpec, q: np.ndarray, mode: str, step: float,
-               origin: float = 0) -> pd.Series:
+def from_grid(spec: ColumnSpec, q: np.ndarray, grid: Grid, origin: float = 0) -> pd.Series:
+    """The values of grid cells ``q`` (int64; float64 indices for the writer's check of
+    a float grid), in the column's dtype: what the reader restores."""
+    mode, step = grid.mode, grid.step
     if mode == "int" and integer_dtype(spec):
         target = pd.api.types.pandas_dtype(spec.dtype)
         with np.errstate(over="ignore"):
@@ -158,12 +223,14 @@ def from_grid(spec: ColumnSpec, q: np.ndarray, mode: str, step: float,
         return pd.Series(values).astype(target)
     if mode == "bits":
         return restore_dtype(q.view(np.float64), spec.dtype)
-    return restore_dtype(q.astype(np.float64) * step + origin, spec.dtype)
+    values = q.astype(np.float64) * step + origin
+    if grid.power is not None:
+        values = round_decimal(values, grid.power)
+    return restore_dtype(values, spec.dtype)
 
 
 def shift_grid(spec: ColumnSpec, s: pd.Series, present: np.ndarray, q: np.ndarray,
-           ok: np.ndarray, mode: str, step: float, bound: float
-           ) -> tuple[np.ndarray, float | int]:
+               ok: np.ndarray, grid: Grid, bound: float) -> tuple[np.ndarray, float | int]:
     """``(q, origin)``: the column's grid indices on the best shifted grid, or ``q``
     itself and origin 0.
 
@@ -175,6 +242,7 @@ def shift_grid(spec: ColumnSpec, s: pd.Series, present: np.ndarray, q: np.ndarra
     the same cells (checked the full way, as :func:`to_grid`).  Integer grids get
     an integer origin (a Python int: exact whatever the step).
     """
+    mode, step = grid.mode, grid.step
     if mode not in ("int", "float") or not ok.any() or (mode == "int" and step <= 1):
         return q, 0.0
     bits, distinct = order0_bits(q[ok])
@@ -202,7 +270,7 @@ def shift_grid(spec: ColumnSpec, s: pd.Series, present: np.ndarray, q: np.ndarra
             if bits < best:
                 best, best_origin = bits, origin
     if best_origin:
-        q1, ok1 = to_grid(spec, s, present, mode, step, bound, best_origin)
+        q1, ok1 = to_grid(spec, s, present, grid, bound, best_origin)
         if np.array_equal(ok1, ok):
             return q1, best_origin
     return q, 0.0
