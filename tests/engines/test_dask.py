@@ -230,6 +230,44 @@ def test_compress_files_manifest_round_trip(cluster, model, shards, tmp_path):
     pd.testing.assert_frame_equal(restored, want.iloc[:1000])
 
 
+def _assert_within(want: pd.DataFrame, got: pd.DataFrame, model, eps: float) -> None:
+    from vaekit.fitted.bounded import resolve_bounds
+
+    want, got = want.reset_index(drop=True), got.reset_index(drop=True)
+    names = model.fitted_.schema.names()
+    for name, bound in zip(names, resolve_bounds(model.fitted_, eps), strict=True):
+        a, b = want[name], got[name]
+        assert (a.isna() == b.isna()).all(), name
+        if bound is None:
+            assert a.dropna().tolist() == b.dropna().tolist(), name  # 0.0 == 0: levels
+        else:
+            assert (a.astype(float) - b.astype(float)).abs().max() <= bound, name
+
+
+def test_bounded_compression_on_dask_equals_the_local_engine(cluster, model, shards, tmp_path):
+    """``max_abs_error`` reaches the workers: each part is, byte for byte, the local
+    engine's container with the same bound, and every value keeps it; a bound the
+    model cannot take is refused before anything is written."""
+    from vaekit.engines.dask import compress_files_dask
+
+    _, client = cluster
+    out = tmp_path / "bounded.vkc"
+    manifest = compress_files_dask(shards[:2], model, out, id_columns=["row_id"],
+                                   scheduler=client, max_abs_error=0.05)
+    for path, part in zip(shards[:2], manifest.parts, strict=True):
+        single = tmp_path / "one.vkc"
+        with CompressedWriter(single, model, id_columns=["row_id"], max_abs_error=0.05) as w:
+            for frame, _ in iter_compress_chunks([path], model, ["row_id"]):
+                w.write(frame)
+        assert Path(manifest.resolve(part)).read_bytes() == single.read_bytes()
+    want = pd.concat([pd.read_csv(p) for p in shards[:2]])
+    _assert_within(want, pd.concat(list(iter_decompressed_any(out, model))), model, 0.05)
+    with pytest.raises(DataError, match="max_abs_error"):
+        compress_files_dask(shards[:1], model, tmp_path / "bad.vkc", scheduler=client,
+                            max_abs_error=-1.0)
+    assert not (tmp_path / "bad.vkc").exists()
+
+
 def test_manifest_damage_is_detected(cluster, model, shards, tmp_path):
     from vaekit.engines.dask import compress_files_dask
 
@@ -296,6 +334,11 @@ def test_dataframe_api(cluster, model, shards, options, tmp_path):
         writer.write(frame)
     pd.testing.assert_frame_equal(pd.concat(list(iter_decompressed_any(out, model))),
                                   pd.concat(list(iter_decompressed(whole, model))))
+    # with a bound: every value keeps it (chunk boundaries differ from one container's,
+    # and a coarse grid's origin is chosen per chunk, so the values may differ from it)
+    compress_dataframe(ddf, model, out, id_columns=["row_id"], client=client,
+                       max_abs_error=0.05)
+    _assert_within(frame, pd.concat(list(iter_decompressed_any(out, model))), model, 0.05)
 
 
 def test_partitions_read_text_levels_like_files(tmp_path):
@@ -439,3 +482,22 @@ def test_cli_engine_dask_matches_local_byte_for_byte(cluster, model, shards, tmp
         outputs[engine] = out.read_bytes()
     assert outputs["dask"] == outputs["local"]
     assert outputs["local"].count(b"\n") == 3001
+
+
+def test_cli_compress_max_error_on_dask(cluster, model, shards, tmp_path):
+    """``vaekit compress --engine dask --max-error E``: every restored value keeps E."""
+    from ..conftest import run_cli
+
+    c, _ = cluster
+    model_path = tmp_path / "m.vaekit"
+    model.save(model_path)
+    out = tmp_path / "out.vkc"
+    result = run_cli("compress", *shards[:2], "-m", model_path, "--id-column", "row_id",
+                     "--max-error", "0.05", "-o", out, "--quiet", "--engine", "dask",
+                     "--scheduler", c.scheduler_address)
+    assert result.exit_code == 0, result.output
+    restored = tmp_path / "back.csv"
+    result = run_cli("decompress", out, "-m", model_path, "-o", restored, "--quiet")
+    assert result.exit_code == 0, result.output
+    _assert_within(pd.concat([pd.read_csv(p) for p in shards[:2]]), pd.read_csv(restored),
+                   model, 0.05)

@@ -117,8 +117,6 @@ def compress(inputs: tuple[str, ...], model: str | None, output: str,
     _check_engine(engine, scheduler, workers)
     if engine == "dask" and threads is not None:
         raise click.UsageError("--threads goes with --engine local (Dask: --workers)")
-    if engine == "dask" and max_error is not None:
-        raise click.UsageError("--max-error goes with --engine local")
     paths = _inputs(inputs)
     _check_output(output, allow_stdout=False)
     if save_model is not None:
@@ -150,7 +148,9 @@ def compress(inputs: tuple[str, ...], model: str | None, output: str,
                                            embed_model=embed_model, scheduler=scheduler,
                                            skip_bad_rows=on_bad_rows == "skip",
                                            on_bad_rows=sink.add, progress=update,
-                                           n_workers=workers)
+                                           n_workers=workers,
+                                           **({} if max_error is None
+                                              else {"max_abs_error": max_error}))
             n_rows, size = manifest.n_rows, manifest.parts_bytes
         else:
             from ..jobs.compress import compress_files

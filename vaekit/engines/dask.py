@@ -53,8 +53,9 @@ import pyarrow as pa
 from ..codec.container import DEFAULT_CHUNK_ROWS
 from ..codec.manifest import Manifest, ManifestWriter
 from ..files.readers import BadRow
+from ..fitted.bounded import resolve_bounds
 from ..fitted.model import FittedVAE, as_fitted
-from ..fitted.streams import CompressedWriter
+from ..fitted.streams import MODEL_GRID, CompressedWriter
 from ..jobs.compress_input import iter_compress_chunks
 from ..jobs.read import (
     DEFAULT_SAMPLE_BYTES,
@@ -79,6 +80,10 @@ from .dask_cluster import (
     worker_model,
 )
 from .local import iter_scored
+
+# A bound for every value, as CompressedWriter's max_abs_error: a float (SDs), a dict
+# (column units), "model" (the grid the model chose) or None (the latent code alone).
+Bounds = float | dict[str, float] | str | None
 
 __all__ = [
     "ModelBlob",
@@ -181,13 +186,15 @@ score_files = score_files_dask
 
 
 def _compress_file_task(path: str, blob: ModelBlob, id_columns: tuple[str, ...],
-                        chunk_rows: int, skip_bad_rows: bool) -> TaskResult:
+                        chunk_rows: int, skip_bad_rows: bool,
+                        max_abs_error: Bounds = MODEL_GRID) -> TaskResult:
     """One file -> pieces ``[(container bytes or None, rows, bad rows)]``."""
     fitted = worker_model(blob)
 
     def work(out: list[Any]) -> None:
         buffer = io.BytesIO()
-        writer = CompressedWriter(buffer, fitted, id_columns=id_columns, chunk_rows=chunk_rows)
+        writer = CompressedWriter(buffer, fitted, id_columns=id_columns, chunk_rows=chunk_rows,
+                                  max_abs_error=max_abs_error)
         bad: list[BadRow] = []
         for frame, bad_here in iter_compress_chunks([path], fitted, id_columns,
                                                     skip_bad_rows=skip_bad_rows):
@@ -211,7 +218,8 @@ def compress_files_dask(inputs: Sequence[str], model: Any,
                         on_bad_rows: Callable[[list[BadRow]], None] | None = None,
                         progress: Progress | None = None,
                         chunk_rows: int = DEFAULT_CHUNK_ROWS,
-                        n_workers: int | None = None) -> Manifest:
+                        n_workers: int | None = None,
+                        max_abs_error: Bounds = MODEL_GRID) -> Manifest:
     """Compress files on a Dask cluster: one ``.vkc`` part per file plus a manifest.
 
     Parameters
@@ -237,6 +245,10 @@ def compress_files_dask(inputs: Sequence[str], model: Any,
         is written.
     chunk_rows : int
         Rows per container chunk.
+    max_abs_error : float, dict, "model" or None
+        As :class:`~vaekit.fitted.streams.CompressedWriter`'s (every value within its
+        bound; default: the value grid the model chose, if any); checked here, before
+        any task starts.
 
     Returns
     -------
@@ -246,8 +258,9 @@ def compress_files_dask(inputs: Sequence[str], model: Any,
     Raises
     ------
     DataError
-        The first data problem in input order, or no rows at all.  Nothing is
-        published then: ``output`` keeps its previous content.
+        The first data problem in input order, or no rows at all, or a bound the
+        model cannot take.  Nothing is published then: ``output`` keeps its previous
+        content.
 
     Notes
     -----
@@ -259,6 +272,7 @@ def compress_files_dask(inputs: Sequence[str], model: Any,
     paths = list(inputs)
     ids = tuple(str(c) for c in id_columns)
     fitted = as_fitted(model)
+    _check_bounds(fitted, max_abs_error)
     writer = _manifest_writer(output, fitted, embed_model)
 
     def add(i: int, result: Any) -> None:
@@ -276,7 +290,8 @@ def compress_files_dask(inputs: Sequence[str], model: Any,
         with dask_client(scheduler, n_workers=n_workers) as client:
             run_parts(client, fitted, len(paths), add,
                        lambda i, model: client.submit(_compress_file_task, paths[i], model, ids,
-                                                      int(chunk_rows), skip_bad_rows, pure=False))
+                                                      int(chunk_rows), skip_bad_rows,
+                                                      max_abs_error, pure=False))
         return writer.close()
     except BaseException:
         writer.abort()
@@ -284,6 +299,12 @@ def compress_files_dask(inputs: Sequence[str], model: Any,
 
 
 # --------------------------------------------------------------------------- Dask DataFrames
+
+
+def _check_bounds(fitted: FittedVAE, max_abs_error: Bounds) -> None:
+    """Refuse a bound the model cannot take on the client, before any task runs."""
+    if max_abs_error is not None and not isinstance(max_abs_error, str):
+        resolve_bounds(fitted, max_abs_error)
 
 
 def _manifest_writer(output: str | os.PathLike[str], fitted: FittedVAE,
@@ -352,7 +373,8 @@ def score_dataframe(ddf: dd.DataFrame, model: Any,
 
 
 def _compress_partition(part: pd.DataFrame, blob: ModelBlob, id_columns: tuple[str, ...],
-                        chunk_rows: int, number: int = 0) -> tuple[bytes | None, int]:
+                        chunk_rows: int, number: int = 0,
+                        max_abs_error: Bounds = MODEL_GRID) -> tuple[bytes | None, int]:
     """One partition -> ``(container bytes or None when empty, rows)``."""
     fitted = worker_model(blob)
     if len(part) == 0:
@@ -361,7 +383,8 @@ def _compress_partition(part: pd.DataFrame, blob: ModelBlob, id_columns: tuple[s
     chunk = frame_chunk(part, fitted, id_columns, label=f"partition {number}",
                         refuse_extra=True)
     buffer = io.BytesIO()
-    with CompressedWriter(buffer, fitted, id_columns=id_columns, chunk_rows=chunk_rows) as writer:
+    with CompressedWriter(buffer, fitted, id_columns=id_columns, chunk_rows=chunk_rows,
+                          max_abs_error=max_abs_error) as writer:
         writer.write(chunk.data)
     return buffer.getvalue(), len(chunk)
 
@@ -369,7 +392,8 @@ def _compress_partition(part: pd.DataFrame, blob: ModelBlob, id_columns: tuple[s
 def compress_dataframe(ddf: dd.DataFrame, model: Any,
                        output: str | os.PathLike[str], *, id_columns: Sequence[str] = (),
                        embed_model: bool = False, client: Client | None = None,
-                       chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Manifest:
+                       chunk_rows: int = DEFAULT_CHUNK_ROWS,
+                       max_abs_error: Bounds = MODEL_GRID) -> Manifest:
     """Compress a Dask DataFrame: one ``.vkc`` part per partition plus a manifest.
 
     Parameters
@@ -379,7 +403,7 @@ def compress_dataframe(ddf: dd.DataFrame, model: Any,
         refused, so nothing is dropped silently); the index is not stored.  Columns
         are converted exactly as ``vaekit compress`` converts file columns
         (:func:`vaekit.jobs.read.frame_chunk`), as :func:`score_dataframe` does.
-    model, output, id_columns, embed_model, chunk_rows
+    model, output, id_columns, embed_model, chunk_rows, max_abs_error
         As for :func:`compress_files_dask`.
     client : distributed.Client, optional
         Default: the current client.
@@ -391,6 +415,7 @@ def compress_dataframe(ddf: dd.DataFrame, model: Any,
     """
     client = client or get_client()
     fitted = as_fitted(model)
+    _check_bounds(fitted, max_abs_error)
     writer = _manifest_writer(output, fitted, embed_model)
     ids = tuple(str(c) for c in id_columns)
     parts = ddf.to_delayed()
@@ -404,7 +429,8 @@ def compress_dataframe(ddf: dd.DataFrame, model: Any,
         run_parts(client, fitted, len(parts), add,
                    lambda i, shipped: client.compute(
                        dask.delayed(_compress_partition, pure=True)(parts[i], shipped, ids,
-                                                                    int(chunk_rows), i)))
+                                                                    int(chunk_rows), i,
+                                                                    max_abs_error)))
         return writer.close()
     except BaseException:
         writer.abort()
