@@ -130,17 +130,22 @@ def restore_times(days: np.ndarray, dtype: str, low: float | None,
     bad = ~np.isfinite(us)
     stamps = np.where(bad, 0, us).astype(np.int64).astype("datetime64[us]")
     stamps[bad] = np.datetime64("NaT")
-    out = pd.Series(stamps)
+    return to_time_dtype(pd.Series(stamps), dtype)
+
+
+def to_time_dtype(stamps: pd.Series, dtype: str) -> pd.Series:
+    """Naive UTC datetimes as the fitted datetime ``dtype``: in its time zone, and left
+    as they are where the dtype cannot hold them (a date beyond datetime64[ns])."""
     target = pd.api.types.pandas_dtype(dtype)
     tz = getattr(target, "tz", None)
     if tz is None and isinstance(target, pd.ArrowDtype):
         tz = getattr(target.pyarrow_dtype, "tz", None)
     if tz is not None:
-        out = out.dt.tz_localize("UTC").dt.tz_convert(tz)
+        stamps = stamps.dt.tz_localize("UTC").dt.tz_convert(tz)
     try:
-        return out.astype(target)
-    except (TypeError, ValueError, OverflowError):  # e.g. a date beyond datetime64[ns]
-        return out
+        return stamps.astype(target)
+    except (TypeError, ValueError, OverflowError):
+        return stamps
 
 
 def integer_id_reason(s: pd.Series) -> str | None:

@@ -4,8 +4,10 @@ the model where the model helps (``FORMAT.md``, section "Bounded values").
 The latent code of a row is stored as in every ``.vkc`` file; with bounds, each cell
 is stored as well, on a grid that does not depend on the model:
 
-* numeric columns with bound ``e > 0``: the index ``q = rint(x / (2e))`` (float
-  columns) or ``floor((x + s // 2) / s)`` with the integer step ``s = max(1,
+* numeric columns with bound ``e > 0``: the index ``q = rint(x / step)`` (float
+  columns: ``step = 2e``, narrowed to ``2(e - D)`` on a decimal grid, whose values
+  come back rounded to the decimal ``D = 10 ** (floor(log10 e) - 2)``:
+  :mod:`.grids`) or ``floor((x + s // 2) / s)`` with the integer step ``s = max(1,
   floor(2e))`` (integer columns: exact below ``e = 0.5``).  The value comes back as
   ``q * step``, so ``|x - x'| <= e`` -- checked for every value when it is written
   (after the column's own dtype is restored, float32 included); a value that would
@@ -18,7 +20,8 @@ is stored as well, on a grid that does not depend on the model:
   as their float64 bit patterns.
 * binary and categorical columns: their level, exactly.  A value that is no level
   (never seen in training) is stored exactly, as text.
-* date and time columns: exactly, as text (no grid yet).
+* date and time columns: exactly, as nanoseconds since 1970 UTC (files before
+  codec version 5: as text).
 
 The grid indices are entropy-coded under the decoder's prediction from the stored
 latent code -- a discretized Gaussian per cell for numbers (mean and SD from the
@@ -60,6 +63,7 @@ from ..errors import DataError, FileFormatError
 from ..files.dates import is_time_dtype
 from .grids import (
     CODER_BITS,
+    GRID_VERSION,
     SHIFTED,
     WHOLE,
     from_grid,
@@ -75,7 +79,7 @@ from .grids import (
 from .model import FittedVAE
 
 __all__ = ["resolve_bounds", "header_bounds", "encode_values", "encode_best", "decode_values",
-           "check_bounds", "bounded_codec_version", "DECIMAL_GRID_VERSION"]
+           "check_bounds", "bounded_codec_version"]
 
 # Bounds above this (column units) are refused: wider than any float64 value needs,
 # and the grid steps derived from them stay finite.
@@ -152,23 +156,23 @@ def header_bounds(max_abs_error: float | Mapping[str, float],
 
 # Codec versions of files with bounded values: what a reader must know to read them.
 FLOAT_BITS_VERSION = 4  # a float column stored losslessly may use coder 7
-DECIMAL_GRID_VERSION = 5  # float grids are decimal ones (.grids)
 
 
 def bounded_codec_version(model: FittedVAE, bounds: float | list[float | None]) -> int:
     """The oldest codec version that reads a file written with ``bounds`` (SDs, or one
-    absolute bound per schema column): 5 when some float column gets a decimal grid,
-    else 4 when some float column is stored losslessly (coder 7), else 3."""
+    absolute bound per schema column): 5 when some float column gets a decimal grid or
+    some column holds dates or times, else 4 when some float column is stored
+    losslessly (coder 7), else 3."""
     schema = model.schema
     if not isinstance(schema, TabularSchema):
         return REFERENCED_CODEC_VERSION
     per_column = (resolve_bounds(model, float(bounds)) if isinstance(bounds, (int, float))
                   else bounds)
     # The writer's own rule: grid_of, as in _cells
-    grids = [grid_of(c, float(b), decimal=True)  # type: ignore[arg-type]
+    grids = [grid_of(c, float(b))  # type: ignore[arg-type]
              for c, b in zip(schema.columns, per_column, strict=True) if c.kind == "numeric"]
-    if any(g.power is not None for g in grids):
-        return DECIMAL_GRID_VERSION
+    if any(g.power is not None or g.mode == "time" for g in grids):
+        return GRID_VERSION
     if any(g.mode == "bits" for g in grids):
         return FLOAT_BITS_VERSION
     return REFERENCED_CODEC_VERSION
@@ -266,7 +270,7 @@ def _cells(model: FittedVAE, X: pd.DataFrame | np.ndarray, bounds: list[float | 
             bound = float(by_name[spec.name])  # type: ignore[arg-type]
             whole = (bound > 0 and not integer_dtype(spec) and not is_time_dtype(spec.dtype)
                      and whole_numbers(s, spec, present))
-            grid = grid_of(spec, bound, whole, decimal=True)
+            grid = grid_of(spec, bound, whole)
             q, ok = to_grid(spec, s, present, grid, bound)
             step = grid.step if grid.mode in ("int", "float") else None
             q, origin = shift_grid(spec, s, present, q, ok, grid, bound)
@@ -425,7 +429,7 @@ def _exact_text(value: Any, column: str, row: int) -> str:
 
 def decode_values(model: FittedVAE, section: bytes, n_rows: int, z: np.ndarray,
                   bounds: list[float | None], missing: np.ndarray | None,
-                  decimal: bool = True) -> Any:
+                  *, version: int) -> Any:
     """Rows of one chunk from its bounded-values section.
 
     Parameters
@@ -438,8 +442,8 @@ def decode_values(model: FittedVAE, section: bytes, n_rows: int, z: np.ndarray,
         The header's bounds, per schema column (:func:`check_bounds`).
     missing : ndarray of bool (n_rows, n_columns) or None
         The chunk's missing mask (schema column order).
-    decimal : bool
-        Float grids are decimal ones (files of codec version 5 and later).
+    version : int
+        The file's codec version (its grids: :func:`.grids.grid_of`).
 
     Returns
     -------
@@ -476,7 +480,7 @@ def decode_values(model: FittedVAE, section: bytes, n_rows: int, z: np.ndarray,
         if spec.kind == "numeric":
             whole = bool(coder & WHOLE)
             grid = grid_of(spec, float(by_name[spec.name]), whole,  # type: ignore[arg-type]
-                           decimal=decimal)
+                           version=version)
             mode, step = grid.mode, grid.step
             origin = 0.0
             if coder & SHIFTED:

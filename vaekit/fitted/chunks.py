@@ -33,7 +33,6 @@ from ..codec.packing import (
 from ..codec.quantize import LatentQuantizer
 from ..errors import DataError, FileFormatError
 from .bounded import (
-    DECIMAL_GRID_VERSION,
     bounded_codec_version,
     check_bounds,
     decode_values,
@@ -322,7 +321,7 @@ def decompress_chunk(payload: bytes, n_rows: int, model: FittedVAE,
         else:
             bounds = check_bounds(header["value_bounds"], model)
             values = decode_values(model, section, n_rows, z, bounds, missing,
-                                   decimal=header["codec_version"] >= DECIMAL_GRID_VERSION)
+                                   version=header["codec_version"])
             if model.input_form == "array":
                 values = values.to_numpy()
         values = _blank(values, missing, model)

@@ -2,7 +2,7 @@
 
 A budget-fitted compressor (``VAECompressor(bytes_per_row=B)``) can spend its bytes
 two ways: on the latent code alone (what the codec was trained for), or on the code
-*plus* every numeric value on a grid of step ``2 * eps`` (the error-bounded mode of
+*plus* every numeric value within ``eps`` on a grid (the error-bounded mode of
 :mod:`.bounded`, whose values are coded under the decoder's prediction).  On most
 tables the second reaches a far smaller error for the same bytes
 (``recipes/results/equal_rmse.md``).  :func:`choose_grid` measures both on a sample

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..codec.values import histogram
-from ..data.columns import as_float, restore_dtype
+from ..data.columns import as_float, restore_dtype, to_time_dtype
 from ..data.tabular import ColumnSpec
 from ..errors import FileFormatError
 from ..files.dates import is_time_dtype
@@ -58,9 +58,15 @@ def integer_dtype(spec: ColumnSpec) -> bool:
         return False
 
 
+# The codec version of the grids this vaekit writes: from 5 on, float grids are
+# decimal ones and dates and times have a grid of their own (FORMAT.md).
+GRID_VERSION = 5
+
+
 class Grid(NamedTuple):
     """Where a numeric column's cells sit: ``mode`` "int" / "float" grids, "bits"
-    (lossless floats) or "text" (times, stored exactly); ``step`` between cells;
+    (lossless floats), "time" (nanoseconds since 1970-01-01 UTC, exact) or "text"
+    (times in files before version 5: stored exactly, as text); ``step`` between cells;
     ``power`` ``k`` for a decimal float grid (cells rounded to multiples of ``10**-k``),
     else None."""
 
@@ -70,21 +76,23 @@ class Grid(NamedTuple):
 
 
 def grid_of(spec: ColumnSpec, bound: float, whole: bool = False,
-            decimal: bool = False) -> Grid:
-    """The grid of a numeric column with bound ``bound`` (column units).
+            version: int = GRID_VERSION) -> Grid:
+    """The grid of a numeric column with bound ``bound`` (column units) in a file of
+    codec version ``version`` (default: what this vaekit writes).
 
     ``whole``: a float column whose values in the chunk are all whole numbers gets
     the integer grid too (``WHOLE`` in the column's coder byte), so whole numbers come
-    back whole.  ``decimal``: float grids are decimal ones (codec version 5 and
-    later), where :func:`decimal_power` gives one.
+    back whole.  From version 5 on, float grids are decimal ones (where
+    :func:`decimal_power` gives one) and dates and times are stored as nanoseconds
+    ("time"); before, they were all exceptions ("text").
     """
     if is_time_dtype(spec.dtype):
-        return Grid("text", 0.0)
+        return Grid("time" if version >= GRID_VERSION else "text", 0.0)
     if integer_dtype(spec) or whole:
         return Grid("int", float(min(max(1, math.floor(2.0 * bound)), 2**62)))
     if bound == 0:
         return Grid("bits", 0.0)
-    power = decimal_power(bound) if decimal else None
+    power = decimal_power(bound) if version >= GRID_VERSION else None
     if power is None:
         return Grid("float", 2.0 * bound)
     return Grid("float", 2.0 * (bound - _ten_to(-power)), power)
@@ -103,7 +111,7 @@ def _ten_to(k: int) -> float:
 def decimal_power(bound: float) -> int | None:
     """``k = 2 - floor(log10 bound)``: a decimal float grid rounds its cells to
     multiples of ``10 ** -k`` (at most ``bound / 100``); None where ``|k| > 22``
-    (bounds below about 1e-20 or above about 1e24: no rounding)."""
+    (bounds below 1e-20 or from 1e25 on: no rounding)."""
     if not (math.isfinite(bound) and bound > 0):
         return None
     # floor(log10) decided by comparisons with the doubles nearest powers of ten, so
@@ -121,8 +129,10 @@ def round_decimal(v: np.ndarray, power: int) -> np.ndarray:
     """``v`` rounded to multiples of ``10 ** -power`` (``|power| <= 22``): one product
     or quotient by an exact power of ten, ``rint``, and one correctly rounded quotient
     or product back, so the result is the double nearest the decimal (and prints as
-    it) and the same on every machine.  Values too large to round come back as they
-    are (or overflow; the writer's check then stores them exactly)."""
+    it) and the same on every machine.  Where ``|v * 10**power|`` reaches ``2**53``
+    there is no decimal left to round to, and the two roundings may still move ``v``
+    by an ulp or overflow: the writer's check then finds the few values that miss
+    their bound and stores them exactly."""
     p = _ten_to(abs(power))
     with np.errstate(over="ignore", invalid="ignore"):
         out = np.rint(v * p) / p if power >= 0 else np.rint(v / p) * p
@@ -137,6 +147,13 @@ def to_grid(spec: ColumnSpec, s: pd.Series, present: np.ndarray, grid: Grid,
     n = len(s)
     if mode == "text":
         return np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
+    if mode == "time":
+        q, ok = time_ns(s)
+        ok &= present
+        back, back_ok = time_ns(from_grid(spec, np.where(ok, q, 0), grid))
+        # the same instant back (in the model's time zone, as an exception would be)
+        ok &= back_ok & (back == q)
+        return np.where(ok, q, 0), ok
     if mode == "int":
         k = int(step)
         if integer_dtype(spec) and pd.api.types.is_integer_dtype(s.dtype):  # exact ints
@@ -181,6 +198,47 @@ def to_grid(spec: ColumnSpec, s: pd.Series, present: np.ndarray, grid: Grid,
     return np.where(ok, q, 0.0).astype(np.int64), ok
 
 
+def time_ns(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Nanoseconds since 1970-01-01 UTC of a datetime column (int64), and where that is
+    the value: present, and within int64 nanoseconds (years 1678 to 2261).  A column
+    that is not of a datetime dtype (text, objects) has no such values."""
+    n = len(s)
+    none = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
+    if not is_time_dtype(s.dtype):
+        return none
+    t = s
+    try:
+        if isinstance(t.dtype, pd.ArrowDtype):
+            t = pd.to_datetime(t)
+        if getattr(t.dtype, "tz", None) is not None:
+            t = t.dt.tz_convert("UTC").dt.tz_localize(None)
+    except (TypeError, ValueError, OverflowError):  # e.g. Arrow times beyond pandas' range
+        return none
+    arr = t.to_numpy()
+    if arr.dtype.kind != "M":
+        return none
+    unit, count = np.datetime_data(arr.dtype)
+    if unit not in _NS_PER:
+        return none  # finer than nanoseconds, or a calendar unit (months, years)
+    factor = _NS_PER[unit] * int(count)
+    ticks = arr.view(np.int64)
+    ok = ~np.isnat(arr) & (np.abs(ticks) <= (2**63 - 1) // factor)
+    return np.where(ok, ticks, 0) * factor, ok
+
+
+_NS_PER = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
+           "m": 60_000_000_000, "h": 3_600_000_000_000, "D": 86_400_000_000_000,
+           "W": 604_800_000_000_000}
+
+
+def restore_time_ns(q: np.ndarray, dtype: str) -> pd.Series:
+    """Nanoseconds since 1970-01-01 UTC as a Series of the column's datetime ``dtype``
+    (:func:`~vaekit.data.columns.to_time_dtype`; where the dtype cannot take a value,
+    the writer finds it not restored and stores it exactly)."""
+    return to_time_dtype(pd.Series(np.asarray(q, dtype=np.int64).astype("datetime64[ns]")),
+                         dtype)
+
+
 def column_floats(s: pd.Series, spec: ColumnSpec) -> tuple[np.ndarray, np.ndarray]:
     """A column's values as float64, and where that is the value itself: integers
     (of an integer or object column) beyond 2^53 are not, so they are stored exactly
@@ -223,6 +281,8 @@ def from_grid(spec: ColumnSpec, q: np.ndarray, grid: Grid, origin: float = 0) ->
         return pd.Series(values).astype(target)
     if mode == "bits":
         return restore_dtype(q.view(np.float64), spec.dtype)
+    if mode == "time":
+        return restore_time_ns(q, spec.dtype)
     values = q.astype(np.float64) * step + origin
     if grid.power is not None:
         values = round_decimal(values, grid.power)
