@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from vaekit.data.tabular import ColumnSpec
+from vaekit.errors import FileFormatError
 from vaekit.fitted import grids
 from vaekit.fitted.grids import decimal_power, from_grid, grid_of, round_decimal, to_grid
 
@@ -80,3 +81,20 @@ def test_plain_float_grids_are_unchanged() -> None:
     assert grid.power == 3 and grid.step == 2 * (0.25 - 0.001)
     q = np.array([3, -7])
     assert from_grid(spec, q, grid_of(spec, 0.25, version=4)).tolist() == [1.5, -3.5]
+
+
+def test_times_round_trip_as_nanoseconds_and_nat_is_refused() -> None:
+    spec = ColumnSpec(name="t", kind="numeric", dtype="datetime64[ns, Europe/Paris]")
+    grid = grid_of(spec, 0.5)
+    assert grid.mode == "time" and grid_of(spec, 0.5, version=4).mode == "text"
+    s = pd.Series(pd.to_datetime(["2024-03-31 01:59:59.123456789", None, "1999-12-31 00:00:00"],
+                                 utc=True, format="ISO8601")).dt.tz_convert("Europe/Paris")
+    q, ok = to_grid(spec, s, s.notna().to_numpy(), grid, 0.5)
+    assert ok.tolist() == [True, False, True]
+    back = from_grid(spec, q, grid)
+    assert back[0] == s[0] and back[2] == s[2] and str(back.dt.tz) == "Europe/Paris"
+    with pytest.raises(FileFormatError, match="no time"):
+        from_grid(spec, np.array([np.iinfo(np.int64).min]), grid)
+    # text is not a datetime dtype: every value stays an exception
+    text = pd.Series(["2024-01-01", "2024-01-02"])
+    assert not to_grid(spec, text, np.ones(2, dtype=bool), grid, 0.5)[1].any()

@@ -282,6 +282,9 @@ def from_grid(spec: ColumnSpec, q: np.ndarray, grid: Grid, origin: float = 0) ->
     if mode == "bits":
         return restore_dtype(q.view(np.float64), spec.dtype)
     if mode == "time":
+        if np.any(q == np.iinfo(np.int64).min):  # NaT's pattern: never a stored value
+            raise FileFormatError(f"bounded values are corrupt (a time of {spec.name!r} "
+                                  "that is no time)")
         return restore_time_ns(q, spec.dtype)
     values = q.astype(np.float64) * step + origin
     if grid.power is not None:
