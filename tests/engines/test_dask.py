@@ -244,7 +244,8 @@ def _assert_within(want: pd.DataFrame, got: pd.DataFrame, model, eps: float) -> 
             assert (a.astype(float) - b.astype(float)).abs().max() <= bound, name
 
 
-def test_bounded_compression_on_dask_equals_the_local_engine(cluster, model, shards, tmp_path):
+def test_bounded_compression_on_dask_equals_the_local_engine(cluster, model, shards, tmp_path,
+                                                              monkeypatch):
     """``max_abs_error`` reaches the workers: each part is, byte for byte, the local
     engine's container with the same bound, and every value keeps it; a bound the
     model cannot take is refused before anything is written."""
@@ -262,9 +263,18 @@ def test_bounded_compression_on_dask_equals_the_local_engine(cluster, model, sha
         assert Path(manifest.resolve(part)).read_bytes() == single.read_bytes()
     want = pd.concat([pd.read_csv(p) for p in shards[:2]])
     _assert_within(want, pd.concat(list(iter_decompressed_any(out, model))), model, 0.05)
+    import vaekit.engines.dask as engine
+
+    def no_tasks(*args, **kwargs):
+        raise AssertionError("a task started for a bound the client should refuse")
+
+    monkeypatch.setattr(engine, "run_parts", no_tasks)
     with pytest.raises(DataError, match="max_abs_error"):
         compress_files_dask(shards[:1], model, tmp_path / "bad.vkc", scheduler=client,
                             max_abs_error=-1.0)
+    with pytest.raises(ValueError, match="max_abs_error is 'bogus'"):
+        compress_files_dask(shards[:1], model, tmp_path / "bad.vkc", scheduler=client,
+                            max_abs_error="bogus")
     assert not (tmp_path / "bad.vkc").exists()
 
 

@@ -255,8 +255,10 @@ def test_a_file_says_the_oldest_codec_version_that_reads_it(compressor: VAECompr
     assert versions == {"0.0": 4, "0.1": 5, str(ints): 4}
     only_ints = _train(200, seed=13)[["i", "big", "flag", "c"]]
     small = VAECompressor(random_state=0, epochs=1, max_abs_error=0.3).fit(only_ints)
-    with ContainerReader(io.BytesIO(small.compress(only_ints))) as reader:
+    with ContainerReader(io.BytesIO(data := small.compress(only_ints))) as reader:
         assert reader.header["codec_version"] == 3
+    _check_bound(only_ints, small.decompress(data), resolve_bounds(small.fitted_, 0.3),
+                 small.fitted_.schema.names())
 
 
 def test_float_columns_come_back_as_short_decimals(compressor: VAECompressor) -> None:
@@ -334,6 +336,37 @@ def test_times_are_stored_as_nanoseconds(monkeypatch: pytest.MonkeyPatch) -> Non
     back = est.decompress(old)
     assert (back["when"].dropna() == te["when"].dropna()).all()
     assert back["when"].isna().tolist() == te["when"].isna().tolist()
+
+
+def test_times_the_model_cannot_hold_on_its_grid_come_back_as_written() -> None:
+    """A naive time names no instant: against a time-zoned model (or a time-zoned value
+    against a naive model) it stays an exception and comes back as written; so does a
+    chunk with values the column's dtype cannot hold (milliseconds in timestamp[s])."""
+    tr = _times(300, seed=14)
+    naive = VAECompressor(random_state=0, epochs=1, max_abs_error=0.1).fit(tr)
+    aware_chunk = _times(50, seed=15)
+    aware_chunk["when"] = aware_chunk["when"].dt.tz_localize("Europe/Paris")
+    out = naive.decompress(naive.compress(aware_chunk))
+    assert out["when"].tolist() == aware_chunk["when"].tolist()
+    assert [t.tzinfo is not None for t in out["when"]] == [True] * 50
+    zoned = VAECompressor(random_state=0, epochs=1, max_abs_error=0.1).fit(
+        tr.assign(when=tr["when"].dt.tz_localize("UTC")))
+    naive_chunk = _times(50, seed=16)
+    back = zoned.decompress(zoned.compress(naive_chunk))["when"]
+    assert back.tolist() == naive_chunk["when"].tolist()
+    assert all(t.tzinfo is None for t in back)
+    seconds = tr.assign(when=tr["when"].dt.floor("s").astype("timestamp[s][pyarrow]"))
+    arrow = VAECompressor(random_state=0, epochs=1, max_abs_error=0.1).fit(seconds)
+    chunk = _times(50, seed=17)  # milliseconds
+    chunk["when"] = chunk["when"].astype("timestamp[ms][pyarrow]")
+    restored = arrow.decompress(arrow.compress(chunk))["when"]
+    assert [pd.Timestamp(v) for v in restored] == [pd.Timestamp(v) for v in chunk["when"]]
+    # exceptions, not nanoseconds in another dtype (which a pandas that truncates
+    # on the cast to seconds would have turned into other times)
+    assert restored.dtype == object
+    whole = arrow.decompress(arrow.compress(seconds.iloc[:50]))["when"]
+    assert str(whole.dtype) == "timestamp[s][pyarrow]" and whole.tolist() == \
+        seconds["when"].iloc[:50].tolist()
 
 
 def test_the_header_refers_to_the_model(compressor: VAECompressor,

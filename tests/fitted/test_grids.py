@@ -70,8 +70,10 @@ def test_every_kept_cell_is_within_its_bound_across_magnitudes(dtype: str) -> No
         # float64 no value misses (float32's own rounding may, at coarse magnitudes)
         if dtype == "float64":
             assert ok.all(), (bound, int((~ok).sum()))
-        # the restored values are the decimals: one more rounding changes nothing
-        assert np.array_equal(back[ok], round_decimal(back[ok], grid.power)) or dtype == "float32"
+        # float64: the restored values are the decimals, one more rounding changes
+        # nothing (float32 ones are the float32 nearest them)
+        if dtype == "float64":
+            assert np.array_equal(back[ok], round_decimal(back[ok], grid.power))
 
 
 def test_plain_float_grids_are_unchanged() -> None:

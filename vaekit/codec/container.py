@@ -69,9 +69,10 @@ CODEC_NAME = "vaekit-latent-codes"
 # error-bounded values (header key "value_bounds", payload flag bit 2).  Self-describing
 # files without bounds are still version 2.
 # 4: a lossless float column may be coded as pcodec of its floats (bounded-values coder
-# 7); only files with a lossless float column are version 4, others stay 3.
-# 5: float grids of bounded values are decimal ones (cells rounded to a decimal step,
-# vaekit.fitted.grids); files with such a grid are version 5.
+# 7).
+# 5: float grids of bounded values are decimal ones (cells rounded to a decimal step)
+# and dates and times are stored as nanoseconds (vaekit.fitted.grids).
+# A file says the oldest version that reads it (vaekit.fitted.bounded.bounded_codec_version).
 # CODEC_VERSION is the newest version this vaekit reads.
 CODEC_VERSION = 5
 REFERENCED_CODEC_VERSION = 3

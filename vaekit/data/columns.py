@@ -133,13 +133,24 @@ def restore_times(days: np.ndarray, dtype: str, low: float | None,
     return to_time_dtype(pd.Series(stamps), dtype)
 
 
+def time_zone(dtype: object) -> object:
+    """The time zone of a datetime dtype or dtype name (numpy, pandas or Arrow), None
+    for naive ones (and for anything that is no dtype)."""
+    try:
+        target = pd.api.types.pandas_dtype(dtype) if isinstance(dtype, str) else dtype
+    except (TypeError, ValueError):
+        return None
+    tz = getattr(target, "tz", None)
+    if tz is None and isinstance(target, pd.ArrowDtype):
+        tz = getattr(target.pyarrow_dtype, "tz", None)
+    return tz
+
+
 def to_time_dtype(stamps: pd.Series, dtype: str) -> pd.Series:
     """Naive UTC datetimes as the fitted datetime ``dtype``: in its time zone, and left
     as they are where the dtype cannot hold them (a date beyond datetime64[ns])."""
     target = pd.api.types.pandas_dtype(dtype)
-    tz = getattr(target, "tz", None)
-    if tz is None and isinstance(target, pd.ArrowDtype):
-        tz = getattr(target.pyarrow_dtype, "tz", None)
+    tz = time_zone(target)
     if tz is not None:
         stamps = stamps.dt.tz_localize("UTC").dt.tz_convert(tz)
     try:

@@ -53,9 +53,8 @@ import pyarrow as pa
 from ..codec.container import DEFAULT_CHUNK_ROWS
 from ..codec.manifest import Manifest, ManifestWriter
 from ..files.readers import BadRow
-from ..fitted.bounded import resolve_bounds
 from ..fitted.model import FittedVAE, as_fitted
-from ..fitted.streams import MODEL_GRID, CompressedWriter
+from ..fitted.streams import MODEL_GRID, CompressedWriter, writer_bounds
 from ..jobs.compress_input import iter_compress_chunks
 from ..jobs.read import (
     DEFAULT_SAMPLE_BYTES,
@@ -259,8 +258,8 @@ def compress_files_dask(inputs: Sequence[str], model: Any,
     ------
     DataError
         The first data problem in input order, or no rows at all, or a bound the
-        model cannot take.  Nothing is published then: ``output`` keeps its previous
-        content.
+        model cannot take (ValueError: a string other than ``"model"``).  Nothing is
+        published then: ``output`` keeps its previous content.
 
     Notes
     -----
@@ -302,9 +301,9 @@ def compress_files_dask(inputs: Sequence[str], model: Any,
 
 
 def _check_bounds(fitted: FittedVAE, max_abs_error: Bounds) -> None:
-    """Refuse a bound the model cannot take on the client, before any task runs."""
-    if max_abs_error is not None and not isinstance(max_abs_error, str):
-        resolve_bounds(fitted, max_abs_error)
+    """Refuse a bound the model cannot take on the client, before any task runs (as
+    each task's CompressedWriter would)."""
+    writer_bounds(fitted, max_abs_error)
 
 
 def _manifest_writer(output: str | os.PathLike[str], fitted: FittedVAE,

@@ -12,7 +12,9 @@ Decimal float grids (codec version 5): the step is ``2 * (e - D)`` with the deci
 rounded to a multiple of ``D``.  The value moves by at most ``D / 2``, inside the
 room the narrower step left, and prints with the few digits the bound asks for
 (``-0.1067`` at ``e = 0.01``, not ``-0.10674284456303365``); the narrower step costs
-at most ``log2(1 / 0.99)``, 0.015 bits per value.  Every value is
+at most ``log2(1 / 0.99)``, 0.015 bits per value.  Dates and times (codec version 5)
+are stored as their nanoseconds since 1970 (of the UTC instant, or of the wall-clock
+reading for naive columns), exactly.  Every value is
 checked against its bound as the reader will restore it; a value that would miss is
 not a cell (the caller stores it exactly).  :mod:`.bounded` codes the indices.
 """
@@ -27,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..codec.values import histogram
-from ..data.columns import as_float, restore_dtype, to_time_dtype
+from ..data.columns import as_float, restore_dtype, time_zone, to_time_dtype
 from ..data.tabular import ColumnSpec
 from ..errors import FileFormatError
 from ..files.dates import is_time_dtype
@@ -148,11 +150,21 @@ def to_grid(spec: ColumnSpec, s: pd.Series, present: np.ndarray, grid: Grid,
     if mode == "text":
         return np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
     if mode == "time":
+        if (time_zone(s.dtype) is None) != (time_zone(spec.dtype) is None):
+            # naive against time-zoned (either way): a naive time names no instant, so
+            # such values stay exceptions and come back as they were written
+            return np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
         q, ok = time_ns(s)
         ok &= present
-        back, back_ok = time_ns(from_grid(spec, np.where(ok, q, 0), grid))
-        # the same instant back (in the model's time zone, as an exception would be)
-        ok &= back_ok & (back == q)
+        back = from_grid(spec, np.where(ok, q, 0), grid)
+        if back.dtype != pd.api.types.pandas_dtype(spec.dtype):
+            # the column's dtype cannot hold some value (say milliseconds in a
+            # timestamp[s] column): the chunk's times stay exceptions
+            return np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
+        # the same instant back (a time-zoned one in the model's zone, as an exception
+        # of that instant would be cast)
+        back_ns, back_ok = time_ns(back)
+        ok &= back_ok & (back_ns == q)
         return np.where(ok, q, 0), ok
     if mode == "int":
         k = int(step)
@@ -199,8 +211,9 @@ def to_grid(spec: ColumnSpec, s: pd.Series, present: np.ndarray, grid: Grid,
 
 
 def time_ns(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Nanoseconds since 1970-01-01 UTC of a datetime column (int64), and where that is
-    the value: present, and within int64 nanoseconds (years 1678 to 2261).  A column
+    """Nanoseconds since 1970-01-01 of a datetime column (int64: of the UTC instant, or
+    of the wall-clock reading of naive values), and where that is the value: present,
+    and within int64 nanoseconds (1677-09-21 to 2262-04-11).  A column
     that is not of a datetime dtype (text, objects) has no such values."""
     n = len(s)
     none = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)

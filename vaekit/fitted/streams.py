@@ -64,6 +64,7 @@ __all__ = [
     "load_embedded_model",
     "model_fingerprint",
     "quantizer_for",
+    "writer_bounds",
 ]
 
 # A chunk's working set: rows x (model columns or pixels + latent dims) at most this
@@ -93,6 +94,28 @@ def load_embedded_model(blob: bytes, device: str | None = None) -> FittedVAE:
 
 
 # --------------------------------------------------------------------------- streaming
+
+
+def writer_bounds(model: FittedVAE, max_abs_error: float | Mapping[str, float] | str | None
+                  ) -> tuple[float | Mapping[str, float] | None, list[float | None] | None]:
+    """``(max_abs_error, bounds)`` a writer stores values with: ``"model"`` replaced by
+    the grid the model chose (or None: the latent code alone), and the bound of each
+    column (:func:`.bounded.resolve_bounds`), checked.
+
+    Raises
+    ------
+    ValueError
+        Another string than ``"model"``.
+    DataError
+        A bound the model cannot take (negative, not finite, an unknown column, ...).
+    """
+    if isinstance(max_abs_error, str):
+        if max_abs_error != MODEL_GRID:
+            raise ValueError(f"max_abs_error is {max_abs_error!r}: a number, a dict of "
+                             f"numbers, None or {MODEL_GRID!r}")
+        max_abs_error = model.extra.get("grid_bound")
+    return max_abs_error, (None if max_abs_error is None
+                           else resolve_bounds(model, max_abs_error))
 
 
 class CompressedWriter:
@@ -153,13 +176,8 @@ class CompressedWriter:
                  max_abs_error: float | Mapping[str, float] | str | None = MODEL_GRID,
                  self_describing: bool = False) -> None:
         model = as_fitted(model)
-        if isinstance(max_abs_error, str):
-            if max_abs_error != MODEL_GRID:
-                raise ValueError(f"max_abs_error is {max_abs_error!r}: a number, a dict of "
-                                 f"numbers, None or {MODEL_GRID!r}")
-            max_abs_error = model.extra.get("grid_bound")
+        max_abs_error, self._bounds = writer_bounds(model, max_abs_error)
         self._self_describing = bool(self_describing)
-        self._bounds = None if max_abs_error is None else resolve_bounds(model, max_abs_error)
         self._header_bounds = (None if self._bounds is None
                                else header_bounds(max_abs_error, self._bounds))
         _check_chunk_rows(int(chunk_rows), model, ValueError, "chunk_rows")
