@@ -116,8 +116,9 @@ def container_header(model: FittedVAE, quantizer: LatentQuantizer, *,
         Copy the model's schema and quantizer into the header (codec version 2 without
         bounds), so the file's codes can be checked and described without the model.
         Default: the header refers to the model (codec version 3; with bounds, the
-        oldest version that reads them, :func:`.bounded.bounded_codec_version`): no ``schema``, the quantizer by its SHA-256
-        (``quantizer_sha256``); well under 1 KB for tables.
+        oldest version that reads them, :func:`.bounded.bounded_codec_version`): no
+        ``schema``, the quantizer by its SHA-256 (``quantizer_sha256``); well under
+        1 KB for tables.
     """
     header: dict[str, Any] = {
         "codec": CODEC_NAME,

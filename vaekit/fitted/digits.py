@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.tabular import TabularSchema
+from .grids import round_decimal
 from .model import FittedVAE
 
 __all__ = ["decode_rounded", "round_to_codec", "round_values", "value_error"]
@@ -76,19 +77,9 @@ def round_values(x: np.ndarray, error: np.ndarray) -> np.ndarray:
         decimals = 1 - np.floor(np.log10(np.where(ok, error, 1.0)))
     ok &= decimals <= _MAX_DECIMALS
     d = np.where(ok, decimals, 0.0).astype(np.int64)
-    # Every cell at once, each with its own power of ten (the table holds Python's
-    # exact 10.0 ** k): the same arithmetic per cell as one decimal at a time.
-    p = _POWERS[np.abs(d)]
-    with np.errstate(over="ignore", invalid="ignore"):
-        finer = np.rint(x * p) / p
-        coarser = np.rint(x / p) * p
-    out = np.where(ok, np.where(d >= 0, finer, coarser), x)
-    return out + 0.0  # -0.0 (from rounding -0.0004) would print as "-0.0"
-
-
-# 10.0 ** k for every k a finite positive error can ask for (log10 of the largest
-# double is 308.25).
-_POWERS = np.array([10.0 ** k for k in range(309)])
+    # Every cell at once, each with its own power of ten: the same arithmetic per cell
+    # as one decimal at a time (and as the codec's decimal grids).
+    return np.where(ok, round_decimal(x, d), x) + 0.0  # no "-0.0"
 
 
 def decode_rounded(model: FittedVAE, Z: np.ndarray) -> Any:

@@ -127,17 +127,27 @@ def decimal_power(bound: float) -> int | None:
     return k if abs(k) <= _MAX_POWER else None
 
 
-def round_decimal(v: np.ndarray, power: int) -> np.ndarray:
-    """``v`` rounded to multiples of ``10 ** -power`` (``|power| <= 22``): one product
-    or quotient by an exact power of ten, ``rint``, and one correctly rounded quotient
-    or product back, so the result is the double nearest the decimal (and prints as
-    it) and the same on every machine.  Where ``|v * 10**power|`` reaches ``2**53``
-    there is no decimal left to round to, and the two roundings may still move ``v``
-    by an ulp or overflow: the writer's check then finds the few values that miss
-    their bound and stores them exactly."""
-    p = _ten_to(abs(power))
+# 10.0 ** k for every k a finite positive number can ask for (log10 of the largest
+# double is 308.25); exact, and the double nearest 10^k, for k <= 22.
+_POWERS = np.array([10.0 ** k for k in range(309)])
+
+
+def round_decimal(v: np.ndarray, power: int | np.ndarray) -> np.ndarray:
+    """``v`` rounded to multiples of ``10 ** -power`` (one power, or one per value;
+    ``|power| <= 308``): one product or quotient by a power of ten, ``rint``, and one
+    correctly rounded quotient or product back, so the result is the double nearest
+    the decimal (and prints as it).  For ``|power| <= 22`` (decimal grids) the power is
+    exact, so the result is the same on every machine.  Where ``|v * 10**power|``
+    reaches ``2**53`` there is no decimal left to round to, and the two roundings may
+    still move ``v`` by an ulp or overflow: the writer's check then finds the few
+    values that miss their bound and stores them exactly."""
+    power = np.asarray(power)
+    p = _POWERS[np.abs(power)]
     with np.errstate(over="ignore", invalid="ignore"):
-        out = np.rint(v * p) / p if power >= 0 else np.rint(v / p) * p
+        if power.ndim == 0:
+            out = np.rint(v * p) / p if power >= 0 else np.rint(v / p) * p
+        else:
+            out = np.where(power >= 0, np.rint(v * p) / p, np.rint(v / p) * p)
     return out + 0.0  # -0.0 (from rounding -0.00004) would print as "-0.0"
 
 

@@ -23,7 +23,6 @@ from .read import Tensors, check_image_input, file_items, prepare_chunk, reading
 __all__ = ["iter_compress_chunks", "iter_prepared_compress_chunks"]
 
 
-
 def iter_compress_chunks(inputs: Sequence[str], model: Any, id_columns: Sequence[str],
                          *, skip_bad_rows: bool = False
                          ) -> Iterator[tuple[pd.DataFrame | np.ndarray, list[BadRow]]]:

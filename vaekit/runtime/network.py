@@ -225,9 +225,7 @@ class NumpyVAE:
         if self.kind == "image":
             return self._image_log_prob(params, batch["x"]), None
         n, b = self.n_numeric, self.n_binary
-        scale = fn.softplus(np.ascontiguousarray(params[..., n:2 * n]))
-        scale += self.min_scale
-        num = fn.gaussian_log_kernel(batch["num"], params[..., :n], scale)
+        num = fn.gaussian_log_kernel(batch["num"], params[..., :n], self._scales(params))
         mask = batch["num_mask"]
         # x * 1.0 is exact: a block without blanks skips the pass, same bits.
         if not mask.all():
@@ -266,10 +264,14 @@ class NumpyVAE:
 
     def numeric(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Tables: the Gaussian means and scales of the numeric columns (transformed units)."""
+        return params[..., :self.n_numeric].copy(), self._scales(params)
+
+    def _scales(self, params: np.ndarray) -> np.ndarray:
+        """The numeric columns' Gaussian scales (a fresh array), floored."""
         n = self.n_numeric
         scale = fn.softplus(np.ascontiguousarray(params[..., n:2 * n]))
         scale += self.min_scale
-        return params[..., :n].copy(), scale
+        return scale
 
     def mean(self, params: np.ndarray) -> tuple[np.ndarray, ...]:
         """Point reconstruction: tables (numeric means, P(second level), most likely
