@@ -23,7 +23,7 @@ import pytest
 import zstandard as zstd
 
 from vaekit import VAECompressor
-from vaekit.codec import values
+from vaekit.codec import coders, values
 from vaekit.codec.container import ContainerReader
 from vaekit.codec.quantize import LatentQuantizer
 from vaekit.codec.values import CODER_GAUSSIAN, CODER_PCODEC, CODER_ZSTD, unpack_section
@@ -155,7 +155,7 @@ def test_never_larger_than_scalar_quantization_and_zstd_on_noise() -> None:
     (payload,) = _payloads(est.compress(te))
     flags, section = _section(payload)
     assert flags & FLAG_NO_CODES  # the latent codes cannot pay for themselves here
-    _, _, columns = unpack_section(section, 6)
+    columns = unpack_section(section, 6, 6 * len(te)).columns
     bounds = resolve_bounds(est.fitted_, 0.02)
     baseline = 0
     for j, b in enumerate(bounds):
@@ -163,9 +163,9 @@ def test_never_larger_than_scalar_quantization_and_zstd_on_noise() -> None:
         q -= q.min()
         width = next(w for w in (1, 2, 4, 8) if q.max() < 1 << (8 * w))
         baseline += len(zstd.ZstdCompressor(level=19).compress(q.astype(f"<u{width}").tobytes()))
-    # per column: coder byte, length, minimum, width and the frame's checksum (18
-    # bytes); CRC and length (8)
-    assert len(section) <= baseline + 18 * 6 + 8
+    # per column: coder byte, length, minimum and width (at most 14 bytes); CRC and
+    # exceptions length (5)
+    assert len(section) <= baseline + 14 * 6 + 5
     assert {coder for coder, _ in columns} <= {CODER_ZSTD, CODER_PCODEC, CODER_GAUSSIAN}
 
 
@@ -191,7 +191,7 @@ def test_predictions_that_differ_decode_the_same_or_fail_loudly(
         # every numeric column model-coded, so every value depends on the prediction
         if gaussian is None:
             return values.encode_column(q, predicted=predicted, plain=plain)
-        return (CODER_GAUSSIAN, values._gaussian_pack(np.asarray(q, dtype=np.int64), *gaussian))
+        return coders.gaussian_pack(np.asarray(q, dtype=np.int64), *gaussian)
 
     monkeypatch.setattr(bounded, "encode_column", gaussian_only)
     sections = bounded._sections
@@ -234,31 +234,27 @@ def test_damaged_bounds_in_the_header_are_refused(compressor: VAECompressor) -> 
             bounded.check_bounds(bad, model)
 
 
-def test_a_file_says_the_oldest_codec_version_that_reads_it(compressor: VAECompressor
-                                                             ) -> None:
-    """Coder 7 (pcodec of the floats) exists from codec version 4 on, decimal float grids
-    from version 5: a file that may use them says so, so an older vaekit refuses it
-    with "upgrade" instead of misreading it; bounds on integer columns alone stay 3."""
+def test_a_bounded_file_is_codec_version_6_which_older_readers_refuse(
+        compressor: VAECompressor, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every file with bounded values has the compact section of codec version 6 (files
+    of versions 3 to 5 still read: test_legacy_files): a reader of version 5 says
+    "upgrade" instead of misreading it."""
     te = _train(300, seed=8)
-    versions = {}
     ints = {"i": 2.0, "big": 0.0}
     for bound in (0.0, 0.1, ints):
         buf = io.BytesIO()
         with CompressedWriter(buf, compressor, max_abs_error=bound) as w:
             w.write(te)
         with ContainerReader(io.BytesIO(buf.getvalue())) as reader:
-            versions[str(bound)] = reader.header["codec_version"]
+            assert reader.header["codec_version"] == 6
         out = pd.concat(list(iter_decompressed(io.BytesIO(buf.getvalue()), compressor)))
         _check_bound(te, out, resolve_bounds(compressor.fitted_, bound),
                      compressor.fitted_.schema.names())
-    # a dict leaves the other numeric columns lossless: float bits, version 4
-    assert versions == {"0.0": 4, "0.1": 5, str(ints): 4}
-    only_ints = _train(200, seed=13)[["i", "big", "flag", "c"]]
-    small = VAECompressor(random_state=0, epochs=1, max_abs_error=0.3).fit(only_ints)
-    with ContainerReader(io.BytesIO(data := small.compress(only_ints))) as reader:
-        assert reader.header["codec_version"] == 3
-    _check_bound(only_ints, small.decompress(data), resolve_bounds(small.fitted_, 0.3),
-                 small.fitted_.schema.names())
+    from vaekit.fitted import container_checks
+
+    monkeypatch.setattr(container_checks, "CODEC_VERSION", 5)
+    with pytest.raises(FileFormatError, match="Upgrade vaekit"):
+        list(iter_decompressed(io.BytesIO(buf.getvalue()), compressor))
 
 
 def test_float_columns_come_back_as_short_decimals(compressor: VAECompressor) -> None:
@@ -280,29 +276,6 @@ def test_float_columns_come_back_as_short_decimals(compressor: VAECompressor) ->
         assert max(len(repr(float(x))) for x in v) <= power + 6, name
 
 
-def test_a_version_3_file_reads_its_plain_float_grid(compressor: VAECompressor,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """Files written before decimal grids (codec version 3) hold cells of step 2e that
-    come back unrounded: the reader rounds only where the version says so."""
-    te = _train(200, seed=10)
-    plain = grids.grid_of
-    monkeypatch.setattr(bounded, "grid_of", lambda spec, bound, whole=False, version=3:
-                        plain(spec, bound, whole, version=3))
-    monkeypatch.setattr(chunks, "bounded_codec_version", lambda model, bounds: 3)
-    buf = io.BytesIO()
-    with CompressedWriter(buf, compressor, max_abs_error=0.01) as w:
-        w.write(te)
-    monkeypatch.undo()
-    with ContainerReader(io.BytesIO(buf.getvalue())) as reader:
-        assert reader.header["codec_version"] == 3
-    out = pd.concat(list(iter_decompressed(io.BytesIO(buf.getvalue()), compressor)))
-    bounds = resolve_bounds(compressor.fitted_, 0.01)
-    _check_bound(te, out, bounds, compressor.fitted_.schema.names())
-    step = 2 * float(bounds[compressor.fitted_.schema.names().index("a")])
-    cells = out["a"].to_numpy() / step
-    assert np.allclose(cells, np.rint(cells), rtol=0, atol=1e-6)  # on the grid itself
-
-
 def _times(n: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     start = pd.Timestamp("2024-03-01 08:00:00")
@@ -313,10 +286,10 @@ def _times(n: int, seed: int) -> pd.DataFrame:
                          "x": rng.normal(size=n)})
 
 
-def test_times_are_stored_as_nanoseconds(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Dates and times (codec version 5) are coded as nanoseconds since 1970 UTC, exact,
-    instead of one text exception each: the same values back (blanks, time zones,
-    milliseconds), in a fraction of the bytes; a version-3 file's text times read too."""
+def test_times_are_stored_as_nanoseconds() -> None:
+    """Dates and times (codec version 5 on) are coded as nanoseconds since 1970 UTC,
+    exact, instead of one text exception each: the same values back (blanks, time
+    zones, milliseconds); a version-3 file's text times read too (test_legacy_files)."""
     tr = _times(400, seed=11)
     est = VAECompressor(random_state=0, epochs=2, max_abs_error=0.01).fit(tr)
     te = _times(3000, seed=12)
@@ -324,18 +297,8 @@ def test_times_are_stored_as_nanoseconds(monkeypatch: pytest.MonkeyPatch) -> Non
     out = est.decompress(data := est.compress(te))
     pd.testing.assert_series_equal(out["when"], te["when"], check_dtype=False)
     assert (out["utc"] == te["utc"]).all() and str(out["utc"].dt.tz) == "UTC"
-    with ContainerReader(io.BytesIO(data)) as reader:
-        assert reader.header["codec_version"] == 5
-    plain = grids.grid_of
-    monkeypatch.setattr(bounded, "grid_of", lambda spec, bound, whole=False, version=3:
-                        plain(spec, bound, whole, version=3))
-    monkeypatch.setattr(chunks, "bounded_codec_version", lambda model, bounds: 3)
-    old = est.compress(te)
-    monkeypatch.undo()
-    assert len(data) < len(old) / 3  # text exceptions: every time in full
-    back = est.decompress(old)
-    assert (back["when"].dropna() == te["when"].dropna()).all()
-    assert back["when"].isna().tolist() == te["when"].isna().tolist()
+    for payload in _payloads(data):  # cells, not text exceptions (every time in full)
+        assert unpack_section(_section(payload)[1], 3, 3 * len(te)).exceptions == b""
 
 
 def test_times_the_model_cannot_hold_on_its_grid_come_back_as_written() -> None:
@@ -381,7 +344,7 @@ def test_the_header_refers_to_the_model(compressor: VAECompressor,
     with ContainerReader(io.BytesIO(data)) as reader:
         header = reader.header
     assert "schema" not in header and "quantizer" not in header
-    assert header["codec_version"] == 5 and header["value_bounds"] == {"sd_units": 0.1}
+    assert header["codec_version"] == 6 and header["value_bounds"] == {"sd_units": 0.1}
     assert len(json.dumps(header, separators=(",", ":"))) < 1024
     out = pd.concat(list(iter_decompressed(io.BytesIO(data), compressor)))
     _check_bound(te, out, resolve_bounds(compressor.fitted_, 0.1),
@@ -479,7 +442,7 @@ def test_hostile_bounds_and_exceptions_are_format_errors(compressor: VAECompress
     # A zstd frame that declares more than the cells it codes is refused unread.
     big = zstd.ZstdCompressor(write_checksum=True).compress(bytes(10**7))
     with pytest.raises(FileFormatError):
-        values._zstd_unpack(values._HEAD.pack(0, 1) + big, 10)
+        coders.zstd_unpack(coders.zstd_pack(np.zeros(0, np.int64)) + big, 10)
 
 
 def test_second_review_cases_round_trip_or_refuse() -> None:
@@ -525,17 +488,18 @@ def test_coarse_grids_are_shifted_onto_the_data(monkeypatch: pytest.MonkeyPatch)
     model = est.fitted_
     z = np.zeros((len(te), model.latent_dim), dtype=np.float32)
     (section,) = bounded.encode_values(model, te, [z], bounds)
-    _, _, columns = unpack_section(section, 3)
+    columns = unpack_section(section, 3, 3 * len(te)).columns
     shifted = [bool(coder & bounded.SHIFTED) for coder, _ in columns]
     assert shifted[:2] == [True, True]
-    out = bounded.decode_values(model, section, len(te), z, bounds, None, version=5)
+    out = bounded.decode_values(model, section, len(te), z, bounds, None, version=6)
     _check_bound(te, out, bounds, model.schema.names())
     assert out.loc[0, "x"] == pytest.approx(1e300) and abs(int(out.loc[1, "k"]) - 2**61) <= 5
     monkeypatch.setattr(bounded, "shift_grid", lambda spec, s, present, q, *a: (q, 0.0))
     (plain,) = bounded.encode_values(model, te, [z], bounds)
-    _, _, unshifted = unpack_section(plain, 3)
-    for j in (0, 1):  # about one bit per value saved, less the 8-byte origin
-        assert len(columns[j][1]) < len(unshifted[j][1]) - 10
+    unshifted = unpack_section(plain, 3, 3 * len(te)).columns
+    # about one bit per value of the two columns saved, less the 8-byte origins
+    assert not any(coder & bounded.SHIFTED for coder, _ in unshifted)
+    assert len(section) < len(plain) - 20
 
 
 def test_damaged_grid_origins_are_refused() -> None:
@@ -543,20 +507,24 @@ def test_damaged_grid_origins_are_refused() -> None:
     model = est.fitted_
     z = np.zeros((len(te), model.latent_dim), dtype=np.float32)
     (section,) = bounded.encode_values(model, te, [z], bounds)
-    crc, exc, columns = unpack_section(section, 3)
-    coder, data = columns[0]
+    unpacked = unpack_section(section, 3, 3 * len(te))
+    columns = [coders.Coded(c, d) for c, d in unpacked.columns]
+    coder, data = unpacked.columns[0]
     assert coder & bounded.SHIFTED
+
+    def repacked(bad: list[coders.Coded]) -> bytes:  # the same rANS words after them
+        return values.pack_section(unpacked.crc, unpacked.exceptions, bad) + unpacked.words
+
+    assert repacked(columns) == section
     for origin in (float("nan"), -0.25, 1.0, 1e308):
         bad = list(columns)
-        bad[0] = (coder, struct.pack("<d", origin) + data[8:])
+        bad[0] = coders.Coded(coder, struct.pack("<d", origin) + data[8:])
         with pytest.raises(FileFormatError, match="origin"):
-            bounded.decode_values(model, values.pack_section(crc, exc, bad), len(te), z,
-                                  bounds, None, version=5)
+            bounded.decode_values(model, repacked(bad), len(te), z, bounds, None, version=6)
     bad = list(columns)
-    bad[0] = (coder, data[:5])
+    bad[0] = coders.Coded(coder, data[:5])
     with pytest.raises(FileFormatError):
-        bounded.decode_values(model, values.pack_section(crc, exc, bad), len(te), z,
-                              bounds, None, version=5)
+        bounded.decode_values(model, repacked(bad), len(te), z, bounds, None, version=6)
 
 
 def test_a_shift_never_writes_a_cell_the_reader_refuses() -> None:

@@ -72,9 +72,11 @@ CODEC_NAME = "vaekit-latent-codes"
 # 7).
 # 5: float grids of bounded values are decimal ones (cells rounded to a decimal step)
 # and dates and times are stored as nanoseconds (vaekit.fitted.grids).
-# A file says the oldest version that reads it (vaekit.fitted.bounded.bounded_codec_version).
+# 6: the bounded-values section is compact (uvarint lengths, one rANS stack per chunk,
+# an adaptive order-0 coder: vaekit.codec.values); every file with bounded values is
+# written as version 6 (vaekit.fitted.bounded.bounded_codec_version).
 # CODEC_VERSION is the newest version this vaekit reads.
-CODEC_VERSION = 5
+CODEC_VERSION = 6
 REFERENCED_CODEC_VERSION = 3
 # Rows per chunk a writer uses by default.  4096 rows keep a chunk's working set small
 # (a chunk of 28x28 images is 12.8 MB of float32 pixels) while the per-chunk framing

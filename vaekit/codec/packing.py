@@ -258,20 +258,23 @@ def _from_raw_bytes(raw: bytes, n_rows: int, bits: list[int]) -> np.ndarray:
 # --------------------------------------------------------------------------- zstd
 
 
-def _compress(raw: bytes, level: int = ZSTD_LEVEL) -> bytes:
+def _compress(raw: bytes, level: int = ZSTD_LEVEL, checksum: bool = True) -> bytes:
     # Single-threaded, fixed level, no dictionary: byte-identical output for the
     # same input.  The content size and an XXH64 content checksum go in the frame,
-    # so a payload decoded outside a container is still verified.
-    cctx = zstd.ZstdCompressor(level=level, write_checksum=True, write_content_size=True, threads=0)
+    # so a payload decoded outside a container is still verified (``checksum=False``
+    # only where a CRC of its own covers the content).
+    cctx = zstd.ZstdCompressor(level=level, write_checksum=checksum, write_content_size=True,
+                               threads=0)
     return cctx.compress(raw)
 
 
 def _decompress(frame: bytes, expected: int | None, what: str, limit: int | None = None,
-                dictionary: Any = None) -> bytes:
+                dictionary: Any = None, checksum: bool = True) -> bytes:
     """Decompress exactly one zstd frame; ``expected`` is the content size if known.
 
     ``dictionary``: a ``zstd.ZstdCompressionDict`` the frame was compressed with
-    (its frames carry no checksum: what holds them has its own CRC).
+    (its frames carry no checksum: what holds them has its own CRC); ``checksum=False``:
+    a frame without one, for the same reason.
 
     The frame's declared content size is checked (equal to ``expected``, at most
     ``limit``) *before* anything is decompressed, and output is read in pieces up
@@ -290,7 +293,7 @@ def _decompress(frame: bytes, expected: int | None, what: str, limit: int | None
         raise FileFormatError(f"{what} is corrupt (not a zstd frame: {exc})") from exc
     size = params.content_size
     if (size == zstd.CONTENTSIZE_UNKNOWN or params.dict_id != 0
-            or params.has_checksum != (dictionary is None)):
+            or params.has_checksum != (checksum and dictionary is None)):
         raise FileFormatError(f"{what} is corrupt (unexpected zstd frame parameters)")
     if expected is not None and size != expected:
         raise FileFormatError(f"{what} is corrupt (holds {size} bytes, expected {expected})")
@@ -299,7 +302,7 @@ def _decompress(frame: bytes, expected: int | None, what: str, limit: int | None
                               f"the limit for this chunk is {limit})")
     # The frame must end exactly at the end of ``frame`` (block headers walked, not
     # decompressed): catches a cut-off checksum and trailing bytes.
-    if _frame_length(frame, checksum=dictionary is None) != len(frame):
+    if _frame_length(frame, checksum=checksum and dictionary is None) != len(frame):
         raise FileFormatError(f"{what} is corrupt (zstd frame incomplete or followed by data)")
     parts: list[bytes] = []
     got = 0

@@ -49,6 +49,7 @@ import pandas as pd
 from ..codec.container import REFERENCED_CODEC_VERSION
 from ..codec.packing import pack_table, table_size_limit, unpack_table
 from ..codec.values import (
+    SECTION_VERSION,
     coarse_prediction,
     decode_column,
     encode_column,
@@ -63,7 +64,6 @@ from ..errors import DataError, FileFormatError
 from ..files.dates import is_time_dtype
 from .grids import (
     CODER_BITS,
-    GRID_VERSION,
     SHIFTED,
     WHOLE,
     from_grid,
@@ -154,28 +154,13 @@ def header_bounds(max_abs_error: float | Mapping[str, float],
     return _bound(max_abs_error, "max_abs_error")
 
 
-# Codec versions of files with bounded values: what a reader must know to read them.
-FLOAT_BITS_VERSION = 4  # a float column stored losslessly may use coder 7
-
-
-def bounded_codec_version(model: FittedVAE, bounds: float | list[float | None]) -> int:
-    """The oldest codec version that reads a file written with ``bounds`` (SDs, or one
-    absolute bound per schema column): 5 when some float column gets a decimal grid or
-    some column holds dates or times, else 4 when some float column is stored
-    losslessly (coder 7), else 3."""
-    schema = model.schema
-    if not isinstance(schema, TabularSchema):
+def bounded_codec_version(model: FittedVAE) -> int:
+    """The codec version of a file with bounded values: the version of the section
+    layout the writer uses (:data:`.values.SECTION_VERSION`, 6); the reader still reads
+    versions 3 to 5 (their grids: :func:`.grids.grid_of`)."""
+    if not isinstance(model.schema, TabularSchema):
         return REFERENCED_CODEC_VERSION
-    per_column = (resolve_bounds(model, float(bounds)) if isinstance(bounds, (int, float))
-                  else bounds)
-    # The writer's own rule: grid_of, as in _cells
-    grids = [grid_of(c, float(b))  # type: ignore[arg-type]
-             for c, b in zip(schema.columns, per_column, strict=True) if c.kind == "numeric"]
-    if any(g.power is not None or g.mode == "time" for g in grids):
-        return GRID_VERSION
-    if any(g.mode == "bits" for g in grids):
-        return FLOAT_BITS_VERSION
-    return REFERENCED_CODEC_VERSION
+    return SECTION_VERSION
 
 
 def check_bounds(bounds: Any, model: FittedVAE) -> list[float | None]:
@@ -406,10 +391,10 @@ def _sections(model: FittedVAE, order: list[ColumnSpec], cells: list[tuple[Any, 
             if step is not None:  # numeric columns lead the model order: j is their index
                 gauss = tuple(a[ok] for a in _gaussian(spec, t_mean[:, j], t_sd[:, j], step,
                                                        origin))
-            coder, data = encode_column(q[ok], gaussian=gauss, plain=plain)  # type: ignore[arg-type]
-            if head:
-                coder, data = coder | SHIFTED, head + data
-            columns.append((coder | (WHOLE if whole else 0), data))
+            coded = encode_column(q[ok], gaussian=gauss, plain=plain)  # type: ignore[arg-type]
+            columns.append(coded._replace(
+                coder=coded.coder | (SHIFTED if head else 0) | (WHOLE if whole else 0),
+                data=head + coded.data))
         sections.append(pack_section(crc, exceptions, columns))
     return sections
 
@@ -459,7 +444,8 @@ def decode_values(model: FittedVAE, section: bytes, n_rows: int, z: np.ndarray,
     """
     schema = model.schema
     order = _model_order(schema)
-    crc, exc_bytes, columns = unpack_section(section, len(order))
+    unpacked = unpack_section(section, len(order), n_rows * len(order), version)
+    crc, exc_bytes, columns = unpacked.crc, unpacked.exceptions, unpacked.columns
     predicted, guesses, t_mean, t_sd = _predictions(model, z, frame=True)
     assert predicted is not None
     names = schema.names()
@@ -490,13 +476,15 @@ def decode_values(model: FittedVAE, section: bytes, n_rows: int, z: np.ndarray,
             if mode in ("int", "float"):  # j is the numeric column's index (see above)
                 gauss = tuple(a[stored] for a in _gaussian(spec, t_mean[:, j], t_sd[:, j], step,
                                                            origin))
-            q = decode_column(coder, data, n, gaussian=gauss)  # type: ignore[arg-type]
+            q = decode_column(coder, data, n, gaussian=gauss,  # type: ignore[arg-type]
+                              stack=unpacked.stack)
             full = np.zeros(n_rows, dtype=np.int64)
             full[stored] = _checked(q, n)
             col = (from_grid(spec, full, grid, origin) if mode != "text"
                    else out[spec.name])
         else:
-            q = _checked(decode_column(coder, data, n, predicted=guesses[spec.name][stored]), n)
+            q = _checked(decode_column(coder, data, n, predicted=guesses[spec.name][stored],
+                                       stack=unpacked.stack), n)
             if q.size and (q.min() < 0 or q.max() >= len(spec.levels)):
                 raise FileFormatError("bounded values are corrupt (a level code out of range)")
             full = np.zeros(n_rows, dtype=np.int64)
@@ -505,6 +493,7 @@ def decode_values(model: FittedVAE, section: bytes, n_rows: int, z: np.ndarray,
         ints.append(q)
         col.index = out.index
         out[spec.name] = _with_exceptions(col, spec, cells)
+    unpacked.finish()
     if integers_crc(ints) != crc:
         raise FileFormatError("bounded values do not decode to what was written: the model's "
                               "predictions differ on this machine (or the file is damaged)")

@@ -124,7 +124,7 @@ def container_header(model: FittedVAE, quantizer: LatentQuantizer, *,
         "codec": CODEC_NAME,
         "codec_version": (LATENT_CODEC_VERSION if self_describing and bounds is None
                           else REFERENCED_CODEC_VERSION if bounds is None
-                          else bounded_codec_version(model, bounds)),
+                          else bounded_codec_version(model)),
         "vaekit_version": __version__,
         "model_fingerprint": model.fingerprint(),
         "model_embedded": bool(embedded),

@@ -28,7 +28,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from ..codec.values import histogram
+from ..codec.coders import histogram
 from ..data.columns import as_float, restore_dtype, time_zone, to_time_dtype
 from ..data.tabular import ColumnSpec
 from ..errors import FileFormatError

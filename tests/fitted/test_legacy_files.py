@@ -1,0 +1,24 @@
+"""Files written by earlier vaekit versions still decode to exactly what they did."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from vaekit.codec.container import ContainerReader
+from vaekit.estimators.persistence import load
+
+LEGACY = Path(__file__).resolve().parents[1] / "fixtures" / "legacy"
+
+
+@pytest.mark.parametrize(("name", "version"), [("v3_sd0.3", 3), ("v4_lossless", 4),
+                                               ("v5_sd0.01", 5)])
+def test_a_file_of_an_older_codec_version_decodes_as_it_did(name: str, version: int) -> None:
+    data = (LEGACY / f"legacy_{name}.vkc").read_bytes()
+    with ContainerReader(io.BytesIO(data)) as reader:
+        assert reader.header["codec_version"] == version
+    est = load(LEGACY / "legacy_model.vaekit")
+    text = est.decompress(data).to_csv(index=False)
+    assert text == (LEGACY / f"legacy_{name}.csv").read_text()

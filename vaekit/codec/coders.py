@@ -1,0 +1,554 @@
+"""The coders of bounded values: one column of integers to bytes and back.
+
+Which coder a column gets, and how the columns of a chunk are laid out, is
+:mod:`vaekit.codec.values`; this module holds the coders themselves (``FORMAT.md``,
+section "Bounded values", table "Coders"):
+
+``CODER_ZSTD`` (1)
+    The integers minus their minimum, as the smallest unsigned type that holds them,
+    in one zstd frame -- scalar quantization + zstd, the classic baseline.
+``CODER_GAUSSIAN`` (2)
+    Numeric grid indices entropy-coded (rANS, ``constriction``) under a discretized
+    Gaussian per cell whose mean and SD (in grid steps) the caller predicts from the
+    model.  Residuals past ``±RESIDUAL_RANGE`` steps escape to a zstd list, so any
+    integer round-trips.
+``CODER_PCODEC`` (4)
+    The integers coded by pcodec (scalar quantization + pcodec).
+``CODER_COUNTS`` (5)
+    Order 0: the column's distinct values and their counts, then each cell's value
+    entropy-coded under those frequencies.
+``CODER_ADAPTIVE`` (8, codec version 6)
+    Order 0 without a count table: the distinct values, then each cell coded under
+    the frequencies of the cells before it (Krichevsky-Trofimov estimates, updated at
+    positions 16, 32, 64, ...).  A table costs a few bytes per distinct value, which on
+    a short chunk is more than learning the frequencies as it goes.
+``CODER_PCODEC_FLOAT`` (7)
+    pcodec of a lossless float column's floats themselves.
+
+Rank coders (3 and 6) reuse these on level ranks (:mod:`.values`).
+
+Codec version 6 puts the rANS words of every column of a chunk on one stack
+(``stack``, one ``constriction`` ``AnsCoder``), so a chunk pays the coder's final
+state once instead of once per column; a column's own bytes (``Coded.data``) then
+hold only what is not rANS words.  Earlier versions kept each column's words in its
+own bytes; their decoders are the same functions with ``stack=None``.
+
+Predictions are rounded to a coarse grid before use (:func:`coarse_prediction`) so
+that a decoder output that differs in its last bits on another machine almost never
+changes the probabilities; the section's CRC catches the rest.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ..errors import FileFormatError
+from .packing import _compress, _decompress
+
+__all__ = ["CODER_NONE", "CODER_ZSTD", "CODER_GAUSSIAN", "CODER_RANK", "CODER_PCODEC",
+           "CODER_COUNTS", "CODER_RANK_COUNTS", "CODER_PCODEC_FLOAT", "CODER_ADAPTIVE",
+           "SD_FACTORS", "ZSTD_LEVEL", "RESIDUAL_RANGE", "MAX_COUNTS_ALPHABET", "Coded",
+           "coarse_prediction", "gaussian_bits", "histogram", "uvarints", "read_uvarints",
+           "zstd_pack", "zstd_unpack", "gaussian_pack", "gaussian_unpack", "pcodec_pack",
+           "pcodec_float_pack", "pcodec_unpack", "counts_pack", "counts_unpack",
+           "adaptive_pack", "adaptive_unpack", "stack_words", "open_stack"]
+
+CODER_NONE = 0
+CODER_ZSTD = 1
+CODER_GAUSSIAN = 2
+CODER_RANK = 3
+CODER_PCODEC = 4
+CODER_COUNTS = 5
+CODER_RANK_COUNTS = 6
+CODER_PCODEC_FLOAT = 7
+CODER_ADAPTIVE = 8
+# Distinct values an order-0 table may hold: past this the table alone outweighs
+# what the frequencies save, and the reader's table stays small.
+MAX_COUNTS_ALPHABET = 1 << 16
+# Multiples of the predicted SDs the Gaussian coder tries (index stored per column).
+SD_FACTORS = tuple(2.0 ** (k / 2) for k in range(-4, 5))
+_FACTORS = np.array(SD_FACTORS)
+# zstd level of the integer columns: the level of the baseline the codec must not lose to.
+ZSTD_LEVEL = 19
+# Residuals (grid steps from the predicted cell) coded by the Gaussian model; farther
+# ones are escapes, stored in full.
+RESIDUAL_RANGE = 1 << 14
+# Predicted SDs are kept within these bounds (grid steps): below, a cell is all but
+# certain anyway; above, the prediction says nothing the escape path could not.
+_SD_MIN, _SD_MAX = 0.05, RESIDUAL_RANGE / 8.0
+# The adaptive coder's frequencies are updated before these positions (then doubling).
+_FIRST_UPDATE = 16
+_HEAD = struct.Struct("<qB")
+_U32 = struct.Struct("<I")
+_WIDTHS = (1, 2, 4, 8)
+
+Part = tuple[np.ndarray, Any, tuple[np.ndarray, ...]]
+
+
+class Coded(NamedTuple):
+    """One column, coded.
+
+    ``data`` is the column's own bytes; ``parts`` the ``(symbols, model, params)``
+    it pushes on the chunk's rANS stack, in decoding order; ``words`` how many u32
+    words those take on a stack of their own (so ``size``, the bytes it costs alone,
+    compares coders whatever they keep where).
+    """
+
+    coder: int
+    data: bytes
+    parts: tuple[Part, ...] = ()
+    words: int = 0
+
+    @property
+    def size(self) -> int:
+        return len(self.data) + 4 * self.words
+
+
+def coarse_prediction(mean: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, np.ndarray,
+                                                                  np.ndarray]:
+    """Round a predicted mean and SD (grid steps, float64) to the coder's grid.
+
+    Returns ``(center, offset, sd)``: the integer cell nearest the mean, the mean's
+    offset from it in 1/64 steps, and the SD rounded to 1/8 of an octave and clipped
+    to ``[0.05, RESIDUAL_RANGE / 8]``.  Non-finite predictions become ``(0, 0, max)``.
+    """
+    mean = np.asarray(mean, dtype=np.float64)
+    sd = np.asarray(sd, dtype=np.float64)
+    ok = np.isfinite(mean) & np.isfinite(sd) & (np.abs(mean) < 2.0**62)
+    mean = np.where(ok, mean, 0.0)
+    center = np.rint(mean)
+    offset = np.rint((mean - center) * 64.0) / 64.0
+    octave = np.rint(np.log2(np.clip(np.where(ok, sd, _SD_MAX), _SD_MIN, _SD_MAX)) * 8.0) / 8.0
+    return center.astype(np.int64), offset, np.exp2(octave)
+
+
+# --------------------------------------------------------------------------- varints
+
+
+def uvarints(values: np.ndarray) -> bytes:
+    """Unsigned LEB128 of each value (uint64), concatenated."""
+    v = np.asarray(values, dtype=np.uint64)
+    if v.size == 0:
+        return b""
+    length = np.ones(v.size, dtype=np.int64)
+    rest = v >> np.uint64(7)
+    while rest.any():
+        length += rest > 0
+        rest >>= np.uint64(7)
+    start = np.concatenate([[0], np.cumsum(length)[:-1]])
+    out = np.zeros(int(length.sum()), dtype=np.uint8)
+    for k in range(int(length.max())):
+        sel = length > k
+        group = (v[sel] >> np.uint64(7 * k)) & np.uint64(0x7F)
+        more = (length[sel] > k + 1).astype(np.uint64) << np.uint64(7)
+        out[start[sel] + k] = (group | more).astype(np.uint8)
+    return out.tobytes()
+
+
+def read_uvarints(data: bytes, pos: int, count: int) -> tuple[np.ndarray, int]:
+    """``count`` LEB128 values (uint64) from ``data[pos:]`` and the position after them."""
+    raw = np.frombuffer(data, dtype=np.uint8, offset=min(pos, len(data)))
+    ends = np.flatnonzero(raw < 0x80)[:count]
+    if ends.size < count:
+        raise FileFormatError("bounded values are corrupt (a count table runs past the end)")
+    if count == 0:
+        return np.zeros(0, dtype=np.uint64), pos
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    length = ends - starts + 1
+    if length.max() > 10 or (length == 10).any() and (raw[ends[length == 10]] > 1).any():
+        raise FileFormatError("bounded values are corrupt (a count beyond 64 bits)")
+    out = np.zeros(count, dtype=np.uint64)
+    for k in range(int(length.max())):
+        sel = length > k
+        out[sel] |= (raw[starts[sel] + k].astype(np.uint64) & np.uint64(0x7F)) << np.uint64(7 * k)
+    return out, pos + int(ends[-1]) + 1
+
+
+def _zigzag(v: int) -> int:
+    return v << 1 if v >= 0 else ((-v - 1) << 1) | 1
+
+
+def _unzigzag(u: int) -> int:
+    return (u >> 1) ^ -(u & 1)
+
+
+# --------------------------------------------------------------------------- zstd
+
+
+def zstd_pack(values: np.ndarray, compact: bool = True) -> bytes:
+    """``CODER_ZSTD`` bytes: the minimum, the width, one zstd frame of the offsets.
+    ``compact`` (codec version 6): the minimum as a zigzag uvarint and a frame without
+    a checksum (the section's CRC covers the integers); else ``i64`` and a checksum."""
+    low = int(values.min()) if values.size else 0
+    width = 1
+    raw = b""
+    if values.size:
+        # Offsets from the minimum, modulo 2^64: exact for any int64 values (a lossless
+        # float column's bit patterns can span more than 2^63).
+        span = values.view(np.uint64) - np.uint64(low & 0xFFFFFFFFFFFFFFFF)
+        width = next(w for w in _WIDTHS if int(span.max()) < 1 << (8 * w))
+        raw = span.astype(f"<u{width}").tobytes()
+    head = (uvarints(np.array([_zigzag(low)], dtype=np.uint64)) + bytes([width]) if compact
+            else _HEAD.pack(low, width))
+    if not values.size:
+        return head
+    # content size in the frame: the reader checks it before inflating anything
+    return head + _compress(raw, ZSTD_LEVEL, checksum=not compact)
+
+
+def zstd_unpack(data: bytes, n: int, compact: bool = True) -> np.ndarray:
+    """Inverse of :func:`zstd_pack` for ``n`` values."""
+    if compact:
+        (zig,), pos = read_uvarints(data, 0, 1)
+        low, pos = _unzigzag(int(zig)), pos + 1
+        if pos > len(data):
+            raise FileFormatError("bounded values are corrupt (a column shorter than its head)")
+        width = data[pos - 1]
+    else:
+        if len(data) < _HEAD.size:
+            raise FileFormatError("bounded values are corrupt (a column shorter than its head)")
+        (low, width), pos = _HEAD.unpack_from(data), _HEAD.size
+    if width not in _WIDTHS:
+        raise FileFormatError(f"bounded values are corrupt (integer width {width})")
+    if n == 0:
+        if compact and pos != len(data):
+            raise FileFormatError("bounded values are corrupt (bytes in an empty column)")
+        return np.zeros(0, dtype=np.int64)
+    raw = _decompress(data[pos:], n * width, "bounded values", checksum=not compact)
+    span = np.frombuffer(raw, dtype=f"<u{width}").astype(np.uint64)
+    return (span + np.uint64(low & 0xFFFFFFFFFFFFFFFF)).view(np.int64)
+
+
+# --------------------------------------------------------------------------- pcodec
+
+
+def pcodec_pack(values: np.ndarray) -> bytes:
+    from pcodec import ChunkConfig, standalone
+
+    return bytes(standalone.simple_compress(np.ascontiguousarray(values, dtype=np.int64),
+                                            ChunkConfig()))
+
+
+def pcodec_float_pack(bits: np.ndarray) -> bytes:
+    """pcodec of float64 values given as their int64 bit patterns."""
+    from pcodec import ChunkConfig, standalone
+
+    floats = np.ascontiguousarray(bits, dtype=np.int64).view(np.float64)
+    return bytes(standalone.simple_compress(floats, ChunkConfig()))
+
+
+def pcodec_unpack(data: bytes, n: int, dtype: type = np.int64) -> np.ndarray:
+    """``n`` values of ``dtype`` (int64, or float64 returned as its bit patterns)."""
+    from pcodec import standalone
+
+    out = np.empty(n, dtype=dtype)  # the size is known: a hostile file cannot grow it
+    try:
+        progress = standalone.simple_decompress_into(data, out)
+    except (RuntimeError, TypeError) as exc:
+        raise FileFormatError(f"bounded values are corrupt (pcodec: {exc})") from None
+    if progress.n_processed != n or not progress.finished:
+        raise FileFormatError("bounded values are corrupt (wrong number of values)")
+    return out.view(np.int64)
+
+
+# --------------------------------------------------------------------------- rANS
+
+
+def _words_alone(parts: tuple[Part, ...]) -> np.ndarray:
+    """The u32 words of ``parts`` on a stack of their own."""
+    import constriction
+
+    coder = constriction.stream.stack.AnsCoder()
+    for symbols, model, params in reversed(parts):
+        coder.encode_reverse(symbols, model, *params)
+    return np.asarray(coder.get_compressed(), dtype="<u4")
+
+
+def stack_words(columns: list[Coded]) -> bytes:
+    """The words of every column's parts on one stack, the first column on top (the
+    first decoded); empty when no column has any."""
+    parts = tuple(p for c in columns for p in c.parts)
+    return _words_alone(parts).tobytes() if parts else b""
+
+
+def open_stack(words: bytes, limit: int) -> Any:
+    """A stack to decode :func:`stack_words`' bytes from (at most ``limit`` words)."""
+    import constriction
+
+    if len(words) % 4 or len(words) // 4 > limit:
+        raise FileFormatError("bounded values are corrupt (rANS words)")
+    return constriction.stream.stack.AnsCoder(
+        np.frombuffer(words, dtype="<u4").astype(np.uint32))
+
+
+def _own_words(data: bytes, pos: int, n: int, what: str) -> tuple[Any, int]:
+    """A codec-3-to-5 column's own stack: ``u32 W`` and ``W`` words at ``data[pos:]``."""
+    if pos + _U32.size > len(data):
+        raise FileFormatError(f"bounded values are corrupt ({what} head)")
+    (n_words,) = _U32.unpack_from(data, pos)
+    end = pos + _U32.size + 4 * n_words
+    if end > len(data) or n_words > 4 * n + 2:  # rANS needs < 32 bits per symbol + 2 words
+        raise FileFormatError(f"bounded values are corrupt ({what} words run past the end)")
+    return open_stack(data[pos + _U32.size:end], n_words), end
+
+
+def _decode(stack: Any, model: Any, *args: Any) -> np.ndarray:
+    try:
+        return np.asarray(stack.decode(model, *args), dtype=np.int64)
+    except Exception as exc:  # constriction raises its own errors on garbage
+        raise FileFormatError(f"bounded values are corrupt (rANS: {exc})") from None
+
+
+def _gaussian_model() -> Any:
+    import constriction
+
+    return constriction.stream.model.QuantizedGaussian(-RESIDUAL_RANGE, RESIDUAL_RANGE)
+
+
+def gaussian_pack(q: np.ndarray, center: np.ndarray, offset: np.ndarray,
+                  sd: np.ndarray, limit: float | None = None) -> Coded | None:
+    """``CODER_GAUSSIAN`` of ``q``, or None when the approximate code length says it
+    would exceed ``limit`` bytes (then the exact coder does not run)."""
+    r = q - center
+    escape = np.abs(r) >= RESIDUAL_RANGE
+    symbols = np.clip(r, -RESIDUAL_RANGE, RESIDUAL_RANGE).astype(np.int32)
+    factors, approx_bits = _likely_factors(symbols - offset, sd)
+    if limit is not None and approx_bits > 8 * limit:
+        return None
+    model = _gaussian_model()
+    best: Coded | None = None
+    for index in factors:
+        parts = ((symbols, model, (offset, _scaled(sd, SD_FACTORS[index]))),)
+        n_words = _words_alone(parts).size
+        if best is None or n_words < best.words:
+            best = Coded(CODER_GAUSSIAN, bytes([index]), parts, n_words)
+    assert best is not None
+    if escape.any():
+        best = best._replace(data=best.data + zstd_pack(q[escape]))
+    return best
+
+
+def gaussian_unpack(data: bytes, center: np.ndarray, offset: np.ndarray, sd: np.ndarray,
+                    stack: Any = None) -> np.ndarray:
+    """Inverse of :func:`gaussian_pack`; ``stack=None``: a codec-3-to-5 column (``u8 k,
+    u32 W``, its words, then the escapes, always present, in the old zstd layout)."""
+    n = center.size
+    if not data or data[0] >= len(SD_FACTORS):
+        raise FileFormatError("bounded values are corrupt (a model-coded column's head)")
+    pos = 1
+    own = stack is None
+    if own:
+        stack, pos = _own_words(data, 1, n, "a model-coded column's")
+    params = (offset, _scaled(sd, SD_FACTORS[data[0]]))
+    r = _decode(stack, _gaussian_model(), *params) if n else np.zeros(0, dtype=np.int64)
+    escape = np.abs(r) >= RESIDUAL_RANGE
+    q = center + r
+    if own or escape.any():
+        q[escape] = zstd_unpack(data[pos:], int(escape.sum()), compact=not own)
+    elif pos != len(data):
+        raise FileFormatError("bounded values are corrupt (escapes where none were coded)")
+    return q
+
+
+def gaussian_bits(q: np.ndarray, center: np.ndarray, offset: np.ndarray,
+                  sd: np.ndarray) -> float:
+    """Approximate ``CODER_GAUSSIAN`` length of ``q`` (bits, no coder run), at the
+    predicted SDs themselves (:func:`_likely_factors`' estimate for one multiple)."""
+    r = np.clip(np.asarray(q, dtype=np.int64) - center, -RESIDUAL_RANGE, RESIDUAL_RANGE)
+    return float(_gaussian_cost(r - offset, _scaled(np.asarray(sd, dtype=np.float64),
+                                                    1.0)).sum())
+
+
+def _gaussian_cost(residual: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Bits of each residual under a Gaussian of SD ``s`` (the density at it, as
+    ``-log2``), clipped to [0, 32]: the coder's probabilities have a floor, and a far
+    residual is an escape, stored in full."""
+    bits = (0.5 / math.log(2.0)) * np.square(residual / s)
+    bits += np.log2(s)
+    bits += math.log2(math.sqrt(2 * math.pi))
+    return np.clip(bits, 0.0, 32.0, out=bits)
+
+
+def _likely_factors(residual: np.ndarray, sd: np.ndarray, keep: int = 2
+                    ) -> tuple[list[int], float]:
+    """The ``keep`` SD multiples with the smallest approximate code length (the
+    Gaussian density at each residual, at least 0 bits per value), best first, and
+    that length (bits, :func:`_gaussian_cost`); the coder then measures these exactly."""
+    s = _scaled(np.asarray(sd, dtype=np.float64)[None, :], _FACTORS[:, None])
+    costs = _gaussian_cost(residual[None, :], s).sum(axis=1)
+    order = np.argsort(costs, kind="stable")[:keep]
+    return [int(i) for i in order], float(costs[order[0]])
+
+
+def _scaled(sd: np.ndarray, factor: float) -> np.ndarray:
+    return np.clip(sd * factor, _SD_MIN, _SD_MAX)
+
+
+# --------------------------------------------------------------------------- order 0
+
+
+def histogram(q: np.ndarray, with_index: bool = False
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Distinct values of non-empty integer-valued cells ``q`` (ascending), their
+    counts and, with ``with_index``, each cell's index into them."""
+    low, high = int(q.min()), int(q.max())
+    if high - low >= 1 << 16:
+        if with_index:
+            values, index, counts = np.unique(q, return_inverse=True, return_counts=True)
+            return values, counts, index
+        values, counts = np.unique(q, return_counts=True)
+        return values, counts, None
+    # small spans: counting beats sorting
+    offsets = (q - low).astype(np.int64)
+    full = np.bincount(offsets)
+    present = np.flatnonzero(full)
+    index = None
+    if with_index:
+        lookup = np.zeros(full.size, dtype=np.int32)
+        lookup[present] = np.arange(present.size, dtype=np.int32)
+        index = lookup[offsets]
+    return present + low, full[present], index
+
+
+def _alphabet(values: np.ndarray) -> bytes:
+    """``uvarint A, uvarint zigzag(v_0), (A - 1) x uvarint (v_i - v_(i-1) - 1)``."""
+    gaps = (np.diff(values).view(np.uint64) - np.uint64(1)) if values.size > 1 else values[:0]
+    return (uvarints(np.array([values.size, _zigzag(int(values[0]))], dtype=np.uint64))
+            + uvarints(gaps))
+
+
+def _read_alphabet(data: bytes, n: int) -> tuple[np.ndarray, int]:
+    """Inverse of :func:`_alphabet` for a column of ``n`` cells: values, position after."""
+    (size, zig), pos = read_uvarints(data, 0, 2)
+    if not 1 <= size <= min(n, MAX_COUNTS_ALPHABET):
+        raise FileFormatError(f"bounded values are corrupt (a table of {size} values "
+                              f"for {n} cells)")
+    gaps, pos = read_uvarints(data, pos, int(size) - 1)
+    first = _unzigzag(int(zig))
+    if first + sum(int(g) + 1 for g in gaps) >= 1 << 63:
+        raise FileFormatError("bounded values are corrupt (a table beyond 64 bits)")
+    offsets = np.zeros(int(size), dtype=np.uint64)
+    offsets[1:] = np.cumsum(gaps + np.uint64(1), dtype=np.uint64)
+    return (offsets + np.uint64(first & 0xFFFFFFFFFFFFFFFF)).view(np.int64), pos
+
+
+def _categorical(p: np.ndarray) -> Any:
+    import constriction
+
+    # float64 frequencies: the same probabilities on every machine, which constriction
+    # then quantizes deterministically (perfect=False).
+    return constriction.stream.model.Categorical(p / p.sum(), perfect=False)
+
+
+def counts_pack(q: np.ndarray) -> Coded | None:
+    """``CODER_COUNTS`` of non-empty ``q``, or None past ``MAX_COUNTS_ALPHABET``."""
+    values, counts, index = histogram(q, with_index=True)
+    if values.size > MAX_COUNTS_ALPHABET:
+        return None
+    head = _alphabet(values) + uvarints(counts - 1)
+    if values.size == 1:
+        return Coded(CODER_COUNTS, head)
+    assert index is not None
+    parts = ((index.astype(np.int32), _categorical(counts.astype(np.float64)), ()),)
+    return Coded(CODER_COUNTS, head, parts, _words_alone(parts).size)
+
+
+def counts_unpack(data: bytes, n: int, stack: Any = None) -> np.ndarray:
+    """Inverse of :func:`counts_pack`; ``stack=None``: a codec-3-to-5 column (its
+    words follow the table, to the end of its bytes)."""
+    values, pos = _read_alphabet(data, n)
+    size = values.size
+    counts, pos = read_uvarints(data, pos, size)
+    if (counts >= np.uint64(n)).any():  # checked before adding 1: 2^64 - 1 would wrap
+        raise FileFormatError("bounded values are corrupt (a count above the column's cells)")
+    counts = counts + np.uint64(1)
+    if sum(int(c) for c in counts) != n:
+        raise FileFormatError("bounded values are corrupt (a count table that does not "
+                              "add up)")
+    if size == 1 or stack is not None:
+        if pos != len(data):
+            raise FileFormatError("bounded values are corrupt (bytes after a count table)")
+        if size == 1:
+            return np.full(n, values[0], dtype=np.int64)
+    else:
+        rest = len(data) - pos
+        if rest % 4 or not 0 < rest // 4 <= 4 * n + 2:
+            raise FileFormatError("bounded values are corrupt (order-0 words)")
+        stack = open_stack(data[pos:], rest // 4)
+    index = _decode(stack, _categorical(counts.astype(np.float64)), n)
+    # the decoded indices must match the table's counts (what a damaged stream rarely does)
+    if not np.array_equal(np.bincount(index, minlength=size), counts.astype(np.int64)):
+        raise FileFormatError("bounded values are corrupt (order-0 values do not match "
+                              "their counts)")
+    return values[index]
+
+
+def _blocks(n: int) -> list[tuple[int, int]]:
+    """The adaptive coder's blocks: ``[0, 16), [16, 32), [32, 64), ...`` up to ``n``."""
+    out, start = [], 0
+    while start < n:
+        stop = min(n, max(_FIRST_UPDATE, 2 * start))
+        out.append((start, stop))
+        start = stop
+    return out
+
+
+def _adaptive_models(index: np.ndarray | None, size: int, n: int
+                     ) -> list[tuple[int, int, np.ndarray]]:
+    """Each block's KT frequencies ``counts so far + 1/2`` from ``index`` (encoder)."""
+    out = []
+    counts = np.zeros(size, dtype=np.float64)
+    for start, stop in _blocks(n):
+        out.append((start, stop, counts + 0.5))
+        if index is not None:
+            counts += np.bincount(index[start:stop], minlength=size)
+    return out
+
+
+def adaptive_pack(q: np.ndarray) -> Coded | None:
+    """``CODER_ADAPTIVE`` of non-empty ``q``, or None past ``MAX_COUNTS_ALPHABET``."""
+    values, _, index = histogram(q, with_index=True)
+    if values.size > MAX_COUNTS_ALPHABET:
+        return None
+    head = _alphabet(values)
+    if values.size == 1:
+        return Coded(CODER_ADAPTIVE, head)
+    assert index is not None
+    symbols = index.astype(np.int32)
+    parts = tuple((symbols[a:b], _categorical(p), ())
+                  for a, b, p in _adaptive_models(index, values.size, q.size))
+    return Coded(CODER_ADAPTIVE, head, parts, _words_alone(parts).size)
+
+
+def adaptive_bits(counts: np.ndarray, n: int) -> float:
+    """Approximate ``CODER_ADAPTIVE`` words of a column with these value counts (bits):
+    the KT code length of the counts in any order (no coder run)."""
+    from scipy.special import gammaln
+
+    c = np.asarray(counts, dtype=np.float64)
+    a = c.size
+    nats = gammaln(n + a / 2) - gammaln(a / 2) - float(np.sum(gammaln(c + 0.5) - gammaln(0.5)))
+    return float(nats / math.log(2.0))
+
+
+def adaptive_unpack(data: bytes, n: int, stack: Any) -> np.ndarray:
+    """Inverse of :func:`adaptive_pack` (codec version 6: the words are on ``stack``)."""
+    values, pos = _read_alphabet(data, n)
+    if pos != len(data):
+        raise FileFormatError("bounded values are corrupt (bytes after an adaptive table)")
+    size = values.size
+    if size == 1:
+        return np.full(n, values[0], dtype=np.int64)
+    index = np.empty(n, dtype=np.int64)
+    counts = np.zeros(size, dtype=np.float64)
+    for start, stop in _blocks(n):
+        index[start:stop] = _decode(stack, _categorical(counts + 0.5), stop - start)
+        counts += np.bincount(index[start:stop], minlength=size)
+    if not counts.all():  # the writer's table holds exactly the values that occur
+        raise FileFormatError("bounded values are corrupt (an adaptive table value that "
+                              "never occurs)")
+    return values[index]
