@@ -358,6 +358,36 @@ def test_the_header_refers_to_the_model(compressor: VAECompressor,
         list(iter_decompressed(io.BytesIO(data), compressor))
 
 
+def test_a_compact_header_leaves_out_the_models_own_column_order(
+        compressor: VAECompressor) -> None:
+    """Codec 6: ``columns`` is left out when it is the model's order and nothing is
+    passed through (a reordered frame keeps it); a header without it is refused where
+    the version does not allow that, or with passthrough columns."""
+    te = _train(60, seed=6)
+    names = compressor.fitted_.column_names
+
+    def header_of(frame: pd.DataFrame, **kw: object) -> tuple[bytes, dict]:
+        buf = io.BytesIO()
+        with CompressedWriter(buf, compressor, max_abs_error=0.1, **kw) as w:
+            w.write(frame)
+        with ContainerReader(io.BytesIO(buf.getvalue())) as reader:
+            return buf.getvalue(), reader.header
+
+    data, header = header_of(te[names])
+    assert "columns" not in header and len(header["quantizer_sha256"]) == 16
+    assert list(pd.concat(list(iter_decompressed(io.BytesIO(data), compressor))).columns) == names
+    _, reordered = header_of(te[names[::-1]])
+    assert reordered["columns"] == names[::-1]
+    from vaekit.fitted.container_checks import check_header
+
+    check_header(header, "f.vkc")
+    for bad in ({**header, "codec_version": 5},  # versions 3-5 always list them
+                {**header, "passthrough": ["id"]},
+                {**header, "quantizer_sha256": "0" * 64}):
+        with pytest.raises(FileFormatError, match="f.vkc: header key"):
+            check_header(dict(bad), "f.vkc")
+
+
 def test_images_have_no_bounded_mode() -> None:
     images = np.random.default_rng(0).integers(0, 255, (40, 8, 8), dtype=np.uint8)
     est = VAECompressor(random_state=0, epochs=1).fit(images)

@@ -38,7 +38,12 @@ from .bounded import (
     decode_values,
     encode_best,
 )
-from .container_checks import check_chunk_rows, quantizer_digest, resolve_quantizer
+from .container_checks import (
+    COMPACT_HEADER_VERSION,
+    check_chunk_rows,
+    quantizer_digest,
+    resolve_quantizer,
+)
 from .digits import decode_rounded
 from .model import FittedVAE
 from .payload import (
@@ -140,7 +145,15 @@ def container_header(model: FittedVAE, quantizer: LatentQuantizer, *,
     }
     if not self_describing:
         del header["schema"]
-        header["quantizer"] = quantizer_digest(quantizer)
+        digest = quantizer_digest(quantizer)
+        if header["codec_version"] >= COMPACT_HEADER_VERSION:
+            # a short file's header is most of it: 16 hex digits name the quantizer,
+            # and the model's own column order goes without saying
+            digest = digest[:16]
+            if (not id_columns and model.input_form == "frame"
+                    and header["columns"] == list(model.column_names)):
+                del header["columns"]
+        header["quantizer"] = digest
         header = {("quantizer_sha256" if k == "quantizer" else k): v for k, v in header.items()}
     if bounds is not None:
         header["value_bounds"] = ({"sd_units": float(bounds)} if isinstance(bounds, float)

@@ -20,7 +20,7 @@ from ..codec.container import CODEC_NAME, CODEC_VERSION, MAX_CHUNK_ROWS, Contain
 from ..codec.quantize import LatentQuantizer
 from ..errors import FileFormatError
 
-__all__ = ["check_chunk_rows", "check_header", "checked_chunks", "header_quantizer",
+__all__ = ["COMPACT_HEADER_VERSION", "check_chunk_rows", "check_header", "checked_chunks", "header_quantizer",
            "quantizer_digest", "resolve_quantizer"]
 
 
@@ -33,6 +33,11 @@ _HEADER_TYPES: dict[str, tuple[type, ...]] = {
     "n_rows": (int, type(None)),
 }
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
+# Codec version 6 on: a model-referenced header names its quantizer by the first 16 hex
+# digits of the SHA-256 (a guard against decoding with another quantizer by mistake;
+# the file is no secret) and may leave out ``columns`` when they are the model's own.
+COMPACT_HEADER_VERSION = 6
+_SHORT_DIGEST = re.compile(r"[0-9a-f]{16}")
 
 
 def check_header(header: dict[str, Any], source: str) -> None:
@@ -50,9 +55,12 @@ def check_header(header: dict[str, Any], source: str) -> None:
         raise FileFormatError(f"{source}: codec version {version}; this vaekit "
                               f"{__version__} reads up to {CODEC_VERSION}. Upgrade vaekit.")
     referenced = type(version) is int and version >= 3 and "quantizer" not in header
+    compact = referenced and type(version) is int and version >= COMPACT_HEADER_VERSION
     for key, kinds in _HEADER_TYPES.items():
         if referenced and key in ("schema", "quantizer"):
             continue  # a model-referenced header (codec 3): the model holds them
+        if compact and key == "columns" and key not in header:
+            continue  # the model's columns in its order, nothing passed through
         value = header.get(key, ...)
         if value is ... or not isinstance(value, kinds) or (
                 isinstance(value, bool) and bool not in kinds):
@@ -77,16 +85,20 @@ def check_header(header: dict[str, Any], source: str) -> None:
         raise bad("chunk_rows", f"is {header['chunk_rows']}; it must be in 1..{MAX_CHUNK_ROWS}")
     if header["n_rows"] is not None and header["n_rows"] < 0:
         raise bad("n_rows", "is negative")
+    if "columns" not in header and header["passthrough"]:
+        raise bad("passthrough", "needs 'columns'")
     for key in ("columns", "passthrough"):
-        names = header[key] or []
+        names = header.get(key) or []
         if not all(isinstance(c, str) for c in names) or len(set(names)) != len(names):
             raise bad(key, "must list distinct strings")
-    if header["columns"] is not None and not set(header["passthrough"]) <= set(header["columns"]):
+    if header.get("columns") is not None and not set(header["passthrough"]) <= set(
+            header["columns"]):
         raise bad("passthrough", "names a column that 'columns' lacks")
     if referenced:
         digest = header.get("quantizer_sha256")
-        if not isinstance(digest, str) or not _FINGERPRINT.fullmatch(digest):
-            raise bad("quantizer_sha256", "is not 64 lowercase hex digits")
+        form, digits = (_SHORT_DIGEST, 16) if compact else (_FINGERPRINT, 64)
+        if not isinstance(digest, str) or not form.fullmatch(digest):
+            raise bad("quantizer_sha256", f"is not {digits} lowercase hex digits")
         return
     quantizer = header_quantizer(header, source)
     if quantizer.n_dims != header["latent_dim"]:
@@ -107,7 +119,8 @@ def resolve_quantizer(header: dict[str, Any], model: Any, source: str) -> Latent
     if "quantizer" in header:
         return header_quantizer(header, source)
     quantizer = model.default_quantizer()
-    if quantizer_digest(quantizer) != header.get("quantizer_sha256"):
+    stored = header.get("quantizer_sha256")
+    if not isinstance(stored, str) or quantizer_digest(quantizer)[:len(stored)] != stored:
         raise FileFormatError(f"{source}: the model's quantizer is not the one these codes "
                               "were made with (header key 'quantizer_sha256')")
     return quantizer

@@ -441,8 +441,11 @@ def _check_model(header: dict[str, Any], model: FittedVAE, source: str) -> None:
         if header[key] != have:
             raise FileFormatError(f"{source}: header key {key!r} is {header[key]!r}; the "
                                   f"model has {have!r}")
-    columns = header["columns"]
-    if columns is not None:
+    columns = header.get("columns", ...)
+    if columns is ...:  # a compact header (codec 6): the model's own columns
+        if model.input_form != "frame":
+            raise FileFormatError(f"{source}: header key 'columns' is missing")
+    elif columns is not None:
         want = set(model.column_names) | set(header["passthrough"])
         if model.input_form != "frame" or set(columns) != want:
             raise FileFormatError(f"{source}: header key 'columns' does not list the "
