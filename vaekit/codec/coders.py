@@ -55,7 +55,8 @@ __all__ = ["CODER_NONE", "CODER_ZSTD", "CODER_GAUSSIAN", "CODER_RANK", "CODER_PC
            "coarse_prediction", "gaussian_bits", "histogram", "uvarints", "read_uvarints",
            "zstd_pack", "zstd_unpack", "gaussian_pack", "gaussian_unpack", "pcodec_pack",
            "pcodec_float_pack", "pcodec_unpack", "counts_pack", "counts_unpack",
-           "adaptive_pack", "adaptive_unpack", "stack_words", "open_stack"]
+           "adaptive_pack", "adaptive_bits", "adaptive_unpack", "order0_pack", "stack_words",
+           "open_stack"]
 
 CODER_NONE = 0
 CODER_ZSTD = 1
@@ -449,12 +450,38 @@ def counts_pack(q: np.ndarray) -> Coded | None:
     values, counts, index = histogram(q, with_index=True)
     if values.size > MAX_COUNTS_ALPHABET:
         return None
+    return _with_table(values, counts, index)
+
+
+def _with_table(values: np.ndarray, counts: np.ndarray, index: np.ndarray | None,
+                words: int | None = None) -> Coded:
+    """``CODER_COUNTS`` from a histogram; ``words``: the stack words when estimated."""
     head = _alphabet(values) + uvarints(counts - 1)
     if values.size == 1:
         return Coded(CODER_COUNTS, head)
     assert index is not None
     parts = ((index.astype(np.int32), _categorical(counts.astype(np.float64)), ()),)
-    return Coded(CODER_COUNTS, head, parts, _words_alone(parts).size)
+    return Coded(CODER_COUNTS, head, parts,
+                 _words_alone(parts).size if words is None else words)
+
+
+def order0_pack(q: np.ndarray) -> Coded | None:
+    """The smaller of ``CODER_COUNTS`` and ``CODER_ADAPTIVE`` for non-empty ``q`` by
+    their approximate lengths (the order-0 entropy plus the count table, against the
+    adaptive code length), so only one of them runs; its ``words`` are that estimate
+    (a word over the bits, for the final state).  None past ``MAX_COUNTS_ALPHABET``."""
+    values, counts, index = histogram(q, with_index=True)
+    if values.size > MAX_COUNTS_ALPHABET:
+        return None
+    if values.size == 1:
+        return Coded(CODER_ADAPTIVE, _alphabet(values))
+    c = counts.astype(np.float64)
+    table_bits = float(np.sum(c * np.log2(q.size / c)))
+    kt_bits = adaptive_bits(counts, q.size)
+    table_words, kt_words = (math.ceil(b / 32) + 1 for b in (table_bits, kt_bits))
+    if len(uvarints(counts - 1)) + 4 * table_words < 4 * kt_words:
+        return _with_table(values, counts, index, table_words)
+    return _adaptive(values, index, q.size, kt_words)
 
 
 def counts_unpack(data: bytes, n: int, stack: Any = None) -> np.ndarray:
@@ -514,14 +541,21 @@ def adaptive_pack(q: np.ndarray) -> Coded | None:
     values, _, index = histogram(q, with_index=True)
     if values.size > MAX_COUNTS_ALPHABET:
         return None
+    return _adaptive(values, index, q.size)
+
+
+def _adaptive(values: np.ndarray, index: np.ndarray | None, n: int,
+              words: int | None = None) -> Coded:
+    """``CODER_ADAPTIVE`` from a histogram; ``words``: the stack words when estimated."""
     head = _alphabet(values)
     if values.size == 1:
         return Coded(CODER_ADAPTIVE, head)
     assert index is not None
     symbols = index.astype(np.int32)
     parts = tuple((symbols[a:b], _categorical(p), ())
-                  for a, b, p in _adaptive_models(index, values.size, q.size))
-    return Coded(CODER_ADAPTIVE, head, parts, _words_alone(parts).size)
+                  for a, b, p in _adaptive_models(index, values.size, n))
+    return Coded(CODER_ADAPTIVE, head, parts,
+                 _words_alone(parts).size if words is None else words)
 
 
 def adaptive_bits(counts: np.ndarray, n: int) -> float:

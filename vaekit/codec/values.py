@@ -5,8 +5,9 @@ The model-aware half (which grid, which prediction) is :mod:`vaekit.fitted.bound
 the coders themselves are :mod:`.coders`.  Per column the writer takes the smallest
 of (``FORMAT.md``, section "Bounded values"):
 
-* the plain coders, which ignore the model: zstd, pcodec, order 0 with a count table
-  or adaptive, and for a lossless float column pcodec of the floats;
+* the plain coders, which ignore the model: zstd, pcodec, order 0 (with a count table
+  or adaptive, whichever its approximate length favours), and for a lossless float
+  column pcodec of the floats;
 * numeric grid indices: the Gaussian coder under the decoder's prediction, trying
   multiples of the predicted SDs (the two with the smallest approximate code length,
   measured exactly), so a decoder whose SDs are too wide or too narrow for the grid
@@ -43,7 +44,6 @@ from .coders import (
     SD_FACTORS,
     ZSTD_LEVEL,
     Coded,
-    adaptive_pack,
     adaptive_unpack,
     coarse_prediction,
     counts_pack,
@@ -52,6 +52,7 @@ from .coders import (
     gaussian_pack,
     gaussian_unpack,
     open_stack,
+    order0_pack,
     pcodec_float_pack,
     pcodec_pack,
     pcodec_unpack,
@@ -86,7 +87,7 @@ def plain_column(q: np.ndarray, floats: bool = False) -> Coded:
     if q.size == 0:
         return Coded(CODER_NONE, b"")
     candidates = [Coded(CODER_ZSTD, zstd_pack(q)), Coded(CODER_PCODEC, pcodec_pack(q)),
-                  counts_pack(q), adaptive_pack(q)]
+                  order0_pack(q)]
     if floats:
         candidates.append(Coded(CODER_PCODEC_FLOAT, pcodec_float_pack(q)))
     return _smallest(candidates)
