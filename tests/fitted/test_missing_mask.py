@@ -170,7 +170,7 @@ def test_files_written_before_the_mask_still_decode(model):
 def test_an_older_reader_refuses_a_file_with_a_mask(model, monkeypatch):
     data = model.compress(_with_blanks(_table()), id_columns=["id"])
     monkeypatch.setattr(container_checks, "CODEC_VERSION", 1)  # a reader from before the mask
-    with pytest.raises(FileFormatError, match="codec version [23].*Upgrade vaekit"):
+    with pytest.raises(FileFormatError, match="codec version 6.*Upgrade vaekit"):
         list(iter_decompressed(io.BytesIO(data), model))
 
 

@@ -72,12 +72,13 @@ CODEC_NAME = "vaekit-latent-codes"
 # 7).
 # 5: float grids of bounded values are decimal ones (cells rounded to a decimal step)
 # and dates and times are stored as nanoseconds (vaekit.fitted.grids).
-# 6: the bounded-values section is compact (uvarint lengths, one rANS stack per chunk,
-# an adaptive order-0 coder: vaekit.codec.values); every file with bounded values is
-# written as version 6 (vaekit.fitted.bounded.bounded_codec_version).
-# CODEC_VERSION is the newest version this vaekit reads.
+# 6: compact files: the bounded-values section with uvarint lengths, one rANS stack per
+# chunk and an adaptive order-0 coder (vaekit.codec.values), and a model-referenced
+# header that names the model and quantizer by 16 hex digits and may leave out
+# "columns" (vaekit.fitted.container_checks).
+# CODEC_VERSION is the newest version this vaekit reads, and the one it writes (except
+# self-describing files without bounds: still version 2, for older readers).
 CODEC_VERSION = 6
-REFERENCED_CODEC_VERSION = 3
 # Rows per chunk a writer uses by default.  4096 rows keep a chunk's working set small
 # (a chunk of 28x28 images is 12.8 MB of float32 pixels) while the per-chunk framing
 # (32-byte chunk record, 6-byte payload head, layout byte, zstd frame header and

@@ -46,10 +46,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..codec.container import REFERENCED_CODEC_VERSION
 from ..codec.packing import pack_table, table_size_limit, unpack_table
 from ..codec.values import (
-    SECTION_VERSION,
     coarse_prediction,
     decode_column,
     encode_column,
@@ -79,7 +77,7 @@ from .grids import (
 from .model import FittedVAE
 
 __all__ = ["resolve_bounds", "header_bounds", "encode_values", "encode_best", "decode_values",
-           "check_bounds", "bounded_codec_version"]
+           "check_bounds"]
 
 # Bounds above this (column units) are refused: wider than any float64 value needs,
 # and the grid steps derived from them stay finite.
@@ -152,15 +150,6 @@ def header_bounds(max_abs_error: float | Mapping[str, float],
     if isinstance(max_abs_error, Mapping):
         return resolved
     return _bound(max_abs_error, "max_abs_error")
-
-
-def bounded_codec_version(model: FittedVAE) -> int:
-    """The codec version of a file with bounded values: the version of the section
-    layout the writer uses (:data:`.values.SECTION_VERSION`, 6); the reader still reads
-    versions 3 to 5 (their grids: :func:`.grids.grid_of`)."""
-    if not isinstance(model.schema, TabularSchema):
-        return REFERENCED_CODEC_VERSION
-    return SECTION_VERSION
 
 
 def check_bounds(bounds: Any, model: FittedVAE) -> list[float | None]:

@@ -18,8 +18,8 @@ import pandas as pd
 from .._version import __version__
 from ..codec.container import (
     CODEC_NAME,
+    CODEC_VERSION,
     DEFAULT_CHUNK_ROWS,
-    REFERENCED_CODEC_VERSION,
 )
 from ..codec.packing import (
     pack_codes,
@@ -33,7 +33,6 @@ from ..codec.packing import (
 from ..codec.quantize import LatentQuantizer
 from ..errors import DataError, FileFormatError
 from .bounded import (
-    bounded_codec_version,
     check_bounds,
     decode_values,
     encode_best,
@@ -120,16 +119,15 @@ def container_header(model: FittedVAE, quantizer: LatentQuantizer, *,
     self_describing : bool
         Copy the model's schema and quantizer into the header (codec version 2 without
         bounds), so the file's codes can be checked and described without the model.
-        Default: the header refers to the model (codec version 3; with bounds, the
-        oldest version that reads them, :func:`.bounded.bounded_codec_version`): no
-        ``schema``, the quantizer by its SHA-256 (``quantizer_sha256``); well under
-        1 KB for tables.
+        Default: the header refers to the model (codec version 6, ``CODEC_VERSION``):
+        no ``schema``, the model and its quantizer by the first 16 hex digits of their
+        SHA-256, no ``columns`` when they are the model's own; about 135 bytes stored
+        for a table.
     """
     header: dict[str, Any] = {
         "codec": CODEC_NAME,
         "codec_version": (LATENT_CODEC_VERSION if self_describing and bounds is None
-                          else REFERENCED_CODEC_VERSION if bounds is None
-                          else bounded_codec_version(model)),
+                          else CODEC_VERSION),
         "vaekit_version": __version__,
         "model_fingerprint": model.fingerprint(),
         "model_embedded": bool(embedded),
@@ -150,6 +148,7 @@ def container_header(model: FittedVAE, quantizer: LatentQuantizer, *,
             # a short file's header is most of it: 16 hex digits name the quantizer,
             # and the model's own column order goes without saying
             digest = digest[:16]
+            header["model_fingerprint"] = header["model_fingerprint"][:16]
             if (not id_columns and model.input_form == "frame"
                     and header["columns"] == list(model.column_names)):
                 del header["columns"]

@@ -33,9 +33,10 @@ _HEADER_TYPES: dict[str, tuple[type, ...]] = {
     "n_rows": (int, type(None)),
 }
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
-# Codec version 6 on: a model-referenced header names its quantizer by the first 16 hex
-# digits of the SHA-256 (a guard against decoding with another quantizer by mistake;
-# the file is no secret) and may leave out ``columns`` when they are the model's own.
+# Codec version 6 on: a model-referenced header names its model and its quantizer by the
+# first 16 hex digits of their SHA-256 (a guard against decoding with another model by
+# mistake: whoever writes a file chooses its bytes anyway) and may leave out
+# ``columns`` when they are the model's own.
 COMPACT_HEADER_VERSION = 6
 _SHORT_DIGEST = re.compile(r"[0-9a-f]{16}")
 
@@ -75,8 +76,9 @@ def check_header(header: dict[str, Any], source: str) -> None:
         raise bad("codec_version", f"is {version}; versions start at 1")
     if "value_bounds" in header and version < 3:
         raise bad("value_bounds", f"needs codec version 3 (the header says {version})")
-    if not _FINGERPRINT.fullmatch(header["model_fingerprint"]):
-        raise bad("model_fingerprint", "is not 64 lowercase hex digits")
+    form, digits = (_SHORT_DIGEST, 16) if compact else (_FINGERPRINT, 64)
+    if not form.fullmatch(header["model_fingerprint"]):
+        raise bad("model_fingerprint", f"is not {digits} lowercase hex digits")
     if header["input_kind"] not in ("tabular", "image"):
         raise bad("input_kind", f"is {header['input_kind'][:40]!r}, not 'tabular' or 'image'")
     if header["input_form"] not in ("frame", "array"):
@@ -96,7 +98,6 @@ def check_header(header: dict[str, Any], source: str) -> None:
         raise bad("passthrough", "names a column that 'columns' lacks")
     if referenced:
         digest = header.get("quantizer_sha256")
-        form, digits = (_SHORT_DIGEST, 16) if compact else (_FINGERPRINT, 64)
         if not isinstance(digest, str) or not form.fullmatch(digest):
             raise bad("quantizer_sha256", f"is not {digits} lowercase hex digits")
         return

@@ -403,7 +403,8 @@ def resolve_model(want: str, blob: bytes | None, model: Any, device: str | None,
     Parameters
     ----------
     want : str
-        The file's model fingerprint.
+        The file's model fingerprint: 64 hex digits, or (a compact codec-6 header) its
+        first 16, which a model's fingerprint must start with.
     blob : bytes or None
         The embedded model file, if any.
     model : FittedVAE, fitted estimator or None
@@ -413,7 +414,7 @@ def resolve_model(want: str, blob: bytes | None, model: Any, device: str | None,
     if model is not None:
         model = as_fitted(model)
         have = model.fingerprint()
-        if have == want:
+        if have[:len(want)] == want:
             return model
         hint = ("leave out the model (-m) to use the one embedded in it" if blob else
                 "decompress with the model that compressed it, or compress with the "
@@ -428,7 +429,7 @@ def resolve_model(want: str, blob: bytes | None, model: Any, device: str | None,
             f"that compressed it (fingerprint {want[:16]}...)"
         )
     embedded = load_embedded_model(blob, device=device)
-    if embedded.fingerprint() != want:
+    if embedded.fingerprint()[:len(want)] != want:
         raise FileFormatError(f"{name}: the embedded model does not match the "
                               "header's model fingerprint")
     return embedded
