@@ -242,8 +242,18 @@ def test_info_breakdown_adds_up_to_the_file(compressor: VAECompressor, tmp_path:
     chunks = [table["id"].iloc[i:i + 150].to_frame() for i in range(0, 400, 150)]
     assert sizes["ids"] == sum(len(pack_table(c)) for c in chunks)
     assert 0 < sizes["missing_mask"] < 100  # one blank, in the first chunk only
-    # Per chunk 32 bytes of record + 6 of payload head, plus the 28-byte trailer.
-    assert sizes["overhead"] == 3 * (32 + 6) + 28
+    # Per chunk (format version 3): tag, three uvarints (index, rows, payload length),
+    # two CRCs, and the 6-byte payload head; the trailer: tag, two uvarints (chunks,
+    # rows), CRC, its length byte, end magic.
+    def uvarint(v: int) -> int:
+        return max(1, (v.bit_length() + 6) // 7)
+
+    with ContainerReader(vkc) as reader:
+        chunks_read = [(k, n, len(p)) for k, n, p in reader.iter_chunks()]
+    assert len(chunks_read) == 3
+    records = sum(4 + uvarint(k) + uvarint(n) + uvarint(size) + 8 + 6
+                  for k, n, size in chunks_read)
+    assert sizes["overhead"] == records + 4 + uvarint(3) + uvarint(400) + 4 + 1 + 8
     with ContainerReader(vkc) as reader:
         header_json = json.dumps(reader.header, separators=(",", ":"),
                                  ensure_ascii=False).encode()

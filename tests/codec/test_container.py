@@ -24,6 +24,7 @@ from vaekit.codec import (
     read_info,
 )
 from vaekit.codec.container import HEADER_DICTIONARY, _header_block, compress_header_json
+from vaekit.codec.records import chunk_head, trailer
 from vaekit.errors import FileFormatError
 
 # ----------------------------------------------------------------------------- helpers
@@ -67,10 +68,11 @@ def build(
     chunks: list[tuple[bytes, int]],
     header: dict | None = None,
     model: bytes = b"",
+    version: int = FORMAT_VERSION,
 ) -> bytes:
     """Container bytes written to a file object (no rename)."""
     out = io.BytesIO()
-    with ContainerWriter(out, header or {}, model) as writer:
+    with ContainerWriter(out, header or {}, model, format_version=version) as writer:
         for payload, n_rows in chunks:
             writer.write_chunk(payload, n_rows)
     return out.getvalue()
@@ -95,9 +97,10 @@ SMALL_CHUNKS = [(b"first payload", 3), (b"", 0), (b"\x00\xff" * 20, 7)]
 SMALL_HEADER = {"model": "abc123", "bits": [4, 0, 16]}
 
 
-@pytest.fixture(scope="module")
-def small() -> bytes:
-    data = build(SMALL_CHUNKS, SMALL_HEADER, b"MODEL" * 4)
+@pytest.fixture(scope="module", params=[2, FORMAT_VERSION], ids=["v2", "v3"])
+def small(request) -> bytes:
+    """A small file of each format version (byte 8 says which)."""
+    data = build(SMALL_CHUNKS, SMALL_HEADER, b"MODEL" * 4, version=request.param)
     assert 150 < len(data) < 400  # "a few hundred bytes": every bit is flipped below
     return data
 
@@ -208,7 +211,7 @@ def _splice_header(data: bytes, block: bytes) -> bytes:
 
 
 def test_version_1_files_with_plain_json_still_read():
-    data = build(SMALL_CHUNKS, SMALL_HEADER, b"12345")
+    data = build(SMALL_CHUNKS, SMALL_HEADER, b"12345", version=2)  # fixed-width records
     text = json.dumps({"format_version": 1, **SMALL_HEADER}, separators=(",", ":")).encode()
     old = _splice_header(data, _header_block(text, b"12345", version=1))
     with ContainerReader(io.BytesIO(old)) as reader:
@@ -302,8 +305,9 @@ def test_error_messages_name_the_part(small):
     cut = small[: third_payload + 5]
     assert "truncated: chunk 3 ends early" in error_of(cut, True)
     assert "truncated: chunk 3 ends early" in error_of(cut, False)
-    assert "missing trailer" in error_of(small[:-28], False)
-    assert "missing trailer" in error_of(small[:-28], True)
+    end = len(trailer(small[8], len(SMALL_CHUNKS), sum(n for _, n in SMALL_CHUNKS)))
+    assert "missing trailer" in error_of(small[:-end], False)
+    assert "missing trailer" in error_of(small[:-end], True)
     assert "trailer is corrupt" in error_of(small[:-1] + b"\x00", True)
     assert "unexpected data after the trailer" in error_of(small + b"\x00", True)
 
@@ -329,10 +333,14 @@ def test_huge_lengths_do_not_allocate(small, seekable):
     assert "truncated: header ends early" in message
 
     start = small.index(b"CHNK")
-    head = b"CHNK" + struct.pack("<IQQ", 0, 1, 2**60)
+
+    def chunk_record(length: int) -> bytes:
+        return chunk_head(small[8], 0, 1, length)[:-4]
+
+    head = chunk_record(2**60)
     message = error_of(small[:start] + _with_valid_crc(head) + b"y" * 100, seekable)
     assert "chunk 1" in message and "payload of 1152921504606846976 bytes" in message
-    head = b"CHNK" + struct.pack("<IQQ", 0, 1, 2**29)
+    head = chunk_record(2**29)
     message = error_of(small[:start] + _with_valid_crc(head) + b"y" * 100, seekable)
     assert "chunk 1" in message and ("ends early" in message or "runs into" in message)
 

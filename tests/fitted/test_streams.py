@@ -189,6 +189,8 @@ def test_header_describes_the_file(model, table):
         writer.write(table)
     full = ContainerReader(io.BytesIO(buffer.getvalue())).header
     assert full["codec_version"] == 2 and full["quantizer"] == model.quantizer_.to_dict()
+    # what a vaekit from before codec 6 reads: container format 2 as well
+    assert full["format_version"] == 2 and header["format_version"] == 3
     assert full["schema"]["type"] != "image"
 
 

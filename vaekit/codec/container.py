@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import struct
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
@@ -30,6 +29,18 @@ from typing import IO, Any
 from ..errors import FileFormatError
 from ..files.atomic import AtomicFile
 from .guards import MAX_HEADER_JSON_BYTES, Source, load_json, open_regular
+from .records import (
+    CHUNK_TAG,
+    END_MAGIC,
+    FIXED_TRAILER_SIZE,
+    TRAILER_TAG,
+    chunk_head,
+    crc,
+    probe_trailer,
+    read_chunk_head,
+    read_trailer,
+    trailer,
+)
 
 __all__ = [
     "MAGIC",
@@ -46,11 +57,12 @@ __all__ = [
 # 7-bit transfers), "VKC" names it, CR LF / LF catch newline translation and 0x1A
 # stops ``type`` on DOS.  No valid UTF-8 or ASCII text starts with 0x89.
 MAGIC = b"\x89VKC\r\n\x1a\n"
-END_MAGIC = b"\x89VKCEND\n"
 # 2: the header JSON is stored as a zstd frame under HEADER_DICTIONARY (about a
 # quarter of its size: the header is most of a short file); version-1 files (plain
 # JSON) still read.
-FORMAT_VERSION = 2
+# 3: chunk records and the trailer write their numbers as uvarints (vaekit.codec.records:
+# 17 + 21 bytes instead of 32 + 28 for a one-chunk file).
+FORMAT_VERSION = 3
 # The zstd raw-content dictionary of version-2 header JSON (FORMAT.md, "Header
 # block"): typical header text, so a header costs little more than its own values.
 # Part of the format: never change these bytes within a format version.
@@ -77,32 +89,25 @@ CODEC_NAME = "vaekit-latent-codes"
 # header that names the model and quantizer by 16 hex digits and may leave out
 # "columns" (vaekit.fitted.container_checks).
 # CODEC_VERSION is the newest version this vaekit reads, and the one it writes (except
-# self-describing files without bounds: still version 2, for older readers).
+# self-describing files without bounds: still version 2, in container format 2, so
+# that a vaekit from before version 6 reads them).
 CODEC_VERSION = 6
 # Rows per chunk a writer uses by default.  4096 rows keep a chunk's working set small
 # (a chunk of 28x28 images is 12.8 MB of float32 pixels) while the per-chunk framing
-# (32-byte chunk record, 6-byte payload head, layout byte, zstd frame header and
-# checksum: about 50 bytes) costs about 0.01 bytes per row.
+# (chunk record, payload head, layout byte, zstd frame header and checksum: about 40
+# bytes) costs about 0.01 bytes per row.
 DEFAULT_CHUNK_ROWS = 4096
 # Most rows a chunk (and the header's "chunk_rows") may declare: a reader refuses
 # more before decoding anything, so a chunk's working set stays bounded.
 MAX_CHUNK_ROWS = 2**20
 
-_CHUNK_TAG = b"CHNK"
-_TRAILER_TAG = b"TRLR"
-
 # magic, format version, its bitwise complement (so a flipped bit in the version is
 # "corrupt", not "newer"), JSON length (bytes), model length (bytes).
 _VERSION = struct.Struct("<8sHH")
 _LENGTHS = struct.Struct("<IQ")
-# tag, chunk index, rows in the chunk, payload length (bytes).
-_CHUNK_HEAD = struct.Struct("<4sIQQ")
-# tag, number of chunks, total rows.
-_TRAILER_HEAD = struct.Struct("<4sIQ")
 _CRC = struct.Struct("<I")
 
 _PREFIX_SIZE = _VERSION.size + _LENGTHS.size + _CRC.size  # 28 bytes
-TRAILER_SIZE = _TRAILER_HEAD.size + _CRC.size + len(END_MAGIC)  # 28 bytes
 
 _MAX_CHUNKS = 2**32 - 1
 _MAX_ROWS = 2**64 - 1
@@ -113,18 +118,13 @@ MAX_EMBEDDED_MODEL_BYTES = 2**30
 MAX_CHUNK_PAYLOAD_BYTES = 2**30
 
 
-def _crc(*parts: bytes | memoryview) -> int:
-    """CRC32 (zlib / ISO-HDLC polynomial) over the concatenation of ``parts``."""
-    value = 0
-    for part in parts:
-        value = zlib.crc32(part, value)
-    return value
+_crc = crc
 
 
 # --------------------------------------------------------------------------- writing
 
 
-def _encode_header(header: dict[str, Any]) -> bytes:
+def _encode_header(header: dict[str, Any], version: int = FORMAT_VERSION) -> bytes:
     """Serialize the caller's header dict to UTF-8 JSON with ``format_version`` first.
 
     Key order is kept (it can carry meaning, e.g. column order in a schema), so the
@@ -132,13 +132,13 @@ def _encode_header(header: dict[str, Any]) -> bytes:
     """
     if not isinstance(header, dict):
         raise TypeError(f"header must be a dict, not {type(header).__name__}")
-    version = header.get("format_version", FORMAT_VERSION)
-    if version != FORMAT_VERSION or isinstance(version, bool):
+    given = header.get("format_version", version)
+    if given != version or isinstance(given, bool):
         raise ValueError(
             f"header key 'format_version' is reserved for the container format "
-            f"({FORMAT_VERSION}); got {version!r}"
+            f"({version}); got {given!r}"
         )
-    body = {"format_version": FORMAT_VERSION}
+    body = {"format_version": version}
     body.update((k, v) for k, v in header.items() if k != "format_version")
     try:
         text = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
@@ -198,10 +198,13 @@ class ContainerWriter:
     header : dict
         JSON-serializable metadata (model fingerprint, quantizer parameters, schema,
         ...).  The key ``"format_version"`` is reserved: it is set to
-        :data:`FORMAT_VERSION` (and must equal it if given).  Key order is kept.
+        ``format_version`` (and must equal it if given).  Key order is kept.
     embedded_model : bytes, optional
         Opaque blob stored in the header block (e.g. a serialized model); may be
         empty.
+    format_version : int, optional
+        2 writes the fixed-width chunk records and trailer of format version 2 (what
+        readers before version 3 read); default :data:`FORMAT_VERSION`.
 
     Examples
     --------
@@ -214,12 +217,19 @@ class ContainerWriter:
         target: str | os.PathLike[str] | IO[bytes],
         header: dict[str, Any],
         embedded_model: bytes = b"",
+        *,
+        format_version: int = FORMAT_VERSION,
     ) -> None:
-        header_json = _encode_header(header)  # validate before touching the disk
+        if format_version not in (2, FORMAT_VERSION):
+            raise ValueError(f"format_version must be 2 or {FORMAT_VERSION}, not "
+                             f"{format_version!r}")
+        self._version = format_version
+        header_json = _encode_header(header, format_version)  # validate before the disk
         if len(embedded_model) > MAX_EMBEDDED_MODEL_BYTES:
             raise ValueError(f"embedded model of {len(embedded_model)} bytes; the limit "
                              f"is {MAX_EMBEDDED_MODEL_BYTES}")
-        block = _header_block(compress_header_json(header_json), bytes(embedded_model))
+        block = _header_block(compress_header_json(header_json), bytes(embedded_model),
+                              format_version)
         self._atomic: AtomicFile | None = None
         self._n_chunks = 0
         self._n_rows = 0
@@ -276,8 +286,7 @@ class ContainerWriter:
         if len(data) > MAX_CHUNK_PAYLOAD_BYTES:
             raise ValueError(f"chunk payload of {len(data)} bytes; the limit is "
                              f"{MAX_CHUNK_PAYLOAD_BYTES}")
-        head = _CHUNK_HEAD.pack(_CHUNK_TAG, self._n_chunks, n_rows, len(data))
-        head += _CRC.pack(_crc(head))
+        head = chunk_head(self._version, self._n_chunks, n_rows, len(data))
         try:
             self._write(head)
             self._write(data)
@@ -296,10 +305,8 @@ class ContainerWriter:
         """
         if self._closed:
             return
-        trailer = _TRAILER_HEAD.pack(_TRAILER_TAG, self._n_chunks, self._n_rows)
-        trailer += _CRC.pack(_crc(trailer)) + END_MAGIC
         try:
-            self._write(trailer)
+            self._write(trailer(self._version, self._n_chunks, self._n_rows))
             self._file.flush()
             if self._atomic is not None:
                 self._atomic.commit()
@@ -400,6 +407,8 @@ class ContainerReader:
         try:
             self._src = Source(f, name)
             head = self._read_version()  # the magic first, before anything else
+            self._format_version = _VERSION.unpack(head)[1]
+            self._trailer_size = FIXED_TRAILER_SIZE  # until the probe finds the trailer
             if self._src.seekable:
                 self._trailer = self._probe_trailer()
                 self._src.seek(_VERSION.size)
@@ -484,43 +493,22 @@ class ContainerReader:
 
     def _probe_trailer(self) -> tuple[int, int] | None:
         """Read the trailer from the end of a seekable file; None if not intact."""
-        src = self._src
-        assert src.end is not None
-        if src.end < _PREFIX_SIZE + _CRC.size + TRAILER_SIZE:
+        found = probe_trailer(self._src, self._format_version, _PREFIX_SIZE + _CRC.size)
+        if found is None:
             return None
-        src.seek(src.end - TRAILER_SIZE)
-        data = src.read_upto(TRAILER_SIZE)
-        return self._parse_trailer(data, strict=False)
-
-    def _parse_trailer(self, data: bytes, strict: bool) -> tuple[int, int] | None:
-        """Check a trailer record; raise (strict) or return None (probe) if damaged."""
-        size = _TRAILER_HEAD.size
-        tag, n_chunks, n_rows = _TRAILER_HEAD.unpack_from(data)
-        (crc,) = _CRC.unpack_from(data, size)
-        problem = None
-        if tag != _TRAILER_TAG:
-            problem = "bad record tag"
-        elif crc != _crc(data[:size]):
-            problem = "CRC mismatch"
-        elif data[size + _CRC.size :] != END_MAGIC:
-            problem = "bad end marker"
-        if problem is None:
-            return n_chunks, n_rows
-        if strict:
-            raise self._src.error(f"trailer is corrupt ({problem})")
-        return None
+        n_chunks, n_rows, self._trailer_size = found
+        return n_chunks, n_rows
 
     def _finish(self, tag: bytes, n_read: int, rows_read: int) -> None:
         """Read and check the trailer whose tag was just read; then expect EOF."""
         src = self._src
-        body = src.read_exact(TRAILER_SIZE - len(tag), "trailer ends early")
-        n_chunks, n_rows = self._parse_trailer(tag + body, strict=True)  # type: ignore[misc]
+        n_chunks, n_rows, more = read_trailer(src, self._format_version)
         if (n_chunks, n_rows) != (n_read, rows_read):
             raise src.error(
                 f"trailer is corrupt: it records {n_chunks} chunks / {n_rows} rows "
                 f"but the file holds {n_read} chunks / {rows_read} rows"
             )
-        if src.read_upto(1):
+        if more or src.read_upto(1):
             raise src.error("corrupt: unexpected data after the trailer")
         self._trailer = (n_chunks, n_rows)
 
@@ -560,12 +548,12 @@ class ContainerReader:
         k, rows = 0, 0
         while True:
             tag = src.read_upto(4)
-            if tag == _CHUNK_TAG:
+            if tag == CHUNK_TAG:
                 n_rows, payload = self._read_chunk(k)
                 yield k, n_rows, payload
                 del payload  # hold nothing while the consumer works on the next one
                 k, rows = k + 1, rows + n_rows
-            elif tag == _TRAILER_TAG:
+            elif tag == TRAILER_TAG:
                 self._finish(tag, k, rows)
                 return
             else:
@@ -590,12 +578,7 @@ class ContainerReader:
         """Read chunk ``k`` after its tag; return ``(n_rows, payload)``."""
         src = self._src
         label = self._label(k)
-        rest = src.read_exact(_CHUNK_HEAD.size - 4 + _CRC.size, f"{label} ends early")
-        head = _CHUNK_TAG + rest[: _CHUNK_HEAD.size - 4]
-        (head_crc,) = _CRC.unpack_from(rest, _CHUNK_HEAD.size - 4)
-        if head_crc != _crc(head):
-            raise src.error(f"{label} is corrupt (CRC mismatch in the chunk header)")
-        _, index, n_rows, length = _CHUNK_HEAD.unpack(head)
+        index, n_rows, length, record = read_chunk_head(src, self._format_version, label)
         if index != k:
             raise src.error(f"{label} is corrupt (its header says index {index})")
         if length > MAX_CHUNK_PAYLOAD_BYTES:
@@ -606,13 +589,13 @@ class ContainerReader:
                 raise src.error(
                     f"trailer is corrupt: it records {self._trailer[0]} chunks, but there are more"
                 )
-            limit = src.end - TRAILER_SIZE  # type: ignore[operator]
+            limit = src.end - self._trailer_size  # type: ignore[operator]
             if length + _CRC.size > limit - src.pos:
                 raise src.error(f"{label} is corrupt (its length runs into the trailer)")
         self._check_fits(length + _CRC.size, f"{label} ends early")
         payload = src.read_exact(length, f"{label} ends early")
-        (crc,) = _CRC.unpack(src.read_exact(_CRC.size, f"{label} ends early (in its CRC)"))
-        if crc != _crc(_CHUNK_TAG, rest, payload):
+        (stored,) = _CRC.unpack(src.read_exact(_CRC.size, f"{label} ends early (in its CRC)"))
+        if stored != _crc(record, payload):
             raise src.error(f"{label} is corrupt (CRC mismatch)")
         return n_rows, payload
 

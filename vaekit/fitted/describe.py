@@ -10,9 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from ..codec.container import MAGIC, TRAILER_SIZE, ContainerReader, read_info
+from ..codec.container import MAGIC, ContainerReader, read_info
 from ..codec.manifest import describe_manifest, is_manifest
 from ..codec.packing import table_size_limit, unpack_codes, unpack_table
+from ..codec.records import record_bytes, trailer
 from ..errors import FileFormatError
 from ..files.untrusted import open_regular
 from .checks import check_model
@@ -23,11 +24,6 @@ from .scoring import score_quantiles, threshold_from_quantiles
 from .streams import iter_decompressed
 
 __all__ = ["describe"]
-
-# A chunk record around its payload: tag, index, rows, length, head CRC (28 bytes)
-# and the chunk CRC (4 bytes) (FORMAT.md, "Chunk").
-CHUNK_RECORD_BYTES = 32
-
 
 def describe(path: str, *, verify: bool = False) -> dict[str, Any]:
     """What a model or container file holds, as a JSON-ready dict.
@@ -164,21 +160,25 @@ def _size_breakdown(path: str, file_bytes: int, model_bytes: int) -> dict[str, i
     ``values`` of the grid a budget chose, if any);
     ``missing_mask`` includes its 4-byte length field; ``header`` is the header block
     without the embedded model (magic, lengths, JSON, CRCs); ``overhead`` is each
-    chunk's 32-byte record and payload head, and the 28-byte trailer.  Reads every
+    chunk's record (about 17 bytes; 32 in files of format version 2) and payload head,
+    and the trailer (about 21 bytes; 28).  Reads every
     chunk (their CRCs are checked on the way).
     """
     sizes = {"codes": 0, "missing_mask": 0, "values": 0, "ids": 0}
-    overhead = TRAILER_SIZE
-    chunks_bytes = 0
+    overhead = chunks_bytes = 0
     with ContainerReader(path) as reader:
-        for _, _, payload in reader.iter_chunks():
+        version = reader.format_version
+        for k, n_rows, payload in reader.iter_chunks():
             parts = payload_sections(payload)
             for key in sizes:
                 sizes[key] += parts[key]
-            overhead += CHUNK_RECORD_BYTES + parts["head"]
-            chunks_bytes += CHUNK_RECORD_BYTES + len(payload)
+            record = record_bytes(version, k, n_rows, len(payload))
+            overhead += record + parts["head"]
+            chunks_bytes += record + len(payload)
+        end = len(trailer(version, reader.n_chunks or 0, reader.n_rows or 0))
+    overhead += end
     # The header block is what precedes the first chunk: file - chunks - trailer.
-    header = file_bytes - TRAILER_SIZE - chunks_bytes - model_bytes
+    header = file_bytes - end - chunks_bytes - model_bytes
     return {"model": model_bytes, "header": header, "ids": sizes["ids"],
             "codes": sizes["codes"], "missing_mask": sizes["missing_mask"],
             "values": sizes["values"], "overhead": overhead}

@@ -38,6 +38,7 @@ from ..codec.container import (
     CODEC_NAME,
     CODEC_VERSION,
     DEFAULT_CHUNK_ROWS,
+    FORMAT_VERSION,
     MAX_CHUNK_ROWS,
     ContainerReader,
     ContainerWriter,
@@ -238,7 +239,11 @@ class CompressedWriter:
         blob = b""
         if self._embed:
             blob = self._model.to_bytes()
-        return ContainerWriter(self._target, header, blob)
+        # A self-describing file without bounds (codec 2) keeps the container format
+        # of the vaekit before codec 6 as well, so that vaekit still reads it.
+        return ContainerWriter(self._target, header, blob,
+                               format_version=2 if header["codec_version"] <= 2 else
+                               FORMAT_VERSION)
 
     def write(self, X: Any, prepared: dict[str, np.ndarray] | None = None) -> None:
         """Add rows (a DataFrame, a 2-D array or an image array); full chunks are written.
