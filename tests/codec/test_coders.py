@@ -7,6 +7,7 @@ import pytest
 
 from vaekit.codec import coders as c
 from vaekit.codec import values as v
+from vaekit.codec import varints
 from vaekit.errors import FileFormatError
 
 EDGES = [
@@ -90,15 +91,15 @@ def test_order0_coder_refuses_inconsistent_tables() -> None:
     data = coded.data + c._words_alone(coded.parts).tobytes()  # the codec-5 layout
     assert np.array_equal(c.counts_unpack(data, q.size), q)
     refuse = [data[:1], data[:4], data + b"x", data[:-1],
-              c.uvarints(np.array([7, 0], dtype=np.uint64)),  # 7 values for 6 cells
-              c.uvarints(np.array([2, 0, 0, 0, 0], dtype=np.uint64)),  # counts add to 2
-              c.uvarints(np.array([1, 0, 5], dtype=np.uint64)) + b"\x00",  # bytes after
-              c.uvarints(np.array([2, 2**64 - 2, 0, 2, 2], dtype=np.uint64)),  # past int64
+              varints.uvarints(np.array([7, 0], dtype=np.uint64)),  # 7 values for 6 cells
+              varints.uvarints(np.array([2, 0, 0, 0, 0], dtype=np.uint64)),  # counts add to 2
+              varints.uvarints(np.array([1, 0, 5], dtype=np.uint64)) + b"\x00",  # bytes after
+              varints.uvarints(np.array([2, 2**64 - 2, 0, 2, 2], dtype=np.uint64)),  # past int64
               b"\xff" * 11,
               # a count of 2^64 - 1 + 1 would wrap to 0 and still add up
-              c.uvarints(np.array([2, 0, 0, 2**64 - 1, 6], dtype=np.uint64)) + bytes(4),
+              varints.uvarints(np.array([2, 0, 0, 2**64 - 1, 6], dtype=np.uint64)) + bytes(4),
               # two values and no rANS words
-              c.uvarints(np.array([2, 0, 0, 2, 2], dtype=np.uint64))]
+              varints.uvarints(np.array([2, 0, 0, 2, 2], dtype=np.uint64))]
     for bad in refuse:
         with pytest.raises(FileFormatError):
             c.counts_unpack(bad, 6)

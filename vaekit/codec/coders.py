@@ -48,13 +48,13 @@ import numpy as np
 
 from ..errors import FileFormatError
 from .packing import _compress, _decompress
+from .varints import read_uvarints, unzigzag, uvarints, zigzag
 
 __all__ = ["CODER_NONE", "CODER_ZSTD", "CODER_GAUSSIAN", "CODER_RANK", "CODER_PCODEC",
            "CODER_COUNTS", "CODER_RANK_COUNTS", "CODER_PCODEC_FLOAT", "CODER_ADAPTIVE",
            "SD_FACTORS", "ZSTD_LEVEL", "RESIDUAL_RANGE", "MAX_COUNTS_ALPHABET", "Coded",
-           "coarse_prediction", "gaussian_bits", "histogram", "uvarints", "read_uvarints",
-           "zstd_pack", "zstd_unpack", "gaussian_pack", "gaussian_unpack", "pcodec_pack",
-           "pcodec_float_pack", "pcodec_unpack", "counts_pack", "counts_unpack",
+           "coarse_prediction", "gaussian_bits", "histogram", "zstd_pack", "zstd_unpack",
+           "gaussian_pack", "gaussian_unpack", "pcodec_pack", "pcodec_float_pack", "pcodec_unpack", "counts_pack", "counts_unpack",
            "adaptive_pack", "adaptive_bits", "adaptive_unpack", "order0_pack", "stack_words",
            "open_stack"]
 
@@ -127,56 +127,6 @@ def coarse_prediction(mean: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, np.
     return center.astype(np.int64), offset, np.exp2(octave)
 
 
-# --------------------------------------------------------------------------- varints
-
-
-def uvarints(values: np.ndarray) -> bytes:
-    """Unsigned LEB128 of each value (uint64), concatenated."""
-    v = np.asarray(values, dtype=np.uint64)
-    if v.size == 0:
-        return b""
-    length = np.ones(v.size, dtype=np.int64)
-    rest = v >> np.uint64(7)
-    while rest.any():
-        length += rest > 0
-        rest >>= np.uint64(7)
-    start = np.concatenate([[0], np.cumsum(length)[:-1]])
-    out = np.zeros(int(length.sum()), dtype=np.uint8)
-    for k in range(int(length.max())):
-        sel = length > k
-        group = (v[sel] >> np.uint64(7 * k)) & np.uint64(0x7F)
-        more = (length[sel] > k + 1).astype(np.uint64) << np.uint64(7)
-        out[start[sel] + k] = (group | more).astype(np.uint8)
-    return out.tobytes()
-
-
-def read_uvarints(data: bytes, pos: int, count: int) -> tuple[np.ndarray, int]:
-    """``count`` LEB128 values (uint64) from ``data[pos:]`` and the position after them."""
-    raw = np.frombuffer(data, dtype=np.uint8, offset=min(pos, len(data)))
-    ends = np.flatnonzero(raw < 0x80)[:count]
-    if ends.size < count:
-        raise FileFormatError("bounded values are corrupt (a count table runs past the end)")
-    if count == 0:
-        return np.zeros(0, dtype=np.uint64), pos
-    starts = np.concatenate([[0], ends[:-1] + 1])
-    length = ends - starts + 1
-    if length.max() > 10 or (length == 10).any() and (raw[ends[length == 10]] > 1).any():
-        raise FileFormatError("bounded values are corrupt (a count beyond 64 bits)")
-    out = np.zeros(count, dtype=np.uint64)
-    for k in range(int(length.max())):
-        sel = length > k
-        out[sel] |= (raw[starts[sel] + k].astype(np.uint64) & np.uint64(0x7F)) << np.uint64(7 * k)
-    return out, pos + int(ends[-1]) + 1
-
-
-def _zigzag(v: int) -> int:
-    return v << 1 if v >= 0 else ((-v - 1) << 1) | 1
-
-
-def _unzigzag(u: int) -> int:
-    return (u >> 1) ^ -(u & 1)
-
-
 # --------------------------------------------------------------------------- zstd
 
 
@@ -193,7 +143,7 @@ def zstd_pack(values: np.ndarray, compact: bool = True) -> bytes:
         span = values.view(np.uint64) - np.uint64(low & 0xFFFFFFFFFFFFFFFF)
         width = next(w for w in _WIDTHS if int(span.max()) < 1 << (8 * w))
         raw = span.astype(f"<u{width}").tobytes()
-    head = (uvarints(np.array([_zigzag(low)], dtype=np.uint64)) + bytes([width]) if compact
+    head = (uvarints(np.array([zigzag(low)], dtype=np.uint64)) + bytes([width]) if compact
             else _HEAD.pack(low, width))
     if not values.size:
         return head
@@ -205,7 +155,7 @@ def zstd_unpack(data: bytes, n: int, compact: bool = True) -> np.ndarray:
     """Inverse of :func:`zstd_pack` for ``n`` values."""
     if compact:
         (zig,), pos = read_uvarints(data, 0, 1)
-        low, pos = _unzigzag(int(zig)), pos + 1
+        low, pos = unzigzag(int(zig)), pos + 1
         if pos > len(data):
             raise FileFormatError("bounded values are corrupt (a column shorter than its head)")
         width = data[pos - 1]
@@ -418,7 +368,7 @@ def histogram(q: np.ndarray, with_index: bool = False
 def _alphabet(values: np.ndarray) -> bytes:
     """``uvarint A, uvarint zigzag(v_0), (A - 1) x uvarint (v_i - v_(i-1) - 1)``."""
     gaps = (np.diff(values).view(np.uint64) - np.uint64(1)) if values.size > 1 else values[:0]
-    return (uvarints(np.array([values.size, _zigzag(int(values[0]))], dtype=np.uint64))
+    return (uvarints(np.array([values.size, zigzag(int(values[0]))], dtype=np.uint64))
             + uvarints(gaps))
 
 
@@ -429,7 +379,7 @@ def _read_alphabet(data: bytes, n: int) -> tuple[np.ndarray, int]:
         raise FileFormatError(f"bounded values are corrupt (a table of {size} values "
                               f"for {n} cells)")
     gaps, pos = read_uvarints(data, pos, int(size) - 1)
-    first = _unzigzag(int(zig))
+    first = unzigzag(int(zig))
     if first + sum(int(g) + 1 for g in gaps) >= 1 << 63:
         raise FileFormatError("bounded values are corrupt (a table beyond 64 bits)")
     offsets = np.zeros(int(size), dtype=np.uint64)

@@ -13,6 +13,7 @@ import struct
 import zlib
 
 from .guards import Source
+from .varints import parse_uvarint, uvarint
 
 __all__ = ["CHUNK_TAG", "TRAILER_TAG", "END_MAGIC", "COMPACT_VERSION", "MAX_TRAILER_SIZE",
            "crc", "chunk_head", "read_chunk_head", "trailer", "read_trailer", "probe_trailer",
@@ -42,37 +43,13 @@ def crc(*parts: bytes | memoryview) -> int:
     return value
 
 
-def _uvarint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _parse_uvarint(data: bytes, pos: int) -> tuple[int, int] | None:
-    """The shortest-form uvarint at ``data[pos:]`` (at most 64 bits) and the position
-    after it; None when it is cut off, padded or too large."""
-    value, shift = 0, 0
-    for i in range(pos, min(len(data), pos + 10)):
-        byte = data[i]
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            if (byte == 0 and i > pos) or value >= 1 << 64:
-                return None
-            return value, i + 1
-        shift += 7
-    return None
-
-
 def _read_uvarint(src: Source, into: bytearray, truncated: str, corrupt: str) -> int:
     """Read one uvarint from ``src``, appending its bytes to ``into``."""
     start = len(into)
     for _ in range(10):
         into += src.read_exact(1, truncated)
         if not into[-1] & 0x80:
-            parsed = _parse_uvarint(bytes(into), start)
+            parsed = parse_uvarint(bytes(into), start)
             if parsed is None:
                 raise src.error(corrupt)
             return parsed[0]
@@ -82,7 +59,7 @@ def _read_uvarint(src: Source, into: bytearray, truncated: str, corrupt: str) ->
 def chunk_head(version: int, index: int, n_rows: int, length: int) -> bytes:
     """A chunk record up to and including its ``head_crc`` (the payload follows)."""
     if version >= COMPACT_VERSION:
-        head = CHUNK_TAG + _uvarint(index) + _uvarint(n_rows) + _uvarint(length)
+        head = CHUNK_TAG + uvarint(index) + uvarint(n_rows) + uvarint(length)
     else:
         head = _CHUNK_HEAD.pack(CHUNK_TAG, index, n_rows, length)
     return head + _CRC.pack(crc(head))
@@ -113,7 +90,7 @@ def trailer(version: int, n_chunks: int, n_rows: int) -> bytes:
     if version < COMPACT_VERSION:
         head = _TRAILER_HEAD.pack(TRAILER_TAG, n_chunks, n_rows)
         return head + _CRC.pack(crc(head)) + END_MAGIC
-    head = TRAILER_TAG + _uvarint(n_chunks) + _uvarint(n_rows)
+    head = TRAILER_TAG + uvarint(n_chunks) + uvarint(n_rows)
     size = len(head) + _CRC.size + 1 + len(END_MAGIC)
     return head + _CRC.pack(crc(head)) + bytes([size]) + END_MAGIC
 
@@ -128,8 +105,8 @@ def _parse_trailer(data: bytes, version: int) -> tuple[int, int] | str:
         _, n_chunks, n_rows = _TRAILER_HEAD.unpack_from(data)
         end = _TRAILER_HEAD.size
     else:
-        first = _parse_uvarint(data, 4)
-        second = None if first is None else _parse_uvarint(data, first[1])
+        first = parse_uvarint(data, 4)
+        second = None if first is None else parse_uvarint(data, first[1])
         if second is None:
             return "bad count"
         (n_chunks, _), (n_rows, end) = first, second  # type: ignore[misc]
@@ -155,8 +132,8 @@ def read_trailer(src: Source, version: int) -> tuple[int, int, bool]:
         size = len(data)
     else:
         data = TRAILER_TAG + src.read_upto(MAX_TRAILER_SIZE)
-        first = _parse_uvarint(data, 4)
-        second = None if first is None else _parse_uvarint(data, first[1])
+        first = parse_uvarint(data, 4)
+        second = None if first is None else parse_uvarint(data, first[1])
         size = 0 if second is None else second[1] + _CRC.size + 1 + len(END_MAGIC)
         if not size or size > len(data):
             if data.endswith(END_MAGIC):

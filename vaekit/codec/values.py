@@ -56,12 +56,11 @@ from .coders import (
     pcodec_float_pack,
     pcodec_pack,
     pcodec_unpack,
-    read_uvarints,
     stack_words,
-    uvarints,
     zstd_pack,
     zstd_unpack,
 )
+from .varints import read_uvarints, uvarints
 
 __all__ = ["CODER_NONE", "CODER_ZSTD", "CODER_GAUSSIAN", "CODER_RANK", "CODER_PCODEC",
            "CODER_COUNTS", "CODER_RANK_COUNTS", "CODER_PCODEC_FLOAT", "CODER_ADAPTIVE",
