@@ -69,6 +69,8 @@ def test_damaged_sections_are_refused() -> None:
                 raise FileFormatError("CRC")
     with pytest.raises(FileFormatError, match="rANS words"):
         v.unpack_section(section, 2, 0)  # more words than a chunk without cells can need
+    with pytest.raises(FileFormatError, match="rANS words"):  # constriction's own refusal
+        v.unpack_section(section + bytes(4), 2, 200)
     coder, data = unpacked.columns[0]
     with pytest.raises(FileFormatError):
         v.decode_column(coder, data, 101, stack=unpacked.stack)  # more cells than coded

@@ -232,8 +232,11 @@ def open_stack(words: bytes, limit: int) -> Any:
 
     if len(words) % 4 or len(words) // 4 > limit:
         raise FileFormatError("bounded values are corrupt (rANS words)")
-    return constriction.stream.stack.AnsCoder(
-        np.frombuffer(words, dtype="<u4").astype(np.uint32))
+    try:  # constriction refuses some word sequences outright (one ending in a zero word)
+        return constriction.stream.stack.AnsCoder(
+            np.frombuffer(words, dtype="<u4").astype(np.uint32))
+    except Exception as exc:
+        raise FileFormatError(f"bounded values are corrupt (rANS words: {exc})") from None
 
 
 def _own_words(data: bytes, pos: int, n: int, what: str) -> tuple[Any, int]:

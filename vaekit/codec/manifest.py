@@ -23,8 +23,9 @@ key                       meaning
 ``version``               1; readers refuse larger values
 ``vaekit_version``        version of the writer (informational)
 ``codec``                 ``"vaekit-latent-codes"`` (every part is such a file)
-``model_fingerprint``     64 hex digits, equal to every part header's
-                          ``model_fingerprint`` (see ``FORMAT.md``)
+``model_fingerprint``     64 hex digits; every part header's
+                          ``model_fingerprint`` is it (codec 6: its first 16
+                          digits, see ``FORMAT.md``)
 ``n_rows``                total rows, the sum of the parts' ``rows``
 ``model``                 ``null``, or ``{"path", "bytes", "sha256"}`` of the
                           model file written beside the parts

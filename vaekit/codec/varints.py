@@ -33,7 +33,10 @@ def uvarints(values: np.ndarray) -> bytes:
 
 def read_uvarints(data: bytes, pos: int, count: int) -> tuple[np.ndarray, int]:
     """``count`` LEB128 values (uint64) from ``data[pos:]`` and the position after them."""
-    raw = np.frombuffer(data, dtype=np.uint8, offset=min(pos, len(data)))
+    # at most 10 bytes a value: never look (or allocate) past that, however long data is
+    start = min(pos, len(data))
+    raw = np.frombuffer(data, dtype=np.uint8, offset=start,
+                        count=min(len(data) - start, 10 * count))
     ends = np.flatnonzero(raw < 0x80)[:count]
     if ends.size < count:
         raise FileFormatError("bounded values are corrupt (a count table runs past the end)")
