@@ -117,3 +117,12 @@ def test_lossless_float_columns_take_pcodec_on_the_floats_where_it_is_smaller() 
         v.decode_column(coded.coder, coded.data[: len(coded.data) // 2], len(bits))
     # Integers that are not float bit patterns never get the float coder.
     assert v.plain_column(np.arange(4096, dtype=np.int64)).coder != c.CODER_PCODEC_FLOAT
+
+
+def test_zstd_still_wins_where_the_column_repeats_itself() -> None:
+    # A repeating sequence: order 0 sees 50 equally likely values (about 5.6 bits
+    # each), zstd sees one match; the fast probe must not keep zstd out.
+    q = np.tile(np.arange(50, dtype=np.int64) * 7, 100)
+    coded = v.plain_column(q)
+    assert coded.coder == c.CODER_ZSTD and coded.size < 0.1 * q.size
+    assert np.array_equal(round_trip([coded], [q.size])[0], q)

@@ -130,7 +130,7 @@ def coarse_prediction(mean: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, np.
 # --------------------------------------------------------------------------- zstd
 
 
-def zstd_pack(values: np.ndarray, compact: bool = True) -> bytes:
+def zstd_pack(values: np.ndarray, compact: bool = True, level: int = ZSTD_LEVEL) -> bytes:
     """``CODER_ZSTD`` bytes: the minimum, the width, one zstd frame of the offsets.
     ``compact`` (codec version 6): the minimum as a zigzag uvarint and a frame without
     a checksum (the section's CRC covers the integers); else ``i64`` and a checksum."""
@@ -148,7 +148,7 @@ def zstd_pack(values: np.ndarray, compact: bool = True) -> bytes:
     if not values.size:
         return head
     # content size in the frame: the reader checks it before inflating anything
-    return head + _compress(raw, ZSTD_LEVEL, checksum=not compact)
+    return head + _compress(raw, level, checksum=not compact)
 
 
 def zstd_unpack(data: bytes, n: int, compact: bool = True) -> np.ndarray:

@@ -71,6 +71,9 @@ __all__ = ["CODER_NONE", "CODER_ZSTD", "CODER_GAUSSIAN", "CODER_RANK", "CODER_PC
 # The codec version whose section layout pack_section writes (one rANS stack per
 # chunk, uvarint lengths); unpack_section reads it and the layout of versions 3 to 5.
 SECTION_VERSION = 6
+# zstd is tried at this level first, and at ZSTD_LEVEL only when that comes within
+# this multiple of the other plain coders' best.
+_ZSTD_PROBE, _ZSTD_REACH = 3, 1.2
 # The Gaussian coder runs when its approximate length is below this multiple of the
 # best plain coder's bytes.
 _TRY_GAUSSIAN = 1.25
@@ -85,11 +88,16 @@ def plain_column(q: np.ndarray, floats: bool = False) -> Coded:
     q = np.asarray(q, dtype=np.int64)
     if q.size == 0:
         return Coded(CODER_NONE, b"")
-    candidates = [Coded(CODER_ZSTD, zstd_pack(q)), Coded(CODER_PCODEC, pcodec_pack(q)),
-                  order0_pack(q)]
+    others = [Coded(CODER_PCODEC, pcodec_pack(q)), order0_pack(q)]
     if floats:
-        candidates.append(Coded(CODER_PCODEC_FLOAT, pcodec_float_pack(q)))
-    return _smallest(candidates)
+        others.append(Coded(CODER_PCODEC_FLOAT, pcodec_float_pack(q)))
+    # zstd at a fast level first: level 19 (the baseline's) is most of the plain
+    # coders' time and only runs where zstd comes within reach of the others
+    fast = Coded(CODER_ZSTD, zstd_pack(q, level=_ZSTD_PROBE))
+    best = _smallest(others)
+    if fast.size < _ZSTD_REACH * best.size:
+        return _smallest([Coded(CODER_ZSTD, zstd_pack(q)), fast, best])
+    return best
 
 
 def _smallest(candidates: Sequence[Coded | None]) -> Coded:
