@@ -20,8 +20,8 @@ from ..codec.container import CODEC_NAME, CODEC_VERSION, MAX_CHUNK_ROWS, Contain
 from ..codec.quantize import LatentQuantizer
 from ..errors import FileFormatError
 
-__all__ = ["COMPACT_HEADER_VERSION", "check_chunk_rows", "check_header", "checked_chunks", "header_quantizer",
-           "quantizer_digest", "resolve_quantizer"]
+__all__ = ["COMPACT_HEADER_VERSION", "check_chunk_rows", "check_header", "checked_chunks",
+           "header_quantizer", "quantizer_digest", "resolve_quantizer"]
 
 
 # Header keys (FORMAT.md) and the JSON type each must have; ints are never booleans.

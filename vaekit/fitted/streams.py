@@ -416,6 +416,8 @@ def resolve_model(want: str, blob: bytes | None, model: Any, device: str | None,
     name : str
         The file, for messages.
     """
+    if len(want) not in (16, 64):  # a prefix match must never match on nothing
+        raise FileFormatError(f"{name}: the model fingerprint is not 16 or 64 hex digits")
     if model is not None:
         model = as_fitted(model)
         have = model.fingerprint()
