@@ -48,13 +48,14 @@ import numpy as np
 
 from ..errors import FileFormatError
 from .packing import _compress, _decompress
-from .varints import read_uvarints, unzigzag, uvarints, zigzag
+from .varints import read_uvarints, unzigzag, uvarint, uvarints, zigzag
 
 __all__ = ["CODER_NONE", "CODER_ZSTD", "CODER_GAUSSIAN", "CODER_RANK", "CODER_PCODEC",
            "CODER_COUNTS", "CODER_RANK_COUNTS", "CODER_PCODEC_FLOAT", "CODER_ADAPTIVE",
            "SD_FACTORS", "ZSTD_LEVEL", "RESIDUAL_RANGE", "MAX_COUNTS_ALPHABET", "Coded",
-           "coarse_prediction", "gaussian_bits", "histogram", "zstd_pack", "zstd_unpack",
-           "gaussian_pack", "gaussian_unpack", "pcodec_pack", "pcodec_float_pack", "pcodec_unpack", "counts_pack", "counts_unpack",
+           "coarse_prediction", "gaussian_bits", "histogram", "order0_bits", "zstd_pack",
+           "zstd_unpack", "gaussian_pack", "gaussian_unpack", "pcodec_pack",
+           "pcodec_float_pack", "pcodec_unpack", "counts_pack", "counts_unpack",
            "adaptive_pack", "adaptive_bits", "adaptive_unpack", "order0_pack", "stack_words",
            "open_stack"]
 
@@ -143,8 +144,7 @@ def zstd_pack(values: np.ndarray, compact: bool = True, level: int = ZSTD_LEVEL)
         span = values.view(np.uint64) - np.uint64(low & 0xFFFFFFFFFFFFFFFF)
         width = next(w for w in _WIDTHS if int(span.max()) < 1 << (8 * w))
         raw = span.astype(f"<u{width}").tobytes()
-    head = (uvarints(np.array([zigzag(low)], dtype=np.uint64)) + bytes([width]) if compact
-            else _HEAD.pack(low, width))
+    head = uvarint(zigzag(low)) + bytes([width]) if compact else _HEAD.pack(low, width)
     if not values.size:
         return head
     # content size in the frame: the reader checks it before inflating anything
@@ -368,6 +368,20 @@ def histogram(q: np.ndarray, with_index: bool = False
     return present + low, full[present], index
 
 
+def order0_bits(q: np.ndarray) -> tuple[float, int]:
+    """Empirical order-0 entropy of ``q`` (bits, all cells; what the counts coder
+    approaches) and its number of distinct values."""
+    if q.size == 0:
+        return 0.0, 0
+    counts = histogram(q)[1]
+    return _entropy_bits(counts, q.size), int(counts.size)
+
+
+def _entropy_bits(counts: np.ndarray, n: int) -> float:
+    c = np.asarray(counts, dtype=np.float64)
+    return float(np.sum(c * np.log2(n / c)))
+
+
 def _alphabet(values: np.ndarray) -> bytes:
     """``uvarint A, uvarint zigzag(v_0), (A - 1) x uvarint (v_i - v_(i-1) - 1)``."""
     gaps = (np.diff(values).view(np.uint64) - np.uint64(1)) if values.size > 1 else values[:0]
@@ -428,8 +442,7 @@ def order0_pack(q: np.ndarray) -> Coded | None:
         return None
     if values.size == 1:
         return Coded(CODER_ADAPTIVE, _alphabet(values))
-    c = counts.astype(np.float64)
-    table_bits = float(np.sum(c * np.log2(q.size / c)))
+    table_bits = _entropy_bits(counts, q.size)
     kt_bits = adaptive_bits(counts, q.size)
     table_words, kt_words = (math.ceil(b / 32) + 1 for b in (table_bits, kt_bits))
     if len(uvarints(counts - 1)) + 4 * table_words < 4 * kt_words:
@@ -477,15 +490,14 @@ def _blocks(n: int) -> list[tuple[int, int]]:
     return out
 
 
-def _adaptive_models(index: np.ndarray | None, size: int, n: int
+def _adaptive_models(index: np.ndarray, size: int, n: int
                      ) -> list[tuple[int, int, np.ndarray]]:
     """Each block's KT frequencies ``counts so far + 1/2`` from ``index`` (encoder)."""
     out = []
     counts = np.zeros(size, dtype=np.float64)
     for start, stop in _blocks(n):
         out.append((start, stop, counts + 0.5))
-        if index is not None:
-            counts += np.bincount(index[start:stop], minlength=size)
+        counts += np.bincount(index[start:stop], minlength=size)
     return out
 
 
@@ -512,8 +524,9 @@ def _adaptive(values: np.ndarray, index: np.ndarray | None, n: int,
 
 
 def adaptive_bits(counts: np.ndarray, n: int) -> float:
-    """Approximate ``CODER_ADAPTIVE`` words of a column with these value counts (bits):
-    the KT code length of the counts in any order (no coder run)."""
+    """Approximate length (bits) of a ``CODER_ADAPTIVE`` column's rANS symbols with
+    these value counts: their Krichevsky-Trofimov code length, whatever their order
+    (no coder run)."""
     from scipy.special import gammaln
 
     c = np.asarray(counts, dtype=np.float64)

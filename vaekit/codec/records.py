@@ -95,6 +95,14 @@ def trailer(version: int, n_chunks: int, n_rows: int) -> bytes:
     return head + _CRC.pack(crc(head)) + bytes([size]) + END_MAGIC
 
 
+def _counts(data: bytes) -> tuple[int, int, int] | None:
+    """A version-3 trailer's two counts after its tag and the position after them
+    (None when they do not parse)."""
+    first = parse_uvarint(data, 4)
+    second = None if first is None else parse_uvarint(data, first[1])
+    return None if second is None else (first[0], *second)  # type: ignore[index]
+
+
 def _parse_trailer(data: bytes, version: int) -> tuple[int, int] | str:
     """``(n_chunks, n_rows)`` of a whole trailer record, or what is wrong with it."""
     if data[:4] != TRAILER_TAG:
@@ -105,11 +113,10 @@ def _parse_trailer(data: bytes, version: int) -> tuple[int, int] | str:
         _, n_chunks, n_rows = _TRAILER_HEAD.unpack_from(data)
         end = _TRAILER_HEAD.size
     else:
-        first = parse_uvarint(data, 4)
-        second = None if first is None else parse_uvarint(data, first[1])
-        if second is None:
+        counts = _counts(data)
+        if counts is None:
             return "bad count"
-        (n_chunks, _), (n_rows, end) = first, second  # type: ignore[misc]
+        n_chunks, n_rows, end = counts
         if n_chunks >= 1 << 32 or len(data) != end + _CRC.size + 1 + len(END_MAGIC) \
                 or data[end + _CRC.size] != len(data):
             return "bad length"
@@ -132,9 +139,8 @@ def read_trailer(src: Source, version: int) -> tuple[int, int, bool]:
         size = len(data)
     else:
         data = TRAILER_TAG + src.read_upto(MAX_TRAILER_SIZE)
-        first = parse_uvarint(data, 4)
-        second = None if first is None else parse_uvarint(data, first[1])
-        size = 0 if second is None else second[1] + _CRC.size + 1 + len(END_MAGIC)
+        counts = _counts(data)
+        size = 0 if counts is None else counts[2] + _CRC.size + 1 + len(END_MAGIC)
         if not size or size > len(data):
             if data.endswith(END_MAGIC):
                 raise src.error("trailer is corrupt (bad count)")

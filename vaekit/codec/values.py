@@ -60,7 +60,7 @@ from .coders import (
     zstd_pack,
     zstd_unpack,
 )
-from .varints import read_uvarints, uvarints
+from .varints import read_uvarints, uvarint
 
 __all__ = ["CODER_NONE", "CODER_ZSTD", "CODER_GAUSSIAN", "CODER_RANK", "CODER_PCODEC",
            "CODER_COUNTS", "CODER_RANK_COUNTS", "CODER_PCODEC_FLOAT", "CODER_ADAPTIVE",
@@ -202,9 +202,9 @@ def integers_crc(columns: Sequence[np.ndarray]) -> int:
 def pack_section(crc: int, exceptions: bytes, columns: Sequence[Coded]) -> bytes:
     """A codec-version-6 section: ``u32 crc | uvarint E | exceptions (E) | (u8 coder,
     uvarint length, bytes) per column | the rANS words of every column``."""
-    parts = [crc.to_bytes(_U32, "little"), uvarints(np.array([len(exceptions)])), exceptions]
+    parts = [crc.to_bytes(_U32, "little"), uvarint(len(exceptions)), exceptions]
     for c in columns:
-        parts += [bytes([c.coder]), uvarints(np.array([len(c.data)])), c.data]
+        parts += [bytes([c.coder]), uvarint(len(c.data)), c.data]
     parts.append(stack_words(list(columns)))
     return b"".join(parts)
 

@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..codec.coders import order0_bits
 from ..codec.packing import pack_table, table_size_limit, unpack_table
 from ..codec.values import (
     coarse_prediction,
@@ -67,7 +68,6 @@ from .grids import (
     from_grid,
     grid_of,
     integer_dtype,
-    order0_bits,
     origin_bytes,
     read_origin,
     shift_grid,

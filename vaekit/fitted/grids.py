@@ -28,7 +28,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from ..codec.coders import histogram
+from ..codec.coders import order0_bits
 from ..data.columns import as_float, restore_dtype, time_zone, to_time_dtype
 from ..data.tabular import ColumnSpec
 from ..errors import FileFormatError
@@ -360,15 +360,6 @@ def shift_grid(spec: ColumnSpec, s: pd.Series, present: np.ndarray, q: np.ndarra
         if np.array_equal(ok1, ok):
             return q1, best_origin
     return q, 0.0
-
-
-def order0_bits(q: np.ndarray) -> tuple[float, int]:
-    """Empirical order-0 entropy of ``q`` (bits, all cells; what the counts coder
-    approaches) and its number of distinct values."""
-    if q.size == 0:
-        return 0.0, 0
-    counts = histogram(q)[1]
-    return float(-(counts * np.log2(counts / q.size)).sum()), int(counts.size)
 
 
 def origin_bytes(origin: float | int, mode: str) -> bytes:
