@@ -196,8 +196,8 @@ def test_predictions_that_differ_decode_the_same_or_fail_loudly(
     monkeypatch.setattr(bounded, "encode_column", gaussian_only)
     sections = bounded._sections
 
-    def never_plain(model, order, cells, exc, zs, known=None):
-        coded, plain = sections(model, order, cells, exc, zs, known)
+    def never_plain(model, order, cells, exc, zs):
+        coded, plain = sections(model, order, cells, exc, zs)
         return [coded, plain + bytes(10**6)]  # the codes win over none
 
     monkeypatch.setattr(bounded, "_sections", never_plain)
@@ -582,12 +582,12 @@ def test_coarse_codes_decode_within_the_bounds(compressor: VAECompressor,
     te = _hostile()
     real = bounded._sections
 
-    def coarse_wins(order, cells, predictions):
+    def coarse_wins(order, cells, predictions, rows):
         # options r = 0, 2, 4: make r = 2 the estimate's choice
         return [0.0 if i == 1 else 1e12 for i in range(len(predictions))]
 
-    def coded_wins(model, order, cells, exc, zs, known=None):  # chosen codes, then none
-        coded, plain = real(model, order, cells, exc, zs, known)
+    def coded_wins(model, order, cells, exc, zs):  # chosen codes, then none
+        coded, plain = real(model, order, cells, exc, zs)
         return [coded, plain + bytes(10**6)]
 
     monkeypatch.setattr(bounded, "_estimate", coarse_wins)

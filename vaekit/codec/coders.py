@@ -82,6 +82,9 @@ RESIDUAL_RANGE = 1 << 14
 # Predicted SDs are kept within these bounds (grid steps): below, a cell is all but
 # certain anyway; above, the prediction says nothing the escape path could not.
 _SD_MIN, _SD_MAX = 0.05, RESIDUAL_RANGE / 8.0
+# Cells the SD multiples are priced on (_likely_factors): enough to rank them, the
+# two best then measured exactly.
+_FACTOR_SAMPLE = 512
 # The adaptive coder's frequencies are updated before these positions (then doubling).
 _FIRST_UPDATE = 16
 _HEAD = struct.Struct("<qB")
@@ -331,9 +334,13 @@ def _likely_factors(residual: np.ndarray, sd: np.ndarray, keep: int = 2
                     ) -> tuple[list[int], float]:
     """The ``keep`` SD multiples with the smallest approximate code length (the
     Gaussian density at each residual, at least 0 bits per value), best first, and
-    that length (bits, :func:`_gaussian_cost`); the coder then measures these exactly."""
-    s = _scaled(np.asarray(sd, dtype=np.float64)[None, :], _FACTORS[:, None])
-    costs = _gaussian_cost(residual[None, :], s).sum(axis=1)
+    that length (bits, :func:`_gaussian_cost`); the coder then measures these exactly.
+    Priced on at most about ``_FACTOR_SAMPLE`` evenly spaced cells, scaled to all."""
+    n = residual.size
+    stride = max(1, -(-n // _FACTOR_SAMPLE))
+    residual, sd = residual[::stride], np.asarray(sd, dtype=np.float64)[::stride]
+    s = _scaled(sd[None, :], _FACTORS[:, None])
+    costs = _gaussian_cost(residual[None, :], s).sum(axis=1) * (n / max(residual.size, 1))
     order = np.argsort(costs, kind="stable")[:keep]
     return [int(i) for i in order], float(costs[order[0]])
 
