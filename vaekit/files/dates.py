@@ -10,6 +10,7 @@ timestamps and dates) holds dates whatever its values.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Collection
 
@@ -27,11 +28,17 @@ ISO_OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
 def is_time_dtype(dtype: object) -> bool:
     """Whether ``dtype`` (a dtype or its name) holds dates or times."""
     if isinstance(dtype, str):
-        try:
-            dtype = pd.api.types.pandas_dtype(dtype)
-        except (TypeError, ValueError):
-            return False
+        return _time_name(dtype)
     return getattr(dtype, "kind", None) == "M"  # numpy, tz-aware and Arrow datetimes
+
+
+@functools.lru_cache(maxsize=256)
+def _time_name(name: str) -> bool:
+    # cached: asked for every column of every chunk, and pandas' lookup is slow
+    try:
+        return is_time_dtype(pd.api.types.pandas_dtype(name))
+    except (TypeError, ValueError):
+        return False
 
 
 def coerce_times(s: pd.Series, null_spellings: Collection[str] = ("",)

@@ -65,6 +65,7 @@ from .grids import (
     CODER_BITS,
     SHIFTED,
     WHOLE,
+    column_floats,
     from_grid,
     grid_of,
     integer_dtype,
@@ -244,10 +245,15 @@ def _cells(model: FittedVAE, X: pd.DataFrame | np.ndarray, bounds: list[float | 
         whole, step, origin, head, floats = False, None, 0.0, b"", False
         if spec.kind == "numeric":
             bound = float(by_name[spec.name])  # type: ignore[arg-type]
-            whole = (bound > 0 and not integer_dtype(spec) and not is_time_dtype(spec.dtype)
-                     and whole_numbers(s, spec, present))
+            # the column as floats once, for the whole-number test and the grid (exact
+            # integers and times are never floats)
+            floats = (None if is_time_dtype(spec.dtype) or (
+                integer_dtype(spec) and pd.api.types.is_integer_dtype(s.dtype))
+                else column_floats(s, spec))
+            whole = (bound > 0 and floats is not None and not integer_dtype(spec)
+                     and whole_numbers(s, spec, present, floats[0]))
             grid = grid_of(spec, bound, whole)
-            q, ok = to_grid(spec, s, present, grid, bound)
+            q, ok = to_grid(spec, s, present, grid, bound, floats=floats)
             step = grid.step if grid.mode in ("int", "float") else None
             q, origin = shift_grid(spec, s, present, q, ok, grid, bound)
             head = origin_bytes(origin, grid.mode) if origin else b""

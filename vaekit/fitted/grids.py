@@ -21,6 +21,7 @@ not a cell (the caller stores it exactly).  :mod:`.bounded` codes the indices.
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 from typing import NamedTuple
@@ -54,8 +55,14 @@ _INT_ORIGIN = struct.Struct("<q")
 
 
 def integer_dtype(spec: ColumnSpec) -> bool:
+    return _integer_name(spec.dtype)
+
+
+@functools.lru_cache(maxsize=256)
+def _integer_name(dtype: str) -> bool:
+    # cached: asked for every column of every chunk, and pandas' lookup is slow
     try:
-        return bool(pd.api.types.is_integer_dtype(pd.api.types.pandas_dtype(spec.dtype)))
+        return bool(pd.api.types.is_integer_dtype(pd.api.types.pandas_dtype(dtype)))
     except TypeError:
         return False
 
@@ -152,9 +159,12 @@ def round_decimal(v: np.ndarray, power: int | np.ndarray) -> np.ndarray:
 
 
 def to_grid(spec: ColumnSpec, s: pd.Series, present: np.ndarray, grid: Grid,
-            bound: float, origin: float = 0) -> tuple[np.ndarray, np.ndarray]:
+            bound: float, origin: float = 0,
+            floats: tuple[np.ndarray, np.ndarray] | None = None
+            ) -> tuple[np.ndarray, np.ndarray]:
     """Grid indices of a numeric column's cells and where they keep the bound
-    (checked on the values :func:`from_grid` gives back)."""
+    (checked on the values :func:`from_grid` gives back).  ``floats``:
+    :func:`column_floats` of ``s``, when the caller has it."""
     mode, step = grid.mode, grid.step
     n = len(s)
     if mode == "text":
@@ -195,7 +205,7 @@ def to_grid(spec: ColumnSpec, s: pd.Series, present: np.ndarray, grid: Grid,
             return np.where(ok, q, 0), ok
         # floats in an integer column (a CSV column with blanks reads as float), or a
         # float column of whole numbers: checked as the reader will restore them
-        xf, exact = column_floats(s, spec)
+        xf, exact = floats or column_floats(s, spec)
         with np.errstate(invalid="ignore", over="ignore"):
             ok = present & exact & np.isfinite(xf) & (np.abs(xf) < _MAX_INDEX)
             qf = np.floor((np.where(ok, xf, 0.0) - origin + k // 2) / k)
@@ -205,19 +215,30 @@ def to_grid(spec: ColumnSpec, s: pd.Series, present: np.ndarray, grid: Grid,
                 ok &= fits_dtype(spec, q * k + int(origin)) & (np.abs(q) <= 2**62 // k)
                 back = (q * k + int(origin)).astype(np.float64)
             else:
-                back = from_grid(spec, q, grid, origin).to_numpy(dtype=np.float64)
+                back = _floats_back(spec, q, grid, origin)
             ok &= np.abs(back - np.where(ok, xf, 0.0)) <= bound
         return np.where(ok, q, 0), ok
-    x, exact = column_floats(s, spec)
+    x, exact = floats or column_floats(s, spec)
     if mode == "bits":
         return np.where(present, x, 0.0).view(np.int64).copy(), present & exact
     finite = present & exact & np.isfinite(x)
     with np.errstate(invalid="ignore", over="ignore"):
         q = np.where(finite, np.rint((x - origin) / step), 0.0)
         ok = finite & (np.abs(q) < _MAX_INDEX)
-        back = from_grid(spec, np.where(ok, q, 0.0), grid, origin).to_numpy(dtype=np.float64)
+        back = _floats_back(spec, np.where(ok, q, 0.0), grid, origin)
         ok &= np.abs(back - np.where(ok, x, 0.0)) <= bound
     return np.where(ok, q, 0.0).astype(np.int64), ok
+
+
+def _floats_back(spec: ColumnSpec, q: np.ndarray, grid: Grid, origin: float) -> np.ndarray:
+    """:func:`from_grid` of a float column's cells as float64, without a Series for
+    numpy's float dtypes (the same values: the same arithmetic and cast)."""
+    if spec.dtype not in ("float64", "float32") or grid.mode == "int":
+        return from_grid(spec, q, grid, origin).to_numpy(dtype=np.float64)
+    values = q.astype(np.float64) * grid.step + origin
+    if grid.power is not None:
+        values = round_decimal(values, grid.power)
+    return values.astype(np.float32).astype(np.float64) if spec.dtype == "float32" else values
 
 
 def time_ns(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -283,9 +304,11 @@ def fits_dtype(spec: ColumnSpec, values: np.ndarray) -> np.ndarray:
     return (values >= max(info.min, -(2**63))) & (values <= min(info.max, 2**63 - 1))
 
 
-def whole_numbers(s: pd.Series, spec: ColumnSpec, present: np.ndarray) -> bool:
-    """Whether a float column's present values are all whole numbers (below 2^52)."""
-    x = as_float(s, spec.name)[present]
+def whole_numbers(s: pd.Series, spec: ColumnSpec, present: np.ndarray,
+                  floats: np.ndarray | None = None) -> bool:
+    """Whether a float column's present values are all whole numbers (below 2^52);
+    ``floats``: ``s`` as float64 (:func:`column_floats`), when the caller has it."""
+    x = (as_float(s, spec.name) if floats is None else floats)[present]
     with np.errstate(invalid="ignore"):
         return bool(x.size) and bool(np.all((np.abs(x) < _MAX_INDEX) & (x == np.floor(x))))
 
