@@ -74,9 +74,6 @@ SECTION_VERSION = 6
 # zstd is tried at this level first, and at ZSTD_LEVEL only when that comes within
 # this multiple of the other plain coders' best.
 _ZSTD_PROBE, _ZSTD_REACH = 3, 1.2
-# The Gaussian coder runs when its approximate length is below this multiple of the
-# best plain coder's bytes.
-_TRY_GAUSSIAN = 1.25
 _ENTRY = np.dtype([("coder", "u1"), ("length", "<u4")])
 _U32 = 4
 
@@ -147,9 +144,7 @@ def encode_column(q: np.ndarray, *, gaussian: tuple[np.ndarray, np.ndarray, np.n
     if q.size == 0:
         return best
     if gaussian is not None:
-        # The approximate length misjudges coarse grids by a few percent either way;
-        # well past the best so far, the exact coder is not worth running.
-        coded = gaussian_pack(q, *gaussian, limit=_TRY_GAUSSIAN * best.size)
+        coded = gaussian_pack(q, *gaussian, against=best.size)
         best = _smallest([best, coded])
     if predicted is not None:
         ranks = _rank(q, np.asarray(predicted, dtype=np.int64))
