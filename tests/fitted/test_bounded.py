@@ -194,13 +194,8 @@ def test_predictions_that_differ_decode_the_same_or_fail_loudly(
         return coders.gaussian_pack(np.asarray(q, dtype=np.int64), *gaussian)
 
     monkeypatch.setattr(bounded, "encode_column", gaussian_only)
-    sections = bounded._sections
-
-    def never_plain(model, order, cells, exc, zs):
-        coded, plain = sections(model, order, cells, exc, zs)
-        return [coded, plain + bytes(10**6)]  # the codes win over none
-
-    monkeypatch.setattr(bounded, "_sections", never_plain)
+    # the codes win over none: the no-codes section is never coded
+    monkeypatch.setattr(bounded, "_fallback_loses", lambda *args: True)
     data = est.compress(te)
     monkeypatch.undo()
     exact = est.decompress(data)
@@ -580,18 +575,13 @@ def test_coarse_codes_decode_within_the_bounds(compressor: VAECompressor,
     from vaekit.fitted.payload import COARSE_MASK, COARSE_SHIFT
 
     te = _hostile()
-    real = bounded._sections
 
     def coarse_wins(order, cells, predictions, rows):
         # options r = 0, 2, 4: make r = 2 the estimate's choice
         return [0.0 if i == 1 else 1e12 for i in range(len(predictions))]
 
-    def coded_wins(model, order, cells, exc, zs):  # chosen codes, then none
-        coded, plain = real(model, order, cells, exc, zs)
-        return [coded, plain + bytes(10**6)]
-
     monkeypatch.setattr(bounded, "_estimate", coarse_wins)
-    monkeypatch.setattr(bounded, "_sections", coded_wins)
+    monkeypatch.setattr(bounded, "_fallback_loses", lambda *args: True)  # codes win
     buf = io.BytesIO()
     with CompressedWriter(buf, compressor, max_abs_error=0.1,
                           self_describing=self_describing) as w:

@@ -53,7 +53,7 @@ from .varints import read_uvarints, unzigzag, uvarint, uvarints, zigzag
 __all__ = ["CODER_NONE", "CODER_ZSTD", "CODER_GAUSSIAN", "CODER_RANK", "CODER_PCODEC",
            "CODER_COUNTS", "CODER_RANK_COUNTS", "CODER_PCODEC_FLOAT", "CODER_ADAPTIVE",
            "SD_FACTORS", "ZSTD_LEVEL", "RESIDUAL_RANGE", "MAX_COUNTS_ALPHABET", "Coded",
-           "coarse_prediction", "gaussian_bits", "histogram", "order0_bits", "zstd_pack",
+           "coarse_prediction", "gaussian_bits", "gaussian_estimate", "histogram", "order0_bits", "zstd_pack",
            "zstd_unpack", "gaussian_pack", "gaussian_unpack", "pcodec_pack",
            "pcodec_float_pack", "pcodec_unpack", "counts_pack", "counts_unpack",
            "adaptive_pack", "adaptive_bits", "adaptive_unpack", "order0_pack", "stack_words",
@@ -330,6 +330,16 @@ def gaussian_bits(q: np.ndarray, center: np.ndarray, offset: np.ndarray,
                                                     1.0)).sum())
 
 
+def gaussian_estimate(q: np.ndarray, center: np.ndarray, offset: np.ndarray,
+                      sd: np.ndarray) -> float:
+    """Approximate ``CODER_GAUSSIAN`` length of ``q`` (bits, no coder run) at the SD
+    multiple the coder would choose (:func:`_likely_factor`); the prediction's arrays
+    may be single values, for every cell."""
+    q = np.asarray(q, dtype=np.int64)
+    r = np.clip(q - center, -RESIDUAL_RANGE, RESIDUAL_RANGE) - offset
+    return _likely_factor(r, np.broadcast_to(sd, r.shape))[1]
+
+
 def _gaussian_cost(residual: np.ndarray, s: np.ndarray) -> np.ndarray:
     """Bits of each residual under a Gaussian of SD ``s`` (the density at it, as
     ``-log2``), clipped to [0, 32]: the coder's probabilities have a floor, and a far
@@ -344,17 +354,28 @@ def _likely_factor(residual: np.ndarray, sd: np.ndarray) -> tuple[int, float]:
     """The SD multiple with the smallest approximate code length, and that length
     (bits): each residual's probability under the discretized Gaussian (its cell's
     mass, at least ``2**-24`` as the coder's), on at most about ``_FACTOR_SAMPLE``
-    evenly spaced cells, scaled to all.  It ranks the multiples as the coder does
+    evenly spaced cells, scaled to all (every cell when ``sd`` is one value for all,
+    as a broadcast array).  It ranks the multiples as the coder does
     (0.06 % more words than the best multiple's on the dev tables)."""
     from scipy.special import ndtr
 
     n = residual.size
-    stride = max(1, -(-n // _FACTOR_SAMPLE))
-    r = np.abs(residual[::stride])[None, :]
-    s = _scaled(np.asarray(sd, dtype=np.float64)[::stride][None, :], _FACTORS[:, None])
+    sd = np.asarray(sd, dtype=np.float64)
+    weights = None
+    if n and (sd.ndim == 0 or sd.strides[0] == 0):
+        # One SD for every cell (a chunk without codes, broadcast): each distinct
+        # residual is priced once, exactly, times its count (when they are few).
+        values, counts = np.unique(np.abs(residual), return_counts=True)
+        if values.size <= 2 * _FACTOR_SAMPLE:
+            r, sd, weights = values[None, :], sd.reshape(-1)[:1], counts.astype(np.float64)
+    if weights is None:
+        stride = max(1, -(-n // _FACTOR_SAMPLE))
+        r, sd = np.abs(residual[::stride])[None, :], sd[::stride]
+    s = _scaled(sd[None, :], _FACTORS[:, None])
     # the mass between r - 1/2 and r + 1/2, from the upper tail (accurate far out)
-    mass = ndtr((0.5 - r) / s) - ndtr((-0.5 - r) / s)
-    costs = -np.log2(np.maximum(mass, 2.0**-24)).sum(axis=1) * (n / max(r.size, 1))
+    bits = -np.log2(np.maximum(ndtr((0.5 - r) / s) - ndtr((-0.5 - r) / s), 2.0**-24))
+    costs = (bits.sum(axis=1) * (n / max(r.size, 1)) if weights is None
+             else bits @ weights)
     best = int(np.argmin(costs))
     return best, float(costs[best])
 

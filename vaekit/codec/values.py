@@ -49,6 +49,7 @@ from .coders import (
     counts_pack,
     counts_unpack,
     gaussian_bits,
+    gaussian_estimate,
     gaussian_pack,
     gaussian_unpack,
     open_stack,
@@ -65,8 +66,8 @@ from .varints import read_uvarints, uvarint
 __all__ = ["CODER_NONE", "CODER_ZSTD", "CODER_GAUSSIAN", "CODER_RANK", "CODER_PCODEC",
            "CODER_COUNTS", "CODER_RANK_COUNTS", "CODER_PCODEC_FLOAT", "CODER_ADAPTIVE",
            "SD_FACTORS", "ZSTD_LEVEL", "SECTION_VERSION", "Coded", "plain_column",
-           "gaussian_bits", "RESIDUAL_RANGE", "coarse_prediction", "encode_column",
-           "decode_column", "pack_section", "unpack_section", "Section", "integers_crc"]
+           "gaussian_bits", "gaussian_estimate", "RESIDUAL_RANGE", "coarse_prediction",
+           "encode_column", "decode_column", "pack_section", "unpack_section", "Section", "integers_crc"]
 
 # The codec version whose section layout pack_section writes (one rANS stack per
 # chunk, uvarint lengths); unpack_section reads it and the layout of versions 3 to 5.
