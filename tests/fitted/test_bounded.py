@@ -24,7 +24,7 @@ import zstandard as zstd
 
 from vaekit import VAECompressor
 from vaekit.codec import coders, values
-from vaekit.codec.container import ContainerReader
+from vaekit.codec.container import CODEC_VERSION, ContainerReader
 from vaekit.codec.quantize import LatentQuantizer
 from vaekit.codec.values import CODER_GAUSSIAN, CODER_PCODEC, CODER_ZSTD, unpack_section
 from vaekit.errors import DataError, FileFormatError
@@ -229,11 +229,11 @@ def test_damaged_bounds_in_the_header_are_refused(compressor: VAECompressor) -> 
             bounded.check_bounds(bad, model)
 
 
-def test_a_bounded_file_is_codec_version_6_which_older_readers_refuse(
+def test_a_bounded_file_is_codec_version_7_which_older_readers_refuse(
         compressor: VAECompressor, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every file with bounded values has the compact section of codec version 6 (files
-    of versions 3 to 5 still read: test_legacy_files): a reader of version 5 says
-    "upgrade" instead of misreading it."""
+    """Every file with bounded values is of codec version 7 (odd integer steps; files
+    of versions 3 to 6 still read: test_legacy_files): a reader of version 6 says
+    "upgrade" instead of decoding its integer columns on the wrong grid."""
     te = _train(300, seed=8)
     ints = {"i": 2.0, "big": 0.0}
     for bound in (0.0, 0.1, ints):
@@ -241,13 +241,13 @@ def test_a_bounded_file_is_codec_version_6_which_older_readers_refuse(
         with CompressedWriter(buf, compressor, max_abs_error=bound) as w:
             w.write(te)
         with ContainerReader(io.BytesIO(buf.getvalue())) as reader:
-            assert reader.header["codec_version"] == 6
+            assert reader.header["codec_version"] == 7
         out = pd.concat(list(iter_decompressed(io.BytesIO(buf.getvalue()), compressor)))
         _check_bound(te, out, resolve_bounds(compressor.fitted_, bound),
                      compressor.fitted_.schema.names())
     from vaekit.fitted import container_checks
 
-    monkeypatch.setattr(container_checks, "CODEC_VERSION", 5)
+    monkeypatch.setattr(container_checks, "CODEC_VERSION", 6)
     with pytest.raises(FileFormatError, match="Upgrade vaekit"):
         list(iter_decompressed(io.BytesIO(buf.getvalue()), compressor))
 
@@ -339,7 +339,7 @@ def test_the_header_refers_to_the_model(compressor: VAECompressor,
     with ContainerReader(io.BytesIO(data)) as reader:
         header = reader.header
     assert "schema" not in header and "quantizer" not in header
-    assert header["codec_version"] == 6 and header["value_bounds"] == {"sd_units": 0.1}
+    assert header["codec_version"] == 7 and header["value_bounds"] == {"sd_units": 0.1}
     assert len(json.dumps(header, separators=(",", ":"))) < 1024
     out = pd.concat(list(iter_decompressed(io.BytesIO(data), compressor)))
     _check_bound(te, out, resolve_bounds(compressor.fitted_, 0.1),
@@ -516,7 +516,8 @@ def test_coarse_grids_are_shifted_onto_the_data(monkeypatch: pytest.MonkeyPatch)
     columns = unpack_section(section, 3, 3 * len(te)).columns
     shifted = [bool(coder & bounded.SHIFTED) for coder, _ in columns]
     assert shifted[:2] == [True, True]
-    out = bounded.decode_values(model, section, len(te), z, bounds, None, version=6)
+    out = bounded.decode_values(model, section, len(te), z, bounds, None,
+                                version=CODEC_VERSION)
     _check_bound(te, out, bounds, model.schema.names())
     assert out.loc[0, "x"] == pytest.approx(1e300) and abs(int(out.loc[1, "k"]) - 2**61) <= 5
     monkeypatch.setattr(bounded, "shift_grid", lambda spec, s, present, q, *a: (q, 0.0))
@@ -545,11 +546,11 @@ def test_damaged_grid_origins_are_refused() -> None:
         bad = list(columns)
         bad[0] = coders.Coded(coder, struct.pack("<d", origin) + data[8:])
         with pytest.raises(FileFormatError, match="origin"):
-            bounded.decode_values(model, repacked(bad), len(te), z, bounds, None, version=6)
+            bounded.decode_values(model, repacked(bad), len(te), z, bounds, None, version=CODEC_VERSION)
     bad = list(columns)
     bad[0] = coders.Coded(coder, data[:5])
     with pytest.raises(FileFormatError):
-        bounded.decode_values(model, repacked(bad), len(te), z, bounds, None, version=6)
+        bounded.decode_values(model, repacked(bad), len(te), z, bounds, None, version=CODEC_VERSION)
 
 
 def test_a_shift_never_writes_a_cell_the_reader_refuses() -> None:

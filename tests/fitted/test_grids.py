@@ -1,5 +1,5 @@
 """Decimal float grids (codec version 5): cells come back as short decimals, and the
-bound still holds for every value.
+bound still holds for every value; integer grids on odd steps (codec version 7).
 
 Exact properties: the decimal step is the power of ten two decades below the bound,
 decided the same way whatever ``log10`` returns near a power of ten; rounding gives
@@ -100,3 +100,30 @@ def test_times_round_trip_as_nanoseconds_and_nat_is_refused() -> None:
     # text is not a datetime dtype: every value stays an exception
     text = pd.Series(["2024-01-01", "2024-01-02"])
     assert not to_grid(spec, text, np.ones(2, dtype=bool), grid, 0.5)[1].any()
+
+
+@pytest.mark.parametrize(("bound", "step", "old_step"), [
+    (0.0, 1, 1), (0.49, 1, 1), (0.5, 1, 1), (0.99, 1, 1), (1.0, 3, 2), (1.2, 3, 2),
+    (1.5, 3, 3), (1.97, 3, 3), (2.34, 5, 4), (8.93, 17, 17), (23.02, 47, 46),
+    (1e300, 2**62, 2**62),
+])
+def test_integer_grids_take_the_widest_odd_step_from_version_7(
+        bound: float, step: int, old_step: int) -> None:
+    """Cells of ``2 m + 1`` whole numbers miss by at most ``m``: from codec version 7 the
+    step is ``2 floor(bound) + 1``; files of version 6 keep ``floor(2 bound)``."""
+    for spec, whole in ((_spec("int64"), False), (_spec(), True)):
+        assert grid_of(spec, bound, whole) == ("int", float(step), None)
+        assert grid_of(spec, bound, whole, version=6) == ("int", float(old_step), None)
+
+
+@pytest.mark.parametrize("origin", [0, 1, 2])
+def test_every_integer_keeps_its_bound_on_the_odd_step(origin: int) -> None:
+    spec = _spec("int64")
+    x = pd.Series(np.arange(-40, 41, dtype=np.int64))
+    for bound in (1.0, 1.2, 2.34, 3.0):
+        grid = grid_of(spec, bound)
+        q, ok = to_grid(spec, x, np.ones(len(x), dtype=bool), grid, bound, origin)
+        assert ok.all()
+        err = np.abs(from_grid(spec, q, grid, origin).to_numpy() - x.to_numpy())
+        # every error the bound allows occurs (the step is as wide as it may be)
+        assert err.max() == math.floor(bound) and set(err) == set(range(math.floor(bound) + 1))

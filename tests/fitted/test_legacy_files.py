@@ -16,7 +16,7 @@ LEGACY = Path(__file__).resolve().parents[1] / "fixtures" / "legacy"
 
 
 @pytest.mark.parametrize(("name", "version"), [("v3_sd0.3", 3), ("v4_lossless", 4),
-                                               ("v5_sd0.01", 5)])
+                                               ("v5_sd0.01", 5), ("v6_int", 6)])
 def test_a_file_of_an_older_codec_version_decodes_as_it_did(name: str, version: int) -> None:
     data = (LEGACY / f"legacy_{name}.vkc").read_bytes()
     with ContainerReader(io.BytesIO(data)) as reader:

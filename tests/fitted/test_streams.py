@@ -173,8 +173,8 @@ def test_header_describes_the_file(model, table):
     data = model.compress(table, id_columns=["id"])
     header = ContainerReader(io.BytesIO(data)).header
     # The model is named, not copied: it and its quantizer by the first 16 hex digits
-    # of their hashes (codec 6), no schema.
-    assert header["codec_version"] == 6
+    # of their hashes (codec 6 on; 7: this model's budget chose a grid), no schema.
+    assert header["codec_version"] == 7
     assert header["model_fingerprint"] == model_fingerprint(model)[:16]
     assert header["quantizer_sha256"] == quantizer_digest(model.quantizer_)[:16]
     assert "schema" not in header and "quantizer" not in header

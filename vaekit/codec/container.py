@@ -88,10 +88,11 @@ CODEC_NAME = "vaekit-latent-codes"
 # chunk and an adaptive order-0 coder (vaekit.codec.values), and a model-referenced
 # header that names the model and quantizer by 16 hex digits and may leave out
 # "columns" (vaekit.fitted.container_checks).
+# 7: integer grids take the odd step 2 floor(bound) + 1 (vaekit.fitted.grids).
 # CODEC_VERSION is the newest version this vaekit reads, and the one it writes (except
 # self-describing files without bounds: still version 2, in container format 2, so
 # that a vaekit from before version 6 reads them).
-CODEC_VERSION = 6
+CODEC_VERSION = 7
 # Rows per chunk a writer uses by default.  4096 rows keep a chunk's working set small
 # (a chunk of 28x28 images is 12.8 MB of float32 pixels) while the per-chunk framing
 # (chunk record, payload head, layout byte, zstd frame header and checksum: about 40

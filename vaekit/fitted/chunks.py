@@ -119,15 +119,18 @@ def container_header(model: FittedVAE, quantizer: LatentQuantizer, *,
     self_describing : bool
         Copy the model's schema and quantizer into the header (codec version 2 without
         bounds), so the file's codes can be checked and described without the model.
-        Default: the header refers to the model (codec version 6, ``CODEC_VERSION``):
-        no ``schema``, the model and its quantizer by the first 16 hex digits of their
-        SHA-256, no ``columns`` when they are the model's own; about 135 bytes stored
-        for a table.
+        Default: the header refers to the model (codec version 6; 7, ``CODEC_VERSION``,
+        with bounds): no ``schema``, the model and its quantizer by the first 16 hex
+        digits of their SHA-256, no ``columns`` when they are the model's own; about 135
+        bytes stored for a table.  Files with bounds are version 7 either way.
     """
     header: dict[str, Any] = {
         "codec": CODEC_NAME,
-        "codec_version": (LATENT_CODEC_VERSION if self_describing and bounds is None
-                          else CODEC_VERSION),
+        # the oldest version that reads the file: the odd integer steps of version 7
+        # only matter to bounded values
+        "codec_version": (CODEC_VERSION if bounds is not None
+                          else LATENT_CODEC_VERSION if self_describing
+                          else COMPACT_HEADER_VERSION),
         "vaekit_version": __version__,
         "model_fingerprint": model.fingerprint(),
         "model_embedded": bool(embedded),

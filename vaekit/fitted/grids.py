@@ -67,9 +67,12 @@ def _integer_name(dtype: str) -> bool:
         return False
 
 
-# The codec version of the grids this vaekit writes: from 5 on, float grids are
-# decimal ones and dates and times have a grid of their own (FORMAT.md).
-GRID_VERSION = 5
+# The codec version of the grids this vaekit writes (FORMAT.md): from 5 on, float
+# grids are decimal ones and dates and times have a grid of their own; from 7 on,
+# integer grids take the widest odd step the bound allows.
+GRID_VERSION = 7
+_DECIMAL_GRID_VERSION = 5
+_ODD_STEP_VERSION = 7
 
 
 class Grid(NamedTuple):
@@ -93,15 +96,22 @@ def grid_of(spec: ColumnSpec, bound: float, whole: bool = False,
     the integer grid too (``WHOLE`` in the column's coder byte), so whole numbers come
     back whole.  From version 5 on, float grids are decimal ones (where
     :func:`decimal_power` gives one) and dates and times are stored as nanoseconds
-    ("time"); before, they were all exceptions ("text").
+    ("time"); before, they were all exceptions ("text").  From version 7 on, the
+    integer grid's step is ``2 floor(bound) + 1`` (before: ``floor(2 bound)``, at
+    least 1).
     """
     if is_time_dtype(spec.dtype):
-        return Grid("time" if version >= GRID_VERSION else "text", 0.0)
+        return Grid("time" if version >= _DECIMAL_GRID_VERSION else "text", 0.0)
     if integer_dtype(spec) or whole:
-        return Grid("int", float(min(max(1, math.floor(2.0 * bound)), 2**62)))
+        # Cells of k whole numbers around their centre miss by at most k // 2: the
+        # odd step 2 floor(bound) + 1 keeps the bound (floor(2 bound) before version 7,
+        # one less where bound's fraction is below 1/2).
+        step = (2 * math.floor(bound) + 1 if version >= _ODD_STEP_VERSION
+                else max(1, math.floor(2.0 * bound)))
+        return Grid("int", float(min(step, 2**62)))
     if bound == 0:
         return Grid("bits", 0.0)
-    power = decimal_power(bound) if version >= GRID_VERSION else None
+    power = decimal_power(bound) if version >= _DECIMAL_GRID_VERSION else None
     if power is None:
         return Grid("float", 2.0 * bound)
     return Grid("float", 2.0 * (bound - _ten_to(-power)), power)
