@@ -360,7 +360,15 @@ def _fallback_loses(model: FittedVAE, order: list[ColumnSpec], cells: list[tuple
     """Whether the no-codes section's approximate length (per column the smaller of
     the plain coders' exact size and the Gaussian coder's estimate under the
     prediction at z = 0) exceeds ``_TRY_FALLBACK`` times ``bits``, a chunk's exact
-    length with codes: then it is not worth coding."""
+    length with codes: then it is not worth coding.
+
+    A lower bound settles most chunks first: with one prediction for every cell, a
+    column costs at least its order-0 entropy (no fixed distribution codes the
+    cells in fewer bits, whether Gaussian or ranks under one guessed level)."""
+    floor = sum(min(8.0 * plain.size, order0_bits(q[ok])[0])
+                for q, ok, *_, plain in cells)
+    if floor > _TRY_FALLBACK * bits:
+        return True
     _, _, t_mean, t_sd = _predictions(model, np.zeros((1, model.latent_dim), np.float32))
     total = 0.0
     for j, (spec, (q, ok, _, step, origin, _, plain)) in enumerate(
