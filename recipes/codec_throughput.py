@@ -73,9 +73,11 @@ def run_child(tree: Path | None, model: Path, table: Path, eps: list[float]) -> 
     env = dict(os.environ)
     if tree is not None:
         env["PYTHONPATH"] = str(tree)
+    # cwd: the model's folder, since ``python -c`` puts the working directory first on
+    # sys.path (a checkout there would shadow PYTHONPATH)
     done = subprocess.run([sys.executable, "-c", _CHILD, str(model), str(table),
                            json.dumps(eps)], capture_output=True, text=True, env=env,
-                          check=False)
+                          check=False, cwd=model.parent)
     if done.returncode:
         raise SystemExit(f"child failed ({tree or 'this tree'}):\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -134,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
             for what in ("compress_s", "decompress_s"):
                 ratio = statistics.median(o[str(e)][what] / t[str(e)][what] for t, o in pairs)
                 lines.append(f"- eps {e:g}, {what.split('_')[0]}: {ratio:.2f}x")
+    lines += ["", "vaekit imported: " + "; ".join(
+        f"{name}: {runs[name][0]['vaekit']}" for name, _ in trees)]
     text = "\n".join(lines) + "\n"
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
