@@ -631,3 +631,32 @@ def test_info_verify_accepts_chunks_without_codes(compressor: VAECompressor) -> 
 def _header(data: bytes) -> dict:
     with ContainerReader(io.BytesIO(data)) as reader:
         return reader.header
+
+
+def test_a_wrong_sampled_estimate_is_caught_by_the_stack(
+        compressor: VAECompressor, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Gaussian coder's words may be a sampled estimate; a section whose rANS words
+    run well past its columns' estimates measures those columns, so an estimate that
+    claims almost nothing (a pattern the sample missed) cannot make the file larger
+    than measuring would."""
+    te = _train(2000, seed=12)
+    est = VAECompressor(**{**compressor.get_params(), "max_abs_error": 0.01})
+    est.fitted_ = compressor.fitted_
+    measured = est.compress(te)
+    calls = []
+    real = values.encode_column
+
+    def spy(q, **kwargs):
+        calls.append(kwargs.get("measure", False))
+        return real(q, **kwargs)
+
+    monkeypatch.setattr(bounded, "encode_column", spy)
+    monkeypatch.setattr(coders, "_likely_factor", lambda residual, sd: (4, 8.0))
+    fooled = est.compress(te)
+    assert any(calls)  # the check fired and measured the estimated columns
+    # the SD multiple is still the fake one (1.0): within a few percent, never the
+    # estimate's 1 byte per column
+    assert len(fooled) <= 1.05 * len(measured)
+    monkeypatch.undo()
+    out = est.decompress(fooled)
+    _check_bound(te, out, resolve_bounds(est.fitted_, 0.01), est.fitted_.schema.names())

@@ -105,13 +105,15 @@ class Coded(NamedTuple):
     ``data`` is the column's own bytes; ``parts`` the ``(symbols, model, params)``
     it pushes on the chunk's rANS stack, in decoding order; ``words`` how many u32
     words those take on a stack of their own (so ``size``, the bytes it costs alone,
-    compares coders whatever they keep where).
+    compares coders whatever they keep where); ``estimated``: ``words`` is an
+    approximation from a sample of the cells, not measured.
     """
 
     coder: int
     data: bytes
     parts: tuple[Part, ...] = ()
     words: int = 0
+    estimated: bool = False
 
     @property
     def size(self) -> int:
@@ -272,15 +274,17 @@ def _gaussian_model() -> Any:
 
 
 def gaussian_pack(q: np.ndarray, center: np.ndarray, offset: np.ndarray,
-                  sd: np.ndarray, against: int | None = None) -> Coded | None:
+                  sd: np.ndarray, against: int | None = None,
+                  measure: bool = False) -> Coded | None:
     """``CODER_GAUSSIAN`` of ``q``, at the SD multiple with the smallest approximate
     length (:func:`_likely_factor`).
 
     ``against``: the size (bytes) of the best other coder of the column.  Past
     ``_TRY_GAUSSIAN`` times it, the approximate length gives up (None: the coder does
-    not run); below ``1 / _SURE_GAUSSIAN`` times it the Gaussian wins whatever the
-    approximation's error, and its words are that estimate (the section's stack
-    measures them anyway); in between, and with no ``against``, they are measured.
+    not run); below ``1 / _SURE_GAUSSIAN`` times it the Gaussian wins unless the
+    approximation is far off, and its words are that estimate (``Coded.estimated``:
+    the caller checks them against its stack); in between, with no ``against``, or
+    with ``measure``, they are measured.
     """
     r = q - center
     escape = np.abs(r) >= RESIDUAL_RANGE
@@ -289,11 +293,10 @@ def gaussian_pack(q: np.ndarray, center: np.ndarray, offset: np.ndarray,
     if against is not None and approx_bits > 8 * _TRY_GAUSSIAN * against:
         return None
     parts = ((symbols, _gaussian_model(), (offset, _scaled(sd, SD_FACTORS[index]))),)
-    if against is not None and _SURE_GAUSSIAN * approx_bits < 8 * against:
-        n_words = math.ceil(approx_bits / 32) + 1
-    else:
-        n_words = _words_alone(parts).size
-    best = Coded(CODER_GAUSSIAN, bytes([index]), parts, n_words)
+    estimated = (not measure and against is not None
+                 and _SURE_GAUSSIAN * approx_bits < 8 * against)
+    n_words = math.ceil(approx_bits / 32) + 1 if estimated else _words_alone(parts).size
+    best = Coded(CODER_GAUSSIAN, bytes([index]), parts, n_words, estimated)
     if escape.any():
         best = best._replace(data=best.data + zstd_pack(q[escape]))
     return best
@@ -354,20 +357,22 @@ def _likely_factor(residual: np.ndarray, sd: np.ndarray) -> tuple[int, float]:
     """The SD multiple with the smallest approximate code length, and that length
     (bits): each residual's probability under the discretized Gaussian (its cell's
     mass, at least ``2**-24`` as the coder's), on at most about ``_FACTOR_SAMPLE``
-    evenly spaced cells, scaled to all (every cell when ``sd`` is one value for all,
-    as a broadcast array).  It ranks the multiples as the coder does
-    (0.06 % more words than the best multiple's on the dev tables)."""
+    evenly spaced cells, scaled to all (every cell when ``sd`` is the same for all and
+    they take few values).  It ranks the multiples as the coder does (0.06 % more
+    words than the best multiple's on the dev tables).  A sample can misjudge a
+    column whose pattern it misses: :func:`gaussian_pack`'s callers check the words
+    their stack really holds."""
     from scipy.special import ndtr
 
     n = residual.size
-    sd = np.asarray(sd, dtype=np.float64)
+    sd = np.broadcast_to(np.asarray(sd, dtype=np.float64), residual.shape)
     weights = None
-    if n and (sd.ndim == 0 or sd.strides[0] == 0):
-        # One SD for every cell (a chunk without codes, broadcast): each distinct
-        # residual is priced once, exactly, times its count (when they are few).
+    if n and sd.min() == sd.max():
+        # One SD for every cell (a chunk without codes): each distinct residual is
+        # priced once, exactly, times its count (when they are few).
         values, counts = np.unique(np.abs(residual), return_counts=True)
         if values.size <= 2 * _FACTOR_SAMPLE:
-            r, sd, weights = values[None, :], sd.reshape(-1)[:1], counts.astype(np.float64)
+            r, sd, weights = values[None, :], sd[:1], counts.astype(np.float64)
     if weights is None:
         stride = max(1, -(-n // _FACTOR_SAMPLE))
         r, sd = np.abs(residual[::stride])[None, :], sd[::stride]

@@ -119,7 +119,7 @@ def _unrank(ranks: np.ndarray, predicted: np.ndarray) -> np.ndarray:
 
 def encode_column(q: np.ndarray, *, gaussian: tuple[np.ndarray, np.ndarray, np.ndarray]
                   | None = None, predicted: np.ndarray | None = None,
-                  plain: Coded | None = None) -> Coded:
+                  plain: Coded | None = None, measure: bool = False) -> Coded:
     """Code one column's integers with the smallest coder that applies.
 
     Parameters
@@ -134,6 +134,9 @@ def encode_column(q: np.ndarray, *, gaussian: tuple[np.ndarray, np.ndarray, np.n
     plain : Coded, optional
         :func:`plain_column` of ``q`` when the caller has it already (it does not
         depend on the prediction).
+    measure : bool
+        Measure the Gaussian coder's words even where its estimate says it wins
+        (:func:`.coders.gaussian_pack`).
 
     Returns
     -------
@@ -145,7 +148,7 @@ def encode_column(q: np.ndarray, *, gaussian: tuple[np.ndarray, np.ndarray, np.n
     if q.size == 0:
         return best
     if gaussian is not None:
-        coded = gaussian_pack(q, *gaussian, against=best.size)
+        coded = gaussian_pack(q, *gaussian, against=best.size, measure=measure)
         best = _smallest([best, coded])
     if predicted is not None:
         ranks = _rank(q, np.asarray(predicted, dtype=np.int64))
@@ -195,13 +198,15 @@ def integers_crc(columns: Sequence[np.ndarray]) -> int:
     return crc
 
 
-def pack_section(crc: int, exceptions: bytes, columns: Sequence[Coded]) -> bytes:
-    """A codec-version-6 section: ``u32 crc | uvarint E | exceptions (E) | (u8 coder,
-    uvarint length, bytes) per column | the rANS words of every column``."""
+def pack_section(crc: int, exceptions: bytes, columns: Sequence[Coded],
+                 words: bytes | None = None) -> bytes:
+    """A section of codec version 6 and 7: ``u32 crc | uvarint E | exceptions (E) |
+    (u8 coder, uvarint length, bytes) per column | the rANS words of every column``
+    (``words``: :func:`.coders.stack_words` of the columns, when the caller has it)."""
     parts = [crc.to_bytes(_U32, "little"), uvarint(len(exceptions)), exceptions]
     for c in columns:
         parts += [bytes([c.coder]), uvarint(len(c.data)), c.data]
-    parts.append(stack_words(list(columns)))
+    parts.append(stack_words(list(columns)) if words is None else words)
     return b"".join(parts)
 
 

@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..codec.coders import order0_bits
+from ..codec.coders import Coded, order0_bits, stack_words
 from ..codec.packing import pack_table, table_size_limit, unpack_table
 from ..codec.values import (
     coarse_prediction,
@@ -91,6 +91,9 @@ ESTIMATE_ROWS = 1024
 # errs low (down to -10 % on the dev tables' 84 no-codes sections) and hardly ever
 # high (+0.4 % at most): past 1.05 the section is larger.
 _TRY_FALLBACK = 1.05
+# A section's rANS words past this multiple of its columns' words (some estimated)
+# are a sampled estimate gone wrong: those columns are then measured.
+_ESTIMATE_SLACK = 1.1
 # The times an exception may hold (what pd.Timestamp.isoformat writes).
 _ISO_TIME = re.compile(r"\d{4}-\d\d-\d\d(T\d\d:\d\d:\d\d(\.\d{1,9})?)?([+-]\d\d:\d\d)?")
 
@@ -210,9 +213,7 @@ def _predictions(model: FittedVAE, z: np.ndarray, frame: bool = False
     DataFrame; only with ``frame``), each level column's predicted level index (binary:
     probability >= 1/2; categorical: the most probable), and the numeric columns'
     means and SDs (transformed units)."""
-    if len(z) > 1 and not np.any(z):
-        # a chunk without codes: every row decodes z = 0 (a row's result does not
-        # depend on the other rows), so decode it once
+    if _no_codes(z):  # decode one row, for all
         one, guess, mean, sd = _predictions(model, z[:1], frame)
         rows = np.zeros(len(z), dtype=np.int64)
         return (None if one is None else one.iloc[rows].reset_index(drop=True),
@@ -417,31 +418,49 @@ def _sections(model: FittedVAE, order: list[ColumnSpec], cells: list[tuple[Any, 
     crc = integers_crc([q[ok] for q, ok, *_ in cells])
     sections = []
     for z in zs:
-        # No codes (z = 0 on every row): one prediction serves every cell.
-        constant = len(z) > 1 and not np.any(z)
-        _, guess, t_mean, t_sd = _predictions(model, z[:1] if constant else z)
-        columns = []
-        for j, (spec, (q, ok, whole, step, origin, head, plain)) in enumerate(
-                zip(order, cells, strict=True)):
-            n_ok = int(np.count_nonzero(ok))
-
-            def stored(a: np.ndarray) -> np.ndarray:
-                return np.broadcast_to(a, (n_ok,)) if constant else a[ok]  # noqa: B023
-
-            if spec.kind != "numeric":
-                columns.append(encode_column(q[ok], predicted=stored(guess[spec.name]),
-                                             plain=plain))
-                continue
-            gauss = None
-            if step is not None:  # numeric columns lead the model order: j is their index
-                gauss = tuple(stored(a) for a in _gaussian(spec, t_mean[:, j], t_sd[:, j],
-                                                           step, origin))
-            coded = encode_column(q[ok], gaussian=gauss, plain=plain)  # type: ignore[arg-type]
-            columns.append(coded._replace(
-                coder=coded.coder | (SHIFTED if head else 0) | (WHOLE if whole else 0),
-                data=head + coded.data))
-        sections.append(pack_section(crc, exceptions, columns))
+        constant = _no_codes(z)  # one prediction serves every cell
+        prediction = _predictions(model, z[:1] if constant else z)
+        columns = [_column(spec, cell, j, prediction, constant)
+                   for j, (spec, cell) in enumerate(zip(order, cells, strict=True))]
+        words = stack_words(columns)
+        if (any(c.estimated for c in columns)
+                and len(words) // 4 > _ESTIMATE_SLACK * sum(c.words for c in columns) + 8):
+            # A sampled estimate missed some column's pattern: measure those columns,
+            # so the plain coders win where the Gaussian does not.
+            columns = [_column(order[j], cells[j], j, prediction, constant, measure=True)
+                       if c.estimated else c for j, c in enumerate(columns)]
+            words = stack_words(columns)
+        sections.append(pack_section(crc, exceptions, columns, words))
     return sections
+
+
+def _column(spec: ColumnSpec, cell: tuple[Any, ...], j: int, prediction: tuple[Any, ...],
+            constant: bool, measure: bool = False) -> Coded:
+    """Column ``j`` of a section under the decoder's :func:`_predictions` (one row for
+    every cell when ``constant``)."""
+    q, ok, whole, step, origin, head, plain = cell
+    _, guess, t_mean, t_sd = prediction
+    n_ok = int(np.count_nonzero(ok))
+
+    def stored(a: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(a, (n_ok,)) if constant else a[ok]
+
+    if spec.kind != "numeric":
+        return encode_column(q[ok], predicted=stored(guess[spec.name]), plain=plain)
+    gauss = None
+    if step is not None:  # numeric columns lead the model order: j is their index
+        gauss = tuple(stored(a) for a in _gaussian(spec, t_mean[:, j], t_sd[:, j], step,
+                                                   origin))
+    coded = encode_column(q[ok], gaussian=gauss, plain=plain,  # type: ignore[arg-type]
+                          measure=measure)
+    return coded._replace(coder=coded.coder | (SHIFTED if head else 0) | (WHOLE if whole else 0),
+                          data=head + coded.data)
+
+
+def _no_codes(z: np.ndarray) -> bool:
+    """Whether every row decodes z = 0 (a chunk without codes): a row's prediction
+    does not depend on the other rows, so one serves all."""
+    return len(z) > 1 and not np.any(z)
 
 
 def _exact_text(value: Any, column: str, row: int) -> str:
