@@ -187,7 +187,7 @@ def test_predictions_that_differ_decode_the_same_or_fail_loudly(
     est = VAECompressor(**{**compressor.get_params(), "max_abs_error": 0.01})
     est.fitted_ = compressor.fitted_
 
-    def gaussian_only(q, *, gaussian=None, predicted=None, plain=None):
+    def gaussian_only(q, *, gaussian=None, predicted=None, plain=None, measure=False):
         # every numeric column model-coded, so every value depends on the prediction
         if gaussian is None:
             return values.encode_column(q, predicted=predicted, plain=plain)
