@@ -78,7 +78,7 @@ def test_every_kept_cell_is_within_its_bound_across_magnitudes(dtype: str) -> No
 
 def test_plain_float_grids_are_unchanged() -> None:
     spec = _spec()
-    assert grid_of(spec, 0.25, version=4) == (("float", 0.5, None))
+    assert grid_of(spec, 0.25, version=4) == (("float", 0.5, None, False))
     grid = grid_of(spec, 0.25)
     assert grid.power == 3 and grid.step == 2 * (0.25 - 0.001)
     q = np.array([3, -7])
@@ -112,8 +112,8 @@ def test_integer_grids_take_the_widest_odd_step_from_version_7(
     """Cells of ``2 m + 1`` whole numbers miss by at most ``m``: from codec version 7 the
     step is ``2 floor(bound) + 1``; files of version 6 keep ``floor(2 bound)``."""
     for spec, whole in ((_spec("int64"), False), (_spec(), True)):
-        assert grid_of(spec, bound, whole) == ("int", float(step), None)
-        assert grid_of(spec, bound, whole, version=6) == ("int", float(old_step), None)
+        assert grid_of(spec, bound, whole) == ("int", float(step), None, True)
+        assert grid_of(spec, bound, whole, version=6) == ("int", float(old_step), None, False)
 
 
 @pytest.mark.parametrize("origin", [0, 1, 2])
@@ -127,3 +127,44 @@ def test_every_integer_keeps_its_bound_on_the_odd_step(origin: int) -> None:
         err = np.abs(from_grid(spec, q, grid, origin).to_numpy() - x.to_numpy())
         # every error the bound allows occurs (the step is as wide as it may be)
         assert err.max() == math.floor(bound) and set(err) == set(range(math.floor(bound) + 1))
+
+
+@pytest.mark.parametrize("dtype", ["int8", "uint8", "int16", "uint16", "Int8", "uint64"])
+def test_cells_at_a_narrow_dtypes_ends_decode_onto_them(dtype: str) -> None:
+    """An odd step's cell that reaches into the dtype from outside decodes to the
+    dtype's end, so no value of the dtype becomes an exception on any step or origin
+    (int8 at step 3: -128 is in the cell centred on -129)."""
+    spec = _spec(dtype)
+    info = np.iinfo(pd.api.types.pandas_dtype(dtype).numpy_dtype
+                    if dtype == "Int8" else np.dtype(dtype))
+    lo, hi = int(info.min), int(min(info.max, 2**63 - 1))
+    if dtype == "uint64":
+        # (from 2^62 on, 64-bit integers are stored exactly, as exceptions)
+        values = np.array([0, 1, 2, 3, 2**62 - 3, 2**62 - 2], dtype=np.uint64)
+    else:
+        values = np.arange(max(lo, -3000), min(hi, 3000) + 1)
+        values = np.concatenate([values, np.arange(lo, lo + 40), np.arange(hi - 40, hi + 1)])
+    x = pd.Series(values).astype(dtype)
+    present = np.ones(len(x), dtype=bool)
+    for bound in (1.0, 1.3, 2.0, 4.5, 6.0, 9.0, 18.0):
+        grid = grid_of(spec, bound)
+        for origin in range(int(grid.step)):
+            q, ok = to_grid(spec, x, present, grid, bound, origin)
+            assert ok.all(), (bound, origin, x[~ok].tolist()[:5])
+            back = from_grid(spec, q, grid, origin)
+            assert str(back.dtype) == str(x.dtype)
+            err = np.abs(back.to_numpy(dtype=np.float64) - x.to_numpy(dtype=np.float64))
+            assert err.max() <= math.floor(bound)
+
+
+def test_a_cell_beyond_the_dtypes_reach_is_still_refused() -> None:
+    spec = _spec("int8")
+    grid = grid_of(spec, 1.0)  # step 3: cells reach one value past their centre
+    assert from_grid(spec, np.array([-43]), grid).tolist() == [-128]  # centre -129
+    assert from_grid(spec, np.array([42]), grid, 2).tolist() == [127]  # centre 128
+    for q in (-44, 43, 2**61):  # centres -132, 129: no value of the cell is an int8
+        with pytest.raises(FileFormatError, match="outside its dtype"):
+            from_grid(spec, np.array([q]), grid)
+    # version 6 had no such cells: a centre outside the dtype is corrupt
+    with pytest.raises(FileFormatError, match="outside its dtype"):
+        from_grid(spec, np.array([-65]), grid_of(spec, 1.0, version=6), 1)  # -129

@@ -85,6 +85,9 @@ class Grid(NamedTuple):
     mode: str
     step: float
     power: int | None = None
+    # Integer grids from codec version 7: a cell that reaches into an integer dtype's
+    # range from outside it decodes to the range's end (:func:`_onto_dtype`).
+    edge: bool = False
 
 
 def grid_of(spec: ColumnSpec, bound: float, whole: bool = False,
@@ -108,7 +111,7 @@ def grid_of(spec: ColumnSpec, bound: float, whole: bool = False,
         # one less where bound's fraction is below 1/2).
         step = (2 * math.floor(bound) + 1 if version >= _ODD_STEP_VERSION
                 else max(1, math.floor(2.0 * bound)))
-        return Grid("int", float(min(step, 2**62)))
+        return Grid("int", float(min(step, 2**62)), None, version >= _ODD_STEP_VERSION)
     if bound == 0:
         return Grid("bits", 0.0)
     power = decimal_power(bound) if version >= _DECIMAL_GRID_VERSION else None
@@ -209,7 +212,7 @@ def to_grid(spec: ColumnSpec, s: pd.Series, present: np.ndarray, grid: Grid,
                 x = np.where(ok, x, 0)
             o = int(origin)  # 0 <= o < k <= 2^62: x - o stays within int64
             q = (x - o + k // 2) // k
-            back = q * k + o
+            back = _onto_dtype(spec, q * k + o, grid)
             # |q| <= 2^62 // k: what a reader accepts for an integer column (FORMAT.md)
             ok &= (np.abs(x - back) <= bound) & fits_dtype(spec, back) & (np.abs(q) <= 2**62 // k)
             return np.where(ok, q, 0), ok
@@ -222,8 +225,9 @@ def to_grid(spec: ColumnSpec, s: pd.Series, present: np.ndarray, grid: Grid,
             ok &= np.abs(qf) * k < _MAX_INDEX
             q = np.where(ok, qf, 0.0).astype(np.int64)
             if integer_dtype(spec):
-                ok &= fits_dtype(spec, q * k + int(origin)) & (np.abs(q) <= 2**62 // k)
-                back = (q * k + int(origin)).astype(np.float64)
+                centre = _onto_dtype(spec, q * k + int(origin), grid)
+                ok &= fits_dtype(spec, centre) & (np.abs(q) <= 2**62 // k)
+                back = centre.astype(np.float64)
             else:
                 back = _floats_back(spec, q, grid, origin)
             ok &= np.abs(back - np.where(ok, xf, 0.0)) <= bound
@@ -314,6 +318,26 @@ def fits_dtype(spec: ColumnSpec, values: np.ndarray) -> np.ndarray:
     return (values >= max(info.min, -(2**63))) & (values <= min(info.max, 2**63 - 1))
 
 
+def _onto_dtype(spec: ColumnSpec, centres: np.ndarray, grid: Grid) -> np.ndarray:
+    """Integer cell centres (int64) with those of cells that reach into the column's
+    integer dtype from outside it moved onto the range's end (``grid.edge``): the
+    cell's values within the dtype are nearer that end than the centre, so they keep
+    the bound (``int8`` at step 3: -128 sits in the cell centred on -129, which decodes
+    to -128).  Centres further out stay as they are (:func:`fits_dtype` refuses them)."""
+    if not grid.edge:
+        return centres
+    target = pd.api.types.pandas_dtype(spec.dtype)
+    info = np.iinfo(getattr(target, "numpy_dtype", target))
+    lo, hi, m = max(info.min, -(2**63)), min(info.max, 2**63 - 1), int(grid.step) // 2
+    low, high = centres < lo, centres > hi  # (int64 centres are never past int64's ends)
+    if not (low.any() or high.any()):
+        return centres
+    out = centres.copy()
+    out[low & (centres >= lo - m)] = lo
+    out[high & (centres <= hi + m)] = hi
+    return out
+
+
 def whole_numbers(s: pd.Series, spec: ColumnSpec, present: np.ndarray,
                   floats: np.ndarray | None = None) -> bool:
     """Whether a float column's present values are all whole numbers (below 2^52);
@@ -330,7 +354,7 @@ def from_grid(spec: ColumnSpec, q: np.ndarray, grid: Grid, origin: float = 0) ->
     if mode == "int" and integer_dtype(spec):
         target = pd.api.types.pandas_dtype(spec.dtype)
         with np.errstate(over="ignore"):
-            values = q * int(step) + int(origin)
+            values = _onto_dtype(spec, q * int(step) + int(origin), grid)
         if not np.all(fits_dtype(spec, values)) or np.any(np.abs(q) > 2**62 // max(1, int(step))):
             raise FileFormatError(f"bounded values are corrupt (a value of {spec.name!r} outside "
                                   f"its dtype {spec.dtype})")
