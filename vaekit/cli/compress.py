@@ -84,8 +84,8 @@ closer values. `vaekit info OUT.vkc` shows where the bytes went.
 @click.option("--max-error", "max_error", type=FiniteFloat(0, 1e12), default=None,
               help="Also store every value within this error of its original, in "
                    "standard deviations of its column (0.01 = 1 % of an SD; 0 = "
-                   "lossless); categories, integers below 0.5 and blanks come back "
-                   "exactly. Default: the model's choice -- the value grid its --bytes-per-row "
+                   "lossless); categories, blanks and integers whose bound is below 1 "
+                   "come back exactly. Default: the model's choice -- the value grid its --bytes-per-row "
                    "budget chose (see `vaekit fit --bytes-per-row`), else the latent code "
                    "alone.")
 @click.option("--threads", type=click.IntRange(0, MAX_THREADS), default=None,

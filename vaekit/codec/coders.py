@@ -17,7 +17,7 @@ section "Bounded values", table "Coders"):
 ``CODER_COUNTS`` (5)
     Order 0: the column's distinct values and their counts, then each cell's value
     entropy-coded under those frequencies.
-``CODER_ADAPTIVE`` (8, codec version 6)
+``CODER_ADAPTIVE`` (8, codec version 6 and later)
     Order 0 without a count table: the distinct values, then each cell coded under
     the frequencies of the cells before it (Krichevsky-Trofimov estimates, updated at
     positions 16, 32, 64, ...).  A table costs a few bytes per distinct value, which on

@@ -89,9 +89,10 @@ CODEC_NAME = "vaekit-latent-codes"
 # header that names the model and quantizer by 16 hex digits and may leave out
 # "columns" (vaekit.fitted.container_checks).
 # 7: integer grids take the odd step 2 floor(bound) + 1 (vaekit.fitted.grids).
-# CODEC_VERSION is the newest version this vaekit reads, and the one it writes (except
-# self-describing files without bounds: still version 2, in container format 2, so
-# that a vaekit from before version 6 reads them).
+# CODEC_VERSION is the newest version this vaekit reads, and the one it writes for
+# files with bounded values; files without are written as the oldest version that
+# reads them (6 for a model-referenced header; 2, in container format 2, for a
+# self-describing one, so that a vaekit from before version 6 reads it).
 CODEC_VERSION = 7
 # Rows per chunk a writer uses by default.  4096 rows keep a chunk's working set small
 # (a chunk of 28x28 images is 12.8 MB of float32 pixels) while the per-chunk framing

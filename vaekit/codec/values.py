@@ -14,7 +14,7 @@ of (``FORMAT.md``, section "Bounded values"):
   still codes close to what its means know;
 * level codes: their ranks (0 = the predicted level) with zstd or order 0.
 
-A section of codec version 6 is ``u32 crc | uvarint E | exceptions | per column
+A section of codec version 6 and 7 is ``u32 crc | uvarint E | exceptions | per column
 (u8 coder, uvarint length, bytes) | rANS words of all columns``; versions 3 to 5 had
 ``u32 E``, ``u32`` lengths and each column's words in its own bytes (still read).
 The section carries a CRC32 of the integers, so a decode that went wrong (a decoder
@@ -213,7 +213,7 @@ def pack_section(crc: int, exceptions: bytes, columns: Sequence[Coded],
 class Section:
     """An unpacked section: ``crc``, ``exceptions`` (bytes), ``columns`` (``(coder,
     bytes)`` per column), ``words`` (the rANS words at its end) and ``stack`` (a stack
-    over them: codec version 6; None for versions 3 to 5).
+    over them: codec version 6 and 7; None for versions 3 to 5).
 
     After every column is decoded, :meth:`finish` checks that the stack holds nothing
     more (a damaged or padded file otherwise leaves words behind unnoticed).

@@ -106,8 +106,9 @@ class VAECompressor(TransformerMixin, _VAEBase):
         multiple of each numeric column's training standard deviation: 0.01 = within
         1 % of an SD), or a dict of bounds in the columns' own units (numeric columns
         left out are stored losslessly); 0 = lossless.  Binary and categorical
-        values are always exact, integer columns exact below 0.5, blanks stay blank,
-        and values far outside the training range keep the bound (no clipping).  The
+        values are always exact, integer columns exact while their bound is below 1
+        (in the column's units), blanks stay blank, and values far outside the
+        training range keep the bound (no clipping).  The
         values are entropy-coded under the decoder's per-cell prediction from the
         latent code, or with zstd where that is smaller (per column and chunk; see
         :mod:`vaekit.fitted.bounded`).  ``"model"`` (default): the grid the budget

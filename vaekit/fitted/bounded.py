@@ -7,9 +7,9 @@ is stored as well, on a grid that does not depend on the model:
 * numeric columns with bound ``e > 0``: the index ``q = rint(x / step)`` (float
   columns: ``step = 2e``, narrowed to ``2(e - D)`` on a decimal grid, whose values
   come back rounded to the decimal ``D = 10 ** (floor(log10 e) - 2)``:
-  :mod:`.grids`) or ``floor((x + s // 2) / s)`` with the integer step ``s = max(1,
-  floor(2e))`` (integer columns: exact below ``e = 0.5``).  The value comes back as
-  ``q * step``, so ``|x - x'| <= e`` -- checked for every value when it is written
+  :mod:`.grids`) or ``floor((x + s // 2) / s)`` with the integer step ``s = 2
+  floor(e) + 1`` (codec version 7; integer columns: exact below ``e = 1``).  The value
+  comes back as ``q * step``, so ``|x - x'| <= e`` -- checked for every value when it is written
   (after the column's own dtype is restored, float32 included); a value that would
   miss (beyond ``2^52`` steps, not finite) is stored exactly instead.  No clipping to
   the training range: a value far outside it keeps its bound.

@@ -2,9 +2,11 @@
 each keeps its bound (``FORMAT.md``, section "Bounded values").
 
 A value ``x`` with bound ``e`` is stored as the index ``q`` of a grid cell -- float
-grids of step ``2e``, integer grids of step ``max(1, floor(2e))`` (integer columns,
-and float columns whose chunk holds whole numbers: ``WHOLE``), lossless bit patterns
-for ``e = 0`` -- and comes back as ``q * step + origin``.  The origin is 0 unless the
+grids of step ``2e``, integer grids of step ``2 floor(e) + 1`` (codec version 7;
+before, ``max(1, floor(2e))``; integer columns, and float columns whose chunk holds
+whole numbers: ``WHOLE``), lossless bit patterns for ``e = 0`` -- and comes back as
+``q * step + origin`` (on an integer grid of version 7, moved onto the end of the
+column's dtype where the cell reaches into it from outside).  The origin is 0 unless the
 writer shifts a coarse grid onto the chunk's data (``SHIFTED``).
 
 Decimal float grids (codec version 5): the step is ``2 * (e - D)`` with the decimal
@@ -38,7 +40,7 @@ from ..files.dates import is_time_dtype
 # Grid indices stay below 2^52, where float64 holds every integer exactly.
 _MAX_INDEX = 2.0**52
 # Set in a numeric column's coder byte: the chunk's values are whole numbers and sit
-# on the integer grid (step max(1, floor(2 * bound))).
+# on the integer grid (grid_of).
 WHOLE = 0x80
 # Set in a numeric column's coder byte: the column's bytes start with the grid's
 # origin o (float64 for float grids, int64 for integer grids, 0 <= o < step), and
