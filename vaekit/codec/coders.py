@@ -53,7 +53,7 @@ from .varints import read_uvarints, unzigzag, uvarint, uvarints, zigzag
 __all__ = ["CODER_NONE", "CODER_ZSTD", "CODER_GAUSSIAN", "CODER_RANK", "CODER_PCODEC",
            "CODER_COUNTS", "CODER_RANK_COUNTS", "CODER_PCODEC_FLOAT", "CODER_ADAPTIVE",
            "SD_FACTORS", "ZSTD_LEVEL", "RESIDUAL_RANGE", "MAX_COUNTS_ALPHABET", "Coded",
-           "coarse_prediction", "gaussian_bits", "gaussian_estimate", "histogram", "order0_bits", "zstd_pack",
+           "coarse_prediction", "gaussian_estimate", "histogram", "order0_bits", "zstd_pack",
            "zstd_unpack", "gaussian_pack", "gaussian_unpack", "pcodec_pack",
            "pcodec_float_pack", "pcodec_unpack", "counts_pack", "counts_unpack",
            "adaptive_pack", "adaptive_bits", "adaptive_unpack", "order0_pack", "stack_words",
@@ -324,15 +324,6 @@ def gaussian_unpack(data: bytes, center: np.ndarray, offset: np.ndarray, sd: np.
     return q
 
 
-def gaussian_bits(q: np.ndarray, center: np.ndarray, offset: np.ndarray,
-                  sd: np.ndarray) -> float:
-    """Approximate ``CODER_GAUSSIAN`` length of ``q`` (bits, no coder run), at the
-    predicted SDs themselves (the Gaussian density at each residual)."""
-    r = np.clip(np.asarray(q, dtype=np.int64) - center, -RESIDUAL_RANGE, RESIDUAL_RANGE)
-    return float(_gaussian_cost(r - offset, _scaled(np.asarray(sd, dtype=np.float64),
-                                                    1.0)).sum())
-
-
 def gaussian_estimate(q: np.ndarray, center: np.ndarray, offset: np.ndarray,
                       sd: np.ndarray) -> float:
     """Approximate ``CODER_GAUSSIAN`` length of ``q`` (bits, no coder run) at the SD
@@ -341,16 +332,6 @@ def gaussian_estimate(q: np.ndarray, center: np.ndarray, offset: np.ndarray,
     q = np.asarray(q, dtype=np.int64)
     r = np.clip(q - center, -RESIDUAL_RANGE, RESIDUAL_RANGE) - offset
     return _likely_factor(r, np.broadcast_to(sd, r.shape))[1]
-
-
-def _gaussian_cost(residual: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """Bits of each residual under a Gaussian of SD ``s`` (the density at it, as
-    ``-log2``), clipped to [0, 32]: the coder's probabilities have a floor, and a far
-    residual is an escape, stored in full."""
-    bits = (0.5 / math.log(2.0)) * np.square(residual / s)
-    bits += np.log2(s)
-    bits += math.log2(math.sqrt(2 * math.pi))
-    return np.clip(bits, 0.0, 32.0, out=bits)
 
 
 def _likely_factor(residual: np.ndarray, sd: np.ndarray) -> tuple[int, float]:

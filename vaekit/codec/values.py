@@ -48,7 +48,6 @@ from .coders import (
     coarse_prediction,
     counts_pack,
     counts_unpack,
-    gaussian_bits,
     gaussian_estimate,
     gaussian_pack,
     gaussian_unpack,
@@ -66,7 +65,7 @@ from .varints import read_uvarints, uvarint
 __all__ = ["CODER_NONE", "CODER_ZSTD", "CODER_GAUSSIAN", "CODER_RANK", "CODER_PCODEC",
            "CODER_COUNTS", "CODER_RANK_COUNTS", "CODER_PCODEC_FLOAT", "CODER_ADAPTIVE",
            "SD_FACTORS", "ZSTD_LEVEL", "SECTION_VERSION", "Coded", "plain_column",
-           "gaussian_bits", "gaussian_estimate", "RESIDUAL_RANGE", "coarse_prediction",
+           "gaussian_estimate", "RESIDUAL_RANGE", "coarse_prediction",
            "encode_column", "decode_column", "pack_section", "unpack_section", "Section", "integers_crc"]
 
 # The codec version whose section layout pack_section writes (one rANS stack per

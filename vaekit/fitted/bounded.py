@@ -52,7 +52,6 @@ from ..codec.values import (
     coarse_prediction,
     decode_column,
     encode_column,
-    gaussian_bits,
     gaussian_estimate,
     integers_crc,
     pack_section,
@@ -330,8 +329,8 @@ def _estimate(order: list[ColumnSpec], cells: list[tuple[Any, ...]],
               predictions: list[tuple[Any, ...]], rows: np.ndarray) -> list[float]:
     """Approximate bits of the sections under each code's :func:`_predictions` at
     ``rows``: per column the smaller of its order-0 entropy (all rows) and the
-    model coder's approximate length (Gaussian, or the order-0 entropy of the levels'
-    ranks) on those rows, scaled to all of them."""
+    model coder's approximate length (the Gaussian coder's :func:`gaussian_estimate`,
+    or the order-0 entropy of the levels' ranks) on those rows, scaled to all of them."""
     base = []
     for q, ok, *_ in cells:
         bits, distinct = order0_bits(q[ok])
@@ -350,7 +349,7 @@ def _estimate(order: list[ColumnSpec], cells: list[tuple[Any, ...]],
                 best = min(best, bits * scale + 24 * distinct)
             elif step is not None and ok.any():
                 gauss = _gaussian(spec, t_mean[ok, j], t_sd[ok, j], step, origin)
-                best = min(best, gaussian_bits(q[ok], *gauss) * scale)
+                best = min(best, gaussian_estimate(q[ok], *gauss) * scale)
             total += best
         out.append(total)
     return out
