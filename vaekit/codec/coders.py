@@ -325,37 +325,38 @@ def gaussian_unpack(data: bytes, center: np.ndarray, offset: np.ndarray, sd: np.
 
 
 def gaussian_estimate(q: np.ndarray, center: np.ndarray, offset: np.ndarray,
-                      sd: np.ndarray) -> float:
+                      sd: np.ndarray, sample: int | None = None) -> float:
     """Approximate ``CODER_GAUSSIAN`` length of ``q`` (bits, no coder run) at the SD
-    multiple the coder would choose (:func:`_likely_factor`); the prediction's arrays
-    may be single values, for every cell."""
+    multiple the coder would choose (:func:`_likely_factor`, on about ``sample``
+    cells); the prediction's arrays may be single values, for every cell."""
     q = np.asarray(q, dtype=np.int64)
     r = np.clip(q - center, -RESIDUAL_RANGE, RESIDUAL_RANGE) - offset
-    return _likely_factor(r, np.broadcast_to(sd, r.shape))[1]
+    return _likely_factor(r, np.broadcast_to(sd, r.shape), sample)[1]
 
 
-def _likely_factor(residual: np.ndarray, sd: np.ndarray) -> tuple[int, float]:
+def _likely_factor(residual: np.ndarray, sd: np.ndarray,
+                   sample: int | None = None) -> tuple[int, float]:
     """The SD multiple with the smallest approximate code length, and that length
     (bits): each residual's probability under the discretized Gaussian (its cell's
-    mass, at least ``2**-24`` as the coder's), on at most about ``_FACTOR_SAMPLE``
-    evenly spaced cells, scaled to all (every cell when ``sd`` is the same for all and
-    they take few values).  It ranks the multiples as the coder does (0.06 % more
+    mass, at least ``2**-24`` as the coder's), on at most about ``sample`` (default
+    ``_FACTOR_SAMPLE``) evenly spaced cells, scaled to all (every cell when ``sd`` is
+    the same for all and they take few values).  It ranks the multiples as the coder does (0.06 % more
     words than the best multiple's on the dev tables).  A sample can misjudge a
     column whose pattern it misses: :func:`gaussian_pack`'s callers check the words
     their stack really holds."""
     from scipy.special import ndtr
 
-    n = residual.size
+    n, sample = residual.size, sample or _FACTOR_SAMPLE
     sd = np.broadcast_to(np.asarray(sd, dtype=np.float64), residual.shape)
     weights = None
     if n and sd.min() == sd.max():
         # One SD for every cell (a chunk without codes): each distinct residual is
         # priced once, exactly, times its count (when they are few).
         values, counts = np.unique(np.abs(residual), return_counts=True)
-        if values.size <= 2 * _FACTOR_SAMPLE:
+        if values.size <= 2 * sample:
             r, sd, weights = values[None, :], sd[:1], counts.astype(np.float64)
     if weights is None:
-        stride = max(1, -(-n // _FACTOR_SAMPLE))
+        stride = max(1, -(-n // sample))
         r, sd = np.abs(residual[::stride])[None, :], sd[::stride]
     s = _scaled(sd[None, :], _FACTORS[:, None])
     # the mass between r - 1/2 and r + 1/2, from the upper tail (accurate far out)

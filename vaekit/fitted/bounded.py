@@ -83,8 +83,11 @@ __all__ = ["resolve_bounds", "header_bounds", "encode_values", "encode_best", "d
 # Bounds above this (column units) are refused: wider than any float64 value needs,
 # and the grid steps derived from them stay finite.
 MAX_BOUND = 1e300
-# Rows a chunk's latent-code options are weighed on (encode_best).
+# Rows a chunk's latent-code options are weighed on (encode_best), and cells per
+# column the Gaussian coder's length is estimated on there: the options are ranked on
+# the same cells, so their differences need fewer than one length alone.
 ESTIMATE_ROWS = 1024
+OPTION_SAMPLE = 128
 # The no-codes section is coded only when its approximate length is below this
 # multiple of the chunk with codes.  The estimate is an ideal code length, so it
 # errs low (down to -10 % on the dev tables' 84 no-codes sections) and hardly ever
@@ -349,7 +352,8 @@ def _estimate(order: list[ColumnSpec], cells: list[tuple[Any, ...]],
                 best = min(best, bits * scale + 24 * distinct)
             elif step is not None and ok.any():
                 gauss = _gaussian(spec, t_mean[ok, j], t_sd[ok, j], step, origin)
-                best = min(best, gaussian_estimate(q[ok], *gauss) * scale)
+                best = min(best, gaussian_estimate(q[ok], *gauss, sample=OPTION_SAMPLE)
+                           * scale)
             total += best
         out.append(total)
     return out
