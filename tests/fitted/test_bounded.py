@@ -651,7 +651,7 @@ def test_a_wrong_sampled_estimate_is_caught_by_the_stack(
         return real(q, **kwargs)
 
     monkeypatch.setattr(bounded, "encode_column", spy)
-    monkeypatch.setattr(coders, "_likely_factor", lambda residual, sd: (4, 8.0))
+    monkeypatch.setattr(coders, "_likely_factor", lambda residual, sd, sample=None: (4, 8.0))
     fooled = est.compress(te)
     assert any(calls)  # the check fired and measured the estimated columns
     # the SD multiple is still the fake one (1.0): within a few percent, never the
