@@ -168,3 +168,11 @@ def test_a_cell_beyond_the_dtypes_reach_is_still_refused() -> None:
     # version 6 had no such cells: a centre outside the dtype is corrupt
     with pytest.raises(FileFormatError, match="outside its dtype"):
         from_grid(spec, np.array([-65]), grid_of(spec, 1.0, version=6), 1)  # -129
+
+
+def test_the_most_negative_index_is_refused() -> None:
+    """abs(-2**63) is still negative in int64: the index limit is checked on both sides."""
+    for dtype, bound in (("int64", 1.0), ("int8", 1e300)):
+        spec = _spec(dtype)
+        with pytest.raises(FileFormatError, match="outside its dtype"):
+            from_grid(spec, np.array([np.iinfo(np.int64).min]), grid_of(spec, bound))

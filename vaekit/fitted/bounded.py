@@ -93,8 +93,8 @@ OPTION_SAMPLE = 128
 # errs low (down to -10 % on the dev tables' 84 no-codes sections) and hardly ever
 # high (+0.4 % at most): past 1.05 the section is larger.
 _TRY_FALLBACK = 1.05
-# A section's rANS words past this multiple of its columns' words (some estimated)
-# are a sampled estimate gone wrong: those columns are then measured.
+# A section's rANS words past its measured columns' words plus this multiple of its
+# estimated columns' words are a sampled estimate gone wrong: those are then measured.
 _ESTIMATE_SLACK = 1.1
 # The times an exception may hold (what pd.Timestamp.isoformat writes).
 _ISO_TIME = re.compile(r"\d{4}-\d\d-\d\d(T\d\d:\d\d:\d\d(\.\d{1,9})?)?([+-]\d\d:\d\d)?")
@@ -426,8 +426,11 @@ def _sections(model: FittedVAE, order: list[ColumnSpec], cells: list[tuple[Any, 
         columns = [_column(spec, cell, j, prediction, constant)
                    for j, (spec, cell) in enumerate(zip(order, cells, strict=True))]
         words = stack_words(columns)
-        if (any(c.estimated for c in columns)
-                and len(words) // 4 > _ESTIMATE_SLACK * sum(c.words for c in columns) + 8):
+        # measured columns' words are exact (on one stack, within a few words of their
+        # sum): the slack is for the estimated ones only
+        measured = sum(c.words for c in columns if not c.estimated)
+        estimated = sum(c.words for c in columns if c.estimated)
+        if estimated and len(words) // 4 > measured + _ESTIMATE_SLACK * estimated + 8:
             # A sampled estimate missed some column's pattern: measure those columns,
             # so the plain coders win where the Gaussian does not.
             columns = [_column(order[j], cells[j], j, prediction, constant, measure=True)

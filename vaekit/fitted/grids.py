@@ -357,7 +357,8 @@ def from_grid(spec: ColumnSpec, q: np.ndarray, grid: Grid, origin: float = 0) ->
         target = pd.api.types.pandas_dtype(spec.dtype)
         with np.errstate(over="ignore"):
             values = _onto_dtype(spec, q * int(step) + int(origin), grid)
-        if not np.all(fits_dtype(spec, values)) or np.any(np.abs(q) > 2**62 // max(1, int(step))):
+        limit = 2**62 // max(1, int(step))  # both sides: abs(-2^63) is still negative
+        if not np.all(fits_dtype(spec, values)) or np.any((q > limit) | (q < -limit)):
             raise FileFormatError(f"bounded values are corrupt (a value of {spec.name!r} outside "
                                   f"its dtype {spec.dtype})")
         return pd.Series(values).astype(target)
