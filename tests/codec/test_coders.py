@@ -143,3 +143,16 @@ def test_coarse_predictions_absorb_last_bit_noise() -> None:
     assert same > 0.999
     center, offset, scale = c.coarse_prediction(np.array([np.nan, 1e300]), np.array([1.0, -1]))
     assert center.tolist() == [0, 0] and np.all(np.isfinite(scale))
+
+
+def test_batched_gaussian_estimates_equal_one_column_at_a_time() -> None:
+    rng = np.random.default_rng(3)
+    columns = []
+    for n in (1, 100, 300, 1024, 5000):
+        q = np.rint(rng.normal(size=n) * 7).astype(np.int64)
+        columns.append((q, np.zeros(n, np.int64), rng.uniform(-0.5, 0.5, n),
+                        rng.uniform(0.05, 9.0, n)))
+    batched = c.gaussian_estimates(columns, 128)
+    single = [c.gaussian_estimate(*col, sample=128) for col in columns]
+    assert batched == pytest.approx(single, rel=1e-12)
+    assert c.gaussian_estimates([], 128) == []

@@ -53,7 +53,7 @@ from .varints import read_uvarints, unzigzag, uvarint, uvarints, zigzag
 __all__ = ["CODER_NONE", "CODER_ZSTD", "CODER_GAUSSIAN", "CODER_RANK", "CODER_PCODEC",
            "CODER_COUNTS", "CODER_RANK_COUNTS", "CODER_PCODEC_FLOAT", "CODER_ADAPTIVE",
            "SD_FACTORS", "ZSTD_LEVEL", "RESIDUAL_RANGE", "MAX_COUNTS_ALPHABET", "Coded",
-           "coarse_prediction", "gaussian_estimate", "histogram", "order0_bits", "zstd_pack",
+           "coarse_prediction", "gaussian_estimate", "gaussian_estimates", "histogram", "order0_bits", "zstd_pack",
            "zstd_unpack", "gaussian_pack", "gaussian_unpack", "pcodec_pack",
            "pcodec_float_pack", "pcodec_unpack", "counts_pack", "counts_unpack",
            "adaptive_pack", "adaptive_bits", "adaptive_unpack", "order0_pack", "stack_words",
@@ -332,6 +332,34 @@ def gaussian_estimate(q: np.ndarray, center: np.ndarray, offset: np.ndarray,
     q = np.asarray(q, dtype=np.int64)
     r = np.clip(q - center, -RESIDUAL_RANGE, RESIDUAL_RANGE) - offset
     return _likely_factor(r, np.broadcast_to(sd, r.shape), sample)[1]
+
+
+def gaussian_estimates(columns: list[tuple[np.ndarray, ...]], sample: int) -> list[float]:
+    """:func:`gaussian_estimate` of several columns ``(q, center, offset, sd)`` (full
+    arrays) at once, each on about ``sample`` evenly spaced cells: one pass over all
+    of them (a chunk's columns are priced for each latent-code option)."""
+    from scipy.special import ndtr
+
+    picked = []
+    for q, center, offset, sd in columns:
+        n = q.size
+        stride = max(1, -(-n // sample))
+        r = np.clip(np.asarray(q, dtype=np.int64)[::stride] - center[::stride],
+                    -RESIDUAL_RANGE, RESIDUAL_RANGE) - offset[::stride]
+        picked.append((n, np.abs(r), np.asarray(sd, dtype=np.float64)[::stride]))
+    if not picked:
+        return []
+    width = max(r.size for _, r, _ in picked)
+    r_all = np.zeros((len(picked), width))
+    s_all = np.ones((len(picked), width))
+    weight = np.zeros((len(picked), width))
+    for i, (n, r, s) in enumerate(picked):
+        r_all[i, :r.size], s_all[i, :r.size] = r, s
+        weight[i, :r.size] = n / max(r.size, 1)  # each sampled cell stands for n / m
+    s = _scaled(s_all[None], _FACTORS[:, None, None])
+    bits = -np.log2(np.maximum(ndtr((0.5 - r_all) / s) - ndtr((-0.5 - r_all) / s), 2.0**-24))
+    costs = (bits * weight).sum(axis=2)  # (factors, columns)
+    return [float(c) for c in costs.min(axis=0)]
 
 
 def _likely_factor(residual: np.ndarray, sd: np.ndarray,

@@ -49,6 +49,7 @@ from .coders import (
     counts_pack,
     counts_unpack,
     gaussian_estimate,
+    gaussian_estimates,
     gaussian_pack,
     gaussian_unpack,
     open_stack,
@@ -65,7 +66,7 @@ from .varints import read_uvarints, uvarint
 __all__ = ["CODER_NONE", "CODER_ZSTD", "CODER_GAUSSIAN", "CODER_RANK", "CODER_PCODEC",
            "CODER_COUNTS", "CODER_RANK_COUNTS", "CODER_PCODEC_FLOAT", "CODER_ADAPTIVE",
            "SD_FACTORS", "ZSTD_LEVEL", "SECTION_VERSION", "Coded", "plain_column",
-           "gaussian_estimate", "RESIDUAL_RANGE", "coarse_prediction",
+           "gaussian_estimate", "gaussian_estimates", "RESIDUAL_RANGE", "coarse_prediction",
            "encode_column", "decode_column", "pack_section", "unpack_section", "Section", "integers_crc"]
 
 # The codec version whose section layout pack_section writes (one rANS stack per

@@ -53,6 +53,7 @@ from ..codec.values import (
     decode_column,
     encode_column,
     gaussian_estimate,
+    gaussian_estimates,
     integers_crc,
     pack_section,
     plain_column,
@@ -341,20 +342,24 @@ def _estimate(order: list[ColumnSpec], cells: list[tuple[Any, ...]],
     out = []
     for _, guess, t_mean, t_sd in predictions:
         total = 0.0
+        gauss, gauss_base = [], []  # numeric columns: priced together, below
         for j, (spec, (q, ok, _, step, origin, _, _)) in enumerate(
                 zip(order, cells, strict=True)):
-            best = base[j]
             q, ok = q[rows], ok[rows]
             scale = np.count_nonzero(cells[j][1]) / max(np.count_nonzero(ok), 1)
             if spec.kind != "numeric":
                 ranks = np.where(q[ok] == guess[spec.name][ok], 0, 1 + q[ok])
                 bits, distinct = order0_bits(ranks)
-                best = min(best, bits * scale + 24 * distinct)
+                total += min(base[j], bits * scale + 24 * distinct)
             elif step is not None and ok.any():
-                gauss = _gaussian(spec, t_mean[ok, j], t_sd[ok, j], step, origin)
-                best = min(best, gaussian_estimate(q[ok], *gauss, sample=OPTION_SAMPLE)
-                           * scale)
-            total += best
+                gauss.append((q[ok], *_gaussian(spec, t_mean[ok, j], t_sd[ok, j], step,
+                                                origin)))
+                gauss_base.append((base[j], scale))
+            else:
+                total += base[j]
+        for (floor, scale), bits in zip(gauss_base, gaussian_estimates(gauss, OPTION_SAMPLE),
+                                        strict=True):
+            total += min(floor, bits * scale)
         out.append(total)
     return out
 
