@@ -53,8 +53,8 @@ from .varints import read_uvarints, unzigzag, uvarint, uvarints, zigzag
 __all__ = ["CODER_NONE", "CODER_ZSTD", "CODER_GAUSSIAN", "CODER_RANK", "CODER_PCODEC",
            "CODER_COUNTS", "CODER_RANK_COUNTS", "CODER_PCODEC_FLOAT", "CODER_ADAPTIVE",
            "SD_FACTORS", "ZSTD_LEVEL", "RESIDUAL_RANGE", "MAX_COUNTS_ALPHABET", "Coded",
-           "coarse_prediction", "gaussian_estimate", "gaussian_estimates", "histogram", "order0_bits", "zstd_pack",
-           "zstd_unpack", "gaussian_pack", "gaussian_unpack", "pcodec_pack",
+           "coarse_prediction", "gaussian_estimate", "gaussian_estimates", "histogram",
+           "order0_bits", "zstd_pack", "zstd_unpack", "gaussian_pack", "gaussian_unpack", "pcodec_pack",
            "pcodec_float_pack", "pcodec_unpack", "counts_pack", "counts_unpack",
            "adaptive_pack", "adaptive_bits", "adaptive_unpack", "order0_pack", "stack_words",
            "open_stack"]
@@ -338,8 +338,6 @@ def gaussian_estimates(columns: list[tuple[np.ndarray, ...]], sample: int) -> li
     """:func:`gaussian_estimate` of several columns ``(q, center, offset, sd)`` (full
     arrays) at once, each on about ``sample`` evenly spaced cells: one pass over all
     of them (a chunk's columns are priced for each latent-code option)."""
-    from scipy.special import ndtr
-
     picked = []
     for q, center, offset, sd in columns:
         n = q.size
@@ -356,8 +354,7 @@ def gaussian_estimates(columns: list[tuple[np.ndarray, ...]], sample: int) -> li
     for i, (n, r, s) in enumerate(picked):
         r_all[i, :r.size], s_all[i, :r.size] = r, s
         weight[i, :r.size] = n / max(r.size, 1)  # each sampled cell stands for n / m
-    s = _scaled(s_all[None], _FACTORS[:, None, None])
-    bits = -np.log2(np.maximum(ndtr((0.5 - r_all) / s) - ndtr((-0.5 - r_all) / s), 2.0**-24))
+    bits = _cell_bits(r_all, _scaled(s_all[None], _FACTORS[:, None, None]))
     costs = (bits * weight).sum(axis=2)  # (factors, columns)
     return [float(c) for c in costs.min(axis=0)]
 
@@ -368,12 +365,10 @@ def _likely_factor(residual: np.ndarray, sd: np.ndarray,
     (bits): each residual's probability under the discretized Gaussian (its cell's
     mass, at least ``2**-24`` as the coder's), on at most about ``sample`` (default
     ``_FACTOR_SAMPLE``) evenly spaced cells, scaled to all (every cell when ``sd`` is
-    the same for all and they take few values).  It ranks the multiples as the coder does (0.06 % more
-    words than the best multiple's on the dev tables).  A sample can misjudge a
-    column whose pattern it misses: :func:`gaussian_pack`'s callers check the words
-    their stack really holds."""
-    from scipy.special import ndtr
-
+    the same for all and they take few values).  It ranks the multiples as the coder
+    does (0.06 % more words than the best multiple's on the dev tables).  A sample
+    can misjudge a column whose pattern it misses: :func:`gaussian_pack`'s callers
+    check the words their stack really holds."""
     n, sample = residual.size, sample or _FACTOR_SAMPLE
     sd = np.broadcast_to(np.asarray(sd, dtype=np.float64), residual.shape)
     weights = None
@@ -386,13 +381,20 @@ def _likely_factor(residual: np.ndarray, sd: np.ndarray,
     if weights is None:
         stride = max(1, -(-n // sample))
         r, sd = np.abs(residual[::stride])[None, :], sd[::stride]
-    s = _scaled(sd[None, :], _FACTORS[:, None])
-    # the mass between r - 1/2 and r + 1/2, from the upper tail (accurate far out)
-    bits = -np.log2(np.maximum(ndtr((0.5 - r) / s) - ndtr((-0.5 - r) / s), 2.0**-24))
+    bits = _cell_bits(r, _scaled(sd[None, :], _FACTORS[:, None]))
     costs = (bits.sum(axis=1) * (n / max(r.size, 1)) if weights is None
              else bits @ weights)
     best = int(np.argmin(costs))
     return best, float(costs[best])
+
+
+def _cell_bits(r: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Bits of residuals ``|r|`` under a discretized Gaussian of SD ``s``: the mass
+    between ``r - 1/2`` and ``r + 1/2``, taken from the upper tail (accurate far out),
+    at least ``2**-24`` (the coder's floor)."""
+    from scipy.special import ndtr
+
+    return -np.log2(np.maximum(ndtr((0.5 - r) / s) - ndtr((-0.5 - r) / s), 2.0**-24))
 
 
 def _scaled(sd: np.ndarray, factor: float) -> np.ndarray:

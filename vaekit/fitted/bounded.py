@@ -8,11 +8,12 @@ is stored as well, on a grid that does not depend on the model:
   columns: ``step = 2e``, narrowed to ``2(e - D)`` on a decimal grid, whose values
   come back rounded to the decimal ``D = 10 ** (floor(log10 e) - 2)``:
   :mod:`.grids`) or ``floor((x + s // 2) / s)`` with the integer step ``s = 2
-  floor(e) + 1`` (codec version 7; integer columns: exact below ``e = 1``).  The value
-  comes back as ``q * step``, so ``|x - x'| <= e`` -- checked for every value when it is written
-  (after the column's own dtype is restored, float32 included); a value that would
-  miss (beyond ``2^52`` steps, not finite) is stored exactly instead.  No clipping to
-  the training range: a value far outside it keeps its bound.
+  floor(e) + 1`` (codec version 7; integer columns: exact below ``e = 1``).  The
+  value comes back as ``q * step``, so ``|x - x'| <= e`` -- checked for every value
+  when it is written (after the column's own dtype is restored, float32 included);
+  a value that would miss (beyond ``2^52`` steps, not finite) is stored exactly
+  instead.  No clipping to the training range: a value far outside it keeps its
+  bound.
   On a coarse grid the writer may shift the grid by an origin ``0 <= o < step``
   (``q * step + o``, the origin stored with the column) so that a grid point sits on
   the chunk's data: where the cell edges fall decides how many values share a cell.
