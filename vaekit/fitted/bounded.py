@@ -42,7 +42,7 @@ import datetime
 import math
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -234,21 +234,37 @@ def _predictions(model: FittedVAE, z: np.ndarray, frame: bool = False
     return decoded, guess, num, scales
 
 
-_Cells = tuple[list[ColumnSpec], list[tuple[Any, ...]], list[tuple[int, int, str]]]
+class _Cell(NamedTuple):
+    """One model column of a chunk on its grid: indices ``q`` (level codes), where a
+    cell is stored on it (``ok``; else blank or an exception), the WHOLE flag, the
+    step (None: not a numeric grid), the origin and its bytes, the plain coders'
+    result, the stored indices ``q[ok]`` and their :func:`order0_bits`."""
+
+    q: np.ndarray
+    ok: np.ndarray
+    whole: bool
+    step: float | None
+    origin: float | int
+    head: bytes
+    plain: Coded
+    kept: np.ndarray
+    order0: tuple[float, int]
+
+
+_Cells = tuple[list[ColumnSpec], list[_Cell], list[tuple[int, int, str]]]
 
 
 def _cells(model: FittedVAE, X: pd.DataFrame | np.ndarray, bounds: list[float | None],
            prepared: dict[str, np.ndarray] | None = None) -> _Cells:
     """Each model column's stored integers, on its grid: ``(order, cells, exceptions)``
-    with a cell ``(indices, stored, whole, step or None, origin, origin's bytes,
-    plain coder's result)`` per column in model order.  ``prepared``: ``model.prepare(X)``
+    with a :class:`_Cell` per column in model order.  ``prepared``: ``model.prepare(X)``
     when the caller has it (its level codes are reused, not looked up again)."""
     schema = model.schema
     frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X),
                                                                columns=schema.names())
     by_name = dict(zip(schema.names(), bounds, strict=True))
     order = _model_order(schema)
-    cells = []  # per column: (indices, stored, whole, step or None, origin, its bytes, plain)
+    cells = []
     exc: list[tuple[int, int, str]] = []
     for j, spec in enumerate(order):
         s = frame[spec.name]
@@ -271,8 +287,9 @@ def _cells(model: FittedVAE, X: pd.DataFrame | np.ndarray, bounds: list[float | 
             floats = grid.mode == "bits"  # float64 bit patterns: pcodec's float modes compete
         else:
             q, ok = _level_cells(schema, spec, s, prepared)
-        cells.append((q, ok, whole, step, origin, head,
-                      plain_column(q[ok], floats)))
+        kept = q[ok]
+        cells.append(_Cell(q, ok, whole, step, origin, head, plain_column(kept, floats),
+                           kept, order0_bits(kept)))
         for row in np.flatnonzero(present & ~ok):
             exc.append((int(row), j, _exact_text(s.iloc[row], spec.name, row)))
     return order, cells, exc
@@ -315,7 +332,7 @@ def encode_best(model: FittedVAE, X: pd.DataFrame | np.ndarray,
         # Weighed on evenly spaced rows only: the estimate ranks options whose
         # lengths differ by whole percents, and a sample of about ESTIMATE_ROWS rows
         # ranks them as the whole chunk does at a fraction of the decoder passes.
-        n = len(cells[0][0]) if cells else 0
+        n = len(cells[0].q) if cells else 0
         rows = np.arange(0, n, max(1, -(-n // ESTIMATE_ROWS)))
         bits = _estimate(order, cells, [_predictions(model, z[rows]) for _, z in coded],
                          rows)
@@ -330,24 +347,21 @@ def encode_best(model: FittedVAE, X: pd.DataFrame | np.ndarray,
     return pick, chosen
 
 
-def _estimate(order: list[ColumnSpec], cells: list[tuple[Any, ...]],
+def _estimate(order: list[ColumnSpec], cells: list[_Cell],
               predictions: list[tuple[Any, ...]], rows: np.ndarray) -> list[float]:
     """Approximate bits of the sections under each code's :func:`_predictions` at
     ``rows``: per column the smaller of its order-0 entropy (all rows) and the
     model coder's approximate length (the Gaussian coder's :func:`gaussian_estimate`,
     or the order-0 entropy of the levels' ranks) on those rows, scaled to all of them."""
-    base = []
-    for q, ok, *_ in cells:
-        bits, distinct = order0_bits(q[ok])
-        base.append(bits + 24 * distinct)  # about what the counts coder's table costs
+    # about what the counts coder's table costs: 24 bits per distinct value
+    base = [c.order0[0] + 24 * c.order0[1] for c in cells]
     out = []
     for _, guess, t_mean, t_sd in predictions:
         total = 0.0
         gauss, gauss_base = [], []  # numeric columns: priced together, below
-        for j, (spec, (q, ok, _, step, origin, _, _)) in enumerate(
-                zip(order, cells, strict=True)):
-            q, ok = q[rows], ok[rows]
-            scale = np.count_nonzero(cells[j][1]) / max(np.count_nonzero(ok), 1)
+        for j, (spec, c) in enumerate(zip(order, cells, strict=True)):
+            q, ok, step, origin = c.q[rows], c.ok[rows], c.step, c.origin
+            scale = c.kept.size / max(np.count_nonzero(ok), 1)
             if spec.kind != "numeric":
                 ranks = np.where(q[ok] == guess[spec.name][ok], 0, 1 + q[ok])
                 bits, distinct = order0_bits(ranks)
@@ -365,7 +379,7 @@ def _estimate(order: list[ColumnSpec], cells: list[tuple[Any, ...]],
     return out
 
 
-def _fallback_loses(model: FittedVAE, order: list[ColumnSpec], cells: list[tuple[Any, ...]],
+def _fallback_loses(model: FittedVAE, order: list[ColumnSpec], cells: list[_Cell],
                     bits: float) -> bool:
     """Whether the no-codes section's approximate length (per column the smaller of
     the plain coders' exact size and the Gaussian coder's estimate under the
@@ -375,18 +389,16 @@ def _fallback_loses(model: FittedVAE, order: list[ColumnSpec], cells: list[tuple
     A lower bound settles most chunks first: with one prediction for every cell, a
     column costs at least its order-0 entropy (no fixed distribution codes the
     cells in fewer bits, whether Gaussian or ranks under one guessed level)."""
-    floor = sum(min(8.0 * plain.size, order0_bits(q[ok])[0])
-                for q, ok, *_, plain in cells)
+    floor = sum(min(8.0 * c.plain.size, c.order0[0]) for c in cells)
     if floor > _TRY_FALLBACK * bits:
         return True
     _, _, t_mean, t_sd = _predictions(model, np.zeros((1, model.latent_dim), np.float32))
     total = 0.0
-    for j, (spec, (q, ok, _, step, origin, _, plain)) in enumerate(
-            zip(order, cells, strict=True)):
-        best = 8.0 * plain.size
-        if spec.kind == "numeric" and step is not None and ok.any():
+    for j, (spec, c) in enumerate(zip(order, cells, strict=True)):
+        best = 8.0 * c.plain.size
+        if spec.kind == "numeric" and c.step is not None and c.kept.size:
             best = min(best, gaussian_estimate(
-                q[ok], *_gaussian(spec, t_mean[:, j], t_sd[:, j], step, origin)))
+                c.kept, *_gaussian(spec, t_mean[:, j], t_sd[:, j], c.step, c.origin)))
         total += best
     return total > _TRY_FALLBACK * bits
 
@@ -420,11 +432,11 @@ def encode_values(model: FittedVAE, X: pd.DataFrame | np.ndarray, zs: list[np.nd
     return _sections(model, *_cells(model, X, bounds), zs)
 
 
-def _sections(model: FittedVAE, order: list[ColumnSpec], cells: list[tuple[Any, ...]],
+def _sections(model: FittedVAE, order: list[ColumnSpec], cells: list[_Cell],
               exc: list[tuple[int, int, str]], zs: list[np.ndarray]) -> list[bytes]:
     """:func:`encode_values` from the columns' cells (:func:`_cells`)."""
     exceptions = _pack_exceptions(exc, order)
-    crc = integers_crc([q[ok] for q, ok, *_ in cells])
+    crc = integers_crc([c.kept for c in cells])
     sections = []
     for z in zs:
         constant = _no_codes(z)  # one prediction serves every cell
@@ -446,27 +458,25 @@ def _sections(model: FittedVAE, order: list[ColumnSpec], cells: list[tuple[Any, 
     return sections
 
 
-def _column(spec: ColumnSpec, cell: tuple[Any, ...], j: int, prediction: tuple[Any, ...],
+def _column(spec: ColumnSpec, cell: _Cell, j: int, prediction: tuple[Any, ...],
             constant: bool, measure: bool = False) -> Coded:
     """Column ``j`` of a section under the decoder's :func:`_predictions` (one row for
     every cell when ``constant``)."""
-    q, ok, whole, step, origin, head, plain = cell
     _, guess, t_mean, t_sd = prediction
-    n_ok = int(np.count_nonzero(ok))
 
     def stored(a: np.ndarray) -> np.ndarray:
-        return np.broadcast_to(a, (n_ok,)) if constant else a[ok]
+        return np.broadcast_to(a, cell.kept.shape) if constant else a[cell.ok]
 
     if spec.kind != "numeric":
-        return encode_column(q[ok], predicted=stored(guess[spec.name]), plain=plain)
+        return encode_column(cell.kept, predicted=stored(guess[spec.name]), plain=cell.plain)
     gauss = None
-    if step is not None:  # numeric columns lead the model order: j is their index
-        gauss = tuple(stored(a) for a in _gaussian(spec, t_mean[:, j], t_sd[:, j], step,
-                                                   origin))
-    coded = encode_column(q[ok], gaussian=gauss, plain=plain,  # type: ignore[arg-type]
+    if cell.step is not None:  # numeric columns lead the model order: j is their index
+        gauss = tuple(stored(a) for a in _gaussian(spec, t_mean[:, j], t_sd[:, j], cell.step,
+                                                   cell.origin))
+    coded = encode_column(cell.kept, gaussian=gauss, plain=cell.plain,  # type: ignore[arg-type]
                           measure=measure)
-    return coded._replace(coder=coded.coder | (SHIFTED if head else 0) | (WHOLE if whole else 0),
-                          data=head + coded.data)
+    flags = (SHIFTED if cell.head else 0) | (WHOLE if cell.whole else 0)
+    return coded._replace(coder=coded.coder | flags, data=cell.head + coded.data)
 
 
 def _no_codes(z: np.ndarray) -> bool:
