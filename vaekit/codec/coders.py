@@ -54,7 +54,8 @@ __all__ = ["CODER_NONE", "CODER_ZSTD", "CODER_GAUSSIAN", "CODER_RANK", "CODER_PC
            "CODER_COUNTS", "CODER_RANK_COUNTS", "CODER_PCODEC_FLOAT", "CODER_ADAPTIVE",
            "SD_FACTORS", "ZSTD_LEVEL", "RESIDUAL_RANGE", "MAX_COUNTS_ALPHABET", "Coded",
            "coarse_prediction", "gaussian_estimate", "gaussian_estimates", "histogram",
-           "order0_bits", "zstd_pack", "zstd_unpack", "gaussian_pack", "gaussian_unpack", "pcodec_pack",
+           "order0_bits", "zstd_pack", "zstd_unpack", "gaussian_pack", "gaussian_unpack",
+           "pcodec_pack",
            "pcodec_float_pack", "pcodec_unpack", "counts_pack", "counts_unpack",
            "adaptive_pack", "adaptive_bits", "adaptive_unpack", "order0_pack", "stack_words",
            "open_stack"]

@@ -67,7 +67,8 @@ __all__ = ["CODER_NONE", "CODER_ZSTD", "CODER_GAUSSIAN", "CODER_RANK", "CODER_PC
            "CODER_COUNTS", "CODER_RANK_COUNTS", "CODER_PCODEC_FLOAT", "CODER_ADAPTIVE",
            "SD_FACTORS", "ZSTD_LEVEL", "SECTION_VERSION", "Coded", "plain_column",
            "gaussian_estimate", "gaussian_estimates", "RESIDUAL_RANGE", "coarse_prediction",
-           "encode_column", "decode_column", "pack_section", "unpack_section", "Section", "integers_crc"]
+           "encode_column", "decode_column", "pack_section", "unpack_section", "Section",
+           "integers_crc"]
 
 # The codec version whose section layout pack_section writes (one rANS stack per
 # chunk, uvarint lengths); unpack_section reads it and the layout of versions 3 to 5.
